@@ -1,0 +1,24 @@
+// Errors raised by the GPU runtime. Each names what went wrong and, where known, the kernel.
+
+export class MQGError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No adapter, or a device could not be created with what was asked. */
+export class GPUInitError extends MQGError {}
+
+/** The device was lost; every later call raises this instead of hanging. */
+export class DeviceLostError extends MQGError {}
+
+/** A WebGPU validation or out-of-memory error, with the label of the kernel that caused it. */
+export class GPUValidationError extends MQGError {}
+
+/** A kernel was dispatched with a missing, extra or wrongly typed binding or uniform. */
+export class BindingError extends MQGError {}
+
+export const SETUP_HINT =
+  'Run `npm run setup`: on Debian/Ubuntu it installs a software Vulkan driver new enough for Dawn ' +
+  '(Mesa 24+, mesa-vulkan-drivers from bookworm-backports on Debian 12); elsewhere install your GPU vendor\'s Vulkan/Metal/D3D12 driver.';

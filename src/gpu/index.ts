@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './tensor';
+export * from './kernel';
+export * from './context';

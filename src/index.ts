@@ -1,0 +1,3 @@
+// Node entry: the whole library, with WebGPU through Dawn.
+import './gpu/node';
+export * from './core';
