@@ -1,0 +1,43 @@
+// The `mqg` command line. Each subcommand lives in its own module and is loaded on demand.
+import '../gpu/node';
+import { UsageError } from './args';
+import { MQGError } from '../gpu/errors';
+
+type Command = { summary: string; run: (argv: string[]) => Promise<void> };
+
+const commands: Record<string, Command> = {
+  doctor: { summary: 'print the WebGPU adapter, its features and limits, and whether f16 works', run: (a) => import('./doctor').then((m) => m.main(a)) },
+};
+
+export function registerCommand(name: string, cmd: Command): void {
+  commands[name] = cmd;
+}
+
+function help(): string {
+  const rows = Object.entries(commands).map(([k, c]) => `  ${k.padEnd(18)}${c.summary}`);
+  return `mqg: train and run GPT-2-class (MQG) models on WebGPU\n\nusage: mqg <command> [flags]   (mqg <command> --help for its flags)\n\n${rows.join('\n')}`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return;
+  }
+  // two-word commands: `mqg tokenizer train`, `mqg data prepare`
+  const two = rest[0] && commands[`${name} ${rest[0]}`] ? `${name} ${rest[0]}` : undefined;
+  const cmd = commands[two ?? name];
+  if (!cmd) throw new UsageError(`mqg: unknown command "${name}"\n\n${help()}`);
+  await cmd.run(two ? rest.slice(1) : rest);
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(process.exitCode ?? 0),
+  (e: unknown) => {
+    // Known errors carry a message meant for the user; anything else keeps its stack.
+    const known = e instanceof UsageError || e instanceof MQGError || (e instanceof Error && e.name !== 'Error' && e.name !== 'TypeError');
+    if (known && !process.env.MQG_DEBUG) console.error(`error: ${(e as Error).message}`);
+    else console.error(e);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);
