@@ -1,0 +1,7 @@
+// Browser-safe data exports (file I/O lives in ./shards.node).
+export { Rng, mulberry32, deriveSeed } from './rng';
+export { encodeShard, decodeShard, SHARD_MAGIC, SHARD_VERSION, SHARD_HEADER_BYTES, SHARD_MAX_VOCAB } from './shards';
+export { DataLoader } from './loader';
+export type { DataLoaderOptions, DataLoaderState, Batch } from './loader';
+export { parseMcqJsonl, optionLetter } from './mcq';
+export type { McqRecord } from './mcq';

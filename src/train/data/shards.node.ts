@@ -1,0 +1,150 @@
+// Node-only shard files: atomic write, read, directory listing, and text -> train/val shards.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import type { Tokenizer } from '../tokenizer/types';
+import { SHARD_MAX_VOCAB, decodeShard, encodeShard } from './shards';
+
+/** Writes an llm.c shard atomically: a temp file beside `path`, then rename, so readers never see half a file. */
+export function writeShard(path: string, tokens: ArrayLike<number>, vocabSize: number): void {
+  const bytes = encodeShard(tokens, vocabSize);
+  writeAtomic(path, bytes);
+}
+
+export function readShard(path: string): Uint16Array {
+  if (!existsSync(path)) throw new Error(`shard not found: ${path}`);
+  return decodeShard(readFileSync(path), path);
+}
+
+function writeAtomic(path: string, data: Uint8Array | string): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw e;
+  }
+}
+
+export interface ShardList {
+  /** Shards for training: *train*.bin in a directory, or the file itself. */
+  train: string[];
+  /** *val*.bin in a directory (empty for a single file). */
+  val: string[];
+}
+
+/** A shard file -> { train: [file], val: [] }; a directory -> its *train*.bin and *val*.bin, sorted
+ *  (a directory without *train* names uses all its non-val .bin files as train). */
+export function listShards(pathOrDir: string): ShardList {
+  if (!existsSync(pathOrDir)) throw new Error(`no such shard file or directory: ${pathOrDir}`);
+  if (!statSync(pathOrDir).isDirectory()) return { train: [pathOrDir], val: [] };
+  const bins = readdirSync(pathOrDir)
+    .filter((f) => f.endsWith('.bin'))
+    .sort();
+  if (bins.length === 0) throw new Error(`no .bin shards in directory ${pathOrDir}`);
+  const val = bins.filter((f) => f.includes('val'));
+  let train = bins.filter((f) => f.includes('train'));
+  if (train.length === 0) train = bins.filter((f) => !f.includes('val'));
+  return { train: train.map((f) => join(pathOrDir, f)), val: val.map((f) => join(pathOrDir, f)) };
+}
+
+export interface PrepareDataOptions {
+  textFiles: string[];
+  tokenizer: Tokenizer;
+  outDir: string;
+  /** Fraction of all tokens held out for validation: the LAST tokens of the stream (default 0.05). */
+  valFraction?: number;
+  /** Shard name prefix (default: the first text file's base name, e.g. "openstax-anatomy-physiology-2e"). */
+  name?: string;
+  /** What counts as a document: a whole file (default), or each blank-line-separated paragraph. */
+  documents?: 'file' | 'paragraph';
+}
+
+export interface PrepareDataResult {
+  trainPath: string;
+  valPath: string;
+  metaPath: string;
+  trainTokens: number;
+  valTokens: number;
+  documents: number;
+}
+
+/** Tokenizes text files into one train and one val llm.c shard plus meta.json.
+ *
+ *  The token stream is, as in llm.c's data scripts, `eot doc0 eot doc1 eot doc2 ...` (the eot token before
+ *  every document, the first included). The val shard is the LAST round(valFraction * N) tokens of that
+ *  stream and the train shard the rest; the cut is at a token, so val may begin mid-document.
+ *  A tokenizer with toJSON() (trained or tokenizer.json BPEs) is also saved as <outDir>/tokenizer.json. */
+export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
+  const { tokenizer, outDir, textFiles } = opts;
+  const valFraction = opts.valFraction ?? 0.05;
+  if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`prepareData: valFraction must be in [0, 1), got ${valFraction}`);
+  if (textFiles.length === 0) throw new Error('prepareData: no text files given');
+  if (tokenizer.vocabSize > SHARD_MAX_VOCAB) {
+    throw new Error(`prepareData: tokenizer ${tokenizer.name} has vocab size ${tokenizer.vocabSize}, more than the uint16 shard format holds (${SHARD_MAX_VOCAB})`);
+  }
+  const name = opts.name ?? basename(textFiles[0], extname(textFiles[0])).replace(/[^\w.-]+/g, '_');
+  const docMode = opts.documents ?? 'file';
+
+  let tokens = new Uint16Array(1 << 20);
+  let n = 0;
+  const push = (t: number) => {
+    if (n === tokens.length) {
+      const bigger = new Uint16Array(tokens.length * 2);
+      bigger.set(tokens);
+      tokens = bigger;
+    }
+    tokens[n++] = t;
+  };
+  let docs = 0;
+  for (const file of textFiles) {
+    if (!existsSync(file)) throw new Error(`prepareData: text file not found: ${file}`);
+    const text = readFileSync(file, 'utf8');
+    const pieces = docMode === 'paragraph' ? text.split(/\n[ \t]*\n/).filter((p) => p.trim().length > 0) : [text];
+    for (const doc of pieces) {
+      push(tokenizer.eotToken);
+      for (const t of tokenizer.encode(doc)) push(t);
+      docs++;
+    }
+  }
+  const nVal = Math.round(valFraction * n);
+  const train = tokens.subarray(0, n - nVal);
+  const val = tokens.subarray(n - nVal, n);
+
+  const trainPath = join(outDir, `${name}_train_000000.bin`);
+  const valPath = join(outDir, `${name}_val_000000.bin`);
+  const metaPath = join(outDir, 'meta.json');
+  writeShard(trainPath, train, tokenizer.vocabSize);
+  writeShard(valPath, val, tokenizer.vocabSize);
+  let tokenizerFile: string | undefined;
+  const maybeJson = (tokenizer as Partial<{ toJSON(): object }>).toJSON;
+  if (typeof maybeJson === 'function') {
+    tokenizerFile = 'tokenizer.json';
+    writeAtomic(join(outDir, tokenizerFile), JSON.stringify(maybeJson.call(tokenizer)));
+  }
+  const meta = {
+    format: 'llm.c shard v1 (uint16)',
+    tokenizer: tokenizer.name,
+    tokenizerFile,
+    vocabSize: tokenizer.vocabSize,
+    eotToken: tokenizer.eotToken,
+    documents: docs,
+    documentMode: docMode,
+    totalTokens: n,
+    trainTokens: train.length,
+    valTokens: val.length,
+    valFraction,
+    valSplit: 'last',
+    train: basename(trainPath),
+    val: basename(valPath),
+    sources: textFiles.map((f) => basename(f)),
+  };
+  writeAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
+  return { trainPath, valPath, metaPath, trainTokens: train.length, valTokens: val.length, documents: docs };
+}

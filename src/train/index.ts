@@ -1,0 +1,5 @@
+export * from './tokenizer/index';
+export * from './data/index';
+export * from './schedule';
+export * from './mcq-eval';
+export * from './plot';
