@@ -1,0 +1,364 @@
+// Layer normalisation over channels, GPT-2 / llm.c conventions: biased variance, eps inside the sqrt.
+//
+// forward (1 pass):
+//   out    [BT, C] f16|f32  (inp - mean) * rstd * weight + bias
+//   mean   [BT]    f32      Σ_c inp / C
+//   rstd   [BT]    f32      1 / sqrt(Σ_c (inp - mean)² / C + 1e-5)   (two-pass: centred squares)
+//   inp    [BT, C] f16|f32
+//   weight [C]     f16|f32
+//   bias   [C]     f16|f32
+//
+// backward (2 dispatches):
+//   1. rows: dinp += (weight*dout - mean_c(weight*dout) - norm * mean_c(weight*dout*norm)) * rstd,
+//      norm = (inp - mean) * rstd. Each row of a workgroup is a "slot" that takes rowsPerSlot rows
+//      (BT split so there are ~128 slots). First, row by row, the two row means (one barrier each),
+//      kept in workgroup memory; then, channel by channel over the slot's rows in order, dinp and
+//      the slot's partial sums Σ dout*norm and Σ dout, written to scratch[slot, 0|1, :].
+//   2. columns: one thread per (0|1, c) adds scratch[0..slots) in slot order into dweight[c] / dbias[c].
+//   WGSL has no float atomics; with this split every addition happens in an order fixed by (BT, C),
+//   so all three outputs are bit-identical from run to run.
+//   dinp    [BT, C] f16|f32  +=  (it is the residual stream's gradient)
+//   dweight [C]     f32      +=
+//   dbias   [C]     f32      +=
+//   scratch [layernormBackwardScratchSize(BT, C)] f32, overwritten
+//   dout    [BT, C] f16|f32;  inp [BT, C];  weight [C];  mean, rstd [BT] f32 (from the forward)
+//
+// Layout: a workgroup is ROWS rows × LANES lanes (8 × 8); the LANES lanes of a row stride over its
+// channels, as vec4 where C % 4 == 0. The kernels re-read a row from cache rather than hold it in
+// private arrays (on lavapipe that measured no faster, and its LLVM compiles them for seconds).
+// Statistics and accumulation are f32 whatever the storage type.
+// A row sum: each lane writes its partial to workgroup memory and after one barrier every lane of
+// the row adds the row's LANES partials in index order: a fixed order, one barrier, and no
+// assumption about how a device groups invocations into subgroups (WGSL does not say). Few lanes
+// and several rows per workgroup suit lavapipe, where a workgroup launch or a barrier costs about
+// as much as 64 invocations' worth of arithmetic. On a discrete GPU a warp then spans 4 rows; 32
+// lanes per row would likely suit it better at C = 768 (untested here).
+
+import type { GPUContext, Step } from '../gpu/context';
+import type { KernelSource } from '../gpu/kernel';
+import type { DType, Tensor } from '../gpu/tensor';
+
+const LANES = 8;
+const ROWS = 8;
+const WG = LANES * ROWS;
+/** The backward's row pass aims for at most this many partial sums of dweight/dbias (a multiple of ROWS). */
+const MAX_PARTIALS = 128;
+/** Rows per slot are capped so their statistics fit workgroup memory; past BT = 4096 slots grow instead. */
+const MAX_ROWS_PER_SLOT = 32;
+const EPS = 1e-5;
+
+type Float = 'f16' | 'f32';
+
+/** `vec4: false` forces the scalar kernels (tests use it to cover them with the same shapes). */
+export const layernormOptions = { vec4: true };
+
+function floatType(t: Tensor, what: string): Float {
+  if (t.dtype !== 'f16' && t.dtype !== 'f32') throw new TypeError(`layernorm: ${what} must be f16 or f32, got ${t}`);
+  return t.dtype;
+}
+
+function expectNumel(t: Tensor, n: number, what: string, shape: string): void {
+  if (t.numel !== n) throw new RangeError(`layernorm: ${what} ${t} should have ${shape} = ${n} elements`);
+}
+
+function expectDType(t: Tensor, dtype: DType, what: string): void {
+  if (t.dtype !== dtype) throw new TypeError(`layernorm: ${what} must be ${dtype}, got ${t}`);
+}
+
+/** How the backward's row pass splits BT rows: each partial slot (one row of a workgroup) takes rowsPerSlot rows. */
+function backwardLayout(BT: number): { rowsPerSlot: number; blocks: number; partials: number } {
+  const rowsPerSlot = Math.min(MAX_ROWS_PER_SLOT, Math.max(1, Math.ceil(BT / MAX_PARTIALS)));
+  const blocks = Math.ceil(BT / (ROWS * rowsPerSlot));
+  return { rowsPerSlot, blocks, partials: blocks * ROWS };
+}
+
+/**
+ * f32 elements of scratch that layernormBackward needs: [partials, 2, C]. It is an upper bound for
+ * every BT' <= BT too, so one allocation for the largest batch serves all smaller ones.
+ */
+export function layernormBackwardScratchSize(BT: number, C: number): number {
+  const partials = Math.max(Math.min(Math.ceil(BT / ROWS) * ROWS, MAX_PARTIALS), ROWS * Math.ceil(BT / (ROWS * MAX_ROWS_PER_SLOT)));
+  return partials * 2 * C;
+}
+
+/** Workgroups for `n` independent items: a 2D grid once it passes the 65535 per-dimension limit. */
+function grid2d(n: number): [number, number] {
+  const x = Math.min(n, 65535);
+  return [x, Math.ceil(n / x)];
+}
+
+// WGSL snippets for one storage element: vec4 of the storage type, or a scalar.
+interface Vec {
+  width: number;
+  type(t: Float | 'f32'): string;
+  f32(expr: string): string;
+  sum(expr: string): string;
+}
+
+function vecOf(width: 1 | 4): Vec {
+  return width === 4
+    ? { width, type: (t) => `vec4<${t}>`, f32: (e) => `vec4f(${e})`, sum: (e) => `dot(${e}, vec4f(1.0))` }
+    : { width, type: (t) => t, f32: (e) => `f32(${e})`, sum: (e) => e };
+}
+
+function enables(...types: Float[]): string {
+  return types.includes('f16') ? 'enable f16;\n' : '';
+}
+
+// Sum `value` over the LANES lanes of this invocation's row (see the header).
+function rowSumFn(T: string): string {
+  return /* wgsl */ `
+fn rowSum(partials: ptr<workgroup, array<${T}, ${WG}>>, value: ${T}, lid: u32) -> ${T} {
+  (*partials)[lid] = value;
+  workgroupBarrier();
+  let first = lid - lid % ${LANES}u;
+  var sum = ${T}(0.0);
+  for (var i = 0u; i < ${LANES}u; i++) { sum += (*partials)[first + i]; }
+  return sum;
+}`;
+}
+
+const kernels = new Map<string, KernelSource>();
+
+function memo(key: string, make: () => KernelSource): KernelSource {
+  let k = kernels.get(key);
+  if (!k) kernels.set(key, (k = make()));
+  return k;
+}
+
+function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4): KernelSource {
+  return memo(`fwd:${act}:${out}:${param}:${width}`, () => {
+    const v = vecOf(width);
+    return {
+      name: `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}`,
+      code: /* wgsl */ `${enables(act, out, param)}
+struct Dims { BT: u32, C: u32 }
+@group(0) @binding(0) var<storage, read_write> out: array<${v.type(out)}>;
+@group(0) @binding(1) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(3) var<storage, read> inp: array<${v.type(act)}>;
+@group(0) @binding(4) var<storage, read> weight: array<${v.type(param)}>;
+@group(0) @binding(5) var<storage, read> bias: array<${v.type(param)}>;
+@group(0) @binding(6) var<uniform> dims: Dims;
+
+// Two arrays so the second sum's writes cannot race the first sum's reads.
+var<workgroup> sums: array<f32, ${WG}>;
+var<workgroup> squares: array<f32, ${WG}>;
+${rowSumFn('f32')}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lid % ${LANES}u;
+  let row = (wg.x + wg.y * groups.x) * ${ROWS}u + lid / ${LANES}u;
+  let valid = row < dims.BT; // rows past BT still take part in the barriers
+  let n = dims.C / ${width}u; // elements (vec4 or scalar) per row
+  let base = row * n;
+  var s = 0.0;
+  if (valid) {
+    for (var i = lane; i < n; i += ${LANES}u) { s += ${v.sum(v.f32('inp[base + i]'))}; }
+  }
+  let m = rowSum(&sums, s, lid) / f32(dims.C);
+  // Second pass over the (cached) row: the variance of centred values, not E[x²] - m².
+  var q = 0.0;
+  if (valid) {
+    for (var i = lane; i < n; i += ${LANES}u) {
+      let d = ${v.f32('inp[base + i]')} - m;
+      q += ${v.sum('d * d')};
+    }
+  }
+  let r = 1.0 / sqrt(rowSum(&squares, q, lid) / f32(dims.C) + ${EPS});
+  if (!valid) { return; }
+  for (var i = lane; i < n; i += ${LANES}u) {
+    let norm = (${v.f32('inp[base + i]')} - m) * r;
+    out[base + i] = ${v.type(out)}(norm * ${v.f32('weight[i]')} + ${v.f32('bias[i]')});
+  }
+  if (lane == 0u) {
+    mean[row] = m;
+    rstd[row] = r;
+  }
+}
+`,
+    };
+  });
+}
+
+function backwardRowsKernel(dinp: Float, dout: Float, act: Float, param: Float, width: 1 | 4): KernelSource {
+  return memo(`bwd:${dinp}:${dout}:${act}:${param}:${width}`, () => {
+    const v = vecOf(width);
+    const F = v.type('f32');
+    return {
+      name: `layernorm_backward_${dinp}_${dout}_${act}_${param}${width === 4 ? '_vec4' : ''}`,
+      code: /* wgsl */ `${enables(dinp, dout, act, param)}
+struct Dims { BT: u32, C: u32, rowsPerSlot: u32 }
+@group(0) @binding(0) var<storage, read_write> dinp: array<${v.type(dinp)}>;
+@group(0) @binding(1) var<storage, read_write> scratch: array<${F}>;
+@group(0) @binding(2) var<storage, read> dout: array<${v.type(dout)}>;
+@group(0) @binding(3) var<storage, read> inp: array<${v.type(act)}>;
+@group(0) @binding(4) var<storage, read> weight: array<${v.type(param)}>;
+@group(0) @binding(5) var<storage, read> mean: array<f32>;
+@group(0) @binding(6) var<storage, read> rstd: array<f32>;
+@group(0) @binding(7) var<uniform> dims: Dims;
+
+// Consecutive rows of a slot alternate between the two arrays, so one barrier per row suffices.
+var<workgroup> evenRows: array<vec2f, ${WG}>;
+var<workgroup> oddRows: array<vec2f, ${WG}>;
+// Per (row of the slot, slot): mean_c(weight*dout), mean_c(weight*dout*norm), mean, rstd.
+var<workgroup> rowStats: array<vec4f, ${ROWS * MAX_ROWS_PER_SLOT}>;
+${rowSumFn('vec2f')}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lane = lid % ${LANES}u;
+  let slotInGroup = lid / ${LANES}u;
+  let slot = wg.x * ${ROWS}u + slotInGroup; // this row of the workgroup owns partial sum 'slot'
+  let n = dims.C / ${width}u;
+  let firstRow = wg.x * ${ROWS}u * dims.rowsPerSlot + slotInGroup;
+  // Pass 1, row by row: the two row means the dinp formula needs.
+  for (var k = 0u; k < dims.rowsPerSlot; k++) {
+    let row = firstRow + k * ${ROWS}u;
+    let valid = row < dims.BT;
+    let base = row * n;
+    var m = 0.0;
+    var r = 0.0;
+    var local = vec2f(0.0);
+    if (valid) {
+      m = mean[row];
+      r = rstd[row];
+      for (var i = lane; i < n; i += ${LANES}u) {
+        let norm = (${v.f32('inp[base + i]')} - m) * r;
+        let dnorm = ${v.f32('weight[i]')} * ${v.f32('dout[base + i]')};
+        local += vec2f(${v.sum('dnorm')}, ${v.sum('dnorm * norm')});
+      }
+    }
+    var total: vec2f;
+    if ((k & 1u) == 0u) { total = rowSum(&evenRows, local, lid); }
+    else { total = rowSum(&oddRows, local, lid); }
+    if (lane == 0u) { rowStats[k * ${ROWS}u + slotInGroup] = vec4f(total / f32(dims.C), m, r); }
+  }
+  workgroupBarrier();
+  // Pass 2, channel by channel over the slot's rows: dinp, and this slot's partial sums of dweight
+  // and dbias (rows in order, in registers) into scratch[slot, 0|1, :].
+  let dweightPartial = slot * 2u * n;
+  let dbiasPartial = dweightPartial + n;
+  for (var i = lane; i < n; i += ${LANES}u) {
+    let w = ${v.f32('weight[i]')};
+    var dweightSum = ${F}(0.0);
+    var dbiasSum = ${F}(0.0);
+    for (var k = 0u; k < dims.rowsPerSlot; k++) {
+      let row = firstRow + k * ${ROWS}u;
+      if (row >= dims.BT) { break; }
+      let stats = rowStats[k * ${ROWS}u + slotInGroup];
+      let at = row * n + i;
+      let dy = ${v.f32('dout[at]')};
+      let norm = (${v.f32('inp[at]')} - stats.z) * stats.w;
+      dinp[at] = ${v.type(dinp)}(${v.f32('dinp[at]')} + (w * dy - stats.x - norm * stats.y) * stats.w);
+      dweightSum += dy * norm;
+      dbiasSum += dy;
+    }
+    scratch[dweightPartial + i] = dweightSum;
+    scratch[dbiasPartial + i] = dbiasSum;
+  }
+}
+`,
+    };
+  });
+}
+
+function backwardColumnsKernel(): KernelSource {
+  return memo('bwdcols', () => ({
+    name: 'layernorm_backward_params',
+    code: /* wgsl */ `
+struct Dims { C: u32, partials: u32 }
+@group(0) @binding(0) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(2) var<storage, read> scratch: array<f32>;
+@group(0) @binding(3) var<uniform> dims: Dims;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let j = gid.x; // 0..C: dweight, C..2C: dbias
+  let width = 2u * dims.C;
+  if (j >= width) { return; }
+  var total = 0.0;
+  for (var p = 0u; p < dims.partials; p++) { total += scratch[p * width + j]; }
+  if (j < dims.C) { dweight[j] += total; } else { dbias[j - dims.C] += total; }
+}
+`,
+  }));
+}
+
+/** vec4 access where every row starts on a multiple of 4 elements. */
+function widthFor(C: number): 1 | 4 {
+  return C % 4 === 0 && layernormOptions.vec4 ? 4 : 1;
+}
+
+/**
+ * out = (inp - mean) / sqrt(var + 1e-5) * weight + bias over the last dimension; also writes the
+ * per-row mean and rstd that the backward needs.
+ */
+export function layernormForward(
+  step: Step,
+  out: Tensor, // [BT, C] f16|f32
+  mean: Tensor, // [BT] f32
+  rstd: Tensor, // [BT] f32
+  inp: Tensor, // [BT, C] f16|f32
+  weight: Tensor, // [C] f16|f32
+  bias: Tensor, // [C] same dtype as weight
+  BT: number,
+  C: number,
+): void {
+  expectNumel(out, BT * C, 'out', 'BT*C');
+  expectNumel(inp, BT * C, 'inp', 'BT*C');
+  expectNumel(mean, BT, 'mean', 'BT');
+  expectNumel(rstd, BT, 'rstd', 'BT');
+  expectNumel(weight, C, 'weight', 'C');
+  expectNumel(bias, C, 'bias', 'C');
+  expectDType(mean, 'f32', 'mean');
+  expectDType(rstd, 'f32', 'rstd');
+  expectDType(bias, weight.dtype, 'bias');
+  const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C));
+  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C } }, grid2d(Math.ceil(BT / ROWS)));
+}
+
+/**
+ * Accumulates the layernorm gradients: dinp += ..., dweight += Σ_rows dout*norm, dbias += Σ_rows dout.
+ * Deterministic: two passes through `scratch`, no atomics.
+ */
+export function layernormBackward(
+  step: Step,
+  dinp: Tensor, // [BT, C] f16|f32, +=
+  dweight: Tensor, // [C] f32, +=
+  dbias: Tensor, // [C] f32, +=
+  scratch: Tensor, // [layernormBackwardScratchSize(BT, C)] f32
+  dout: Tensor, // [BT, C] f16|f32
+  inp: Tensor, // [BT, C] f16|f32
+  weight: Tensor, // [C] f16|f32
+  mean: Tensor, // [BT] f32
+  rstd: Tensor, // [BT] f32
+  BT: number,
+  C: number,
+): void {
+  expectNumel(dinp, BT * C, 'dinp', 'BT*C');
+  expectNumel(dout, BT * C, 'dout', 'BT*C');
+  expectNumel(inp, BT * C, 'inp', 'BT*C');
+  expectNumel(weight, C, 'weight', 'C');
+  expectNumel(dweight, C, 'dweight', 'C');
+  expectNumel(dbias, C, 'dbias', 'C');
+  expectNumel(mean, BT, 'mean', 'BT');
+  expectNumel(rstd, BT, 'rstd', 'BT');
+  for (const [t, what] of [[dweight, 'dweight'], [dbias, 'dbias'], [scratch, 'scratch'], [mean, 'mean'], [rstd, 'rstd']] as const) {
+    expectDType(t, 'f32', what);
+  }
+  const need = layernormBackwardScratchSize(BT, C);
+  if (scratch.numel < need) throw new RangeError(`layernormBackward: scratch ${scratch} needs ${need} f32 (layernormBackwardScratchSize(${BT}, ${C}))`);
+  if (BT === 0 || C === 0) return;
+  const { rowsPerSlot, blocks, partials } = backwardLayout(BT);
+  const rowsKernel = backwardRowsKernel(floatType(dinp, 'dinp'), floatType(dout, 'dout'), floatType(inp, 'inp'), floatType(weight, 'weight'), widthFor(C));
+  step.dispatch(rowsKernel, { dinp, scratch, dout, inp, weight, mean, rstd, dims: { BT, C, rowsPerSlot } }, blocks);
+  step.dispatch(backwardColumnsKernel(), { dweight, dbias, scratch, dims: { C, partials } }, Math.ceil((2 * C) / WG));
+}
+
+/** Allocates the scratch tensor layernormBackward needs for up to BT rows of C channels. */
+export function createLayernormScratch(gpu: GPUContext, BT: number, C: number): Tensor {
+  return gpu.tensor([layernormBackwardScratchSize(BT, C)], 'f32', 'layernorm.scratch');
+}

@@ -1,0 +1,160 @@
+// Layernorm forward and backward vs the float64 CPU reference, both storage precisions, shapes that
+// are not multiples of the workgroup size; the backward's += semantics and determinism; the
+// scalar (non-vec4) kernels.
+import { afterEach, describe, expect, it } from 'vitest';
+import { layernormBackward, layernormBackwardScratchSize, layernormForward, layernormOptions } from '../../src/kernels/layernorm';
+import { roundToF16 } from '../../src/util/f16';
+import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
+import { layernormBackwardRef, layernormForwardRef } from '../reference/layernorm';
+
+interface Shape { BT: number; C: number }
+
+const SHAPES: Shape[] = [
+  { BT: 37, C: 48 }, // C under the workgroup size (64)
+  { BT: 5, C: 100 }, // C over it, not a multiple
+  { BT: 259, C: 36 }, // backward: 3 rows per block, the last block holds one row
+  { BT: 3, C: 768 }, // GPT-2 width
+  { BT: 4133, C: 12 }, // backward: rows per slot at its cap (32), more than 128 partial sums
+];
+
+/** Inputs with a non-zero mean per row, so centring matters; f16 inputs are pre-rounded. */
+function inputs({ BT, C }: Shape, seed: number, f16: boolean) {
+  const inp = randn(BT * C, seed, 2);
+  for (let r = 0; r < BT; r++) for (let c = 0; c < C; c++) inp[r * C + c]! += (r % 5) - 2;
+  const weight = randn(C, seed + 1, 1);
+  const bias = randn(C, seed + 2, 0.5);
+  const dout = randn(BT * C, seed + 3, 1);
+  const dinp0 = randn(BT * C, seed + 4, 0.5);
+  const dweight0 = randn(C, seed + 5, 0.5);
+  const dbias0 = randn(C, seed + 6, 0.5);
+  if (f16) for (const a of [inp, weight, bias, dout, dinp0]) roundToF16(a);
+  return { inp, weight, bias, dout, dinp0, dweight0, dbias0 };
+}
+
+describe('layernorm CPU reference', () => {
+  it('backward matches central finite differences (float64)', () => {
+    const BT = 3, C = 7;
+    const inp = Float64Array.from(randn(BT * C, 11, 2));
+    const weight = Float64Array.from(randn(C, 12, 1));
+    const bias = Float64Array.from(randn(C, 13, 1));
+    const g = Float64Array.from(randn(BT * C, 14, 1)); // loss = Σ out ∘ g, so dout = g
+    const loss = () => layernormForwardRef(inp, weight, bias, BT, C).out.reduce((acc, o, i) => acc + o * g[i]!, 0);
+    const fwd = layernormForwardRef(inp, weight, bias, BT, C);
+    const dinp = new Float64Array(BT * C), dweight = new Float64Array(C), dbias = new Float64Array(C);
+    layernormBackwardRef(dinp, dweight, dbias, g, inp, weight, fwd.mean, fwd.rstd, BT, C);
+    const numeric = (x: Float64Array) => {
+      const d = new Float64Array(x.length);
+      const h = 1e-6;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        x[i] = v + h; const up = loss();
+        x[i] = v - h; const down = loss();
+        x[i] = v;
+        d[i] = (up - down) / (2 * h);
+      }
+      return d;
+    };
+    expect(compare(dinp, numeric(inp), 1e-8, 1e-6)).toBe('');
+    expect(compare(dweight, numeric(weight), 1e-8, 1e-6)).toBe('');
+    expect(compare(dbias, numeric(bias), 1e-8, 1e-6)).toBe('');
+  });
+});
+
+describe.each(PRECISIONS)('layernorm %s', (precision) => {
+  const f16 = precision === 'f16';
+  // f32: 1e-5 relative. f16: outputs are stored as f16 (rel. rounding 2^-11), plus f32 accumulation.
+  const tol = f16 ? { atol: 1e-2, rtol: 1e-2 } : { atol: 1e-5, rtol: 1e-5 };
+
+  afterEach(() => { layernormOptions.vec4 = true; });
+
+  async function forward(s: Shape, seed: number) {
+    const gpu = await getGPU(precision);
+    const { BT, C } = s;
+    const x = inputs(s, seed, f16);
+    const inp = gpu.tensor([BT, C], precision, 'inp', x.inp);
+    const weight = gpu.tensor([C], precision, 'weight', x.weight);
+    const bias = gpu.tensor([C], precision, 'bias', x.bias);
+    const out = gpu.tensor([BT, C], precision, 'out');
+    const mean = gpu.tensor([BT], 'f32', 'mean');
+    const rstd = gpu.tensor([BT], 'f32', 'rstd');
+    const step = gpu.step('layernorm forward');
+    layernormForward(step, out, mean, rstd, inp, weight, bias, BT, C);
+    step.submit();
+    const ref = layernormForwardRef(x.inp, x.weight, x.bias, BT, C);
+    expect(compare(await gpu.download(out), ref.out, tol.atol, tol.rtol)).toBe('');
+    // mean and rstd are f32 in both precisions: only the accumulation error remains.
+    expect(compare(await gpu.download(mean), ref.mean, 1e-5, 1e-5)).toBe('');
+    expect(compare(await gpu.download(rstd), ref.rstd, 1e-5, 1e-5)).toBe('');
+  }
+
+  async function backward(s: Shape, seed: number) {
+    const gpu = await getGPU(precision);
+    const { BT, C } = s;
+    const x = inputs(s, seed, f16);
+    // mean/rstd as the forward would leave them (f32), used by both sides.
+    const stats = layernormForwardRef(x.inp, x.weight, x.bias, BT, C);
+    const meanF32 = Float32Array.from(stats.mean), rstdF32 = Float32Array.from(stats.rstd);
+    const dinp = gpu.tensor([BT, C], precision, 'dinp', x.dinp0);
+    const dweight = gpu.tensor([C], 'f32', 'dweight', x.dweight0);
+    const dbias = gpu.tensor([C], 'f32', 'dbias', x.dbias0);
+    const scratch = gpu.tensor([layernormBackwardScratchSize(BT, C)], 'f32', 'scratch');
+    const args = [
+      gpu.tensor([BT, C], precision, 'dout', x.dout),
+      gpu.tensor([BT, C], precision, 'inp', x.inp),
+      gpu.tensor([C], precision, 'weight', x.weight),
+      gpu.tensor([BT], 'f32', 'mean', meanF32),
+      gpu.tensor([BT], 'f32', 'rstd', rstdF32),
+    ] as const;
+    const step = gpu.step('layernorm backward');
+    layernormBackward(step, dinp, dweight, dbias, scratch, ...args, BT, C);
+    step.submit();
+    const rdinp = Float64Array.from(x.dinp0), rdweight = Float64Array.from(x.dweight0), rdbias = Float64Array.from(x.dbias0);
+    layernormBackwardRef(rdinp, rdweight, rdbias, x.dout, x.inp, x.weight, meanF32, rstdF32, BT, C);
+    const [gdinp, gdweight, gdbias] = [await gpu.download(dinp), await gpu.download(dweight), await gpu.download(dbias)];
+    expect(compare(gdinp, rdinp, tol.atol, tol.rtol)).toBe('');
+    // dweight and dbias are sums over BT rows of terms ~1: f32 rounding grows with the number of
+    // terms, so the absolute tolerance scales with BT (259 rows: ~2e-5 worst case).
+    const atolParams = f16 ? 1e-2 : 1e-7 * BT;
+    expect(compare(gdweight, rdweight, atolParams, tol.rtol)).toBe('');
+    expect(compare(gdbias, rdbias, atolParams, tol.rtol)).toBe('');
+    return { gpu, dinp, dweight, dbias, scratch, args, x };
+  }
+
+  for (const s of SHAPES) {
+    it(`forward BT=${s.BT} C=${s.C}`, () => forward(s, s.BT * 31 + s.C));
+    it(`backward accumulates (+=) BT=${s.BT} C=${s.C}`, () => backward(s, s.BT * 17 + s.C));
+  }
+
+  it('backward is bit-identical from run to run', async () => {
+    const s = { BT: 259, C: 36 };
+    const { gpu, dinp, dweight, dbias, scratch, args, x } = await backward(s, 5);
+    const runOnce = async () => {
+      gpu.upload(dinp, x.dinp0);
+      gpu.upload(dweight, x.dweight0);
+      gpu.upload(dbias, x.dbias0);
+      const step = gpu.step('layernorm backward again');
+      layernormBackward(step, dinp, dweight, dbias, scratch, ...args, s.BT, s.C);
+      step.submit();
+      return [await gpu.download(dinp), await gpu.download(dweight), await gpu.download(dbias)];
+    };
+    const a = await runOnce();
+    const b = await runOnce();
+    for (let i = 0; i < 3; i++) expect(Array.from(b[i]!)).toEqual(Array.from(a[i]!));
+  });
+
+  it('scalar kernels (C % 4 != 0, and forced)', async () => {
+    await forward({ BT: 19, C: 37 }, 3);
+    await backward({ BT: 19, C: 37 }, 4);
+    layernormOptions.vec4 = false;
+    await forward({ BT: 37, C: 100 }, 3);
+    await backward({ BT: 259, C: 36 }, 4);
+  });
+
+  it('rejects a scratch that is too small', async () => {
+    const gpu = await getGPU(precision);
+    const t = (n: number, dtype: 'f32' | typeof precision = precision) => gpu.tensor([n], dtype, 't');
+    const step = gpu.step('bad');
+    expect(() => layernormBackward(step, t(8 * 4), t(4, 'f32'), t(4, 'f32'), t(1, 'f32'), t(8 * 4), t(8 * 4), t(4), t(8, 'f32'), t(8, 'f32'), 8, 4))
+      .toThrow(/scratch/);
+  });
+});
