@@ -7,8 +7,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 const entries = {
   index: 'src/index.ts',
   'kernels/index': 'src/kernels/index.ts',
-  'model/index': 'src/model/index.ts',
-  'train/index': 'src/train/index.ts',
+  'model/index': 'src/model/node.ts',
+  'train/index': 'src/train/node.ts',
   cli: 'src/cli/main.ts',
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => existsSync(f)));

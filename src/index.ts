@@ -1,3 +1,5 @@
 // Node entry: the whole library, with WebGPU through Dawn.
 import './gpu/node';
 export * from './core';
+export * from './model/checkpoint.node';
+export * from './model/io.node';

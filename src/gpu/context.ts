@@ -464,7 +464,7 @@ export class Step {
    * labelled with the kernel's name, so a validation error names the kernel and the profiler can
    * time it.
    */
-  dispatch(src: KernelSource, bindings: Bindings, grid: Grid): void {
+  dispatch(src: KernelSource, bindings: Bindings, grid: Grid, cost?: DispatchCost): void {
     if (this.submitted) throw new Error(`step "${this.label}" was already submitted`);
     const k = this.ctx.kernel(src);
     const bg = this.ctx.bindGroup(k, bindings);
@@ -476,7 +476,7 @@ export class Step {
       }
     }
     if (x * y * z === 0) return;
-    const timestampWrites = this.ctx.profiler?.slot(k.name);
+    const timestampWrites = this.ctx.profiler?.slot(k.name, cost ?? { bytes: bindingBytes(bindings) });
     const pass = this.encoder.beginComputePass({ label: k.name, timestampWrites });
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bg);
@@ -505,6 +505,25 @@ export class Step {
 export interface KernelTime {
   name: string;
   ms: number;
+  /** Work of the dispatch, as its launcher declared it (flops), or bytes of its bindings. */
+  flops?: number;
+  bytes?: number;
+}
+
+/** What a dispatch does, for the profiler's GFLOP/s and GB/s. */
+export interface DispatchCost {
+  flops?: number;
+  bytes?: number;
+}
+
+/** Bytes bound to a dispatch (read or written): the memory traffic of a kernel that touches each element once. */
+function bindingBytes(bindings: Bindings): number {
+  let n = 0;
+  for (const v of Object.values(bindings)) {
+    if (v instanceof Tensor) n += v.byteLength;
+    else if ((v as { size?: number }).size !== undefined && typeof (v as { buffer?: unknown }).buffer === 'object') n += (v as { size: number }).size;
+  }
+  return n;
 }
 
 /** GPU time of each kernel pass, from timestamp queries written at the start and end of each pass. */
@@ -513,7 +532,8 @@ export class Profiler {
   private readonly querySet: GPUQuerySet;
   private readonly resolveBuf: GPUBuffer;
   private names: string[] = [];
-  private pending: { buffer: GPUBuffer; names: string[] }[] = [];
+  private costs: DispatchCost[] = [];
+  private pending: { buffer: GPUBuffer; names: string[]; costs: DispatchCost[] }[] = [];
 
   constructor(private readonly ctx: GPUContext) {
     this.querySet = ctx.device.createQuerySet({ type: 'timestamp', count: this.capacity, label: 'profiler' });
@@ -521,10 +541,11 @@ export class Profiler {
   }
 
   /** @internal */
-  slot(name: string): GPUComputePassTimestampWrites | undefined {
+  slot(name: string, cost: DispatchCost = {}): GPUComputePassTimestampWrites | undefined {
     const i = this.names.length;
     if (2 * i + 2 > this.capacity) return undefined;
     this.names.push(name);
+    this.costs.push(cost);
     return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
 
@@ -535,17 +556,18 @@ export class Profiler {
     const buffer = this.ctx.device.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profiler-read' });
     enc.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
     enc.copyBufferToBuffer(this.resolveBuf, 0, buffer, 0, n * 16);
-    this.pending.push({ buffer, names: this.names });
+    this.pending.push({ buffer, names: this.names, costs: this.costs });
     this.names = [];
+    this.costs = [];
   }
 
   /** Kernel times of every step submitted since the last call, in dispatch order. */
   async collect(): Promise<KernelTime[]> {
     const out: KernelTime[] = [];
-    for (const { buffer, names } of this.pending.splice(0)) {
+    for (const { buffer, names, costs } of this.pending.splice(0)) {
       await buffer.mapAsync(GPUMapMode.READ);
       const ts = new BigUint64Array(buffer.getMappedRange());
-      names.forEach((name, i) => out.push({ name, ms: Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6 }));
+      names.forEach((name, i) => out.push({ name, ms: Number(ts[2 * i + 1]! - ts[2 * i]!) / 1e6, ...costs[i] }));
       buffer.unmap();
       buffer.destroy();
     }

@@ -14,7 +14,7 @@ export { CheckpointError };
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
 export const SUPPORTED_DTYPES: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16'];
 
-export const DTYPE_BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 };
+export const SAFETENSORS_DTYPE_BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
 export interface SafetensorsTensor {
   dtype: SafetensorsDType;
@@ -117,7 +117,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buf
         `${t} is truncated: its data_offsets [${begin}, ${end}] extend beyond the ${dataLen} data bytes in the file`,
       );
     }
-    const expectBytes = numel(dims) * DTYPE_BYTES[dtype];
+    const expectBytes = numel(dims) * SAFETENSORS_DTYPE_BYTES[dtype];
     if (end - begin !== expectBytes) {
       throw new CheckpointError(
         `${t}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${dims.join(', ')}] x ${dtype} needs ${expectBytes}`,
@@ -191,7 +191,7 @@ export function encodeFloat32(values: Float32Array, dtype: SafetensorsDType): Ui
     const u16 = dtype === 'F16' ? float32ToF16Array(values) : float32ToBF16Array(values);
     out = new Uint8Array(u16.buffer, u16.byteOffset, u16.byteLength);
   }
-  if (!IS_LITTLE_ENDIAN) swapBytes(out, DTYPE_BYTES[dtype]);
+  if (!IS_LITTLE_ENDIAN) swapBytes(out, SAFETENSORS_DTYPE_BYTES[dtype]);
   return out;
 }
 
@@ -238,7 +238,7 @@ export function serializeSafetensors(
       );
     }
     const n = asBytes(t.data).byteLength;
-    const expect = numel(t.shape) * DTYPE_BYTES[t.dtype];
+    const expect = numel(t.shape) * SAFETENSORS_DTYPE_BYTES[t.dtype];
     if (n !== expect) {
       throw new CheckpointError(
         `tensor '${t.name}': ${n} data bytes but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${expect}`,

@@ -1,0 +1,622 @@
+// GPT-2 on the GPU: a fixed graph with explicit forward and backward (llm.c's gpt2_forward /
+// gpt2_backward), composed from the kernels in src/kernels.
+//
+// Gradient rule: parameter gradients accumulate (+=) and are zeroed only in zeroGrad(); activation
+// gradients are overwritten (=), except `dresidual`, the residual stream, which accumulates.
+//
+// Precision f32: everything f32. Precision f16: f16 weights (a copy of the f32 master weights kept by
+// AdamW), f16 activations and activation gradients, f32 accumulation in every kernel, f32 parameter
+// gradients, AdamW moments and master weights, and dynamic loss scaling.
+
+import type { GPUContext, Step } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { MQGError } from '../gpu/errors';
+import { type GPT2Config, paramShapes } from './config';
+import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
+import { Rng } from '../train/data/rng';
+import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
+import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
+import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { attentionBackward, attentionForward } from '../kernels/attention';
+import { geluBackward } from '../kernels/gelu';
+import { residualForward } from '../kernels/residual';
+import { crossEntropyForwardBackward } from '../kernels/classifier';
+import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
+import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient L2 norm to this value; 0 turns clipping off. */
+  gradClip?: number;
+}
+
+export interface LossScaleOptions {
+  /** Initial loss scale (f16 only). */
+  initScale?: number;
+  /** Clean steps before the scale doubles. */
+  growthInterval?: number;
+}
+
+/** Layer-l activations saved by the forward pass for the backward pass. Shapes for (B, T). */
+interface LayerActs {
+  ln1: Tensor; // [B,T,C]
+  ln1Mean: Tensor; // [B,T] f32
+  ln1Rstd: Tensor; // [B,T] f32
+  qkv: Tensor; // [B,T,3C]
+  atty: Tensor; // [B,T,C]
+  lse: Tensor; // [B,NH,T] f32
+  attproj: Tensor; // [B,T,C]
+  residual2: Tensor; // [B,T,C]
+  ln2: Tensor; // [B,T,C]
+  ln2Mean: Tensor; // [B,T] f32
+  ln2Rstd: Tensor; // [B,T] f32
+  fch: Tensor; // [B,T,4C] pre-GELU
+  fchGelu: Tensor; // [B,T,4C]
+  fcproj: Tensor; // [B,T,C]
+  residual3: Tensor; // [B,T,C]
+}
+
+interface Activations {
+  B: number;
+  T: number;
+  inputs: Tensor; // [B,T] i32
+  targets: Tensor; // [B,T] i32
+  encoded: Tensor; // [B,T,C]
+  layers: LayerActs[];
+  lnf: Tensor; // [B,T,C]
+  lnfMean: Tensor; // [B,T] f32
+  lnfRstd: Tensor; // [B,T] f32
+  /** Logits for a chunk of rows [chunkRows, Vp]; overwritten by dlogits in training. */
+  logits: Tensor;
+  chunkRows: number;
+  losses: Tensor; // [B,T] f32
+  lossSum: Tensor; // [1] f32
+  // gradients of activations (reused across layers)
+  dresidual: Tensor; // [B,T,C] accumulates along the residual stream
+  dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
+  dfch: Tensor; // [B,T,4C]
+  dqkv: Tensor; // [B,T,3C]
+  delta: Tensor; // [B,NH,T] f32 attention backward scratch
+  lnScratch: Tensor; // f32
+  plan: EncoderBackwardPlan;
+}
+
+export interface ModelOptions {
+  /** Storage precision; defaults to the context's. */
+  precision?: 'f16' | 'f32';
+  /** Refuse to allocate more than this many bytes of GPU memory (parameters + optimiser + activations). */
+  maxMemoryBytes?: number;
+  /** Which parameters get weight decay (default: matmul weights and embeddings). */
+  decay?: (name: string) => boolean;
+  /** Cap on elements per parameter bank, below the device's per-binding limit (tests use it to force several banks). */
+  maxBankElements?: number;
+}
+
+export class GPT2 {
+  readonly params: ParamStore;
+  readonly dtype: 'f16' | 'f32';
+  /** AdamW step count t (updates taken, skipped f16 overflow steps excluded from nothing: t counts calls). */
+  t = 0;
+  /** CPU time of the last training step's batch upload, recording and submit (not GPU time). */
+  lastEncodeMs = 0;
+  private acts: Activations | undefined;
+  private readonly hyper: Tensor; // f32 AdamW hyper-parameters, written once per step
+  private readonly normSq: Tensor; // [1] f32
+  private readonly normScratch: Tensor;
+  private readonly normParts: Tensor | undefined;
+  /** [scale, goodSteps, growthInterval, lastStepSkipped] f32, on the GPU. */
+  readonly lossScale: Tensor;
+  private readonly maxMemoryBytes: number | undefined;
+
+  constructor(
+    readonly gpu: GPUContext,
+    readonly config: GPT2Config,
+    options: ModelOptions = {},
+  ) {
+    this.dtype = options.precision ?? gpu.precision;
+    if (this.dtype === 'f16' && !gpu.hasF16) throw new MQGError('precision f16 needs the shader-f16 feature, which this device lacks');
+    if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
+    this.maxMemoryBytes = options.maxMemoryBytes;
+    const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
+    this.checkMemory(this.paramBytes(shapes), 'parameters and optimiser state');
+    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements);
+    this.hyper = gpu.tensor([ADAMW_HYPER_SIZE], 'f32', 'adamw_hyper');
+    this.normSq = gpu.tensor([1], 'f32', 'grad_norm_sq');
+    const largestBank = Math.max(...this.params.banks.map((b) => b.numel));
+    this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
+    if (this.params.banks.length > 1) this.normParts = gpu.tensor([this.params.banks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(this.params.banks.length * NORM_STRIDE));
+    this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
+  }
+
+  private paramBytes(shapes: { shape: number[] }[]): number {
+    const n = shapes.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    return n * (16 + (this.dtype === 'f16' ? 2 : 0)); // master, grad, m, v (+ f16 copy)
+  }
+
+  private checkMemory(bytes: number, what: string): void {
+    if (this.maxMemoryBytes !== undefined && bytes > this.maxMemoryBytes) {
+      throw new ModelMemoryError(
+        `${what} need ${(bytes / 2 ** 20).toFixed(1)} MiB, over the ${(this.maxMemoryBytes / 2 ** 20).toFixed(1)} MiB allowed (maxMemoryBytes)`,
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ weights
+
+  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0. */
+  initRandom(seed = 1337): void {
+    const rng = new Rng(seed);
+    const L = this.config.nLayer;
+    for (const s of this.params.slots) {
+      const data = new Float32Array(s.numel);
+      if (/ln_(1|2|f)\.weight$/.test(s.name)) data.fill(1);
+      else if (s.name.endsWith('.weight')) {
+        const std = /c_proj\.weight$/.test(s.name) ? 0.02 / Math.sqrt(2 * L) : 0.02;
+        const rows = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+        for (let i = 0; i < rows; i++) data[i] = rng.normal(0, std);
+      }
+      this.params.set(s.name, data);
+    }
+  }
+
+  /** Load canonical-named f32 weights (HF layout, wte with vocabSize rows). Every parameter must be present. */
+  loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    for (const s of this.params.slots) {
+      const w = weights.get(s.name);
+      if (!w) throw new MQGError(`missing parameter "${s.name}"`);
+      const expected = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+      if (w.length !== expected && w.length !== s.numel) {
+        throw new MQGError(`parameter "${s.name}" has ${w.length} values; expected ${expected}`);
+      }
+      this.params.set(s.name, w);
+    }
+  }
+
+  /** Read every parameter back (f32 master weights, canonical names, wte without padding rows). */
+  async weights(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const s of this.params.slots) out.set(s.name, await this.parameter(s.name));
+    return out;
+  }
+
+  private unpad(name: string, data: Float32Array): Float32Array {
+    return name === 'wte.weight' ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
+  }
+
+  /** A parameter's f32 master value by HF name (with or without `transformer.`). */
+  async parameter(name: string): Promise<Float32Array> {
+    const n = canonical(name);
+    return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
+  }
+
+  /** A parameter's gradient by HF name: d(loss)/d(param) for the mean loss, loss scaling removed. */
+  async gradient(name: string): Promise<Float32Array> {
+    const n = canonical(name);
+    const g = this.unpad(n, (await this.gpu.download(this.params.grad(n))) as Float32Array);
+    if (this.dtype === 'f16') {
+      const scale = (await this.gpu.download(this.lossScale))[0]!;
+      if (scale !== 1) for (let i = 0; i < g.length; i++) g[i]! /= scale;
+    }
+    return g;
+  }
+
+  // ------------------------------------------------------------------ activations
+
+  /**
+   * Allocate activations for batches of up to B*T tokens (T at most the context); done once and
+   * re-used by every step. Smaller batches use views of the same buffers: activations are laid out
+   * [B,T,...] row-major, so any (B', T') with B'*T' <= B*T is a prefix of each buffer.
+   */
+  allocate(B: number, T: number): void {
+    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = this.config;
+    if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
+    if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
+    if (this.base && B * T <= this.base.B * this.base.T) return;
+    this.freeActivations();
+    const BT = B * T;
+    const st = this.dtype;
+    const g = this.gpu;
+    const elt = st === 'f16' ? 2 : 4;
+    const maxBinding = g.limits.maxStorageBufferBindingSize!;
+    // Logits are computed in chunks of rows so no binding exceeds the device limit; chunk row
+    // offsets are multiples of 128 so every view keeps 256-byte alignment.
+    let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
+    if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
+    if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
+    const actBytes = BT * C * elt * (L * 10 + 6) + BT * 4 * C * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L);
+    this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
+    for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
+      if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
+    }
+    const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
+    const layers: LayerActs[] = [];
+    for (let l = 0; l < L; l++) {
+      layers.push({
+        ln1: t([B, T, C], `ln1.${l}`),
+        ln1Mean: t([B, T], `ln1_mean.${l}`, 'f32'),
+        ln1Rstd: t([B, T], `ln1_rstd.${l}`, 'f32'),
+        qkv: t([B, T, 3 * C], `qkv.${l}`),
+        atty: t([B, T, C], `atty.${l}`),
+        lse: t([B, NH, T], `lse.${l}`, 'f32'),
+        attproj: t([B, T, C], `attproj.${l}`),
+        residual2: t([B, T, C], `residual2.${l}`),
+        ln2: t([B, T, C], `ln2.${l}`),
+        ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
+        ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
+        fch: t([B, T, 4 * C], `fch.${l}`),
+        fchGelu: t([B, T, 4 * C], `fch_gelu.${l}`),
+        fcproj: t([B, T, C], `fcproj.${l}`),
+        residual3: t([B, T, C], `residual3.${l}`),
+      });
+    }
+    this.base = {
+      B, T, layers, chunkRows,
+      inputs: t([B, T], 'inputs', 'i32'),
+      targets: t([B, T], 'targets', 'i32'),
+      encoded: t([B, T, C], 'encoded'),
+      lnf: t([B, T, C], 'lnf'),
+      lnfMean: t([B, T], 'lnf_mean', 'f32'),
+      lnfRstd: t([B, T], 'lnf_rstd', 'f32'),
+      logits: t([chunkRows, Vp], 'logits'),
+      losses: t([B, T], 'losses', 'f32'),
+      lossSum: t([1], 'loss_sum', 'f32'),
+      dresidual: t([B, T, C], 'dresidual'),
+      dlnf: t([B, T, C], 'dln'),
+      dfch: t([B, T, 4 * C], 'dfch'),
+      dqkv: t([B, T, 3 * C], 'dqkv'),
+      delta: t([B, NH, T], 'att_delta', 'f32'),
+      lnScratch: t([layernormBackwardScratchSize(BT, C)], 'ln_scratch', 'f32'),
+      plan: createEncoderBackwardPlan(g, BT, Vp),
+    };
+    this.lossSumScratch = g.tensor([reduceScratchSize(BT)], 'f32', 'loss_scratch');
+    this.views.clear();
+  }
+
+  private base: Activations | undefined;
+  private readonly views = new Map<string, Activations>();
+
+  /** Activations shaped for (B, T): views of the allocated buffers (cached, so bind groups are too). */
+  private use(B: number, T: number): Activations {
+    this.allocate(B, T);
+    const key = `${B}x${T}`;
+    let v = this.views.get(key);
+    if (v) return (this.acts = v);
+    const a = this.base!;
+    const NH = this.config.nHead;
+    const head = (x: Tensor, shape: number[]) => x.view(shape, 0);
+    const btx = (x: Tensor) => head(x, x.shape.length === 3 ? [B, T, x.shape[2]!] : [B, T]);
+    const layers = a.layers.map((l) => {
+      const o: Record<string, Tensor> = {};
+      for (const [k, x] of Object.entries(l)) o[k] = k === 'lse' ? head(x, [B, NH, T]) : btx(x);
+      return o as unknown as LayerActs;
+    });
+    v = {
+      ...a, B, T, layers,
+      inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), lnf: btx(a.lnf),
+      lnfMean: btx(a.lnfMean), lnfRstd: btx(a.lnfRstd), losses: btx(a.losses),
+      dresidual: btx(a.dresidual), dlnf: btx(a.dlnf), dfch: btx(a.dfch), dqkv: btx(a.dqkv),
+      delta: head(a.delta, [B, NH, T]),
+    };
+    this.views.set(key, v);
+    return (this.acts = v);
+  }
+
+  private lossSumScratch: Tensor | undefined;
+
+  private freeActivations(): void {
+    if (!this.base) return;
+    const a = this.base;
+    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
+    for (const l of a.layers) all.push(...Object.values(l));
+    for (const t of all) t?.buffer.destroy();
+    a.plan.destroy?.();
+    this.base = this.acts = undefined;
+    this.views.clear();
+  }
+
+  /** Bytes of GPU memory by category. */
+  memoryReport(): Record<string, number> {
+    const sum = (ts: (Tensor | null | undefined)[]) => ts.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
+    const banks = this.params.banks;
+    const report: Record<string, number> = {
+      parameters: sum(banks.map((b) => b.master)) + sum(banks.map((b) => b.lowp)),
+      gradients: sum(banks.map((b) => b.grad)),
+      optimizer: sum(banks.flatMap((b) => [b.m, b.v])),
+      activations: 0,
+      activationGradients: 0,
+    };
+    const a = this.base;
+    if (a) {
+      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]);
+      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]);
+    }
+    report.total = Object.values(report).reduce((x, y) => x + y, 0);
+    return report;
+  }
+
+  // ------------------------------------------------------------------ batches
+
+  /** Validate and upload a batch. Token ids must be in [0, vocabSize). */
+  setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
+    const a = this.use(B, T);
+    const V = this.config.vocabSize;
+    const check = (xs: ArrayLike<number>, what: string, allowIgnore: boolean) => {
+      if (xs.length !== B * T) throw new MQGError(`${what}: ${xs.length} tokens for B*T = ${B}*${T} = ${B * T}`);
+      for (let i = 0; i < xs.length; i++) {
+        const x = xs[i]!;
+        if (!Number.isInteger(x) || x >= V || (x < 0 && !(allowIgnore && x === -1))) {
+          throw new MQGError(`${what}: token id ${x} at position ${i} (row ${Math.floor(i / T)}, column ${i % T}) is outside the vocabulary [0, ${V})`);
+        }
+      }
+    };
+    check(inputs, 'inputs', false);
+    const ids = Int32Array.from(inputs);
+    this.gpu.upload(a.inputs, ids);
+    a.plan.update(ids);
+    if (targets) {
+      check(targets, 'targets', true);
+      this.gpu.upload(a.targets, Int32Array.from(targets));
+    }
+  }
+
+  // ------------------------------------------------------------------ forward
+
+  private recordForward(step: Step): void {
+    const a = this.acts!;
+    const { B, T } = a;
+    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const BT = B * T;
+    const p = this.params;
+    encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
+    for (let l = 0; l < L; l++) {
+      const x = a.layers[l]!;
+      const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
+      const w = (n: string) => p.weight(`h.${l}.${n}`);
+      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
+      matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
+      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
+      matmulForward(step, x.attproj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
+      residualForward(step, x.residual2, residual, x.attproj, BT * C);
+      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
+      matmulForward(step, x.fchGelu, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, 4 * C, { preact: x.fch });
+      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, 4 * C, C);
+      residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
+    }
+    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C);
+  }
+
+  /**
+   * The lm_head and loss, chunk by chunk of rows: logits = lnf · wteᵀ, then cross-entropy. With
+   * `backward`, the chunk's dlogits immediately give dlnf (= dlogits · wte) and dwte (+= dlogitsᵀ · lnf).
+   */
+  private recordHead(step: Step, mode: 'loss' | 'train' | 'logits', dlossMean: number): void {
+    const a = this.acts!;
+    const { nEmbd: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
+    const BT = a.B * a.T;
+    const wte = this.params.weight('wte.weight');
+    for (let r0 = 0; r0 < BT; r0 += a.chunkRows) {
+      const rows = Math.min(a.chunkRows, BT - r0);
+      const lnf = a.lnf.view([rows, C], r0 * C);
+      const logits = a.logits.view([rows, Vp], 0);
+      gemm(step, logits, lnf, wte, { M: rows, N: Vp, K: C, transB: true });
+      if (mode === 'logits') continue;
+      crossEntropyForwardBackward(step, a.losses.view([rows], r0), logits, a.targets.view([rows], r0), this.lossScale.view([1], 0), rows, V, Vp, {
+        backward: mode === 'train',
+        dlossMean,
+      });
+      if (mode !== 'train') continue;
+      gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
+      gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+    }
+    sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
+  }
+
+  private recordBackward(step: Step): void {
+    const a = this.acts!;
+    const { B, T } = a;
+    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const BT = B * T;
+    const p = this.params;
+    step.clear(a.dresidual);
+    const lastResidual = a.layers[L - 1]!.residual3;
+    layernormBackward(step, a.dresidual, p.grad('ln_f.weight'), p.grad('ln_f.bias'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
+    const dln = a.dlnf; // re-used as dln2, datty, dln1: each [B,T,C], consumed before the next is written
+    for (let l = L - 1; l >= 0; l--) {
+      const x = a.layers[l]!;
+      const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
+      const w = (n: string) => p.weight(`h.${l}.${n}`);
+      const d = (n: string) => p.grad(`h.${l}.${n}`);
+      // residual3 = residual2 + fcproj: dresidual carries both
+      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, 4 * C, C);
+      geluBackward(step, a.dfch, x.fch, a.dfch, BT * 4 * C);
+      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, 4 * C);
+      layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
+      // residual2 = residual + attproj
+      matmulBackward(step, dln, d('attn.c_proj.weight'), d('attn.c_proj.bias'), a.dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
+      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH);
+      matmulBackward(step, dln, d('attn.c_attn.weight'), d('attn.c_attn.bias'), a.dqkv, x.ln1, w('attn.c_attn.weight'), BT, C, 3 * C);
+      layernormBackward(step, a.dresidual, d('ln_1.weight'), d('ln_1.bias'), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
+    }
+    encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
+  }
+
+  // ------------------------------------------------------------------ public steps
+
+  /** Forward pass: returns the mean loss when targets are given (else NaN). Keeps the logits readable. */
+  async forward(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): Promise<number> {
+    this.setBatch(inputs, targets, B, T);
+    const step = this.gpu.step('forward');
+    this.recordForward(step);
+    this.recordHead(step, targets ? 'loss' : 'logits', 1 / (B * T));
+    step.submit();
+    this.forwardDone = { B, T, hasTargets: !!targets };
+    if (!targets) return NaN;
+    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+  }
+
+  private forwardDone: { B: number; T: number; hasTargets: boolean } | undefined;
+
+  /** Logits of the last forward pass, [B*T, vocabSize] (padding columns removed). Needs B*T within one chunk. */
+  async logits(): Promise<Float32Array> {
+    const a = this.acts;
+    if (!a || !this.forwardDone) throw new MQGError('logits(): run forward() first');
+    const BT = a.B * a.T;
+    if (BT > a.chunkRows) throw new MQGError(`logits(): ${BT} rows do not fit one logits chunk of ${a.chunkRows} rows`);
+    const { vocabSize: V, paddedVocabSize: Vp } = this.config;
+    const full = (await this.gpu.download(a.logits)) as Float32Array;
+    const out = new Float32Array(BT * V);
+    for (let r = 0; r < BT; r++) out.set(full.subarray(r * Vp, r * Vp + V), r * V);
+    return out;
+  }
+
+  /** Per-position losses of the last forward pass, [B*T] (0 where the target was -1). */
+  async positionLosses(): Promise<Float32Array> {
+    if (!this.acts || !this.forwardDone?.hasTargets) throw new MQGError('positionLosses(): run forward() with targets first');
+    return (await this.gpu.download(this.acts.losses)) as Float32Array;
+  }
+
+  /** Set every parameter gradient to zero (the one place gradients are zeroed). */
+  zeroGrad(step?: Step): void {
+    const s = step ?? this.gpu.step('zero_grad');
+    for (const b of this.params.banks) s.clear(b.grad);
+    if (!step) s.submit();
+  }
+
+  /**
+   * Backward pass for the batch of the last forward(): accumulates into the parameter gradients
+   * (call zeroGrad() first to start fresh). `gradAccum` divides the loss as for a mean over
+   * that many micro-batches.
+   */
+  backward(gradAccum = 1): void {
+    const a = this.acts;
+    if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
+    const step = this.gpu.step('backward');
+    // The classifier re-runs with its backward half (it overwrote nothing in forward()), then the rest.
+    this.recordHead(step, 'train', 1 / (a.B * a.T * gradAccum));
+    this.recordBackward(step);
+    step.submit();
+  }
+
+  /** One AdamW update over all parameters (one dispatch per parameter bank). */
+  update(opts: AdamWOptions, step?: Step): void {
+    this.writeHyper(opts);
+    const s = step ?? this.gpu.step('update');
+    this.recordUpdate(s);
+    if (!step) s.submit();
+  }
+
+  private recordUpdate(s: Step): void {
+    // The global norm covers all banks: reduce each into the scratch-backed total.
+    const banks = this.params.banks;
+    if (banks.length === 1) globalNormSquared(s, this.normSq, banks[0]!.grad, banks[0]!.numel, this.normScratch);
+    else {
+      banks.forEach((b, i) => globalNormSquared(s, this.normParts!.view([1], i * NORM_STRIDE), b.grad, b.numel, this.normScratch));
+      sumReduce(s, this.normSq, this.normParts!, this.normParts!.numel, this.normScratch);
+    }
+    const scaleState = this.dtype === 'f16' ? this.lossScale : null;
+    for (const b of banks) {
+      adamwUpdate(s, b.master, b.grad, b.m, b.v, b.lowp, b.decayMask, this.hyper, this.normSq, scaleState, b.numel);
+    }
+    if (scaleState) lossScaleUpdate(s, this.lossScale, this.normSq);
+  }
+
+  /**
+   * One training step in one command encoder, submitted once: forward, loss, backward, AdamW.
+   * Returns the step's mean loss (read back after the submit).
+   */
+  async trainStep(inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, opts: AdamWOptions): Promise<number> {
+    return this.microStep(inputs, targets, B, T, { first: true, update: opts, gradAccum: 1 });
+  }
+
+  /**
+   * One micro-batch of a gradient-accumulation step, in one submit: `first` zeroes the gradients,
+   * every micro-batch runs forward and backward (accumulating, with the loss divided by
+   * gradAccum), and the micro-batch given `update` also takes the AdamW step.
+   */
+  async microStep(
+    inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number,
+    o: { first: boolean; update?: AdamWOptions; gradAccum: number },
+  ): Promise<number> {
+    const t0 = performance.now();
+    this.setBatch(inputs, targets, B, T);
+    if (o.update) this.writeHyper(o.update);
+    const step = this.gpu.step('train_step');
+    if (o.first) this.zeroGrad(step);
+    this.recordForward(step);
+    this.recordHead(step, 'train', 1 / (B * T * o.gradAccum));
+    this.recordBackward(step);
+    if (o.update) this.recordUpdate(step);
+    step.submit();
+    this.lastEncodeMs = performance.now() - t0;
+    this.forwardDone = undefined;
+    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+  }
+
+  private writeHyper(opts: AdamWOptions): void {
+    this.t += 1;
+    writeAdamwHyper(this.gpu, this.hyper, {
+      lr: opts.lr, beta1: opts.beta1 ?? 0.9, beta2: opts.beta2 ?? 0.999, eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? 0, t: this.t, gradClip: opts.gradClip ?? 0,
+    });
+  }
+
+  /**
+   * Optimiser state as raw tensors: AdamW moments per bank, the f16 weight copy (so a resumed run
+   * has bit-identical compute weights), and the loss-scale state. Master weights are saved apart.
+   */
+  async exportOptimizerState(): Promise<{ t: number; tensors: { name: string; dtype: 'F32' | 'F16'; shape: number[]; data: Uint8Array }[] }> {
+    const tensors: { name: string; dtype: 'F32' | 'F16'; shape: number[]; data: Uint8Array }[] = [];
+    const raw = async (name: string, t: Tensor) => {
+      tensors.push({ name, dtype: t.dtype === 'f16' ? 'F16' : 'F32', shape: [t.numel], data: await this.gpu.readBytes(t.buffer, t.offset, t.byteLength) });
+    };
+    for (const [i, b] of this.params.banks.entries()) {
+      await raw(`adam_m.${i}`, b.m);
+      await raw(`adam_v.${i}`, b.v);
+      if (b.lowp) await raw(`params_f16.${i}`, b.lowp);
+    }
+    await raw('loss_scale', this.lossScale);
+    return { t: this.t, tensors };
+  }
+
+  importOptimizerState(t: number, tensors: ReadonlyMap<string, { shape: number[]; data: Uint8Array }>, source = 'optimizer state'): void {
+    const put = (name: string, dst: Tensor) => {
+      const src = tensors.get(name);
+      if (!src) throw new MQGError(`${source}: missing tensor "${name}"`);
+      if (src.data.byteLength !== dst.byteLength) {
+        throw new MQGError(`${source}: tensor "${name}" has ${src.data.byteLength} bytes; this model needs ${dst.byteLength}`);
+      }
+      this.gpu.writeBytes(dst.buffer, dst.offset, src.data);
+    };
+    for (const [i, b] of this.params.banks.entries()) {
+      put(`adam_m.${i}`, b.m);
+      put(`adam_v.${i}`, b.v);
+      if (b.lowp) put(`params_f16.${i}`, b.lowp);
+    }
+    put('loss_scale', this.lossScale);
+    this.t = t;
+  }
+
+  /** Configure dynamic loss scaling (precision f16). */
+  setLossScale(opts: LossScaleOptions): void {
+    this.gpu.upload(this.lossScale, [opts.initScale ?? 65536, 0, opts.growthInterval ?? 2000, 0]);
+  }
+
+  /** [scale, goodSteps, growthInterval, lastStepSkipped]. */
+  async lossScaleState(): Promise<{ scale: number; goodSteps: number; growthInterval: number; skipped: boolean }> {
+    const s = await this.gpu.download(this.lossScale);
+    return { scale: s[0]!, goodSteps: s[1]!, growthInterval: s[2]!, skipped: s[3]! !== 0 };
+  }
+
+  destroy(): void {
+    this.freeActivations();
+    this.params.destroy();
+  }
+}
+
+export function canonical(name: string): string {
+  return name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
+}

@@ -1,0 +1,3 @@
+export * from './index';
+export * from './checkpoint.node';
+export * from './io.node';

@@ -1,0 +1,70 @@
+// The browser demo trains in headless Chromium (Debian's, installed here if missing) through
+// playwright-core. Chromium's WebGPU runs on SwiftShader here, without shader-f16: this also
+// proves the f32 fallback. A screenshot of the page is saved to .tmp/browser-demo.png.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+function ensureChromium(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  if (process.getuid?.() !== 0) return 'Debian chromium is not installed and this is not root (apt-get install chromium)';
+  try {
+    execFileSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } catch {
+    execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore' });
+    execFileSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  return existsSync(CHROMIUM) ? undefined : 'chromium could not be installed';
+}
+
+const missing = process.platform === 'linux' ? ensureChromium() : 'the browser test runs on Linux with Debian chromium';
+if (missing) console.warn(`skipping the browser test: ${missing}`);
+
+describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
+  let server: Server;
+  let port = 0;
+  beforeAll(async () => {
+    const { buildExample, serve } = await import('../../scripts/serve-example.mjs');
+    await buildExample();
+    server = (await serve(0)) as Server;
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server?.close());
+
+  it('trains a few steps: the loss falls and a sample appears', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-quic'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 960, height: 760 } });
+      const logs: string[] = [];
+      page.on('console', (m) => logs.push(m.text()));
+      page.on('pageerror', (e) => logs.push(String(e)));
+      await page.goto(`http://127.0.0.1:${port}/examples/browser/?batch=4&seq=32&sampleEvery=10&vocab=512`);
+      await page.waitForFunction(() => (window as any).mqgDemo?.ready || (window as any).mqgDemo?.error, null, { timeout: 120_000 });
+      const err = await page.evaluate(() => (window as any).mqgDemo.error);
+      expect(err, logs.join('\n')).toBe('');
+      expect(await page.evaluate(() => (window as any).mqgDemo.precision)).toBe('f32'); // SwiftShader has no shader-f16
+      await page.click('#start');
+      await page.waitForFunction(() => (window as any).mqgDemo.step >= 40 && (window as any).mqgDemo.samples.length >= 1, null, { timeout: 600_000 });
+      await page.click('#pause');
+      const s = await page.evaluate(() => ({ losses: (window as any).mqgDemo.losses as number[], samples: (window as any).mqgDemo.samples as string[] }));
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const first = mean(s.losses.slice(0, 5)), last = mean(s.losses.slice(-5));
+      expect(first).toBeGreaterThan(5.5); // ~ln(512) at initialisation
+      expect(last).toBeLessThan(first - 0.5);
+      expect(s.samples[0]).toMatch(/^Question:/);
+      expect(await page.textContent('#samples')).toContain('Question:');
+      mkdirSync('.tmp', { recursive: true });
+      await page.screenshot({ path: '.tmp/browser-demo.png', fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});
