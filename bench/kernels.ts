@@ -104,7 +104,7 @@ async function tfjsMatmulPeer(n: number): Promise<number | undefined> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (/kernels\.[jt]s$/.test(process.argv[1] ?? '')) {
   const filter = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
   const gpu0 = await createGPU({ precision: 'f32' });
   const adapter = gpu0.adapterName;

@@ -367,6 +367,7 @@ export function flagName(k: string): string {
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
-  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+  const total = Math.round(s);
+  const m = Math.floor(total / 60);
+  return m ? `${m}m${String(total % 60).padStart(2, '0')}s` : `${total}s`;
 }

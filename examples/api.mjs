@@ -1,0 +1,34 @@
+// The public API in one page: run with `node examples/api.mjs` after `npm run setup`.
+import { createGPU, GPT2, presetConfig, gpt2Tokenizer, saveModel, loadModel, generate } from 'mqg-webgpu';
+
+const gpu = await createGPU({ precision: 'auto' }); // f16 where the adapter has shader-f16
+console.log(`device: ${gpu.adapterName} (${gpu.precision})`);
+
+// Build a model (or: await loadModel(gpu, 'model.safetensors') for a HF GPT-2 / llm.c checkpoint).
+const tok = gpt2Tokenizer();
+const model = new GPT2(gpu, presetConfig('mqg-tiny', tok.vocabSize));
+model.initRandom(1337);
+if (model.dtype === 'f16') model.setLossScale({ initScale: 1024 });
+
+// One batch: B rows of T tokens, targets shifted by one.
+const B = 2, T = 16;
+const ids = tok.encode('The heart pumps blood through the arteries, and the veins return it to the heart. '.repeat(4));
+const inputs = [...ids.slice(0, T), ...ids.slice(T, 2 * T)];
+const targets = [...ids.slice(1, T + 1), ...ids.slice(T + 1, 2 * T + 1)];
+
+const loss = await model.forward(inputs, targets, B, T);
+model.zeroGrad();
+model.backward();
+const g = await model.gradient('transformer.h.0.attn.c_attn.weight'); // by its Hugging Face name
+console.log(`loss ${loss.toFixed(4)}, |grad c_attn.0| = ${Math.hypot(...g).toExponential(3)}`);
+model.update({ lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClip: 1.0 });
+console.log(`loss after one AdamW step: ${(await model.forward(inputs, targets, B, T)).toFixed(4)}`);
+
+// A whole training step (forward, backward, AdamW) in one submit:
+for (let i = 0; i < 5; i++) await model.trainStep(inputs, targets, B, T, { lr: 1e-3 });
+
+await saveModel(model, 'runs/api-example/model.safetensors'); // HF GPT-2 names, written atomically
+const again = await loadModel(gpu, 'runs/api-example/model.safetensors');
+const out = await generate(again, tok.encode('The heart'), { maxNewTokens: 12, temperature: 0 });
+console.log(`greedy: The heart${tok.decode(out)}`);
+gpu.destroy();

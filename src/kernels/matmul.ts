@@ -1,0 +1,445 @@
+// The GEMM behind every GPT-2 matmul, forward and backward, and the bias gradient.
+//
+//   gemm:  out[M,N] (+)= op(a)[M,K] · op(b)[K,N] (+ bias[N]),  op = transpose when the flag is set
+//          a is stored [M,K] (or [K,M] with transA), b [K,N] (or [N,K] with transB), row-major,
+//          leading dimensions lda / ldb / ldc (default: packed). With `gelu`, preact[M,N] (same ldc)
+//          gets the sum and out = gelu_tanh(preact). One pass (more only when an operand is larger
+//          than one storage binding may be, or the grid would pass 65535: then it is split in blocks).
+//   biasBackward: dbias[N] += Σ_m dout[m,n], summed in a fixed order (deterministic), one pass.
+//
+// GPT-2 (HF Conv1D layout, weight [in, out], y = x·W + b), llm.c argument order:
+//   matmulForward:  out[BT,OC] = inp[BT,C] · weight[C,OC] + bias[OC]      (NN)
+//   matmulBackward: dinp[BT,C] = dout[BT,OC] · weightᵀ                    (NT, overwritten)
+//                   dweight[C,OC] += inpᵀ · dout                          (TN, accumulated)
+//                   dbias[OC] += Σ_bt dout[bt,:]
+//   lm_head (via gemm): logits = x · wteᵀ (NT), dx = dlogits · wte (NN), dwte += dlogitsᵀ · x (TN).
+//
+// Dtypes: a, b, bias each f16 or f32, out/preact f16 or f32, independently; accumulation is f32.
+// The WGSL variant follows from the tensors' dtypes, the layout, the alignment of each operand
+// (vec4 loads where leading dimension and offset allow) and the adapter's tuned tiling
+// (tuneMatmul, matmul-tune.ts). WGSL lives in matmul-wgsl.ts.
+//
+// Tensors are bound as byte ranges: each binding starts at the 256-byte boundary at or below the
+// operand's first element and the remainder travels as an element offset in the uniforms, so any
+// view (a sub-block of a wider matrix, an unaligned row offset) works. A binding of a writable
+// output that starts below its tensor may not overlap another binding of the same buffer
+// (WebGPU's aliasing rule): give `out` and `preact` 256-byte-aligned offsets when they share a
+// buffer with the inputs.
+
+import type { GPUContext, Step } from '../gpu/context';
+import { BindingError } from '../gpu/errors';
+import type { KernelSource } from '../gpu/kernel';
+import { DTYPE_BYTES, type Tensor, alignUp } from '../gpu/tensor';
+import {
+  BIAS_BX,
+  type FloatType,
+  type GemmSpec,
+  type MatmulVariant,
+  biasBackwardWgsl,
+  gemmGrid,
+  gemmWgsl,
+  rowsPerWorkgroup,
+  specName,
+} from './matmul-wgsl';
+
+export type { MatmulVariant } from './matmul-wgsl';
+export { matmulCandidates, tuneMatmul, type TuneMatmulOptions } from './matmul-tune';
+
+export interface GemmOptions {
+  M: number;
+  N: number;
+  K: number;
+  /** a is stored [K,M] (leading dimension lda ≥ M). */
+  transA?: boolean;
+  /** b is stored [N,K] (leading dimension ldb ≥ K). */
+  transB?: boolean;
+  /** out += product instead of out = product. */
+  accumulate?: boolean;
+  /** [N], added to every row. */
+  bias?: Tensor | null;
+  /** GELU epilogue: preact = product + bias, out = gelu_tanh(preact). Needs `preact`. */
+  gelu?: boolean;
+  /** [M,N] with leading dimension ldc; written when `gelu` is on. */
+  preact?: Tensor;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Variant choice: tuned per adapter (tuneMatmul), else a default by adapter kind.
+
+/** Tiled, workgroup memory: the portable default for real GPUs. */
+export const DEFAULT_TILED: MatmulVariant = { kind: 'tiled', tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
+/** Subgroup broadcast, no workgroup memory: the default for CPU (software) adapters with subgroups. */
+export const DEFAULT_BCAST: MatmulVariant = { kind: 'bcast', tm: 32, tn: 4, wx: 8, wy: 2, subgroups: true };
+
+/** What tuneMatmul stores per adapter. */
+export interface MatmulTuneRecord {
+  variant: MatmulVariant;
+  /** Milliseconds per candidate (by variant name) on the tuning shapes, for the record. */
+  timings?: Record<string, number>;
+  date?: string;
+}
+
+/** Persistence for tune records (Node: a JSON file, see matmul-tune.node.ts); keys name the adapter. */
+export interface MatmulTuneStore {
+  load(key: string): MatmulTuneRecord | undefined;
+  save(key: string, record: MatmulTuneRecord): void;
+}
+
+/** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
+export const MATMUL_TUNE_VERSION = 1;
+
+let store: MatmulTuneStore | undefined;
+const tuned = new Map<string, MatmulTuneRecord | null>();
+const forced = new WeakMap<GPUContext, MatmulVariant>();
+
+/** Register where tune records persist (matmul-tune.node.ts does this for Node when imported). */
+export function setMatmulTuneStore(s: MatmulTuneStore | undefined): void {
+  store = s;
+  tuned.clear();
+}
+
+/** The key tune records are filed under: the adapter's description, its subgroup support and the kernel version. */
+export function matmulTuneKey(gpu: GPUContext): string {
+  return `v${MATMUL_TUNE_VERSION} | ${gpu.adapterName} | ${gpu.hasSubgroups ? 'subgroups' : 'no-subgroups'}`;
+}
+
+/** @internal Remember a tuned choice for this adapter (memory, and the store if one is registered). */
+export function recordMatmulTune(gpu: GPUContext, record: MatmulTuneRecord, persist = true): void {
+  const key = matmulTuneKey(gpu);
+  tuned.set(key, record);
+  if (persist) store?.save(key, record);
+}
+
+/** Use this variant on this context regardless of tuning (tests, benchmarks); null restores the default. */
+export function setMatmulVariant(gpu: GPUContext, variant: MatmulVariant | null): void {
+  if (variant) {
+    checkVariant(gpu, variant);
+    forced.set(gpu, variant);
+  } else forced.delete(gpu);
+}
+
+/** True for CPU implementations of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP). */
+export function isSoftwareAdapter(gpu: GPUContext): boolean {
+  const info = gpu.adapterInfo;
+  return /software|cpu|llvmpipe|lavapipe|swiftshader|warp/i.test(`${info.architecture} ${info.device} ${info.description}`);
+}
+
+/** The adapter's subgroup size range, where it reports one. */
+export function subgroupSizes(gpu: GPUContext): { min?: number; max?: number } {
+  const info = gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return { min: info?.subgroupMinSize, max: info?.subgroupMaxSize };
+}
+
+/** Throws unless the variant is a valid tiling that this adapter can run. */
+export function checkVariant(gpu: GPUContext, v: MatmulVariant): void {
+  if (v.kind === 'bcast' && v.subgroups) {
+    if (!gpu.hasSubgroups) throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups, which ${gpu.adapterName} lacks`);
+    // Lanes broadcast from lanes 0..7 of their own subgroup, which must lie within one row of lanes.
+    const { min, max } = subgroupSizes(gpu);
+    if ((min !== undefined && min < 8) || (max !== undefined && v.wx % max !== 0)) {
+      throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups of 8+ lanes that divide wx=${v.wx}; ${gpu.adapterName} has ${min}..${max}`);
+    }
+  }
+  const ok =
+    v.kind === 'tiled'
+      ? v.tm % 4 === 0 && v.tn % 4 === 0 && v.bk % 4 === 0 && ((v.wy * v.tm * v.bk) / 4) % (v.wx * v.wy) === 0 && ((v.wx * v.tn * v.bk) / 4) % (v.wx * v.wy) === 0
+      : v.tm % (v.subgroups ? 8 : 4) === 0 && v.tn % 4 === 0 && v.wx > 0 && v.wy > 0;
+  if (!ok) throw new BindingError(`matmul variant ${JSON.stringify(v)} is not a valid tiling`);
+}
+
+/** The tune record for this adapter: from memory, else from the registered store; undefined if none. */
+export function matmulTuneRecord(gpu: GPUContext): MatmulTuneRecord | undefined {
+  const key = matmulTuneKey(gpu);
+  let rec = tuned.get(key);
+  if (rec === undefined) {
+    rec = store?.load(key) ?? null;
+    if (rec) {
+      try {
+        checkVariant(gpu, rec.variant);
+      } catch {
+        rec = null; // stale or foreign record: ignore it
+      }
+    }
+    tuned.set(key, rec);
+  }
+  return rec ?? undefined;
+}
+
+/** The variant gemm uses on this context: forced, else tuned, else the default for its kind of adapter. */
+export function matmulVariant(gpu: GPUContext): MatmulVariant {
+  const f = forced.get(gpu);
+  if (f) return f;
+  const rec = matmulTuneRecord(gpu);
+  if (rec) return rec.variant;
+  if (isSoftwareAdapter(gpu) && gpu.hasSubgroups) {
+    try {
+      checkVariant(gpu, DEFAULT_BCAST);
+      return DEFAULT_BCAST;
+    } catch {
+      // subgroups of another size: fall through
+    }
+  }
+  return DEFAULT_TILED;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Kernel sources, memoized so the pipeline cache's WeakMap fast path hits.
+
+const sources = new Map<string, KernelSource>();
+
+function gemmSource(spec: GemmSpec): KernelSource {
+  const name = specName(spec);
+  let src = sources.get(name);
+  if (!src) sources.set(name, (src = { name, code: gemmWgsl(spec) }));
+  return src;
+}
+
+function biasSource(dbias: FloatType, dout: FloatType, vec: boolean): KernelSource {
+  const name = `bias_backward_${dbias}_${dout}_${vec ? 'v' : 's'}`;
+  let src = sources.get(name);
+  if (!src) sources.set(name, (src = { name, code: biasBackwardWgsl(dbias, dout, vec) }));
+  return src;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Bindings as byte ranges
+
+function floatType(t: Tensor, what: string): FloatType {
+  if (t.dtype !== 'f16' && t.dtype !== 'f32') throw new TypeError(`gemm: ${what} must be f16 or f32, got ${t}`);
+  return t.dtype;
+}
+
+interface Range {
+  binding: { buffer: GPUBuffer; offset: number; size: number };
+  /** Element offset of the first element inside the binding. */
+  offset: number;
+  /** Whole groups of 4 elements can be loaded up to the end (the binding ends on a 4-element boundary). */
+  vecSafe: boolean;
+}
+
+/** Bind elements [first, end) of t: the binding starts at the aligned byte at or below the first. */
+function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number, what: string): Range {
+  if (end > t.numel) {
+    throw new RangeError(`gemm: ${what} ${t} holds ${t.numel} elements; the shape and leading dimension need ${end}`);
+  }
+  const bytes = DTYPE_BYTES[t.dtype];
+  const align = gpu.limits.minStorageBufferOffsetAlignment ?? 256;
+  const start = t.offset + first * bytes;
+  const offset = start - (start % align);
+  const group = 4 * bytes; // one vec4 load (f32) or vec2<u32> (4 × f16)
+  const endByte = t.offset + Math.max(end, first + 1) * bytes;
+  const stop = Math.min(alignUp(endByte, group), t.buffer.size);
+  return {
+    binding: { buffer: t.buffer, offset, size: alignUp(stop - offset, 4) },
+    offset: (start - offset) / bytes,
+    vecSafe: stop === alignUp(endByte, group),
+  };
+}
+
+/** One block of a GEMM problem: element offsets of its corner in each tensor. */
+interface Block {
+  M: number;
+  N: number;
+  K: number;
+  a0: number;
+  b0: number;
+  c0: number;
+  bias0: number;
+  accumulate: boolean;
+  withBias: boolean;
+}
+
+interface Problem {
+  out: Tensor;
+  a: Tensor;
+  b: Tensor;
+  bias: Tensor | null;
+  preact: Tensor | null;
+  transA: boolean;
+  transB: boolean;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  variant: MatmulVariant;
+}
+
+function extentA(p: Problem, k: Block): number {
+  return p.transA ? (k.K - 1) * p.lda + k.M : (k.M - 1) * p.lda + k.K;
+}
+function extentB(p: Problem, k: Block): number {
+  return p.transB ? (k.N - 1) * p.ldb + k.K : (k.K - 1) * p.ldb + k.N;
+}
+
+/** Record one GEMM. See the module header for the math and layouts. */
+export function gemm(step: Step, out: Tensor, a: Tensor, b: Tensor, opts: GemmOptions): void {
+  const gpu = step.ctx;
+  const { M, N, K } = opts;
+  const transA = !!opts.transA, transB = !!opts.transB;
+  for (const [n, v] of Object.entries({ M, N, K })) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${n} must be a non-negative integer, got ${v}`);
+  }
+  const lda = opts.lda ?? (transA ? M : K);
+  const ldb = opts.ldb ?? (transB ? K : N);
+  const ldc = opts.ldc ?? N;
+  if (lda < (transA ? M : K) || ldb < (transB ? K : N) || ldc < N) {
+    throw new RangeError(`gemm: leading dimensions lda=${lda} ldb=${ldb} ldc=${ldc} are smaller than the rows they hold (M=${M} N=${N} K=${K}, transA=${transA}, transB=${transB})`);
+  }
+  const bias = opts.bias ?? null;
+  const gelu = !!opts.gelu;
+  const preact = gelu ? opts.preact ?? null : null;
+  if (gelu && !preact) throw new TypeError('gemm: the gelu epilogue needs a preact tensor');
+  if (gelu && opts.accumulate) throw new TypeError('gemm: gelu and accumulate cannot be combined');
+  if (M === 0 || N === 0) return;
+  floatType(out, 'out');
+  floatType(a, 'a');
+  floatType(b, 'b');
+  if (bias) {
+    floatType(bias, 'bias');
+    if (bias.numel < N) throw new RangeError(`gemm: bias ${bias} needs ${N} elements`);
+  }
+  if (preact) floatType(preact, 'preact');
+  const p: Problem = { out, a, b, bias, preact, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
+  launch(step, p, { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate: !!opts.accumulate, withBias: !!bias });
+}
+
+/** Dispatch a block, first splitting it while a binding would pass the device limit or the grid 65535. */
+function launch(step: Step, p: Problem, k: Block): void {
+  const gpu = step.ctx;
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
+  const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  const bytes = (t: Tensor, n: number) => n * DTYPE_BYTES[t.dtype] + 512; // + alignment slack
+  const [gx, gy] = gemmGrid(p.variant, k.M, k.N);
+  const cBig = bytes(p.out, (k.M - 1) * p.ldc + k.N) > maxBinding || gy > maxGrid;
+  const aBig = bytes(p.a, extentA(p, k)) > maxBinding;
+  const bBig = bytes(p.b, extentB(p, k)) > maxBinding;
+  const unit = rowsPerWorkgroup(p.variant);
+  const half = (n: number, u: number) => Math.max(1, Math.min(n - 1, Math.ceil(n / 2 / u) * u));
+  if ((cBig && k.M > 1) || (aBig && !p.transA && k.M > 1)) {
+    const m = half(k.M, unit);
+    launch(step, p, { ...k, M: m });
+    launch(step, p, { ...k, M: k.M - m, a0: k.a0 + m * (p.transA ? 1 : p.lda), c0: k.c0 + m * p.ldc });
+    return;
+  }
+  if ((cBig && k.N > 1) || (bBig && p.transB && k.N > 1) || gx > maxGrid) {
+    const n = half(k.N, 64);
+    launch(step, p, { ...k, N: n });
+    launch(step, p, { ...k, N: k.N - n, b0: k.b0 + n * (p.transB ? p.ldb : 1), c0: k.c0 + n, bias0: k.bias0 + n });
+    return;
+  }
+  if ((aBig || bBig) && k.K > 1) {
+    if (p.preact) throw new BindingError(`gemm: operands larger than one binding (${maxBinding} bytes) need a split along K, which the gelu epilogue cannot take`);
+    const kk = half(k.K, 4);
+    launch(step, p, { ...k, K: kk });
+    launch(step, p, {
+      ...k,
+      K: k.K - kk,
+      a0: k.a0 + kk * (p.transA ? p.lda : 1),
+      b0: k.b0 + kk * (p.transB ? 1 : p.ldb),
+      accumulate: true,
+      withBias: false,
+    });
+    return;
+  }
+  dispatchBlock(step, p, k);
+}
+
+function dispatchBlock(step: Step, p: Problem, k: Block): void {
+  const gpu = step.ctx;
+  const ra = bindRange(gpu, p.a, k.a0, k.a0 + (k.K === 0 ? 1 : extentA(p, k)), 'a');
+  const rb = bindRange(gpu, p.b, k.b0, k.b0 + (k.K === 0 ? 1 : extentB(p, k)), 'b');
+  const rc = bindRange(gpu, p.out, k.c0, k.c0 + (k.M - 1) * p.ldc + k.N, 'out');
+  const bias = k.withBias ? p.bias : null;
+  const rbias = bias ? bindRange(gpu, bias, k.bias0, k.bias0 + k.N, 'bias') : null;
+  const rp = p.preact ? bindRange(gpu, p.preact, k.c0, k.c0 + (k.M - 1) * p.ldc + k.N, 'preact') : null;
+  const vec = (r: Range | null, ld: number) => !r || (r.vecSafe && r.offset % 4 === 0 && ld % 4 === 0);
+  const spec: GemmSpec = {
+    variant: p.variant,
+    transA: p.transA,
+    transB: p.transB,
+    vecA: vec(ra, p.lda),
+    vecB: vec(rb, p.ldb),
+    vecOut: vec(rc, p.ldc) && vec(rp, p.ldc),
+    accumulate: k.accumulate,
+    a: p.a.dtype as FloatType,
+    b: p.b.dtype as FloatType,
+    out: p.out.dtype as FloatType,
+    bias: bias ? (bias.dtype as FloatType) : null,
+    gelu: p.preact ? (p.preact.dtype as FloatType) : null,
+  };
+  const params = {
+    M: k.M,
+    N: k.N,
+    K: k.K,
+    lda: p.lda,
+    ldb: p.ldb,
+    ldc: p.ldc,
+    offA: ra.offset,
+    offB: rb.offset,
+    offC: rc.offset,
+    offBias: rbias?.offset ?? 0,
+    offP: rp?.offset ?? 0,
+  };
+  const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, b: rb.binding, params };
+  if (rbias) bindings.bias = rbias.binding;
+  if (rp) bindings.preact = rp.binding;
+  step.dispatch(gemmSource(spec), bindings as Parameters<Step['dispatch']>[1], gemmGrid(p.variant, k.M, k.N));
+}
+
+/**
+ * dbias[N] += Σ_m dout[m, n] over dout [M,N] (packed rows), in a fixed order: each of 16 row
+ * slices sums its rows in order, then a fixed tree adds the slices. Deterministic.
+ */
+export function biasBackward(step: Step, dbias: Tensor /* [N] */, dout: Tensor /* [M,N] */, M: number, N: number): void {
+  if (M === 0 || N === 0) return;
+  const gpu = step.ctx;
+  const dt = floatType(dbias, 'dbias');
+  const dd = floatType(dout, 'dout');
+  const rd = bindRange(gpu, dout, 0, M * N, 'dout');
+  const rbias = bindRange(gpu, dbias, 0, N, 'dbias');
+  const vec = rd.vecSafe && rd.offset % 4 === 0 && N % 4 === 0;
+  const params = { M, N, ldd: N, offD: rd.offset, offBias: rbias.offset };
+  const groups = Math.ceil(N / (4 * BIAS_BX));
+  step.dispatch(biasSource(dt, dd, vec), { dbias: rbias.binding, dout: rd.binding, params }, [groups]);
+}
+
+/**
+ * out[BT,OC] = inp[BT,C] · weight[C,OC] + bias[OC]; with `gelu`, preact[BT,OC] gets that and
+ * out = gelu(preact).
+ */
+export function matmulForward(
+  step: Step,
+  out: Tensor /* [BT,OC] */,
+  inp: Tensor /* [BT,C] */,
+  weight: Tensor /* [C,OC] */,
+  bias: Tensor | null /* [OC] */,
+  BT: number,
+  C: number,
+  OC: number,
+  gelu?: { preact: Tensor /* [BT,OC] */ },
+): void {
+  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, gelu: !!gelu, preact: gelu?.preact });
+}
+
+/**
+ * dinp[BT,C] = dout · weightᵀ (overwritten), dweight[C,OC] += inpᵀ · dout, dbias[OC] += Σ_bt dout.
+ * Any of dinp, dweight, dbias may be null to skip it.
+ */
+export function matmulBackward(
+  step: Step,
+  dinp: Tensor | null /* [BT,C] */,
+  dweight: Tensor | null /* [C,OC] */,
+  dbias: Tensor | null /* [OC] */,
+  dout: Tensor /* [BT,OC] */,
+  inp: Tensor /* [BT,C] */,
+  weight: Tensor /* [C,OC] */,
+  BT: number,
+  C: number,
+  OC: number,
+): void {
+  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true });
+  if (dweight) gemm(step, dweight, inp, dout, { M: C, N: OC, K: BT, transA: true, accumulate: true });
+  if (dbias) biasBackward(step, dbias, dout, BT, OC);
+}
