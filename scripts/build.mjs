@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 
 const entries = {
   index: 'src/index.ts',
-  'kernels/index': 'src/kernels/index.ts',
+  'kernels/index': 'src/kernels/node.ts',
   'model/index': 'src/model/node.ts',
   'train/index': 'src/train/node.ts',
   cli: 'src/cli/main.ts',

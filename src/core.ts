@@ -3,3 +3,4 @@ export * from './gpu/index';
 export * from './util/f16';
 export * from './model/index';
 export * from './train/index';
+export * from './kernels/index';

@@ -1,5 +1,6 @@
 // The `mqg` command line. Each subcommand lives in its own module and is loaded on demand.
 import '../gpu/node';
+import '../kernels/matmul-tune.node';
 import { UsageError } from './args';
 import { MQGError } from '../gpu/errors';
 

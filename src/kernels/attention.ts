@@ -30,8 +30,9 @@
 //    dQ, keys in dK/dV) with their vectors in registers; the 8 lanes of a subgroup load each streamed
 //    row cooperatively (one vec4 each) and share it with subgroupBroadcast. Made for lavapipe, where
 //    every load inside a loop runs a per-lane scalar loop, a broadcast is 2 instructions and barriers
-//    are coroutine switches (the same cost model as matmul's 'bcast'); there it is 10-30× the tiled
-//    kernels. Chosen on software adapters with subgroups; needs hs a multiple of 4 (vec4 rows).
+//    are coroutine switches (the same cost model as matmul's 'bcast'); there it runs 15-35× faster
+//    than the tiled kernels. Chosen on software adapters with subgroups of 8 or more lanes; needs hs
+//    a multiple of 4 (vec4 rows), and of 32 above 32.
 //
 // Compile-time choices (interpolated into the WGSL): storage dtype, head size hs, tiling. B, T and
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
@@ -48,7 +49,7 @@ export interface AttentionTiles {
   tpr: number;
 }
 
-type Pass = 'forward' | 'dq' | 'dkv';
+export type AttentionPass = 'forward' | 'dq' | 'dkv';
 
 /** Score masked out by causality; finite so exp2(m_old - m_new) never sees inf - inf. */
 const MASKED = '-1e30';
@@ -66,7 +67,7 @@ function rowStride(hs: number, dtype: Storage): number {
 }
 
 /** Bytes of workgroup memory a pass needs with these tiles. */
-export function attentionSharedBytes(pass: Pass, hs: number, dtype: Storage, t: AttentionTiles): number {
+export function attentionSharedBytes(pass: AttentionPass, hs: number, dtype: Storage, t: AttentionTiles): number {
   const row = rowStride(hs, dtype) * (dtype === 'f16' ? 2 : 4);
   const tile = (n: number) => Math.ceil((n * row) / 4) * 4;
   switch (pass) {
@@ -76,10 +77,10 @@ export function attentionSharedBytes(pass: Pass, hs: number, dtype: Storage, t: 
   }
 }
 
-const TILE_CANDIDATES: [number, number][] = [[32, 32], [32, 16], [16, 32], [16, 16], [16, 8], [8, 16], [8, 8]];
+const TILE_CANDIDATES: [number, number][] = [[32, 32], [32, 16], [16, 32], [16, 16], [16, 8], [8, 16], [8, 8], [8, 4], [4, 4]];
 
 /** The largest tiles that fit the device's workgroup memory and invocation limits. */
-export function chooseAttentionTiles(pass: Pass, hs: number, dtype: Storage, limits: Record<string, number>): AttentionTiles {
+export function chooseAttentionTiles(pass: AttentionPass, hs: number, dtype: Storage, limits: Record<string, number>): AttentionTiles {
   const sharedBudget = limits.maxComputeWorkgroupStorageSize ?? 16384;
   const maxThreads = Math.min(256, limits.maxComputeInvocationsPerWorkgroup ?? 256);
   // Fewer threads per row only when no tile fits otherwise (tpr must divide both tile sides).
@@ -668,7 +669,7 @@ export interface SubgroupVariant {
 }
 
 /** 'tiled' takes the largest tiles that fit the device; 'subgroup' needs subgroups of at least 8 lanes. */
-export type AttentionVariant = { kind: 'tiled'; tiles?: Partial<Record<Pass, AttentionTiles>> } | SubgroupVariant;
+export type AttentionVariant = { kind: 'tiled'; tiles?: Partial<Record<AttentionPass, AttentionTiles>> } | SubgroupVariant;
 
 /**
  * One row per lane. On lavapipe 2 rows run ~30% faster but take ~7× longer to compile (LLVM time
@@ -680,6 +681,9 @@ const forced = new WeakMap<GPUContext, AttentionVariant>();
 
 /** Use this variant on this context regardless of the adapter (tests, benchmarks); null restores the default. */
 export function setAttentionVariant(gpu: GPUContext, variant: AttentionVariant | null): void {
+  if (variant?.kind === 'subgroup' && !(variant.wg > 0 && variant.wg % 8 === 0 && Number.isInteger(variant.rows) && variant.rows > 0)) {
+    throw new RangeError(`attention: subgroup variant needs wg a multiple of 8 and rows >= 1, got ${JSON.stringify(variant)}`);
+  }
   if (variant) forced.set(gpu, variant);
   else forced.delete(gpu);
 }
@@ -710,7 +714,7 @@ interface AttentionKernel {
 const kernels = new Map<string, AttentionKernel>();
 
 /** The memoized kernel of one pass for a storage dtype, head size and variant. */
-export function attentionKernel(pass: Pass, dtype: Storage, hs: number, gpu: GPUContext): AttentionKernel {
+export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number, gpu: GPUContext): AttentionKernel {
   const v = attentionVariant(gpu, hs);
   if (v.kind === 'subgroup') {
     const key = `${pass}:${dtype}:${hs}:sg${v.wg}x${v.rows}`;

@@ -13,15 +13,21 @@
 //    out; each k-slab of bk is staged through workgroup memory, each thread keeps a tm×tn register
 //    tile. The portable default.
 //  - 'bcast': no workgroup memory. The lanes of a workgroup row share the same tm rows; each lane
-//    owns tn adjacent columns and a tm×tn register tile. With subgroups, the 8 lanes of a group load the
-//    A block cooperatively (one vec4 each) and pass values around with subgroupBroadcast, so each
-//    A element is loaded once per 8 lanes. Made for lavapipe, where every storage or workgroup
-//    load inside a loop runs a per-lane scalar loop (~10 instructions per element), a broadcast
-//    from a constant lane is 2 instructions, and barriers are coroutine switches: loads per FMA is
-//    all that counts there.
+//    owns tn adjacent columns and a tm×tn register tile. With subgroups, each group of 8 lanes
+//    loads the A block cooperatively (one vec4 per lane per 8 rows) and hands values around with
+//    subgroupBroadcast, so each A element is loaded once per 8 lanes. Made for lavapipe, where
+//    every storage or workgroup load inside a loop runs a per-lane scalar loop (~8 instructions
+//    per element), a broadcast from a constant lane is 2 instructions, and barriers are coroutine
+//    switches: loads per FMA is what counts there.
 //
-// Loads come in groups of 4 consecutive elements. Vectorised (vec4<f32>, or vec2<u32> holding 4
-// f16) when the operand's leading dimension and offset are multiples of 4; otherwise 4 scalar loads.
+// The k loop steps by 4 and masks k ≥ K (one loop: a separate tail would double the code LLVM
+// compiles, which is seconds per pipeline on lavapipe). The register tile leaves through a private
+// array in a loop over rows, so the epilogue (accumulate, bias, GELU, store) is a few sites, not
+// tm×tn of them.
+//
+// Loads and stores come in groups of 4 consecutive elements: vectorised (vec4<f32>, or vec2<u32>
+// holding 4 f16) when the operand's leading dimension and offset are multiples of 4, otherwise 4
+// scalar accesses.
 // Edges: row and column indices are clamped so every load is in range, k beyond K is zeroed, and
 // stores are bounds-checked, so any shape is correct; tile multiples waste nothing.
 
@@ -200,8 +206,8 @@ const C4 = ['x', 'y', 'z', 'w'];
 
 /**
  * Store a thread's tm×tn register tile (acc{i}_{j}: vec4 over 4 columns) at rows m.., columns n..
- * The tile goes through a private array so the epilogue is one store site in a loop: unrolled, the
- * per-element loads and bounds checks of the epilogue were most of LLVM's compile time on lavapipe.
+ * The tile goes through a private array and a loop over rows, so the epilogue is tn/4 store sites:
+ * unrolled tm×tn times, its per-element accesses were most of LLVM's compile time on lavapipe.
  */
 function tileEpilogue(TM: number, TN: number, m: string, n: string): string {
   const J4 = TN / 4;
