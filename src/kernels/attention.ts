@@ -31,8 +31,9 @@
 //    row cooperatively (one vec4 each) and share it with subgroupBroadcast. Made for lavapipe, where
 //    every load inside a loop runs a per-lane scalar loop, a broadcast is 2 instructions and barriers
 //    are coroutine switches (the same cost model as matmul's 'bcast'); there it runs 15-35× faster
-//    than the tiled kernels. Chosen on software adapters with subgroups of 8 or more lanes; needs hs
-//    a multiple of 4 (vec4 rows), and of 32 above 32.
+//    than the tiled kernels. Chosen on software adapters with subgroups of 8 or more lanes, for head
+//    sizes 4, 8, ..., 28, 32 and 64 (vec4 rows, shared by up to 8 lanes); larger heads would take
+//    lavapipe tens of seconds per pipeline to compile, and get the tiled kernels.
 //
 // Compile-time choices (interpolated into the WGSL): storage dtype, head size hs, tiling. B, T and
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
@@ -412,9 +413,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
 // ---------------------------------------------------------------- subgroup family (WGSL)
 
-/** Vec4s per head row, and how many lanes share one cooperative row load. */
+/**
+ * Vec4s per head row, and how many lanes share one cooperative row load; undefined where the
+ * subgroup kernels do not apply. Above hs=64 the per-lane state makes lavapipe's LLVM compile for
+ * tens of seconds per pipeline (the three hs=128 ones: ~25 s of CPU, vs ~7 s at 64), so larger heads
+ * use the tiled kernels.
+ */
 function subgroupGeometry(hs: number): { n: number; lanes: number } | undefined {
-  if (hs % 4) return undefined;
+  if (hs % 4 || hs > 64) return undefined;
   const n = hs / 4;
   const lanes = Math.min(8, n);
   return n % lanes ? undefined : { n, lanes };
@@ -698,7 +704,7 @@ export function attentionVariant(gpu: GPUContext, hs: number): AttentionVariant 
   const v = forced.get(gpu);
   if (v) {
     if (v.kind === 'subgroup' && (!subgroupGeometry(hs) || !gpu.hasSubgroups)) {
-      throw new RangeError(`attention: the subgroup variant needs subgroups and hs a multiple of 4 (and of 32 above 32), got hs=${hs}`);
+      throw new RangeError(`attention: the subgroup variant needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`);
     }
     return v;
   }
