@@ -13,34 +13,14 @@ const entries = {
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => existsSync(f)));
 
+// Node builds leave every npm dependency external: they resolve from node_modules at run time.
+const nodeBuild = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' };
+
 rmSync('dist', { recursive: true, force: true });
-await build({
-  entryPoints: present,
-  outdir: 'dist/node',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await build({ ...nodeBuild, entryPoints: present, outdir: 'dist/node', splitting: true });
 
 const benches = ['bench/kernels.ts', 'bench/train.ts'].filter((f) => existsSync(f));
-if (benches.length) {
-  await build({
-    entryPoints: benches,
-    outdir: 'dist/bench',
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
-}
+if (benches.length) await build({ ...nodeBuild, entryPoints: benches, outdir: 'dist/bench' });
 
 await build({
   entryPoints: { index: 'src/browser.ts' },
