@@ -659,3 +659,21 @@ describe('checkpoint files (node)', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('large checkpoints are read tensor by tensor', () => {
+  it('gives the same parameters as reading the whole file, and names truncation', async () => {
+    const { readCheckpoint } = await import('../src/model/checkpoint.node');
+    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(__dirname, 'fixtures/gpt2-tiny/init.safetensors');
+    const whole = await readCheckpoint(file);
+    const streamed = await readCheckpoint(file, { streamAbove: 0 });
+    expect(streamed.config).toEqual(whole.config);
+    expect([...streamed.params.keys()]).toEqual([...whole.params.keys()]);
+    for (const [k, v] of whole.params) expect(Buffer.from(streamed.params.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
+    const cut = join(mkdtempSync(join(tmpdir(), 'mqg-stream-')), 'cut.safetensors');
+    writeFileSync(cut, readFileSync(file).subarray(0, 300_000));
+    await expect(readCheckpoint(cut, { streamAbove: 0 })).rejects.toThrow(/cut\.safetensors.*truncated/);
+  });
+});

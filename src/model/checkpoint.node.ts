@@ -2,12 +2,12 @@
  * Checkpoint file I/O (Node only). All parsing is delegated to the browser-safe modules.
  */
 
-import { promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as nodePath from 'node:path';
 
 import { CheckpointError, type GPT2Config } from './config';
-import { saveGPT2Weights, type HFGPT2ConfigJson } from './hfnames';
+import { loadGPT2Weights, saveGPT2Weights, type HFGPT2ConfigJson } from './hfnames';
 import {
   detectCheckpointFormat,
   loadCheckpointBytes,
@@ -16,12 +16,14 @@ import {
   type CheckpointFormat,
   type LoadedCheckpoint,
 } from './llmc';
-import { parseSafetensors, type SafetensorsDType } from './safetensors';
+import { parseSafetensors, type SafetensorsDType, type SafetensorsSource } from './safetensors';
 
 export { CheckpointError };
 export type { CheckpointFormat, LoadedCheckpoint };
 
 export interface ReadCheckpointOptions {
+  /** Read tensor by tensor above this file size (default STREAM_ABOVE, 1 GiB). */
+  streamAbove?: number;
   /** HF config.json to use (must exist). Default: `config.json` beside the file, read only if
    *  the safetensors metadata lacks the config. Ignored for llm.c files. */
   configJsonPath?: string;
@@ -36,6 +38,40 @@ export interface WriteCheckpointOptions {
   dtype?: SafetensorsDType;
   /** Extra safetensors `__metadata__` entries (cannot override the config keys). */
   metadata?: Record<string, string>;
+}
+
+/** Files above this many bytes are read tensor by tensor (fs.readFile stops at 2 GiB). */
+export const STREAM_ABOVE = 1 << 30;
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    const st = await fsp.stat(path);
+    if (st.isDirectory()) throw new CheckpointError(`checkpoint file is a directory, not a file: ${path}`);
+    return st.size;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`checkpoint file not found: ${path}`);
+    throw new CheckpointError(`cannot read checkpoint file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The header of a large safetensors file, and a reader for each tensor's bytes. */
+function openStreamed(path: string, size: number): { prefix: Uint8Array; source: SafetensorsSource; close(): void } {
+  const fd = openSync(path, 'r');
+  const readAt = (offset: number, length: number): Uint8Array => {
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new CheckpointError(`${path} is truncated: ended at byte ${offset + done} while reading ${length} bytes at ${offset}`);
+      done += n;
+    }
+    return out;
+  };
+  const head = readAt(0, Math.min(8, size));
+  const headerLen = size >= 8 ? Number(new DataView(head.buffer).getBigUint64(0, true)) : 0;
+  const prefix = headerLen > 0 && headerLen <= size - 8 && headerLen < 1 << 30 ? readAt(0, 8 + headerLen) : head;
+  return { prefix, source: { fileSize: size, read: readAt }, close: () => closeSync(fd) };
 }
 
 async function readFileOrThrow(path: string, what: string): Promise<Uint8Array> {
@@ -73,9 +109,27 @@ async function exists(path: string): Promise<boolean> {
  * For safetensors without a config in `__metadata__`, `config.json` beside the file is used.
  */
 export async function readCheckpoint(path: string, opts: ReadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
-  const bytes = await readFileOrThrow(path, 'checkpoint file');
+  const size = await fileSize(path);
+  const streamed = size > (opts.streamAbove ?? STREAM_ABOVE) ? openStreamed(path, size) : undefined;
+  const bytes = streamed ? streamed.prefix : await readFileOrThrow(path, 'checkpoint file');
   if (detectCheckpointFormat(bytes, path) === 'llmc') {
+    if (streamed) {
+      streamed.close();
+      throw new CheckpointError(`${path}: llm.c checkpoints over ${STREAM_ABOVE} bytes are not supported; convert it to safetensors`);
+    }
     return loadCheckpointBytes(bytes, { fileName: path });
+  }
+  if (streamed) {
+    try {
+      const parsed = parseSafetensors(bytes, path, streamed.source);
+      let config: GPT2Config | HFGPT2ConfigJson | undefined = opts.config;
+      if (opts.configJsonPath !== undefined) config ??= await readConfigJson(opts.configJsonPath);
+      else if (config === undefined && !metadataHasConfig(parsed.metadata, path)) config = await readConfigJson(nodePath.join(nodePath.dirname(path), 'config.json'));
+      const { config: c, params } = loadGPT2Weights(parsed, config);
+      return { format: 'safetensors', config: c, params, metadata: parsed.metadata };
+    } finally {
+      streamed.close();
+    }
   }
   let config: GPT2Config | HFGPT2ConfigJson | undefined = opts.config;
   if (opts.configJsonPath !== undefined) {

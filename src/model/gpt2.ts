@@ -92,12 +92,16 @@ export interface ModelOptions {
   maxMemoryBytes?: number;
   /** Which parameters get weight decay (default: matmul weights and embeddings). */
   decay?: (name: string) => boolean;
+  /** false: weights and activations only, no gradients or optimiser state (sampling, evaluation). Default true. */
+  training?: boolean;
   /** Cap on elements per parameter bank, below the device's per-binding limit (tests use it to force several banks). */
   maxBankElements?: number;
 }
 
 export class GPT2 {
   readonly params: ParamStore;
+  /** Whether gradients and optimiser state exist (ModelOptions.training). */
+  readonly training: boolean;
   readonly dtype: 'f16' | 'f32';
   /** AdamW step count t (updates taken, skipped f16 overflow steps excluded from nothing: t counts calls). */
   t = 0;
@@ -122,8 +126,9 @@ export class GPT2 {
     if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
     this.maxMemoryBytes = options.maxMemoryBytes;
     const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
-    this.checkMemory(this.paramBytes(shapes), 'parameters and optimiser state');
-    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements);
+    this.training = options.training ?? true;
+    this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
+    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training);
     this.hyper = gpu.tensor([ADAMW_HYPER_SIZE], 'f32', 'adamw_hyper');
     this.normSq = gpu.tensor([1], 'f32', 'grad_norm_sq');
     const largestBank = Math.max(...this.params.banks.map((b) => b.numel));
@@ -134,6 +139,7 @@ export class GPT2 {
 
   private paramBytes(shapes: { shape: number[] }[]): number {
     const n = shapes.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    if (!this.training) return n * (this.dtype === 'f16' ? 2 : 4);
     return n * (16 + (this.dtype === 'f16' ? 2 : 0)); // master, grad, m, v (+ f16 copy)
   }
 
@@ -195,6 +201,7 @@ export class GPT2 {
 
   /** A parameter's gradient by HF name: d(loss)/d(param) for the mean loss, loss scaling removed. */
   async gradient(name: string): Promise<Float32Array> {
+    this.requireTraining('gradient()');
     const n = canonical(name);
     const g = this.unpad(n, (await this.gpu.download(this.params.grad(n))) as Float32Array);
     if (this.dtype === 'f16') {
@@ -481,8 +488,9 @@ export class GPT2 {
 
   /** Set every parameter gradient to zero (the one place gradients are zeroed). */
   zeroGrad(step?: Step): void {
+    this.requireTraining('zeroGrad()');
     const s = step ?? this.gpu.step('zero_grad');
-    for (const b of this.params.banks) s.clear(b.grad);
+    for (const b of this.params.banks) s.clear(b.grad!);
     if (!step) s.submit();
   }
 
@@ -492,6 +500,7 @@ export class GPT2 {
    * that many micro-batches.
    */
   backward(gradAccum = 1): void {
+    this.requireTraining('backward()');
     const a = this.acts;
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
     const step = this.gpu.step('backward');
@@ -503,6 +512,7 @@ export class GPT2 {
 
   /** One AdamW update over all parameters (one dispatch per parameter bank). */
   update(opts: AdamWOptions, step?: Step): void {
+    this.requireTraining('update()');
     this.writeHyper(opts);
     const s = step ?? this.gpu.step('update');
     this.recordUpdate(s);
@@ -512,14 +522,14 @@ export class GPT2 {
   private recordUpdate(s: Step): void {
     // The global norm covers all banks: reduce each into the scratch-backed total.
     const banks = this.params.banks;
-    if (banks.length === 1) globalNormSquared(s, this.normSq, banks[0]!.grad, banks[0]!.numel, this.normScratch);
+    if (banks.length === 1) globalNormSquared(s, this.normSq, banks[0]!.grad!, banks[0]!.numel, this.normScratch);
     else {
-      banks.forEach((b, i) => globalNormSquared(s, this.normParts!.view([1], i * NORM_STRIDE), b.grad, b.numel, this.normScratch));
+      banks.forEach((b, i) => globalNormSquared(s, this.normParts!.view([1], i * NORM_STRIDE), b.grad!, b.numel, this.normScratch));
       sumReduce(s, this.normSq, this.normParts!, this.normParts!.numel, this.normScratch);
     }
     const scaleState = this.dtype === 'f16' ? this.lossScale : null;
     for (const b of banks) {
-      adamwUpdate(s, b.master, b.grad, b.m, b.v, b.lowp, b.decayMask, this.hyper, this.normSq, scaleState, b.numel);
+      adamwUpdate(s, b.master!, b.grad!, b.m!, b.v!, b.lowp, b.decayMask!, this.hyper, this.normSq, scaleState, b.numel);
     }
     if (scaleState) lossScaleUpdate(s, this.lossScale, this.normSq);
   }
@@ -541,6 +551,7 @@ export class GPT2 {
     inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number,
     o: { first: boolean; update?: AdamWOptions; gradAccum: number },
   ): Promise<number> {
+    this.requireTraining('training steps');
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
     if (o.update) this.writeHyper(o.update);
@@ -573,9 +584,10 @@ export class GPT2 {
     const raw = async (name: string, t: Tensor) => {
       tensors.push({ name, dtype: t.dtype === 'f16' ? 'F16' : 'F32', shape: [t.numel], data: await this.gpu.readBytes(t.buffer, t.offset, t.byteLength) });
     };
+    this.requireTraining('exportOptimizerState()');
     for (const [i, b] of this.params.banks.entries()) {
-      await raw(`adam_m.${i}`, b.m);
-      await raw(`adam_v.${i}`, b.v);
+      await raw(`adam_m.${i}`, b.m!);
+      await raw(`adam_v.${i}`, b.v!);
       if (b.lowp) await raw(`params_f16.${i}`, b.lowp);
     }
     await raw('loss_scale', this.lossScale);
@@ -591,9 +603,10 @@ export class GPT2 {
       }
       this.gpu.writeBytes(dst.buffer, dst.offset, src.data);
     };
+    this.requireTraining('importOptimizerState()');
     for (const [i, b] of this.params.banks.entries()) {
-      put(`adam_m.${i}`, b.m);
-      put(`adam_v.${i}`, b.v);
+      put(`adam_m.${i}`, b.m!);
+      put(`adam_v.${i}`, b.v!);
       if (b.lowp) put(`params_f16.${i}`, b.lowp);
     }
     put('loss_scale', this.lossScale);
@@ -609,6 +622,10 @@ export class GPT2 {
   async lossScaleState(): Promise<{ scale: number; goodSteps: number; growthInterval: number; skipped: boolean }> {
     const s = await this.gpu.download(this.lossScale);
     return { scale: s[0]!, goodSteps: s[1]!, growthInterval: s[2]!, skipped: s[3]! !== 0 };
+  }
+
+  private requireTraining(what: string): void {
+    if (!this.training) throw new MQGError(`${what} needs gradients and optimiser state, but the model was built with training: false`);
   }
 
   destroy(): void {

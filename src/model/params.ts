@@ -30,12 +30,14 @@ export interface ParamSlot {
 
 export interface Bank {
   numel: number;
-  master: Tensor;
+  /** f32 master weights: absent only in an f16 model built for inference. */
+  master: Tensor | null;
   lowp: Tensor | null;
-  grad: Tensor;
-  m: Tensor;
-  v: Tensor;
-  decayMask: Tensor;
+  /** Gradients, AdamW moments and the decay mask: absent in a model built for inference. */
+  grad: Tensor | null;
+  m: Tensor | null;
+  v: Tensor | null;
+  decayMask: Tensor | null;
 }
 
 export class ModelMemoryError extends MQGError {}
@@ -83,6 +85,8 @@ export class ParamStore {
     readonly lowPrecision: boolean,
     decay?: (name: string) => boolean,
     maxBankElements?: number,
+    /** false: weights only (no gradients, no optimiser state), e.g. to sample from a large model. */
+    readonly training = true,
   ) {
     const device = Math.floor(gpu.limits.maxStorageBufferBindingSize! / 4 / PARAM_ALIGN) * PARAM_ALIGN;
     const capacity = Math.min(device, maxBankElements ?? device);
@@ -91,14 +95,15 @@ export class ParamStore {
     for (const s of slots) this.byName.set(s.name, s);
     this.banks = bankSizes.map((n, b) => {
       const segs = slots.filter((s) => s.bank === b).map((s) => ({ offset: s.offset, length: s.numel, decay: s.decay }));
+      const t = (label: string) => (training ? gpu.tensor([n], 'f32', `${label}${b}`) : null);
       return {
         numel: n,
-        master: gpu.tensor([n], 'f32', `params${b}`),
+        master: training || !lowPrecision ? gpu.tensor([n], 'f32', `params${b}`) : null,
         lowp: lowPrecision ? gpu.tensor([n], 'f16', `params${b}_f16`) : null,
-        grad: gpu.tensor([n], 'f32', `grads${b}`),
-        m: gpu.tensor([n], 'f32', `adam_m${b}`),
-        v: gpu.tensor([n], 'f32', `adam_v${b}`),
-        decayMask: createDecayMask(gpu, segs, n),
+        grad: t('grads'),
+        m: t('adam_m'),
+        v: t('adam_v'),
+        decayMask: training ? createDecayMask(gpu, segs, n) : null,
       };
     });
   }
@@ -113,17 +118,21 @@ export class ParamStore {
   weight(name: string): Tensor {
     const s = this.slot(name);
     const bank = this.banks[s.bank]!;
-    return (bank.lowp ?? bank.master).view(s.shape, s.offset, name);
+    return (bank.lowp ?? bank.master)!.view(s.shape, s.offset, name);
   }
 
+  /** The f32 master weights, or the f16 weights in an f16 inference model. */
   master(name: string): Tensor {
     const s = this.slot(name);
-    return this.banks[s.bank]!.master.view(s.shape, s.offset, name);
+    const bank = this.banks[s.bank]!;
+    return (bank.master ?? bank.lowp)!.view(s.shape, s.offset, name);
   }
 
   grad(name: string): Tensor {
     const s = this.slot(name);
-    return this.banks[s.bank]!.grad.view(s.shape, s.offset, `d${name}`);
+    const g = this.banks[s.bank]!.grad;
+    if (!g) throw new MQGError(`parameter "${name}" has no gradient: the model was built with training: false`);
+    return g.view(s.shape, s.offset, `d${name}`);
   }
 
   /** Upload f32 values for one parameter (and its f16 copy). Values beyond `data.length` stay zero. */
@@ -131,8 +140,9 @@ export class ParamStore {
     const s = this.slot(name);
     if (data.length > s.numel) throw new MQGError(`parameter "${name}": ${data.length} values for ${s.numel} elements`);
     const full = data.length === s.numel ? data : (() => { const f = new Float32Array(s.numel); f.set(data); return f; })();
-    this.gpu.upload(this.master(name), full);
-    if (this.lowPrecision) this.gpu.upload(this.weight(name), full);
+    const bank = this.banks[s.bank]!;
+    if (bank.master) this.gpu.upload(bank.master.view(s.shape, s.offset, name), full);
+    if (bank.lowp) this.gpu.upload(bank.lowp.view(s.shape, s.offset, name), full);
   }
 
   get totalNumel(): number {

@@ -49,19 +49,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parse a safetensors file. Tensor data are views into `bytes`. */
-export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buffer>'): ParsedSafetensors {
+/**
+ * Where tensor data come from when the file is too large to hold in one buffer: `bytes` is then
+ * only the 8-byte length and the header, and `read` fetches each tensor's bytes from the file.
+ */
+export interface SafetensorsSource {
+  fileSize: number;
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** Parse a safetensors file. Tensor data are views into `bytes` (or read through `source`). */
+export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buffer>', source?: SafetensorsSource): ParsedSafetensors {
   const where = `safetensors file '${fileName}'`;
-  if (bytes.byteLength < 8) {
+  const fileSize = source?.fileSize ?? bytes.byteLength;
+  if (fileSize < 8 || bytes.byteLength < 8) {
     throw new CheckpointError(
       `${where} is truncated: ${bytes.byteLength} bytes, too short for the 8-byte header length`,
     );
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLenBig = dv.getBigUint64(0, true);
-  if (headerLenBig > BigInt(bytes.byteLength - 8)) {
+  if (headerLenBig > BigInt(fileSize - 8) || headerLenBig > BigInt(bytes.byteLength - 8)) {
     throw new CheckpointError(
-      `${where} is truncated: header length ${headerLenBig} bytes exceeds the ${bytes.byteLength - 8} bytes after the length field`,
+      `${where} is truncated: header length ${headerLenBig} bytes exceeds the ${fileSize - 8} bytes after the length field`,
     );
   }
   const headerLen = Number(headerLenBig);
@@ -79,7 +89,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buf
   }
 
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.byteLength - dataStart;
+  const dataLen = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, SafetensorsTensor>();
 
@@ -126,7 +136,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buf
     tensors.set(name, {
       dtype,
       shape: dims.slice(),
-      data: bytes.subarray(dataStart + begin, dataStart + end),
+      data: source ? source.read(dataStart + begin, end - begin) : bytes.subarray(dataStart + begin, dataStart + end),
     });
   }
   return { metadata, tensors, fileName };

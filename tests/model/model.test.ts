@@ -62,6 +62,25 @@ describe('GPT-2 model', () => {
     expect(a.every((t) => t >= 0 && t < 101)).toBe(true);
   });
 
+  it.each(['f32', 'f16'] as const)('builds an inference-only model: same outputs, no optimiser memory (%s)', async (precision) => {
+    const gpu = await getGPU(precision);
+    const trained = new GPT2(gpu, tiny, { precision });
+    trained.initRandom(5);
+    const w = await trained.weights();
+    const inf = new GPT2(gpu, tiny, { precision, training: false });
+    inf.loadWeights(w);
+    const seq = Array.from({ length: 24 }, (_, i) => (i * 7) % 101);
+    const a = await trained.forward(seq.slice(0, 12), seq.slice(12), 1, 12);
+    const b = await inf.forward(seq.slice(0, 12), seq.slice(12), 1, 12);
+    expect(b).toBe(a);
+    expect(inf.memoryReport().gradients).toBe(0);
+    expect(inf.memoryReport().optimizer).toBe(0);
+    expect(inf.memoryReport().parameters).toBe(trained.params.totalNumel * (precision === 'f16' ? 2 : 4));
+    expect(() => inf.backward()).toThrow(/backward\(\) needs gradients and optimiser state, but the model was built with training: false/);
+    await expect(inf.trainStep(seq.slice(0, 12), seq.slice(12), 1, 12, { lr: 1e-3 })).rejects.toThrow(/training: false/);
+    expect(await generate(inf, [1, 2, 3], { maxNewTokens: 5, temperature: 0 })).toEqual(await generate(trained, [1, 2, 3], { maxNewTokens: 5, temperature: 0 }));
+  });
+
   it('rejects token ids outside the vocabulary, naming the id and position', async () => {
     const gpu = await getGPU('f32');
     const model = new GPT2(gpu, tiny);
