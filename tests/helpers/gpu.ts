@@ -11,7 +11,8 @@ export function getGPU(precision: Precision = 'f32', profile = false): Promise<G
 }
 
 /** Precisions to run a suite under: f16 only where the adapter offers shader-f16. */
-export const PRECISIONS: Precision[] = ['f32', 'f16'];
+export const PRECISIONS: Precision[] = (await getGPU('f32')).hasF16 ? ['f32', 'f16'] : ['f32'];
+if (PRECISIONS.length === 1) console.warn('this adapter has no shader-f16: the f16 cases are skipped');
 
 /** `|gpu - ref| <= atol + rtol*|ref|` elementwise; returns a report of the first mismatches (empty when all pass). */
 export function compare(gpu: ArrayLike<number>, ref: ArrayLike<number>, atol: number, rtol: number, max = 8): string {
