@@ -1,5 +1,5 @@
 // `mqg train`, `mqg sample`, `mqg eval-mcq`, `mqg tokenizer train`, `mqg data prepare`.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
@@ -96,12 +96,23 @@ async function tokenizerFor(checkpoint: string, given: string | undefined) {
   return loadTokenizer('gpt2');
 }
 
+/** The JSON header of a safetensors file (read alone: checkpoints can be many GiB). */
 function readHeader(path: string): Uint8Array {
-  const bytes = readFileSync(path);
-  if (bytes.length < 8) return new TextEncoder().encode('{}');
-  const n = Number(bytes.readBigUInt64LE(0));
-  if (n > bytes.length - 8) return new TextEncoder().encode('{}');
-  return bytes.subarray(8, 8 + n);
+  const empty = new TextEncoder().encode('{}');
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch { return empty; }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Buffer.alloc(8);
+    if (size < 8 || readSync(fd, len, 0, 8, 0) !== 8) return empty;
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > size - 8 || n > 1 << 28) return empty;
+    const header = Buffer.alloc(n);
+    readSync(fd, header, 0, n, 8);
+    return header;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function sampleMain(argv: string[]): Promise<void> {
