@@ -103,7 +103,7 @@ export class GPT2 {
   /** Whether gradients and optimiser state exist (ModelOptions.training). */
   readonly training: boolean;
   readonly dtype: 'f16' | 'f32';
-  /** AdamW step count t (updates taken, skipped f16 overflow steps excluded from nothing: t counts calls). */
+  /** AdamW step count t: one per update() call, including f16 steps skipped for overflow. */
   t = 0;
   /** CPU time of the last training step's batch upload, recording and submit (not GPU time). */
   lastEncodeMs = 0;
