@@ -81,6 +81,28 @@ describe('GPT-2 model', () => {
     expect(await generate(inf, [1, 2, 3], { maxNewTokens: 5, temperature: 0 })).toEqual(await generate(trained, [1, 2, 3], { maxNewTokens: 5, temperature: 0 }));
   });
 
+  it('f16: an overflowing loss scale skips the step, keeps the weights and halves the scale', async () => {
+    const gpu = await getGPU('f16');
+    const model = new GPT2(gpu, tiny, { precision: 'f16' });
+    model.initRandom(9);
+    const seq = Array.from({ length: 33 }, (_, i) => (i * 13) % 101);
+    const before = await model.weights();
+    // 2^24 times dlogits overflows f16 (max 65504) in the activation gradients: the norm is inf.
+    model.setLossScale({ initScale: 2 ** 24, growthInterval: 2 });
+    await model.trainStep(seq.slice(0, 32), seq.slice(1), 1, 32, { lr: 1e-2 });
+    let st = await model.lossScaleState();
+    expect(st).toMatchObject({ scale: 2 ** 23, goodSteps: 0, skipped: true });
+    const after = await model.weights();
+    for (const [k, v] of before) expect(Buffer.from(after.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
+    // A sane scale trains, and doubles after growthInterval clean steps.
+    model.setLossScale({ initScale: 256, growthInterval: 2 });
+    await model.trainStep(seq.slice(0, 32), seq.slice(1), 1, 32, { lr: 1e-2 });
+    await model.trainStep(seq.slice(0, 32), seq.slice(1), 1, 32, { lr: 1e-2 });
+    st = await model.lossScaleState();
+    expect(st).toMatchObject({ scale: 512, goodSteps: 0, skipped: false });
+    expect((await model.weights()).get('h.0.mlp.c_fc.weight')).not.toEqual(before.get('h.0.mlp.c_fc.weight'));
+  });
+
   it('rejects token ids outside the vocabulary, naming the id and position', async () => {
     const gpu = await getGPU('f32');
     const model = new GPT2(gpu, tiny);

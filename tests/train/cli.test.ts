@@ -57,6 +57,29 @@ describe.skipIf(!built)('mqg CLI', () => {
     expect(r.stderr).toMatch(/missing\.jsonl/);
   });
 
+  it('Ctrl-C saves a checkpoint and exits cleanly; --resume continues from it', async () => {
+    const { spawn } = await import('node:child_process');
+    const out = join(dir, 'sigint');
+    const child = spawn('node', ['bin/mqg.js', 'train', '--steps', '500', '--batch-size', '2', '--seq-len', '32', '--eval-every', '0',
+      '--vocab-size', '300', '--out', out, '--mcq', '', '--precision', 'f32'], { env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+    let stdout = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    await new Promise<void>((ready) => child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (/step +3\/500/.test(stdout)) ready();
+    }));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/interrupted: saving a checkpoint after this step/);
+    const m = stdout.match(/stopped at step (\d+); resume with: mqg train --resume/);
+    expect(Number(m![1])).toBeGreaterThanOrEqual(3);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+    const r = mqg('train', '--resume', '--out', out, '--steps', String(Number(m![1]) + 1), '--log-format', 'jsonl');
+    expect(r.status, r.stderr).toBe(0);
+    const steps = r.stdout.split('\n').filter((l) => l.startsWith('{"step"')).map((l) => JSON.parse(l).step);
+    expect(steps).toEqual([Number(m![1])]);
+  });
+
   it('runs the README API example', () => {
     const out = execFileSync('node', ['examples/api.mjs'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const [, before, after] = out.match(/loss (\d+\.\d+),[\s\S]*after one AdamW step: (\d+\.\d+)/)!;
