@@ -2,7 +2,7 @@
 // name their kernel, uniform packing, caching and the profiler.
 import { describe, expect, it } from 'vitest';
 import { BindingError, GPUInitError, createGPU } from '../../src/index';
-import { getGPU } from '../helpers/gpu';
+import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const axpy = (t: 'f16' | 'f32') => ({
   name: `axpy_${t}`,
@@ -16,7 +16,7 @@ struct Params { n: u32, alpha: f32, offset: i32 }
 }`,
 });
 
-describe.each(['f32', 'f16'] as const)('dispatch round trip (%s)', (t) => {
+describe.each(PRECISIONS)('dispatch round trip (%s)', (t) => {
   it('computes y = alpha*x + offset + y on 1000 elements', async () => {
     const gpu = await getGPU(t);
     const n = 1000;
