@@ -118,6 +118,15 @@ const LN2: f32 = ${Math.LN2};
 }
 
 /** Cooperative copy of `rows` rows of one head (hs columns at `col`) into a padded tile; rows past T read as 0. */
+/** Opening lines of every tiled kernel: sizes from the uniforms, this workgroup's head and batch, and the head's first qkv column. */
+const TILED_HEAD = `  let T = params.T;
+  let NH = params.NH;
+  let C = NH * HS;
+  let C3 = 3u * C;
+  let h = wid.y;
+  let b = wid.z;
+  let base = b * T * C3 + h * HS;`;
+
 function loadTile(tile: string, rows: string, src: string, firstRow: string, rowBase: string, pitch: string, col: string): string {
   return `for (var i = lid; i < ${rows} * HS; i += WG) {
       let rr = i / HS;
@@ -147,17 +156,11 @@ var<workgroup> pTile: array<f32, BR * BC>;
 // Workgroup (query block, head, batch); thread (row r, lane u) owns query t = q0 + r and dims u, u+TPR, ...
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let T = params.T;
-  let NH = params.NH;
-  let C = NH * HS;
-  let C3 = 3u * C;
-  let h = wid.y;
-  let b = wid.z;
+${TILED_HEAD}
   let q0 = wid.x * BR;
   let r = lid / TPR;
   let u = lid % TPR;
   let tq = q0 + r;
-  let base = b * T * C3 + h * HS;
 
   ${loadTile('qTile', 'BR', 'qkv', 'q0', 'base', 'C3', '0u')}
 
@@ -235,17 +238,11 @@ var<workgroup> partial: array<f32, WG>;
 // Workgroup (query block, head, batch); thread (row r, lane u) owns query t = q0 + r and dims u, u+TPR, ...
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let T = params.T;
-  let NH = params.NH;
-  let C = NH * HS;
-  let C3 = 3u * C;
-  let h = wid.y;
-  let b = wid.z;
+${TILED_HEAD}
   let q0 = wid.x * BR;
   let r = lid / TPR;
   let u = lid % TPR;
   let tq = q0 + r;
-  let base = b * T * C3 + h * HS;
   let outBase = b * T * C + h * HS;
 
   ${loadTile('qTile', 'BR', 'qkv', 'q0', 'base', 'C3', '0u')}
@@ -333,17 +330,11 @@ var<workgroup> deltaTile: array<f32, BR>;
 // Workgroup (key block, head, batch); thread (key c, lane u) owns key t = k0 + c and dims u, u+TPR, ...
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let T = params.T;
-  let NH = params.NH;
-  let C = NH * HS;
-  let C3 = 3u * C;
-  let h = wid.y;
-  let b = wid.z;
+${TILED_HEAD}
   let k0 = wid.x * BC;
   let c = lid / TPR;
   let u = lid % TPR;
   let tk = k0 + c;
-  let base = b * T * C3 + h * HS;
   let outBase = b * T * C + h * HS;
   let rowBase = (b * NH + h) * T;
 
@@ -444,6 +435,16 @@ const LN2: f32 = ${Math.LN2};
 `;
 }
 
+/** Opening lines of every subgroup kernel: sizes in vec4s (C4 is the row pitch of out, C34 of qkv), head, batch, lane and the head's first qkv column. */
+const SUBGROUP_HEAD = `  let T = params.T;
+  let NH = params.NH;
+  let C4 = NH * N;
+  let C34 = 3u * C4;
+  let h = wid.y;
+  let b = wid.z;
+  let lane = sid % L;
+  let base = b * T * C34 + h * N;`;
+
 const BUILTINS = '@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32';
 
 /** Code repeated for each owned row r (unrolled, so per-row state stays in registers). */
@@ -466,15 +467,8 @@ function forwardSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): st
 // Workgroup (query block, head, batch); lane owns queries qBlock + r*WG + lid, streams every visible key.
 @compute @workgroup_size(WG)
 fn main(${BUILTINS}) {
-  let T = params.T;
-  let NH = params.NH;
-  let C4 = NH * N;      // row pitch of out, in vec4s
-  let C34 = 3u * C4;    // row pitch of qkv
-  let h = wid.y;
-  let b = wid.z;
+${SUBGROUP_HEAD}
   let qBlock = wid.x * WG * R;
-  let lane = sid % L;
-  let base = b * T * C34 + h * N;
 ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
   let qRow${r} = base + min(t${r}, T - 1u) * C34;
   var q${r}: array<vec4<f32>, N>;
@@ -533,15 +527,8 @@ function dqSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): string 
 // Workgroup (query block, head, batch); lane owns queries qBlock + r*WG + lid: delta, then dQ over keys.
 @compute @workgroup_size(WG)
 fn main(${BUILTINS}) {
-  let T = params.T;
-  let NH = params.NH;
-  let C4 = NH * N;
-  let C34 = 3u * C4;
-  let h = wid.y;
-  let b = wid.z;
+${SUBGROUP_HEAD}
   let qBlock = wid.x * WG * R;
-  let lane = sid % L;
-  let base = b * T * C34 + h * N;
   let rowBase = (b * NH + h) * T;
 ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
   let tc${r} = min(t${r}, T - 1u);
@@ -602,15 +589,8 @@ function dkvSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): string
 // Workgroup (key block, head, batch); lane owns keys kBlock + r*WG + lid, streams every query that sees them.
 @compute @workgroup_size(WG)
 fn main(${BUILTINS}) {
-  let T = params.T;
-  let NH = params.NH;
-  let C4 = NH * N;
-  let C34 = 3u * C4;
-  let h = wid.y;
-  let b = wid.z;
+${SUBGROUP_HEAD}
   let kBlock = wid.x * WG * R;
-  let lane = sid % L;
-  let base = b * T * C34 + h * N;
   let rowBase = (b * NH + h) * T;
 ${eachRow(v, (r) => `  let j${r} = kBlock + ${r}u * WG + lid;
   let kRow${r} = base + min(j${r}, T - 1u) * C34 + C4;
