@@ -1,6 +1,7 @@
 // Build dist/: Node ESM entry points (dependencies left external), a self-contained browser
 // bundle (checked to contain no Node built-ins), the CLI, the benchmarks, and type declarations.
 import { build } from 'esbuild';
+import { browserBuild, nodeBuild } from './esbuild-options.mjs';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 
@@ -13,8 +14,6 @@ const entries = {
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => existsSync(f)));
 
-// Node builds leave every npm dependency external: they resolve from node_modules at run time.
-const nodeBuild = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' };
 
 rmSync('dist', { recursive: true, force: true });
 await build({ ...nodeBuild, entryPoints: present, outdir: 'dist/node', splitting: true });
@@ -22,16 +21,7 @@ await build({ ...nodeBuild, entryPoints: present, outdir: 'dist/node', splitting
 const benches = ['bench/kernels.ts', 'bench/train.ts'].filter((f) => existsSync(f));
 if (benches.length) await build({ ...nodeBuild, entryPoints: benches, outdir: 'dist/bench' });
 
-await build({
-  entryPoints: { index: 'src/browser.ts' },
-  outdir: 'dist/browser',
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await build({ ...browserBuild, entryPoints: { index: 'src/browser.ts' }, outdir: 'dist/browser' });
 const browser = readFileSync('dist/browser/index.js', 'utf8');
 const nodeImport = browser.match(/\bfrom\s*["'](node:[\w/]+|fs|path|os|child_process|url)["']|\brequire\(["']node:/);
 if (nodeImport) {

@@ -1,20 +1,12 @@
 // `npm run example`: bundle examples/browser/main.ts and serve the repository on localhost.
 import { build } from 'esbuild';
+import { browserBuild } from './esbuild-options.mjs';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
 
 export async function buildExample() {
-  await build({
-    entryPoints: ['examples/browser/main.ts'],
-    outfile: 'examples/browser/dist/main.js',
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  await build({ ...browserBuild, entryPoints: ['examples/browser/main.ts'], outfile: 'examples/browser/dist/main.js' });
 }
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.map': 'application/json', '.txt': 'text/plain; charset=utf-8', '.json': 'application/json', '.jsonl': 'text/plain; charset=utf-8', '.png': 'image/png', '.css': 'text/css' };

@@ -189,7 +189,9 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   } else {
     const shards = listShards(o.data);
     trainShards = shards.train;
-    valShards = o.valData ? listShards(o.valData).val.concat(listShards(o.valData).train) : shards.val;
+    // --val-data names validation shards: a file, or a directory whose shards all count as validation.
+    const given = o.valData ? listShards(o.valData) : undefined;
+    valShards = given ? [...given.val, ...given.train] : shards.val;
     const beside = existsSync(join(o.data, 'tokenizer.json')) ? join(o.data, 'tokenizer.json') : undefined;
     tokenizerRef = o.tokenizer ?? beside ?? 'gpt2';
   }
