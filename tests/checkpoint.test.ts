@@ -37,7 +37,7 @@ const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8'
   param_l2_norms: { init: Record<string, number> };
 };
 
-const TINY: GPT2Config = { nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 512, paddedVocabSize: 512 };
+const TINY: GPT2Config = makeConfig({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 512 });
 
 function loadInit(): { config: GPT2Config; params: Map<string, Float32Array> } {
   return loadGPT2Weights(parseSafetensors(initBytes, 'init.safetensors'));

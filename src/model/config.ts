@@ -25,6 +25,10 @@ export class CheckpointError extends Error {
   }
 }
 
+/** MLP activations of HF's ACT2FN that the model computes (config.json `activation_function`). */
+export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 'silu';
+export const ACTIVATIONS: readonly Activation[] = ['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu', 'silu'];
+
 export interface GPT2Config {
   nLayer: number;
   nHead: number;
@@ -34,6 +38,40 @@ export interface GPT2Config {
   vocabSize: number;
   /** vocabSize rounded up to a multiple of 64 (see `paddedVocab`). Not stored in files. */
   paddedVocabSize: number;
+  /** MLP hidden width (HF `n_inner`; null there means 4 * nEmbd). */
+  nInner: number;
+  /** LayerNorm epsilon (HF `layer_norm_epsilon`, default 1e-5). */
+  layerNormEpsilon: number;
+  /** MLP activation (HF `activation_function`, default gelu_new: the tanh form). */
+  activation: Activation;
+  /** Divide attention scores by sqrt(head_dim) (HF `scale_attn_weights`, default true). */
+  scaleAttnWeights: boolean;
+  /** Also divide layer i's (0-based) attention scores by i + 1 (HF `scale_attn_by_inverse_layer_idx`; BioMedLM sets it). */
+  scaleAttnByInverseLayerIdx: boolean;
+  /** lm_head shares wte (HF `tie_word_embeddings`, default true); false adds a trained `lm_head.weight` [vocab, C]. */
+  tieWordEmbeddings: boolean;
+  /** HF `reorder_and_upcast_attn`: only changes precision in HF (we accumulate attention in f32 anyway); kept so a save carries it back. */
+  reorderAndUpcastAttn: boolean;
+}
+
+/** Config semantics that are not sizes, with the values HF GPT2Config defaults to. */
+export const CONFIG_DEFAULTS = {
+  layerNormEpsilon: 1e-5,
+  activation: 'gelu_new' as Activation,
+  scaleAttnWeights: true,
+  scaleAttnByInverseLayerIdx: false,
+  tieWordEmbeddings: true,
+  reorderAndUpcastAttn: false,
+} as const;
+
+/**
+ * The factor that multiplies layer `layer`'s (0-based) attention scores q·k, as HF GPT2Attention
+ * computes it: 1/sqrt(head_dim) if scaleAttnWeights, times 1/(layer+1) if scaleAttnByInverseLayerIdx.
+ */
+export function attentionScale(c: GPT2Config, layer: number): number {
+  let s = c.scaleAttnWeights ? 1 / Math.sqrt(c.nEmbd / c.nHead) : 1;
+  if (c.scaleAttnByInverseLayerIdx) s /= layer + 1;
+  return s;
 }
 
 export interface ParamShape {
@@ -50,9 +88,13 @@ export function paddedVocab(v: number): number {
   return Math.ceil(v / VOCAB_PAD_MULTIPLE) * VOCAB_PAD_MULTIPLE;
 }
 
-export type GPT2ConfigInit = Omit<GPT2Config, 'paddedVocabSize'> & { paddedVocabSize?: number };
+export type GPT2ConfigInit = Pick<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'> &
+  Partial<Omit<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'>>;
 
-/** Build and validate a config; `paddedVocabSize` defaults to `paddedVocab(vocabSize)`. */
+/**
+ * Build and validate a config; `paddedVocabSize` defaults to `paddedVocab(vocabSize)`, `nInner` to
+ * 4 * nEmbd, the rest to CONFIG_DEFAULTS (HF GPT2Config's defaults).
+ */
 export function makeConfig(init: GPT2ConfigInit): GPT2Config {
   const config: GPT2Config = {
     nLayer: init.nLayer,
@@ -61,6 +103,13 @@ export function makeConfig(init: GPT2ConfigInit): GPT2Config {
     nPositions: init.nPositions,
     vocabSize: init.vocabSize,
     paddedVocabSize: init.paddedVocabSize ?? paddedVocab(init.vocabSize),
+    nInner: init.nInner ?? 4 * init.nEmbd,
+    layerNormEpsilon: init.layerNormEpsilon ?? CONFIG_DEFAULTS.layerNormEpsilon,
+    activation: init.activation ?? CONFIG_DEFAULTS.activation,
+    scaleAttnWeights: init.scaleAttnWeights ?? CONFIG_DEFAULTS.scaleAttnWeights,
+    scaleAttnByInverseLayerIdx: init.scaleAttnByInverseLayerIdx ?? CONFIG_DEFAULTS.scaleAttnByInverseLayerIdx,
+    tieWordEmbeddings: init.tieWordEmbeddings ?? CONFIG_DEFAULTS.tieWordEmbeddings,
+    reorderAndUpcastAttn: init.reorderAndUpcastAttn ?? CONFIG_DEFAULTS.reorderAndUpcastAttn,
   };
   validateConfig(config);
   return config;
@@ -68,7 +117,7 @@ export function makeConfig(init: GPT2ConfigInit): GPT2Config {
 
 /** Throws a CheckpointError describing the first problem found. */
 export function validateConfig(c: GPT2Config): void {
-  for (const key of ['nLayer', 'nHead', 'nEmbd', 'nPositions', 'vocabSize', 'paddedVocabSize'] as const) {
+  for (const key of ['nLayer', 'nHead', 'nEmbd', 'nPositions', 'vocabSize', 'paddedVocabSize', 'nInner'] as const) {
     const v = c[key];
     if (!Number.isSafeInteger(v) || v <= 0) {
       throw new CheckpointError(`invalid model config: ${key} must be a positive integer, got ${String(v)}`);
@@ -76,6 +125,15 @@ export function validateConfig(c: GPT2Config): void {
   }
   if (c.nEmbd % c.nHead !== 0) {
     throw new CheckpointError(`invalid model config: nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead})`);
+  }
+  if (!(c.layerNormEpsilon > 0) || !Number.isFinite(c.layerNormEpsilon)) {
+    throw new CheckpointError(`invalid model config: layerNormEpsilon must be a positive number, got ${String(c.layerNormEpsilon)}`);
+  }
+  if (!ACTIVATIONS.includes(c.activation)) {
+    throw new CheckpointError(`invalid model config: activation '${String(c.activation)}' is not one of ${ACTIVATIONS.join(', ')}`);
+  }
+  for (const key of ['scaleAttnWeights', 'scaleAttnByInverseLayerIdx', 'tieWordEmbeddings', 'reorderAndUpcastAttn'] as const) {
+    if (typeof c[key] !== 'boolean') throw new CheckpointError(`invalid model config: ${key} must be true or false, got ${String(c[key])}`);
   }
   if (c.paddedVocabSize < c.vocabSize) {
     throw new CheckpointError(
@@ -120,9 +178,13 @@ export function presetConfig(name: string, vocabSize?: number): GPT2Config {
   return makeConfig({ nLayer: p.nLayer, nHead: p.nHead, nEmbd: p.nEmbd, nPositions: p.nPositions, vocabSize: v });
 }
 
-/** Ordered canonical parameter list (HF state-dict order), HF layout, `vocabSize` wte rows. */
+/**
+ * Ordered canonical parameter list (HF state-dict order), HF layout, `vocabSize` wte rows; an
+ * untied model ends with `lm_head.weight` [vocabSize, C] (its HF name has no `transformer.`).
+ */
 export function paramShapes(c: GPT2Config): ParamShape[] {
   const C = c.nEmbd;
+  const H = c.nInner;
   const out: ParamShape[] = [
     { name: 'wte.weight', shape: [c.vocabSize, C] },
     { name: 'wpe.weight', shape: [c.nPositions, C] },
@@ -138,13 +200,14 @@ export function paramShapes(c: GPT2Config): ParamShape[] {
       { name: `${p}attn.c_proj.bias`, shape: [C] },
       { name: `${p}ln_2.weight`, shape: [C] },
       { name: `${p}ln_2.bias`, shape: [C] },
-      { name: `${p}mlp.c_fc.weight`, shape: [C, 4 * C] },
-      { name: `${p}mlp.c_fc.bias`, shape: [4 * C] },
-      { name: `${p}mlp.c_proj.weight`, shape: [4 * C, C] },
+      { name: `${p}mlp.c_fc.weight`, shape: [C, H] },
+      { name: `${p}mlp.c_fc.bias`, shape: [H] },
+      { name: `${p}mlp.c_proj.weight`, shape: [H, C] },
       { name: `${p}mlp.c_proj.bias`, shape: [C] },
     );
   }
   out.push({ name: 'ln_f.weight', shape: [C] }, { name: 'ln_f.bias', shape: [C] });
+  if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, C] });
   return out;
 }
 
@@ -154,7 +217,7 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-/** Number of stored parameters (wte counted with `vocabSize` rows; lm_head is tied). */
+/** Number of stored parameters (wte counted with `vocabSize` rows; lm_head only when untied). */
 export function paramCount(c: GPT2Config): number {
   let n = 0;
   for (const p of paramShapes(c)) n += numel(p.shape);
@@ -167,6 +230,13 @@ export function configsEqual(a: GPT2Config, b: GPT2Config): boolean {
     a.nHead === b.nHead &&
     a.nEmbd === b.nEmbd &&
     a.nPositions === b.nPositions &&
-    a.vocabSize === b.vocabSize
+    a.vocabSize === b.vocabSize &&
+    a.nInner === b.nInner &&
+    a.layerNormEpsilon === b.layerNormEpsilon &&
+    a.activation === b.activation &&
+    a.scaleAttnWeights === b.scaleAttnWeights &&
+    a.scaleAttnByInverseLayerIdx === b.scaleAttnByInverseLayerIdx &&
+    a.tieWordEmbeddings === b.tieWordEmbeddings &&
+    a.reorderAndUpcastAttn === b.reorderAndUpcastAttn
   );
 }
