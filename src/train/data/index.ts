@@ -3,5 +3,5 @@ export { Rng, mulberry32, deriveSeed } from './rng';
 export { encodeShard, decodeShard, SHARD_MAGIC, SHARD_VERSION, SHARD_HEADER_BYTES, SHARD_MAX_VOCAB } from './shards';
 export { DataLoader } from './loader';
 export type { DataLoaderOptions, DataLoaderState, Batch } from './loader';
-export { parseMcqJsonl, optionLetter } from './mcq';
-export type { McqRecord } from './mcq';
+export { parseMcqJsonl, parseMcq, parseCsv, detectMcqFormat, optionLetter, McqFormatError, MCQ_FORMATS } from './mcq';
+export type { McqRecord, McqFormat } from './mcq';

@@ -1,8 +1,8 @@
-// Node-only: read an MCQ JSONL file.
+// Node-only: read a multiple-choice file (any format of ./mcq, detected or given).
 import { existsSync, readFileSync } from 'node:fs';
-import { parseMcqJsonl, type McqRecord } from './mcq';
+import { McqFormatError, parseMcq, type McqFormat, type McqRecord } from './mcq';
 
-export function readMcqFile(path: string): McqRecord[] {
-  if (!existsSync(path)) throw new Error(`MCQ file not found: ${path}`);
-  return parseMcqJsonl(readFileSync(path, 'utf8'), path);
+export function readMcqFile(path: string, format?: McqFormat | 'auto'): McqRecord[] {
+  if (!existsSync(path)) throw new McqFormatError(`MCQ file not found: ${path}`);
+  return parseMcq(readFileSync(path, 'utf8'), path, format);
 }
