@@ -628,6 +628,29 @@ export class GPT2 {
     if (!this.training) throw new MQGError(`${what} needs gradients and optimiser state, but the model was built with training: false`);
   }
 
+  // ------------------------------------------------------------------ hook: heads on ln_f (mqg finetune-mcq)
+
+  /**
+   * One step for a caller's head on the final hidden state, in one submit, without the LM head:
+   * upload `inputs` [B,T], forward to ln_f, then `head(step, lnf, dlnf)` records the head on
+   * lnf [B,T,C] (and, to train the body, writes d(loss)/d(lnf) into dlnf [B,T,C], zero where unused);
+   * with `body`, the body's backward from dlnf follows (gradients zeroed first when `body.first`)
+   * and, with `body.update`, the AdamW update. Without `body` nothing of the model is trained.
+   */
+  headStep(inputs: ArrayLike<number>, B: number, T: number, head: (step: Step, lnf: Tensor, dlnf: Tensor) => void, body?: { first: boolean; update?: AdamWOptions }): void {
+    if (body) this.requireTraining('headStep() with body training');
+    this.setBatch(inputs, null, B, T);
+    if (body?.update) this.writeHyper(body.update);
+    const step = this.gpu.step('head_step');
+    if (body?.first) this.zeroGrad(step);
+    this.recordForward(step);
+    head(step, this.acts!.lnf, this.acts!.dlnf);
+    if (body) this.recordBackward(step);
+    if (body?.update) this.recordUpdate(step);
+    step.submit();
+    this.forwardDone = undefined;
+  }
+
   destroy(): void {
     this.freeActivations();
     this.params.destroy();

@@ -1,0 +1,85 @@
+// Fine-tuning and evaluating a model with a multiple-choice / proposition head (browser-safe):
+// questions to option rows (with progressive-case context), batches of many questions per
+// forward, one training step, and scoring a whole set. The Node command wraps it with files,
+// the shared training loop, checkpoints and resume (src/cli/finetune-mcq.ts).
+
+import type { GPT2 } from '../model/gpt2';
+import type { Tokenizer } from './tokenizer/types';
+import type { McqRecord } from './data/mcq';
+import { caseHistory, questionRows, type QuestionRows } from './data/mcq-context';
+import { metricGroups, type McqMetricGroups, type McqPrediction, type PredictionKind } from './data/mcq-metrics';
+import { headBatch, type HeadBatch, type HeadTrainOptions, type McHead } from './finetune-mcq-head';
+
+export interface McqItem {
+  rec: McqRecord;
+  rows: QuestionRows;
+}
+
+/** Every record's option rows (at most maxT tokens each), its case's earlier questions as context. */
+export function prepareItems(tok: Tokenizer, records: readonly McqRecord[], maxT: number): McqItem[] {
+  const history = caseHistory(records);
+  return records.map((rec, i) => ({ rec, rows: questionRows(tok, rec, history[i]!, maxT) }));
+}
+
+/** The longest row of a set: the T every batch of it uses (one shape, one set of bind groups). */
+export function rowLength(items: readonly McqItem[]): number {
+  let T = 1;
+  for (const it of items) for (const r of it.rows.rows) T = Math.max(T, r.length);
+  return T;
+}
+
+export function itemsBatch(items: readonly McqItem[], T: number, pad: number): HeadBatch {
+  return headBatch(items.map((i) => i.rows), items.map((i) => i.rec.answer), T, pad);
+}
+
+/** One optimiser step of the head (and the body unless frozen) on a batch of questions; the mean loss. */
+export async function headTrainStep(model: GPT2, head: McHead, batch: HeadBatch, opts: HeadTrainOptions): Promise<number> {
+  head.step(model, batch, opts);
+  return head.loss(batch);
+}
+
+export function predictionKind(head: McHead): PredictionKind {
+  return head.kind === 'proposition' ? 'set' : 'single';
+}
+
+/**
+ * Score every question by the head, `maxRows` option rows per forward (questions are not split);
+ * returns one prediction per item, in order.
+ */
+export async function scoreByHead(model: GPT2, head: McHead, items: readonly McqItem[], pad: number, maxRows = 512, T = rowLength(items)): Promise<McqPrediction[]> {
+  const out: McqPrediction[] = [];
+  for (const chunk of chunkByRows(items, maxRows)) {
+    const batch = itemsBatch(chunk, T, pad);
+    head.step(model, batch);
+    const s = await head.scores(batch.B);
+    chunk.forEach((it, q) => out.push(prediction(it.rec, Array.from(s.subarray(batch.groups[q]!, batch.groups[q + 1]!)))));
+  }
+  return out;
+}
+
+export function prediction(rec: McqRecord, scores: number[]): McqPrediction {
+  return { id: rec.id, source: rec.source, chapter: rec.chapter, progressive: rec.caseId !== undefined, scores, answer: rec.answer };
+}
+
+/** Consecutive groups of whole questions with at most maxRows rows each (a larger question alone). */
+export function chunkByRows<T extends { rows: QuestionRows }>(items: readonly T[], maxRows: number): T[][] {
+  const chunks: T[][] = [];
+  let cur: T[] = [], rows = 0;
+  for (const it of items) {
+    const n = it.rows.rows.length;
+    if (cur.length && rows + n > maxRows) {
+      chunks.push(cur);
+      cur = [];
+      rows = 0;
+    }
+    cur.push(it);
+    rows += n;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
+/** Validation metrics of the head on a set. */
+export async function evaluateHead(model: GPT2, head: McHead, items: readonly McqItem[], pad: number, maxRows?: number): Promise<McqMetricGroups> {
+  return metricGroups(await scoreByHead(model, head, items, pad, maxRows), predictionKind(head));
+}
