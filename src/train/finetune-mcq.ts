@@ -7,7 +7,7 @@ import type { GPT2 } from '../model/gpt2';
 import type { Tokenizer } from './tokenizer/types';
 import type { McqRecord } from './data/mcq';
 import { caseHistory, questionRows, type QuestionRows } from './data/mcq-context';
-import { metricGroups, type McqMetricGroups, type McqPrediction, type PredictionKind } from './data/mcq-metrics';
+import { metricGroups, predictionFor, type McqMetricGroups, type McqPrediction, type PredictionKind } from './data/mcq-metrics';
 import { headBatch, type HeadBatch, type HeadTrainOptions, type McHead } from './finetune-mcq-head';
 
 export interface McqItem {
@@ -52,13 +52,9 @@ export async function scoreByHead(model: GPT2, head: McHead, items: readonly Mcq
     const batch = itemsBatch(chunk, T, pad);
     head.step(model, batch);
     const s = await head.scores(batch.B);
-    chunk.forEach((it, q) => out.push(prediction(it.rec, Array.from(s.subarray(batch.groups[q]!, batch.groups[q + 1]!)))));
+    chunk.forEach((it, q) => out.push(predictionFor(it.rec, Array.from(s.subarray(batch.groups[q]!, batch.groups[q + 1]!)))));
   }
   return out;
-}
-
-export function prediction(rec: McqRecord, scores: number[]): McqPrediction {
-  return { id: rec.id, source: rec.source, chapter: rec.chapter, progressive: rec.caseId !== undefined, scores, answer: rec.answer };
 }
 
 /** Consecutive groups of whole questions with at most maxRows rows each (a larger question alone). */

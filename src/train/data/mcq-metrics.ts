@@ -14,6 +14,8 @@
 // and Hamming 1/n; a set predictor picking one of the 2^n - 1 non-empty subsets uniformly has EMR
 // 1/(2^n - 1) and Hamming the mean Jaccard index over those subsets (enumerated).
 
+import type { McqRecord } from './mcq';
+
 export type PredictionKind = 'single' | 'set';
 
 export interface McqPrediction {
@@ -42,6 +44,11 @@ export interface McqMetricGroups {
   byChapter: Record<string, McqMetrics>;
   /** Single questions vs questions of progressive cases (a key is absent when it has no questions). */
   byKind: { single?: McqMetrics; progressive?: McqMetrics };
+}
+
+/** A record's prediction from its option scores. */
+export function predictionFor(rec: McqRecord, scores: number[]): McqPrediction {
+  return { id: rec.id, source: rec.source, chapter: rec.chapter, progressive: rec.caseId !== undefined, scores, answer: rec.answer };
 }
 
 export function argmax(xs: ArrayLike<number>): number {
