@@ -178,13 +178,13 @@ export interface FinetuneMcqSummary {
 }
 
 function validateOptions(o: FinetuneMcqOptions): void {
-  if (!o.data) throw new UsageError('mqg finetune-mcq: --data is required (a multiple-choice file)');
+  if (!o.data && !o.resume) throw new UsageError('mqg finetune-mcq: --data is required (a multiple-choice file)');
   if (o.init && o.preset) throw new UsageError('mqg finetune-mcq: --init and --preset exclude each other');
   if (!o.init && !o.preset && !o.resume) throw new UsageError('mqg finetune-mcq: give --init CHECKPOINT (fine-tune a model) or --preset P (a new model)');
   if (o.preset && !o.tokenizer && !o.resume) throw new UsageError('mqg finetune-mcq: a new --preset model needs --tokenizer (gpt2 or a tokenizer.json)');
   if (o.resume && o.overwrite) throw new UsageError('mqg finetune-mcq: --overwrite and --resume exclude each other');
   if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new UsageError(`mqg finetune-mcq: --val-split must be in [0, 1); got ${o.valSplit}`);
-  if (!existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
+  if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
 }
@@ -215,6 +215,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
       }
     }
     o = { ...saved.options, ...Object.fromEntries(Object.entries(given).filter(([k, v]) => v !== undefined && RESUME_APPLIES.has(k as keyof FinetuneMcqOptions))), resume: true, out: o.out };
+    validateOptions({ ...o, init: undefined });
   } else if (existsSync(join(outDir, CHECKPOINTS)) || existsSync(join(outDir, 'metrics.jsonl'))) {
     if (!o.overwrite) throw new RunDirError(`--out ${o.out} already holds a run; continue it with --resume, or replace it with --overwrite`);
     for (const f of [CHECKPOINTS, 'best', 'metrics.jsonl', 'loss.svg', 'report.json']) rmSync(join(outDir, f), { recursive: true, force: true });
