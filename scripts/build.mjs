@@ -18,7 +18,7 @@ const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => exi
 rmSync('dist', { recursive: true, force: true });
 await build({ ...nodeBuild, entryPoints: present, outdir: 'dist/node', splitting: true });
 
-const benches = ['bench/kernels.ts', 'bench/train.ts'].filter((f) => existsSync(f));
+const benches = ['bench/kernels.ts', 'bench/train.ts', 'bench/mcq.ts'].filter((f) => existsSync(f));
 if (benches.length) await build({ ...nodeBuild, entryPoints: benches, outdir: 'dist/bench' });
 
 await build({ ...browserBuild, entryPoints: { index: 'src/browser.ts' }, outdir: 'dist/browser' });

@@ -9,3 +9,4 @@ export * from './encoder';
 export * from './classifier';
 export * from './reduce';
 export * from './adamw';
+export * from './mchead';

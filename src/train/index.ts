@@ -4,3 +4,5 @@ export * from './schedule';
 export * from './mcq-eval';
 export * from './plot';
 export * from './profile';
+export * from './finetune-mcq';
+export * from './finetune-mcq-head';

@@ -43,6 +43,12 @@ describe.skipIf(!built)('mqg finetune-mcq / eval-mcq', () => {
     expect(r.status, r.stderr).toBe(0);
     recs = jsonLines(r.stdout);
     expect(recs.map((x) => x.step)).toEqual([2]);
+    // the resumed step is the step an uninterrupted run takes (same weights, moments, batch order)
+    r = mqg('finetune-mcq', ...common.map((a) => (a === run ? join(dir, 'straight') : a)), '--steps', '3', '--eval-every', '3');
+    expect(r.status, r.stderr).toBe(0);
+    const straight = jsonLines(r.stdout);
+    expect(straight[2].loss).toBe(recs[0].loss);
+    expect(straight[2].val_accuracy).toBe(recs[0].val_accuracy);
 
     r = mqg('eval-mcq', '--checkpoint', run, '--data', 'data/corpus/mcq.jsonl', '--limit', '6', '--json');
     expect(r.status, r.stderr).toBe(0);

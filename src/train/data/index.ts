@@ -5,3 +5,7 @@ export { DataLoader } from './loader';
 export type { DataLoaderOptions, DataLoaderState, Batch } from './loader';
 export { parseMcqJsonl, parseMcq, parseCsv, detectMcqFormat, optionLetter, McqFormatError, MCQ_FORMATS } from './mcq';
 export type { McqRecord, McqFormat } from './mcq';
+export { metricsOf, metricGroups, formatMetricGroups, predictedSet, predictionFor, jaccard } from './mcq-metrics';
+export type { McqMetrics, McqMetricGroups, McqPrediction, PredictionKind } from './mcq-metrics';
+export { caseHistory, questionRows, MCQ_UNCONDITIONAL, contextBlock, answerText } from './mcq-context';
+export type { QuestionRows } from './mcq-context';
