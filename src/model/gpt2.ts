@@ -11,14 +11,14 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
-import { type GPT2Config, paramShapes } from './config';
+import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
 import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
 import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { geluBackward } from '../kernels/gelu';
+import { activationBackward, activationForward, isTanhGelu } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
@@ -54,8 +54,8 @@ interface LayerActs {
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
-  fch: Tensor; // [B,T,4C] pre-GELU
-  fchGelu: Tensor; // [B,T,4C]
+  fch: Tensor; // [B,T,H] pre-activation (H = nInner)
+  fchGelu: Tensor; // [B,T,H] after the activation
   fcproj: Tensor; // [B,T,C]
   residual3: Tensor; // [B,T,C]
 }
@@ -78,7 +78,7 @@ interface Activations {
   // gradients of activations (reused across layers)
   dresidual: Tensor; // [B,T,C] accumulates along the residual stream
   dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
-  dfch: Tensor; // [B,T,4C]
+  dfch: Tensor; // [B,T,H]
   dqkv: Tensor; // [B,T,3C]
   delta: Tensor; // [B,NH,T] f32 attention backward scratch
   lnScratch: Tensor; // f32
@@ -125,7 +125,7 @@ export class GPT2 {
     if (this.dtype === 'f16' && !gpu.hasF16) throw new MQGError('precision f16 needs the shader-f16 feature, which this device lacks');
     if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
     this.maxMemoryBytes = options.maxMemoryBytes;
-    const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
+    const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
     this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
     this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training);
@@ -162,19 +162,22 @@ export class GPT2 {
       if (/ln_(1|2|f)\.weight$/.test(s.name)) data.fill(1);
       else if (s.name.endsWith('.weight')) {
         const std = /c_proj\.weight$/.test(s.name) ? 0.02 / Math.sqrt(2 * L) : 0.02;
-        const rows = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+        const rows = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
         for (let i = 0; i < rows; i++) data[i] = rng.normal(0, std);
       }
       this.params.set(s.name, data);
     }
   }
 
-  /** Load canonical-named f32 weights (HF layout, wte with vocabSize rows). Every parameter must be present. */
+  /**
+   * Load canonical-named f32 weights (HF layout, wte and lm_head with vocabSize rows). Every parameter
+   * must be present (an untied model needs `lm_head.weight`; a tied one ignores it).
+   */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
     for (const s of this.params.slots) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
-      const expected = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+      const expected = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
       if (w.length !== expected && w.length !== s.numel) {
         throw new MQGError(`parameter "${s.name}" has ${w.length} values; expected ${expected}`);
       }
@@ -190,7 +193,7 @@ export class GPT2 {
   }
 
   private unpad(name: string, data: Float32Array): Float32Array {
-    return name === 'wte.weight' ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
+    return VOCAB_ROWS.has(name) ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
   }
 
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
@@ -219,7 +222,7 @@ export class GPT2 {
    * [B,T,...] row-major, so any (B', T') with B'*T' <= B*T is a prefix of each buffer.
    */
   allocate(B: number, T: number): void {
-    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions, nInner: H } = this.config;
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
     if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
     if (this.base && B * T <= this.base.B * this.base.T) return;
@@ -234,9 +237,9 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    const actBytes = BT * C * elt * (L * 10 + 6) + BT * 4 * C * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L);
+    const actBytes = BT * C * elt * (L * 10 + 6) + BT * H * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L);
     this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
-    for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
+    for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
     }
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
@@ -254,8 +257,8 @@ export class GPT2 {
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
-        fch: t([B, T, 4 * C], `fch.${l}`),
-        fchGelu: t([B, T, 4 * C], `fch_gelu.${l}`),
+        fch: t([B, T, H], `fch.${l}`),
+        fchGelu: t([B, T, H], `fch_gelu.${l}`),
         fcproj: t([B, T, C], `fcproj.${l}`),
         residual3: t([B, T, C], `residual3.${l}`),
       });
@@ -273,7 +276,7 @@ export class GPT2 {
       lossSum: t([1], 'loss_sum', 'f32'),
       dresidual: t([B, T, C], 'dresidual'),
       dlnf: t([B, T, C], 'dln'),
-      dfch: t([B, T, 4 * C], 'dfch'),
+      dfch: t([B, T, H], 'dfch'),
       dqkv: t([B, T, 3 * C], 'dqkv'),
       delta: t([B, NH, T], 'att_delta', 'f32'),
       lnScratch: t([layernormBackwardScratchSize(BT, C)], 'ln_scratch', 'f32'),
@@ -375,7 +378,7 @@ export class GPT2 {
   private recordForward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
@@ -383,28 +386,30 @@ export class GPT2 {
       const x = a.layers[l]!;
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
-      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
+      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
       matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
-      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
+      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       matmulForward(step, x.attproj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
       residualForward(step, x.residual2, residual, x.attproj, BT * C);
-      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
-      matmulForward(step, x.fchGelu, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, 4 * C, { preact: x.fch });
-      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, 4 * C, C);
+      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
+      fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation);
+      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C);
       residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
     }
-    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C);
+    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
   }
 
   /**
-   * The lm_head and loss, chunk by chunk of rows: logits = lnf · wteᵀ, then cross-entropy. With
-   * `backward`, the chunk's dlogits immediately give dlnf (= dlogits · wte) and dwte (+= dlogitsᵀ · lnf).
+   * The lm_head and loss, chunk by chunk of rows: logits = lnf · Wᵀ (W = wte when tied, else lm_head),
+   * then cross-entropy. With `backward`, the chunk's dlogits immediately give dlnf (= dlogits · W)
+   * and dW (+= dlogitsᵀ · lnf).
    */
   private recordHead(step: Step, mode: 'loss' | 'train' | 'logits', dlossMean: number): void {
     const a = this.acts!;
     const { nEmbd: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const BT = a.B * a.T;
-    const wte = this.params.weight('wte.weight');
+    const head = headName(this.config);
+    const wte = this.params.weight(head);
     for (let r0 = 0; r0 < BT; r0 += a.chunkRows) {
       const rows = Math.min(a.chunkRows, BT - r0);
       const lnf = a.lnf.view([rows, C], r0 * C);
@@ -417,7 +422,7 @@ export class GPT2 {
       });
       if (mode !== 'train') continue;
       gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
-      gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+      gemm(step, this.params.grad(head), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
     }
     sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
   }
@@ -425,7 +430,7 @@ export class GPT2 {
   private recordBackward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     step.clear(a.dresidual);
@@ -438,13 +443,13 @@ export class GPT2 {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       const d = (n: string) => p.grad(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, 4 * C, C);
-      geluBackward(step, a.dfch, x.fch, a.dfch, BT * 4 * C);
-      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, 4 * C);
+      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, H, C);
+      activationBackward(step, a.dfch, x.fch, a.dfch, BT * H, activation);
+      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, H);
       layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
       matmulBackward(step, dln, d('attn.c_proj.weight'), d('attn.c_proj.bias'), a.dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
-      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH);
+      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       matmulBackward(step, dln, d('attn.c_attn.weight'), d('attn.c_attn.bias'), a.dqkv, x.ln1, w('attn.c_attn.weight'), BT, C, 3 * C);
       layernormBackward(step, a.dresidual, d('ln_1.weight'), d('ln_1.bias'), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
     }
@@ -632,6 +637,29 @@ export class GPT2 {
     this.freeActivations();
     this.params.destroy();
   }
+}
+
+/** Parameters stored with paddedVocabSize rows on the GPU (zero padding) and vocabSize rows in files. */
+const VOCAB_ROWS: ReadonlySet<string> = new Set(['wte.weight', 'lm_head.weight']);
+
+/** The parameter the lm_head multiplies by: wte when tied, else the separate lm_head.weight. */
+export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
+  return config.tieWordEmbeddings ? 'wte.weight' : 'lm_head.weight';
+}
+
+/**
+ * MLP up-projection and activation: preact[BT,H] = inp[BT,C] · weight[C,H] + bias[H] and
+ * out = act(preact). The tanh GELU runs in the matmul's epilogue; the other activations as their own pass.
+ */
+export function fcForward(
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, act: Activation,
+): void {
+  if (isTanhGelu(act)) {
+    matmulForward(step, out, inp, weight, bias, BT, C, H, { preact });
+    return;
+  }
+  matmulForward(step, preact, inp, weight, bias, BT, C, H);
+  activationForward(step, out, preact, BT * H, act);
 }
 
 export function canonical(name: string): string {
