@@ -22,7 +22,7 @@ import { activationBackward, activationForward, isTanhGelu } from '../kernels/ge
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
-import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 
 export interface AdamWOptions {
   lr: number;
@@ -85,6 +85,30 @@ interface Activations {
   plan: EncoderBackwardPlan;
 }
 
+/**
+ * What one training step reports (GPT2.lastStep), read back once per step: the loss sum, the AdamW
+ * prologue's norm and skip flag and the loss scale travel in one small buffer copied in the step's
+ * own submit.
+ */
+export interface StepStats {
+  /** Mean loss of this (micro-)batch over its counted targets (targets -1 are not counted). */
+  loss: number;
+  /** Targets counted in `loss`. */
+  targets: number;
+  /**
+   * Global L2 norm of the unscaled gradient before clipping, over the accumulated micro-batches;
+   * non-finite when any gradient is (f32: stop; f16: the step was skipped). NaN on a micro-step
+   * that took no AdamW update.
+   */
+  gradNorm: number;
+  /** The AdamW update was skipped because the gradient was not finite (parameters and moments kept). */
+  skipped: boolean;
+  /** Whether this call ran an AdamW update. */
+  updated: boolean;
+  /** The loss scale this step's backward used (1 at precision f32). */
+  lossScale: number;
+}
+
 export interface ModelOptions {
   /** Storage precision; defaults to the context's. */
   precision?: 'f16' | 'f32';
@@ -107,6 +131,12 @@ export class GPT2 {
   t = 0;
   /** CPU time of the last training step's batch upload, recording and submit (not GPU time). */
   lastEncodeMs = 0;
+  /** Statistics of the last trainStep / microStep (undefined before the first). */
+  lastStep: StepStats | undefined;
+  /** [lossSum, skipped, gradNorm, lossScale] f32: what a training step reads back, in one copy. */
+  private readonly stepStats: Tensor;
+  /** Targets of the current batch that are not -1 (the loss's divisor). */
+  private targetCount = 0;
   private acts: Activations | undefined;
   private readonly hyper: Tensor; // f32 AdamW hyper-parameters, written once per step
   private readonly normSq: Tensor; // [1] f32
@@ -135,6 +165,7 @@ export class GPT2 {
     this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
     if (this.params.banks.length > 1) this.normParts = gpu.tensor([this.params.banks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(this.params.banks.length * NORM_STRIDE));
     this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
+    this.stepStats = gpu.tensor([4], 'f32', 'step_stats');
   }
 
   private paramBytes(shapes: { shape: number[] }[]): number {
@@ -350,7 +381,7 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ batches
 
-  /** Validate and upload a batch. Token ids must be in [0, vocabSize). */
+  /** Validate and upload a batch. Token ids must be in [0, vocabSize); a target may be -1 (ignored: not in the loss). */
   setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
     const a = this.use(B, T);
     const V = this.config.vocabSize;
@@ -369,7 +400,9 @@ export class GPT2 {
     a.plan.update(ids);
     if (targets) {
       check(targets, 'targets', true);
-      this.gpu.upload(a.targets, Int32Array.from(targets));
+      const t = Int32Array.from(targets);
+      this.gpu.upload(a.targets, t);
+      this.targetCount = t.reduce((n, x) => n + (x === -1 ? 0 : 1), 0);
     }
   }
 
@@ -458,16 +491,27 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ public steps
 
-  /** Forward pass: returns the mean loss when targets are given (else NaN). Keeps the logits readable. */
+  /**
+   * The loss divisor: the counted targets (not -1) of the current batch. A batch with none has loss
+   * 0 and adds nothing to the gradients (divisor 1), rather than 0/0.
+   */
+  private get lossDivisor(): number {
+    return Math.max(this.targetCount, 1);
+  }
+
+  /**
+   * Forward pass: returns the mean loss over the counted targets (targets -1 are ignored) when
+   * targets are given (else NaN). Keeps the logits readable.
+   */
   async forward(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): Promise<number> {
     this.setBatch(inputs, targets, B, T);
     const step = this.gpu.step('forward');
     this.recordForward(step);
-    this.recordHead(step, targets ? 'loss' : 'logits', 1 / (B * T));
+    this.recordHead(step, targets ? 'loss' : 'logits', 1 / this.lossDivisor);
     step.submit();
     this.forwardDone = { B, T, hasTargets: !!targets };
     if (!targets) return NaN;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    return (await this.gpu.download(this.acts!.lossSum))[0]! / this.lossDivisor;
   }
 
   private forwardDone: { B: number; T: number; hasTargets: boolean } | undefined;
@@ -501,8 +545,8 @@ export class GPT2 {
 
   /**
    * Backward pass for the batch of the last forward(): accumulates into the parameter gradients
-   * (call zeroGrad() first to start fresh). `gradAccum` divides the loss as for a mean over
-   * that many micro-batches.
+   * (call zeroGrad() first to start fresh) the gradient of the batch's mean loss over its counted
+   * targets, divided by `gradAccum` (see microStep for how accumulation normalises).
    */
   backward(gradAccum = 1): void {
     this.requireTraining('backward()');
@@ -510,7 +554,7 @@ export class GPT2 {
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
     const step = this.gpu.step('backward');
     // The classifier re-runs with its backward half (it overwrote nothing in forward()), then the rest.
-    this.recordHead(step, 'train', 1 / (a.B * a.T * gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * gradAccum));
     this.recordBackward(step);
     step.submit();
   }
@@ -541,7 +585,7 @@ export class GPT2 {
 
   /**
    * One training step in one command encoder, submitted once: forward, loss, backward, AdamW.
-   * Returns the step's mean loss (read back after the submit).
+   * Returns the step's mean loss (read back after the submit); `lastStep` has the rest.
    */
   async trainStep(inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, opts: AdamWOptions): Promise<number> {
     return this.microStep(inputs, targets, B, T, { first: true, update: opts, gradAccum: 1 });
@@ -549,8 +593,13 @@ export class GPT2 {
 
   /**
    * One micro-batch of a gradient-accumulation step, in one submit: `first` zeroes the gradients,
-   * every micro-batch runs forward and backward (accumulating, with the loss divided by
-   * gradAccum), and the micro-batch given `update` also takes the AdamW step.
+   * every micro-batch runs forward and backward (accumulating), and the micro-batch given `update`
+   * also takes the AdamW step. Normalisation: each micro-batch contributes the gradient of its own
+   * mean loss (over its counted targets) divided by gradAccum, so the step's gradient is that of the
+   * average of the micro-batch means. That equals the gradient of the mean over all counted targets
+   * of the step whenever the micro-batches count the same number of targets (always, without -1
+   * targets): two micro-batches of B rows equal one batch of 2B rows. Returns the micro-batch's mean
+   * loss; `lastStep` gets it with the gradient norm, skip flag and loss scale, from one readback.
    */
   async microStep(
     inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number,
@@ -563,13 +612,25 @@ export class GPT2 {
     const step = this.gpu.step('train_step');
     if (o.first) this.zeroGrad(step);
     this.recordForward(step);
-    this.recordHead(step, 'train', 1 / (B * T * o.gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * o.gradAccum));
     this.recordBackward(step);
-    if (o.update) this.recordUpdate(step);
+    const stats = this.stepStats;
+    step.copy(this.acts!.lossSum, stats.view([1], 0));
+    step.copy(this.lossScale.view([1], 0), stats.view([1], 3)); // the scale this backward used
+    if (o.update) {
+      this.recordUpdate(step);
+      step.copy(this.hyper.view([2], ADAMW_HYPER.skipped), stats.view([2], 1)); // [skipped, gradNorm]
+    }
     step.submit();
     this.lastEncodeMs = performance.now() - t0;
     this.forwardDone = undefined;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    const [lossSum, skipped, gradNorm, lossScale] = await this.gpu.download(stats);
+    const loss = lossSum! / this.lossDivisor;
+    this.lastStep = {
+      loss, targets: this.targetCount, lossScale: lossScale!, updated: !!o.update,
+      gradNorm: o.update ? gradNorm! : NaN, skipped: !!o.update && skipped !== 0,
+    };
+    return loss;
   }
 
   private writeHyper(opts: AdamWOptions): void {
@@ -636,6 +697,7 @@ export class GPT2 {
   destroy(): void {
     this.freeActivations();
     this.params.destroy();
+    for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
   }
 }
 
