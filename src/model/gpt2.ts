@@ -705,22 +705,44 @@ export class GPT2 {
   /**
    * One step for a caller's head on the final hidden state, in one submit, without the LM head:
    * upload `inputs` [B,T], forward to ln_f, then `head(step, lnf, dlnf)` records the head on
-   * lnf [B,T,C] (and, to train the body, writes d(loss)/d(lnf) into dlnf [B,T,C], zero where unused);
-   * with `body`, the body's backward from dlnf follows (gradients zeroed first when `body.first`)
-   * and, with `body.update`, the AdamW update. Without `body` nothing of the model is trained.
+   * lnf [B,T,C] (to train the body it writes d(loss)/d(lnf) into dlnf [B,T,C], zero where unused)
+   * and returns its loss sum [1] f32, the loss's divisor, and the AdamW hyper tensor of its own
+   * update if it took one. With `body`, the body's backward from dlnf follows (gradients zeroed first
+   * when `body.first`) and, with `body.update`, the body's AdamW update. When anything trained,
+   * `lastStep` is filled from one readback (gradient norm and skip flag: the body's update, else the
+   * head's) and the mean loss returned; otherwise nothing is read back and NaN is returned.
    */
-  headStep(inputs: ArrayLike<number>, B: number, T: number, head: (step: Step, lnf: Tensor, dlnf: Tensor) => void, body?: { first: boolean; update?: AdamWOptions }): void {
+  async headStep(
+    inputs: ArrayLike<number>, B: number, T: number,
+    head: (step: Step, lnf: Tensor, dlnf: Tensor) => { lossSum: Tensor; divisor: number; hyper?: Tensor },
+    body?: { first: boolean; update?: AdamWOptions },
+  ): Promise<number> {
     if (body) this.requireTraining('headStep() with body training');
     this.setBatch(inputs, null, B, T);
     if (body?.update) this.writeHyper(body.update);
     const step = this.gpu.step('head_step');
     if (body?.first) this.zeroGrad(step);
     this.recordForward(step);
-    head(step, this.acts!.lnf, this.acts!.dlnf);
+    const h = head(step, this.acts!.lnf, this.acts!.dlnf);
     if (body) this.recordBackward(step);
     if (body?.update) this.recordUpdate(step);
+    const updater = body?.update ? this.hyper : h.hyper;
+    const stats = this.stepStats;
+    if (body || updater) {
+      step.copy(h.lossSum.view([1], 0), stats.view([1], 0));
+      step.copy(this.lossScale.view([1], 0), stats.view([1], 3));
+      if (updater) step.copy(updater.view([2], ADAMW_HYPER.skipped), stats.view([2], 1)); // [skipped, gradNorm]
+    }
     step.submit();
     this.forwardDone = undefined;
+    if (!body && !updater) return NaN;
+    const [lossSum, skipped, gradNorm, lossScale] = await this.gpu.download(stats);
+    const loss = lossSum! / h.divisor;
+    this.lastStep = {
+      loss, targets: h.divisor, lossScale: body ? lossScale! : 1, updated: !!updater,
+      gradNorm: updater ? gradNorm! : NaN, skipped: !!updater && skipped !== 0,
+    };
+    return loss;
   }
 
   destroy(): void {

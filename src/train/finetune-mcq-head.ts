@@ -165,11 +165,12 @@ export class McHead {
   }
 
   /**
-   * Run the model and the head on a batch in one submit: scores (and the mean loss) for evaluation,
-   * or with `train` also the backward and AdamW update of the head (and of the body unless frozen).
-   * Read the results with scores() / loss() afterwards.
+   * Run the model and the head on a batch in one submit: scores for evaluation (no readback), or
+   * with `train` also the backward and AdamW update of the head (and of the body unless frozen),
+   * returning the mean loss (one readback; model.lastStep has the gradient norm and skip flag).
+   * Read the scores with scores() afterwards.
    */
-  step(model: GPT2, batch: HeadBatch, train?: HeadTrainOptions): void {
+  async step(model: GPT2, batch: HeadBatch, train?: HeadTrainOptions): Promise<number> {
     if (model.config.nEmbd !== this.C) throw new MQGError(`the head is ${this.C} wide but the model's n_embd is ${model.config.nEmbd}`);
     const { B, T, Q } = batch;
     const b = this.ensure(B, Q);
@@ -179,7 +180,7 @@ export class McHead {
     const f16 = model.dtype === 'f16';
     const lossScale = f16 && train?.body ? model.lossScale : this.lossScale1;
     // mean over questions (softmax) or over propositions (sigmoid)
-    const dlossMean = this.kind === 'proposition' ? 1 / B : 1 / Q;
+    const divisor = this.kind === 'proposition' ? B : Q;
     if (train) {
       this.t += 1;
       const u = train.update;
@@ -191,15 +192,16 @@ export class McHead {
     const record = (step: Step, lnf: Tensor, dlnf: Tensor) => {
       const hidden = lnf.view([B * T, C], 0);
       mcheadForward(step, b.scores, hidden, b.pos, this.weight, this.bias, B, C);
-      mcheadLoss(step, b.losses, b.dscores, this.lossSum, b.scores, b.labels, b.groups, lossScale, Q, this.kind === 'proposition' ? 'sigmoid' : 'softmax', dlossMean);
-      if (!train) return;
+      mcheadLoss(step, b.losses, b.dscores, this.lossSum, b.scores, b.labels, b.groups, lossScale, Q, this.kind === 'proposition' ? 'sigmoid' : 'softmax', 1 / divisor);
+      if (!train) return { lossSum: this.lossSum, divisor };
       step.clear(this.grads);
       if (train.cutGradient) step.clear(b.dscores);
       mcheadBackward(step, train.body ? dlnf.view([B * T, C], 0) : null, this.grads.view([C], 0), this.grads.view([1], this.P), b.dscores, hidden, b.pos, this.weight, B, C);
       globalNormSquared(step, this.normSq, this.grads, this.N, this.normScratch);
       adamwUpdate(step, this.params, this.grads, this.m, this.v, null, this.decay, this.hyper, this.normSq, lossScale === this.lossScale1 ? null : lossScale, this.N);
+      return { lossSum: this.lossSum, divisor, hyper: this.hyper };
     };
-    model.headStep(batch.inputs, B, T, record, train?.body ? { first: true, update: train.update } : undefined);
+    return model.headStep(batch.inputs, B, T, record, train?.body ? { first: true, update: train.update } : undefined);
   }
 
   /** Scores of the last step's rows (logits: higher = more likely correct). */

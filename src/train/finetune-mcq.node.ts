@@ -24,7 +24,7 @@ import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.no
 import { checkConsistency } from './consistency';
 import { hfConfigJson, RUN_FILES, TRAIN_DEFAULTS, TrainingError } from './trainer.node';
 import { lossCurveSvg, type CurvePoint } from './plot';
-import { gpt2StepStats, NonFiniteError, trainLoop, type StepReport, type StepStats } from './loop';
+import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, writeSynced, CHECKPOINTS } from './rundir.node';
 import type { ScheduleName } from './schedule';
 import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from './finetune-mcq-head';
@@ -320,16 +320,11 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
     log('\ninterrupted: saving a checkpoint after this step (Ctrl-C again to exit)');
   };
   process.on('SIGINT', onSigint);
-  const headStats = async (): Promise<StepStats> => ({ gradNorm: 0, skipped: false, lossScale: 1 });
   let summary;
   try {
     summary = await trainLoop({
       model, batches: batcher, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
-      microStep: async (batch, s) => {
-        head.step(model, batch, { update: s.update!, body: !o.freezeBody });
-        return head.loss(batch);
-      },
-      stats: o.freezeBody ? headStats : () => gpt2StepStats(model),
+      microStep: (batch, s) => head.step(model, batch, { update: s.update!, body: !o.freezeBody }),
       tokensPerMicroBatch: rowsPerStep * T,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valItems.length ? { every: o.evalEvery > 0 ? o.evalEvery : o.steps, run: validate } : undefined,
@@ -339,7 +334,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
         history.push(r);
         const done = r.step + 1;
         const rec: Record<string, number | boolean> = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, questions_per_s: Math.round((o.batchSize * 1000 * 10) / Math.max(1e-9, r.ms)) / 10 };
-        if (!o.freezeBody) rec.grad_norm = r.gradNorm;
+        rec.grad_norm = r.gradNorm; // the body's update, or the head's with the body frozen
         lossCurve.push({ step: done, loss: r.loss });
         let valPart = '';
         if (r.valLoss !== undefined && lastVal) {

@@ -34,8 +34,7 @@ export function itemsBatch(items: readonly McqItem[], T: number, pad: number): H
 
 /** One optimiser step of the head (and the body unless frozen) on a batch of questions; the mean loss. */
 export async function headTrainStep(model: GPT2, head: McHead, batch: HeadBatch, opts: HeadTrainOptions): Promise<number> {
-  head.step(model, batch, opts);
-  return head.loss(batch);
+  return head.step(model, batch, opts);
 }
 
 export function predictionKind(head: McHead): PredictionKind {
@@ -50,7 +49,7 @@ export async function scoreByHead(model: GPT2, head: McHead, items: readonly Mcq
   const out: McqPrediction[] = [];
   for (const chunk of chunkByRows(items, maxRows)) {
     const batch = itemsBatch(chunk, T, pad);
-    head.step(model, batch);
+    await head.step(model, batch);
     const s = await head.scores(batch.B);
     chunk.forEach((it, q) => out.push(predictionFor(it.rec, Array.from(s.subarray(batch.groups[q]!, batch.groups[q + 1]!)))));
   }

@@ -4,7 +4,7 @@
 // proposition head learns the same rule per proposition. Also: the body's gradients through the
 // model hook (GPT2.headStep, d(lnf) from the head) are checked against finite differences of the loss.
 import { describe, expect, it } from 'vitest';
-import { getGPU } from '../helpers/gpu';
+import { getGPU, PRECISIONS } from '../helpers/gpu';
 import { GPT2 } from '../../src/model/gpt2';
 import { makeConfig } from '../../src/model/config';
 import { Rng } from '../../src/train/data/rng';
@@ -40,10 +40,11 @@ function synthetic(n: number, seed: number, correct = 1): McqRecord[] {
 
 const config = makeConfig({ nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 16, vocabSize: 64 });
 
-async function fineTune(kind: HeadKind, opts: { steps: number; cutGradient?: boolean; body?: boolean; correct?: number }) {
-  const gpu = await getGPU('f32');
+async function fineTune(kind: HeadKind, opts: { steps: number; cutGradient?: boolean; body?: boolean; correct?: number; precision?: 'f16' | 'f32' }) {
+  const gpu = await getGPU(opts.precision ?? 'f32');
   const model = new GPT2(gpu, config);
   model.initRandom(7);
+  if (model.dtype === 'f16') model.setLossScale({ initScale: 1024, growthInterval: 20 });
   const head = new McHead(gpu, config.nEmbd, kind);
   head.initRandom(8);
   const train = prepareItems(wordTok, synthetic(256, 1, opts.correct), config.nPositions);
@@ -73,6 +74,12 @@ describe('fine-tuning a head from scratch on a learnable rule', () => {
     expect(Math.abs(cut.losses.at(-1)! - Math.log(4))).toBeLessThan(0.05);
   });
 
+  it.skipIf(!PRECISIONS.includes('f16'))('f16 with dynamic loss scaling: the multiple-choice head learns the rule', async () => {
+    const { losses, metrics } = await fineTune('multiple-choice', { steps: 60, precision: 'f16' });
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(metrics.overall.accuracy).toBeGreaterThan(0.85);
+  });
+
   it('frozen body: the head alone learns the rule', async () => {
     const { metrics } = await fineTune('multiple-choice', { steps: 60, body: false });
     expect(metrics.overall.accuracy).toBeGreaterThan(0.6);
@@ -98,8 +105,11 @@ describe('the head hook (GPT2.headStep)', () => {
     const items = prepareItems(wordTok, synthetic(5, 9, kind === 'proposition' ? 2 : 1), config.nPositions);
     const batch = itemsBatch(items, rowLength(items), wordTok.eotToken);
     // lr 0: the step leaves every weight as it is and the gradients readable
-    await headTrainStep(model, head, batch, { update: { lr: 0 }, body: true });
-    const loss = async () => { head.step(model, batch); return head.loss(batch); };
+    const stepLoss = await headTrainStep(model, head, batch, { update: { lr: 0 }, body: true });
+    // the step's statistics come from its one readback
+    expect(model.lastStep).toMatchObject({ loss: stepLoss, updated: true, skipped: false, lossScale: 1 });
+    expect(model.lastStep!.gradNorm).toBeGreaterThan(0);
+    const loss = async () => { await head.step(model, batch); return head.loss(batch); };
     for (const name of ['ln_f.weight', 'h.0.mlp.c_proj.bias', 'wpe.weight']) {
       const g = await model.gradient(name);
       const w = await model.parameter(name);
