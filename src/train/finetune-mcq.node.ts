@@ -305,7 +305,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
     const stateBytes = serializeSafetensors(tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     return saveCheckpoint(runDir, step, async (tmp) => {
       writeSynced(join(tmp, RUN_FILES.MODEL_FILE), weights);
-      writeSynced(join(tmp, 'config.json'), JSON.stringify({ ...hfConfigJson(config), architectures: ['GPT2DoubleHeadsModel'], summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 }, null, 2) + '\n');
+      writeSynced(join(tmp, 'config.json'), JSON.stringify({ ...hfConfigJson(config), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 }, null, 2) + '\n');
       if (tk.json) writeSynced(join(tmp, RUN_FILES.TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, RUN_FILES.STATE_FILE), stateBytes);
     }, keep);

@@ -26,8 +26,14 @@ describe('log-likelihood scoring', () => {
     const gpu = await getGPU('f32');
     const model = new GPT2(gpu, makeConfig({ nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 64, vocabSize: 50 }), { training: false });
     model.initRandom(5);
+    // options of many questions share one forward: the whole set in one, or one question per forward
+    const forward = model.forward.bind(model);
+    let forwards = 0;
+    model.forward = (...a) => { forwards++; return forward(...a); };
     const all = await scoreByLoglik(model, tok, recs, { maxTokens: 1 << 16 });
+    expect(forwards).toBe(1);
     const one = await scoreByLoglik(model, tok, recs, { maxTokens: 1 });
+    expect(forwards).toBe(1 + recs.length);
     for (const k of ['sum', 'mean', 'norm', 'uncond'] as const) {
       all.forEach((s, q) => s[k].forEach((v, i) => expect(Math.abs(v - one[q]![k][i]!), `${k} q${q} o${i}`).toBeLessThan(1e-4)));
     }
