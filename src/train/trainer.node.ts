@@ -369,7 +369,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     ({ train: trainShards, val: valShards } = listShards(d.dataDir));
     if (!saved) {
       tokSource = o.tokenizer ?? d.tokenizerPath;
-      tk = loadTokenizerRecorded(tokSource);
+      tk = loadTokenizerRecorded(tokSource, o.tokenizer ? undefined : `bpe-${o.vocabSize} (bundled corpus)`);
     }
     mcqPath ??= d.mcq;
   } else {
