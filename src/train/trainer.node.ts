@@ -11,8 +11,9 @@ import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
-import { configToMetadata, saveGPT2Weights } from '../model/hfnames';
+import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
+import { configToHFJson, configToMetadata } from '../model/source/config';
+import { saveGPT2Weights } from '../model/source/names';
 import { readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
 import { UsageError, flagProblem, type FlagSpec } from '../cli/args';
@@ -246,18 +247,6 @@ interface SavedState {
   /** Train shards: base names and token counts (a --data given on resume must match). */
   shards: { name: string; tokens: number }[];
   config: GPT2Config;
-}
-
-/** An HF config.json for the model (so the checkpoint directory is a Hugging Face model directory). */
-export function hfConfigJson(c: GPT2Config): Record<string, unknown> {
-  return {
-    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'],
-    n_layer: c.nLayer, n_head: c.nHead, n_embd: c.nEmbd, n_positions: c.nPositions, n_ctx: c.nPositions, vocab_size: c.vocabSize,
-    n_inner: c.nInner === 4 * c.nEmbd ? null : c.nInner, layer_norm_epsilon: c.layerNormEpsilon, activation_function: c.activation,
-    scale_attn_weights: c.scaleAttnWeights, scale_attn_by_inverse_layer_idx: c.scaleAttnByInverseLayerIdx,
-    tie_word_embeddings: c.tieWordEmbeddings, reorder_and_upcast_attn: c.reorderAndUpcastAttn,
-    bos_token_id: c.vocabSize - 1, eos_token_id: c.vocabSize - 1,
-  };
 }
 
 /** The tokenizer a checkpoint records in its metadata (tokenizer_sha256, tokenizer_vocab_size). */
@@ -494,7 +483,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
       writeSynced(join(tmp, MODEL_FILE), weights);
-      writeSynced(join(tmp, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
+      writeSynced(join(tmp, 'config.json'), JSON.stringify(configToHFJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
     }, o.keepLast, lastGood);
