@@ -473,8 +473,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     options: { ...o, out: '.', resume: false, overwrite: false, data: o.data && relocatable(o.data, outDir), valData: o.valData && relocatable(o.valData, outDir), tokenizer: undefined, init: o.init && relocatable(o.init, outDir) },
   };
   let lastCheckpoint = ckptDir ?? '';
-  let lastGood: number | undefined;
-  const save = async (step: number) => {
+  const save = async (step: number, lastGood: number | undefined) => {
     const opt = await model.exportOptimizerState();
     const state: SavedState = { ...record, step, t: opt.t, loader: loader.state() };
     const meta: Record<string, string> = { step: String(step) };
@@ -518,7 +517,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       model, batches: loader, gradAccum: o.gradAccum, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valTokens.length ? { every: o.evalEvery, run: evaluate } : undefined,
-      save: { every: o.saveEvery, run: (done) => save(done) },
+      save: { every: o.saveEvery, run: (done, _final, lastGood) => save(done, lastGood) },
       shouldStop: () => interrupted,
       onStep: (r: StepReport) => {
         const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
@@ -551,7 +550,6 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  lastGood = summary.lastGoodCheckpoint;
   const step = summary.stepsDone;
   info(`saved ${shown(lastCheckpoint)} (step ${step})`);
 
