@@ -34,7 +34,7 @@ export function flagProblem(s: FlagSpec, v: unknown): string | undefined {
     return undefined;
   }
   if (s.type === 'boolean') return typeof v === 'boolean' ? undefined : `must be true or false; got ${JSON.stringify(v)}`;
-  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number; got ${JSON.stringify(v)}`;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number; got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
   if (s.type === 'int' && !Number.isInteger(v)) return `must be an integer; got ${v}`;
   if (s.min !== undefined && (s.minExclusive ? !(v > s.min) : !(v >= s.min))) return `must be ${s.minExclusive ? '>' : '>='} ${s.min}; got ${v}`;
   if (s.max !== undefined && (s.maxExclusive ? !(v < s.max) : !(v <= s.max))) return `must be ${s.maxExclusive ? '<' : '<='} ${s.max}; got ${v}`;

@@ -11,8 +11,10 @@ import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
-import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetensors, type TensorToWrite } from '../model/safetensors';
-import { configToMetadata, loadGPT2Weights, saveGPT2Weights } from '../model/hfnames';
+import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../model/source/safetensors';
+import { saveGPT2Weights } from '../model/source/names';
+import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from '../model/source/config';
+import { readCheckpointBytes } from '../model/source/open';
 import { readCheckpoint } from '../model/checkpoint.node';
 import { UsageError } from '../cli/args';
 import { readMcqFile } from './data/mcq.node';
@@ -22,7 +24,7 @@ import { Rng } from './data/rng';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
 import { checkConsistency } from './consistency';
-import { hfConfigJson, RUN_FILES, TRAIN_DEFAULTS, TrainingError } from './trainer.node';
+import { RUN_FILES, TRAIN_DEFAULTS, TrainingError } from './trainer.node';
 import { lossCurveSvg, type CurvePoint } from './plot';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, writeSynced, CHECKPOINTS } from './rundir.node';
@@ -101,20 +103,25 @@ export interface McqModelFile {
   metadata: Record<string, string>;
 }
 
-/** Any checkpoint the loader reads; a safetensors file with multiple_choice_head.* tensors gives them apart. */
+/**
+ * Any checkpoint the loader reads (a run or checkpoint directory, a file, an HF directory, hf:id).
+ * A safetensors file with multiple_choice_head.* tensors (ours, or GPT2DoubleHeadsModel's) gives the
+ * head apart; the body then goes through the loader's pipeline without them, with its config.json
+ * (architectures GPT2DoubleHeadsModel read as the GPT-2 body it contains).
+ */
 export async function readMcqModel(path: string, config?: GPT2Config): Promise<McqModelFile> {
   const file = resolveModelPath(path);
-  const isSafetensors = /\.safetensors$/i.test(file) && existsSync(file) && statSync(file).isFile();
-  if (isSafetensors) {
+  if (/\.safetensors$/i.test(file) && existsSync(file) && statSync(file).isFile()) {
     const parsed = parseSafetensors(new Uint8Array(readFileSync(file)), file);
     const w = parsed.tensors.get(HEAD_WEIGHT), b = parsed.tensors.get(HEAD_BIAS);
     if (w || b) {
       if (!w || !b) throw new MQGError(`${file}: has "${w ? HEAD_WEIGHT : HEAD_BIAS}" without "${w ? HEAD_BIAS : HEAD_WEIGHT}"`);
-      const body: ParsedSafetensors = { ...parsed, tensors: new Map([...parsed.tensors].filter(([k]) => !k.startsWith('multiple_choice_head.'))) };
+      const body = [...parsed.tensors].filter(([k]) => !k.startsWith('multiple_choice_head.')).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
       const beside = join(dirname(file), 'config.json');
-      const cfgJson = config ?? (!parsed.metadata.n_layer && existsSync(beside) ? JSON.parse(readFileSync(beside, 'utf8')) : undefined);
-      const loaded = loadGPT2Weights(body, cfgJson);
-      return { config: loaded.config, params: loaded.params, head: { weight: toFloat32(w), bias: toFloat32(b) }, metadata: parsed.metadata };
+      let configJson: HFGPT2ConfigJson | undefined;
+      if (existsSync(beside)) configJson = { ...JSON.parse(readFileSync(beside, 'utf8')), architectures: ['GPT2LMHeadModel'] };
+      const ck = await readCheckpointBytes(serializeSafetensors(body, parsed.metadata), { fileName: file, configJson, config });
+      return { config: ck.config, params: ck.params, head: { weight: toFloat32(w, HEAD_WEIGHT), bias: toFloat32(b, HEAD_BIAS) }, metadata: parsed.metadata };
     }
   }
   const ck = await readCheckpoint(file, config ? { config } : {});
@@ -305,7 +312,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
     const stateBytes = serializeSafetensors(tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     return saveCheckpoint(runDir, step, async (tmp) => {
       writeSynced(join(tmp, RUN_FILES.MODEL_FILE), weights);
-      writeSynced(join(tmp, 'config.json'), JSON.stringify({ ...hfConfigJson(config), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 }, null, 2) + '\n');
+      writeSynced(join(tmp, 'config.json'), JSON.stringify({ ...configToHFJson(config), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 }, null, 2) + '\n');
       if (tk.json) writeSynced(join(tmp, RUN_FILES.TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, RUN_FILES.STATE_FILE), stateBytes);
     }, keep);

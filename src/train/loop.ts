@@ -85,8 +85,9 @@ export interface TrainLoopOptions<TBatch> {
   /** f16: stop after more than this many consecutive skipped updates (default 10). f32 stops at the first. */
   maxSkippedSteps?: number;
   evaluate?: { every: number; run: (stepsDone: number) => Promise<number> };
-  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early. */
-  save?: { every: number; run: (stepsDone: number, final: boolean) => Promise<void> };
+  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early.
+   *  `lastGood` is the newest earlier save whose next step was finite: keep it when pruning old checkpoints. */
+  save?: { every: number; run: (stepsDone: number, final: boolean, lastGood: number | undefined) => Promise<void> };
   onStep?: (r: StepReport) => void | Promise<void>;
   /** Polled before each step: true ends the run after the final save (an interrupt). */
   shouldStop?: () => boolean;
@@ -116,19 +117,11 @@ export function languageModelStep(model: GPT2, B: number, T: number): MicroStep<
   return (b, o) => model.microStep(b.inputs, b.targets, B, T, o);
 }
 
-interface LastStepModel {
-  lastStep?: { loss: number; gradNorm: number; skipped: boolean; lossScale: number };
-}
-
-/** The step statistics of a GPT2 after its update: model.lastStep where the model fills it, else the
- *  derived slots of the AdamW hyper-parameter tensor (skip flag, grad norm, loss scale; one readback). */
+/** The step statistics of a GPT2 after its update: model.lastStep, filled by the step's own readback. */
 export async function gpt2StepStats(model: GPT2): Promise<StepStats> {
-  const last = (model as unknown as LastStepModel).lastStep;
-  if (last) return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: last.lossScale };
-  const hyper = (model as unknown as { hyper: Parameters<GPT2['gpu']['download']>[0] }).hyper;
-  const h = await model.gpu.download(hyper);
-  // ADAMW_HYPER slots: 9 skipped, 10 gradNorm, 11 lossScale (src/kernels/adamw.ts).
-  return { skipped: h[9]! !== 0, gradNorm: h[10]!, lossScale: model.dtype === 'f16' ? h[11]! : 1 };
+  const last = model.lastStep;
+  if (!last || !last.updated) throw new MQGError('trainLoop: the model reports no AdamW update for this step (did microStep get `update` on the last micro-batch?)');
+  return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: model.dtype === 'f16' ? last.lossScale : 1 };
 }
 
 export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<TrainLoopSummary> {
@@ -197,11 +190,11 @@ export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<Tr
     history.push(r);
     await o.onStep?.(r);
     if (o.save && o.save.every > 0 && done % o.save.every === 0 && done < o.steps) {
-      await o.save.run(done, false);
+      await o.save.run(done, false, lastGood);
       pendingSave = done;
     }
   }
-  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true);
+  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true, lastGood);
   const secs = (performance.now() - t0) / 1000;
   return { startStep, stepsDone: step, interrupted, history, skippedSteps, lastGoodCheckpoint: lastGood, tokensPerSecond: tokensDone / Math.max(1e-9, secs) };
 }

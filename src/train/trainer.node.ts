@@ -11,8 +11,9 @@ import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
-import { configToMetadata, saveGPT2Weights } from '../model/hfnames';
+import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
+import { configToHFJson, configToMetadata } from '../model/source/config';
+import { saveGPT2Weights } from '../model/source/names';
 import { readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
 import { UsageError, flagProblem, type FlagSpec } from '../cli/args';
@@ -26,6 +27,8 @@ import { checkConsistency, type TokenizerRecord } from './consistency';
 import { type ScheduleName } from './schedule';
 import { evaluateMcq, formatMcqReport, type McqReport } from './mcq-eval';
 import { lossCurveSvg, type CurvePoint } from './plot';
+import { memoryRefusal } from '../model/memory';
+import { memoryBudget, parseBytes } from './budget.node';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
 
@@ -53,6 +56,8 @@ export interface TrainOptions {
   precision: 'auto' | 'f16' | 'f32';
   /** f16: initial dynamic loss scale. */
   lossScale: number;
+  /** Memory budget ("8G"; default: the adapter's, or the machine's for a software adapter). */
+  maxMemory?: string;
   evalEvery: number;
   evalBatches: number;
   saveEvery: number;
@@ -99,6 +104,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   gradClip: { type: 'number', help: 'clip the global gradient norm (0 = off)', min: 0, resume: 'fixed' },
   precision: { help: 'auto | f16 | f32', choices: ['auto', 'f16', 'f32'], resume: 'fixed' },
   lossScale: { type: 'number', help: 'f16: initial dynamic loss scale', min: 1, max: 2 ** 24, resume: 'fixed' },
+  maxMemory: { type: 'string', help: 'refuse to train past this much GPU memory (8G, 512M; default: the adapter\'s, or this machine\'s for a software adapter)', resume: 'applies' },
   evalEvery: { type: 'int', help: 'validation loss every N steps (0 = off)', min: 0, resume: 'applies' },
   evalBatches: { type: 'int', help: 'batches per validation', ...pos, resume: 'applies' },
   saveEvery: { type: 'int', help: 'checkpoint every N steps (0 = only at the end)', min: 0, resume: 'applies' },
@@ -243,18 +249,6 @@ interface SavedState {
   config: GPT2Config;
 }
 
-/** An HF config.json for the model (so the checkpoint directory is a Hugging Face model directory). */
-export function hfConfigJson(c: GPT2Config): Record<string, unknown> {
-  return {
-    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'],
-    n_layer: c.nLayer, n_head: c.nHead, n_embd: c.nEmbd, n_positions: c.nPositions, n_ctx: c.nPositions, vocab_size: c.vocabSize,
-    n_inner: c.nInner === 4 * c.nEmbd ? null : c.nInner, layer_norm_epsilon: c.layerNormEpsilon, activation_function: c.activation,
-    scale_attn_weights: c.scaleAttnWeights, scale_attn_by_inverse_layer_idx: c.scaleAttnByInverseLayerIdx,
-    tie_word_embeddings: c.tieWordEmbeddings, reorder_and_upcast_attn: c.reorderAndUpcastAttn,
-    bos_token_id: c.vocabSize - 1, eos_token_id: c.vocabSize - 1,
-  };
-}
-
 /** The tokenizer a checkpoint records in its metadata (tokenizer_sha256, tokenizer_vocab_size). */
 export function recordedTokenizer(metadata: Record<string, string> | undefined): TokenizerRecord | undefined {
   const hash = metadata?.tokenizer_sha256;
@@ -369,7 +363,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     ({ train: trainShards, val: valShards } = listShards(d.dataDir));
     if (!saved) {
       tokSource = o.tokenizer ?? d.tokenizerPath;
-      tk = loadTokenizerRecorded(tokSource);
+      tk = loadTokenizerRecorded(tokSource, o.tokenizer ? undefined : `bpe-${o.vocabSize} (bundled corpus)`);
     }
     mcqPath ??= d.mcq;
   } else {
@@ -437,8 +431,16 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
 
   // ---- device and model
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
-  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision });
   const B = o.batchSize, T = o.seqLen;
+  // refuse what cannot fit before anything is allocated
+  const budget = memoryBudget(gpu, o.maxMemory);
+  const precision = o.precision === 'auto' ? gpu.precision : o.precision;
+  const refusal = budget && memoryRefusal({ config, B, T, precision, training: true, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize }, budget.bytes, budget.source);
+  if (refusal) {
+    if (!gpuIn) gpu.destroy();
+    throw new TrainingError(`mqg train: ${refusal}`);
+  }
+  const model = new GPT2(gpu, config, { precision });
   const loader = new DataLoader(trainShards.map((f) => readShard(f)), { B, T, shuffle: o.shuffle, seed: o.seed, vocabSize: config.vocabSize, names: trainShards });
   const valTokens = valShards.map((f) => readShard(f));
   if (o.evalEvery > 0 && !valTokens.length) info('no validation shards: skipping the validation loss (give --val-data, or *val* shards beside the train ones)');
@@ -471,8 +473,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     options: { ...o, out: '.', resume: false, overwrite: false, data: o.data && relocatable(o.data, outDir), valData: o.valData && relocatable(o.valData, outDir), tokenizer: undefined, init: o.init && relocatable(o.init, outDir) },
   };
   let lastCheckpoint = ckptDir ?? '';
-  let lastGood: number | undefined;
-  const save = async (step: number) => {
+  const save = async (step: number, lastGood: number | undefined) => {
     const opt = await model.exportOptimizerState();
     const state: SavedState = { ...record, step, t: opt.t, loader: loader.state() };
     const meta: Record<string, string> = { step: String(step) };
@@ -481,7 +482,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
       writeSynced(join(tmp, MODEL_FILE), weights);
-      writeSynced(join(tmp, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
+      writeSynced(join(tmp, 'config.json'), JSON.stringify(configToHFJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
     }, o.keepLast, lastGood);
@@ -516,7 +517,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       model, batches: loader, gradAccum: o.gradAccum, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valTokens.length ? { every: o.evalEvery, run: evaluate } : undefined,
-      save: { every: o.saveEvery, run: (done) => save(done) },
+      save: { every: o.saveEvery, run: (done, _final, lastGood) => save(done, lastGood) },
       shouldStop: () => interrupted,
       onStep: (r: StepReport) => {
         const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
@@ -549,7 +550,6 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  lastGood = summary.lastGoodCheckpoint;
   const step = summary.stepsDone;
   info(`saved ${shown(lastCheckpoint)} (step ${step})`);
 
@@ -609,6 +609,7 @@ export function validateOptions(o: TrainOptions): void {
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file or directory: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.mcq && !existsSync(o.mcq)) throw new DataError(`--mcq: no such file: ${o.mcq}`);
+  if (o.maxMemory !== undefined) parseBytes(o.maxMemory, 'mqg train: --max-memory');
 }
 
 export function flagName(k: string): string {

@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../../gpu/errors';
 import type { TokenizerRecord } from '../consistency';
 import { gpt2Tokenizer } from './gpt2';
@@ -22,13 +22,14 @@ export const sha256 = (bytes: Uint8Array | string) => createHash('sha256').updat
 export const GPT2_TOKENIZER_HASH = sha256('builtin:gpt2');
 
 /** Like loadTokenizer, with the record (SHA-256 of the file bytes, vocab size) and the bytes. */
-export function loadTokenizerRecorded(pathOrName: string): LoadedTokenizer {
+export function loadTokenizerRecorded(pathOrName: string, name?: string): LoadedTokenizer {
   const tokenizer = loadTokenizer(pathOrName);
   if (pathOrName === 'gpt2' || pathOrName === 'r50k_base') return { tokenizer, record: { hash: GPT2_TOKENIZER_HASH, vocabSize: tokenizer.vocabSize, name: 'gpt2' } };
   let file = resolve(pathOrName);
   if (statSync(file).isDirectory()) file = join(file, 'tokenizer.json');
   const json = new Uint8Array(readFileSync(file));
-  return { tokenizer, record: { hash: sha256(json), vocabSize: tokenizer.vocabSize, name: pathOrName }, json };
+  // the name is informative only, and never a path (a run directory must be relocatable)
+  return { tokenizer, record: { hash: sha256(json), vocabSize: tokenizer.vocabSize, name: name ?? basename(file) }, json };
 }
 
 /** A tokenizer from its tokenizer.json bytes (a checkpoint's copy), checked against the recorded hash. */
