@@ -298,6 +298,7 @@ export function parseMcq(text: string, name = '<mcq>', format?: McqFormat | 'aut
   if (format !== undefined && format !== 'auto' && !MCQ_FORMATS.includes(format)) {
     throw new McqFormatError(`${name}: unknown multiple-choice format "${format}" (known: ${MCQ_FORMATS.join(', ')})`);
   }
+  if (text.trim() === '') return [];
   const f = format && format !== 'auto' ? format : detectMcqFormat(text, name);
   if (!f) {
     throw new McqFormatError(
