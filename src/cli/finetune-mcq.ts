@@ -10,12 +10,11 @@ import { TRAIN_FLAGS, trainFlagSpec, type TrainOptions } from '../train/trainer.
 import { checkModelInputs } from '../train/inputs.node';
 import { readMcqFile } from '../train/data/mcq.node';
 import { MCQ_FORMATS } from '../train/data/mcq';
-import { formatMetricGroups } from '../train/data/mcq-metrics';
+import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
 import { FINETUNE_DEFAULTS, finetuneMcq, readMcqModel, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
 import { HEAD_KINDS, McHead, type HeadKind } from '../train/finetune-mcq-head';
 import { predictionKind, prepareItems, scoreByHead } from '../train/finetune-mcq';
-import { metricGroups } from '../train/data/mcq-metrics';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -19,7 +19,7 @@ import { readCheckpoint } from '../model/checkpoint.node';
 import { UsageError } from '../cli/args';
 import { readMcqFile } from './data/mcq.node';
 import type { McqFormat, McqRecord } from './data/mcq';
-import { formatMetricGroups, type McqMetricGroups } from './data/mcq-metrics';
+import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
 import { Rng } from './data/rng';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
@@ -31,7 +31,6 @@ import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, wr
 import type { ScheduleName } from './schedule';
 import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from './finetune-mcq-head';
 import { itemsBatch, predictionKind, prepareItems, rowLength, scoreByHead, type McqItem } from './finetune-mcq';
-import { metricGroups } from './data/mcq-metrics';
 
 export interface FinetuneMcqOptions {
   init?: string;
