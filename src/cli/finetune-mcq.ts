@@ -45,6 +45,7 @@ function finetuneSpec(): Record<string, FlagSpec> {
     const d = (FINETUNE_DEFAULTS as Record<string, unknown>)[k];
     spec[kebab(k)] = { ...s, default: d as FlagSpec['default'] };
   }
+  spec.tokenizer = { ...spec.tokenizer!, help: '"gpt2" or a tokenizer.json (default: the checkpoint\'s own; needed with --preset)' };
   spec.help = help;
   return spec;
 }
