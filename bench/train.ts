@@ -19,7 +19,7 @@ import '../src/kernels/matmul-tune.node';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { createGPU, type GPUContext, type Precision } from '../src/gpu/index';
+import { createGPU, type GPUContext, type Precision, type Step } from '../src/gpu/index';
 import { gemm, matmulVariant } from '../src/kernels/matmul';
 import { geluBackward } from '../src/kernels/gelu';
 import { variantName } from '../src/kernels/matmul-wgsl';
@@ -90,29 +90,66 @@ async function ourMatmul(gpu: GPUContext, n: number, dtype: Precision): Promise<
   return (2 * n ** 3) / (med(times) * 1e6);
 }
 
-/** GPU ms (timestamps) of dpre = (dout · Wᵀ) ⊙ gelu'(pre) at mqg-tiny's MLP shape: fused epilogue vs gemm + geluBackward. */
-async function fusedGeluBackward(gpu: GPUContext): Promise<{ before: number; after: number }> {
-  const BT = 1024, C = 128, H = 512, dt = gpu.precision;
-  const dout = gpu.tensor([BT * C], dt, 'dout'), w = gpu.tensor([H * C], dt, 'w'), pre = gpu.tensor([BT * H], dt, 'pre'), d = gpu.tensor([BT * H], dt, 'dpre');
-  const time = async (record: (s: ReturnType<GPUContext['step']>) => void) => {
-    const ms: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const s = gpu.step('fusion');
+type Recorder = (s: Step) => void;
+
+/** Median GPU ms (timestamps) of each recording, the recordings interleaved round by round after a warm-up round. */
+async function interleavedGpuMs(gpu: GPUContext, records: Recorder[], rounds: number): Promise<number[]> {
+  const ms = records.map(() => [] as number[]);
+  for (let r = 0; r <= rounds; r++) {
+    for (const [i, record] of records.entries()) {
+      const s = gpu.step('bench');
       record(s);
       s.submit();
       await gpu.sync();
       const k = await gpu.profiler!.collect();
-      if (i > 0) ms.push(k.reduce((x, y) => x + y.ms, 0));
+      if (r > 0) ms[i]!.push(k.reduce((x, y) => x + y.ms, 0));
     }
-    return med(ms);
-  };
-  const before = await time((s) => {
-    gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true });
-    geluBackward(s, d, pre, d, BT * H);
-  });
-  const after = await time((s) => gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true, dactivation: 'gelu_new', preact: pre }));
+  }
+  return ms.map(med);
+}
+
+/** dpre = (dout · Wᵀ) ⊙ gelu'(pre) at mqg-tiny's MLP shape: gemm + geluBackward (before) vs the dactivation epilogue (after). */
+async function fusedGeluBackward(gpu: GPUContext): Promise<{ before: number; after: number }> {
+  const BT = 1024, C = 128, H = 512, dt = gpu.precision;
+  const dout = gpu.tensor([BT * C], dt, 'dout'), w = gpu.tensor([H * C], dt, 'w'), pre = gpu.tensor([BT * H], dt, 'pre'), d = gpu.tensor([BT * H], dt, 'dpre');
+  const [before, after] = await interleavedGpuMs(gpu, [
+    (s) => {
+      gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true });
+      geluBackward(s, d, pre, d, BT * H);
+    },
+    (s) => gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true, dactivation: 'gelu_new', preact: pre }),
+  ], 6);
   for (const t of [dout, w, pre, d]) t.buffer.destroy();
-  return { before, after };
+  return { before: before!, after: after! };
+}
+
+/**
+ * CPU microseconds (process CPU time, which load on the machine inflates less than wall time) to
+ * record one dispatch, over steps of `n` small GEMMs: one compute pass per dispatch vs one per step.
+ * The GPU is idle while recording (the previous step was waited for), so the time is ours and Dawn's.
+ */
+async function recordingCost(gpu: GPUContext, n: number, rounds: number): Promise<{ perDispatch: number; shared: number }> {
+  const a = gpu.tensor([64 * 64], gpu.precision, 'rec.a'), out = gpu.tensor([64 * 64], gpu.precision, 'rec.out');
+  const us = { true: [] as number[], false: [] as number[] };
+  const paused = gpu.profiler?.paused;
+  if (gpu.profiler) gpu.profiler.paused = true; // "before" is a pass per dispatch without timestamps, as before this change
+  for (let r = 0; r <= rounds; r++) {
+    for (const per of [true, false]) {
+      gpu.passPerDispatch = per;
+      const c0 = process.cpuUsage();
+      const s = gpu.step('record');
+      for (let i = 0; i < n; i++) gemm(s, out, a, a, { M: 64, N: 64, K: 64, transB: i % 2 === 1 });
+      s.submit();
+      const c = process.cpuUsage(c0);
+      await gpu.sync();
+      if (r > 0) us[`${per}`].push((c.user + c.system) / n);
+    }
+  }
+  gpu.passPerDispatch = false;
+  if (gpu.profiler) gpu.profiler.paused = !!paused;
+  a.buffer.destroy();
+  out.buffer.destroy();
+  return { perDispatch: med(us.true), shared: med(us.false) };
 }
 
 async function main(): Promise<void> {
@@ -195,29 +232,22 @@ async function main(): Promise<void> {
     result.train.push({ config: name, system: r.system, precision: r.precision, B, T, msPerStep: ms, tokensPerSecond: tps, gflops: (trainingFlopsPerToken(config, T, r.params) * tps) / 1e9 });
   }
 
-  // ---- CPU time to record a step: one compute pass per dispatch (before) vs one per step (after)
-  {
-    const { model } = ours[0]!;
-    const enc = { true: [] as number[], false: [] as number[] };
-    for (let i = 0; i < 2 * steps; i++) {
-      const per = i % 2 === 0;
-      gpu.passPerDispatch = per;
-      const b = randomBatch(shape.vocabSize, B * T, 4000 + i);
-      await model.trainStep(b.inputs, b.targets, B, T, adam);
-      enc[`${per}`].push(model.lastEncodeMs);
-    }
-    gpu.passPerDispatch = false;
-    result.beforeAfter.push({ change: `CPU to record a ${name} ${ours[0]!.precision} step: one compute pass per dispatch → one per step`, before: med(enc.true), after: med(enc.false), unit: 'ms' });
-  }
   // ---- top kernels (profiled steps: one pass per dispatch, timestamps on)
   gpu.passPerDispatch = true;
   gpu.profiler!.paused = false;
+  let dispatches = 0;
   for (const { precision, model } of ours) {
     const prof = await profileTrainStep(gpu, model, B, T, { warmup: 1, steps: 1 });
     const row = result.train.find((r) => r.system === 'mqg-webgpu' && r.precision === precision)!;
     row.topKernels = prof.rows.slice(0, 3).map((r) => `${r.name} ${(100 * r.share).toFixed(0)}%`).join(', ');
+    dispatches = prof.rows.reduce((n, r) => n + r.calls, 0);
   }
   const fused = await fusedGeluBackward(gpu);
+  const rec = await recordingCost(gpu, dispatches, 6);
+  result.beforeAfter.push({
+    change: `CPU to record one dispatch (a step of ${dispatches} small GEMMs, as many dispatches as a ${name} training step): one compute pass per dispatch → one per step`,
+    before: rec.perDispatch, after: rec.shared, unit: 'µs CPU',
+  });
   result.beforeAfter.push({ change: `dpre of mqg-tiny's MLP (1024×512×128, ${gpu.precision}): GEMM + GELU backward pass → GEMM with the dactivation epilogue`, before: fused.before, after: fused.after, unit: 'ms GPU' });
   gpu.profiler!.paused = true;
   gpu.passPerDispatch = false;
