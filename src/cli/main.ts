@@ -11,11 +11,13 @@ const commands: Record<string, Command> = {
   train: { summary: 'train a model (default: mqg-tiny on the bundled medical corpus)', run: (a) => import('./train').then((m) => m.trainMain(a)) },
   sample: { summary: 'generate text from a checkpoint', run: (a) => import('./train').then((m) => m.sampleMain(a)) },
   eval: { summary: 'mean loss, perplexity and token count of a checkpoint on token shards', run: (a) => import('./eval').then((m) => m.evalMain(a)) },
+  convert: { summary: 'rewrite a checkpoint (any format or source) as safetensors, sharded with --max-shard-size', run: (a) => import('./convert').then((m) => m.convertMain(a)) },
   'eval-mcq': { summary: 'multiple-choice accuracy, EMR and Hamming score (by the head, or by log-likelihood)', run: (a) => import('./finetune-mcq').then((m) => m.evalMcqMain(a)) },
   'finetune-mcq': { summary: 'fine-tune a multiple-choice / proposition head on MCQ files', run: (a) => import('./finetune-mcq').then((m) => m.finetuneMcqMain(a)) },
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
   profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.main(a)) },
   plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.main(a)) },
+  tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
 
