@@ -7,7 +7,7 @@
 // Precision f32: everything f32. Precision f16: f16 weights (a copy of the f32 master weights kept by
 // AdamW), f16 activations and activation gradients, f32 accumulation in every kernel, f32 parameter
 // gradients, AdamW moments and master weights, and dynamic loss scaling. The residual stream stays
-// f32 at both precisions (encoded, attproj, residual2, fcproj, residual3 and its gradient dresidual),
+// f32 at both precisions (encoded, the projections added to it, residual2, residual3 and its gradient dresidual),
 // as Megatron-LM's fp32_residual_connection does: it is a running sum that LayerNorm rescales, so it
 // may grow past f16's 65504 while every normalised activation stays small. In f16 it did (mqg-tiny at
 // lr 0.5: |residual| reached 65504 at step 5); an overflowing forward cannot be cured by loss
@@ -54,14 +54,12 @@ interface LayerActs {
   qkv: Tensor; // [B,T,3C]
   atty: Tensor; // [B,T,C]
   lse: Tensor; // [B,NH,T] f32
-  attproj: Tensor; // [B,T,C] f32 (residual stream)
   residual2: Tensor; // [B,T,C] f32
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
   fch: Tensor; // [B,T,H] pre-activation (H = nInner)
   fchGelu: Tensor; // [B,T,H] after the activation
-  fcproj: Tensor; // [B,T,C] f32
   residual3: Tensor; // [B,T,C] f32
 }
 
@@ -71,6 +69,8 @@ interface Activations {
   inputs: Tensor; // [B,T] i32
   targets: Tensor; // [B,T] i32
   encoded: Tensor; // [B,T,C] f32 (residual stream)
+  /** [B,T,C] f32: attproj, then fcproj, of each layer in turn; the backward needs neither, only their sums. */
+  proj: Tensor;
   layers: LayerActs[];
   lnf: Tensor; // [B,T,C]
   lnfMean: Tensor; // [B,T] f32
@@ -273,8 +273,8 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    const actBytes = BT * C * elt * (L * 10 + 6) + BT * H * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L)
-      + BT * C * (4 - elt) * (L * 4 + 2); // the f32 residual stream
+    const actBytes = BT * C * elt * (L * 8 + 7) + BT * H * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L)
+      + BT * C * (4 - elt) * (L * 2 + 3); // the f32 residual stream
     this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
@@ -289,14 +289,12 @@ export class GPT2 {
         qkv: t([B, T, 3 * C], `qkv.${l}`),
         atty: t([B, T, C], `atty.${l}`),
         lse: t([B, NH, T], `lse.${l}`, 'f32'),
-        attproj: t([B, T, C], `attproj.${l}`, 'f32'),
         residual2: t([B, T, C], `residual2.${l}`, 'f32'),
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
         fch: t([B, T, H], `fch.${l}`),
         fchGelu: t([B, T, H], `fch_gelu.${l}`),
-        fcproj: t([B, T, C], `fcproj.${l}`, 'f32'),
         residual3: t([B, T, C], `residual3.${l}`, 'f32'),
       });
     }
@@ -305,6 +303,7 @@ export class GPT2 {
       inputs: t([B, T], 'inputs', 'i32'),
       targets: t([B, T], 'targets', 'i32'),
       encoded: t([B, T, C], 'encoded', 'f32'),
+      proj: t([B, T, C], 'proj', 'f32'),
       lnf: t([B, T, C], 'lnf'),
       lnfMean: t([B, T], 'lnf_mean', 'f32'),
       lnfRstd: t([B, T], 'lnf_rstd', 'f32'),
@@ -343,7 +342,7 @@ export class GPT2 {
     });
     v = {
       ...a, B, T, layers,
-      inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), lnf: btx(a.lnf),
+      inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), proj: btx(a.proj), lnf: btx(a.lnf),
       lnfMean: btx(a.lnfMean), lnfRstd: btx(a.lnfRstd), losses: btx(a.losses),
       dresidual: btx(a.dresidual), dlnf: btx(a.dlnf), dfch: btx(a.dfch), dqkv: btx(a.dqkv),
       delta: head(a.delta, [B, NH, T]),
@@ -357,7 +356,7 @@ export class GPT2 {
   private freeActivations(): void {
     if (!this.base) return;
     const a = this.base;
-    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
+    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
     for (const l of a.layers) all.push(...Object.values(l));
     for (const t of all) t?.buffer.destroy();
     a.plan.destroy?.();
@@ -378,7 +377,7 @@ export class GPT2 {
     };
     const a = this.base;
     if (a) {
-      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]);
+      report.activations = sum([a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]);
       report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
@@ -428,12 +427,12 @@ export class GPT2 {
       layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
       matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
       attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
-      matmulForward(step, x.attproj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
-      residualForward(step, x.residual2, residual, x.attproj, BT * C);
+      matmulForward(step, a.proj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C); // attproj
+      residualForward(step, x.residual2, residual, a.proj, BT * C);
       layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
       fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation);
-      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C);
-      residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
+      matmulForward(step, a.proj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C); // fcproj
+      residualForward(step, x.residual3, x.residual2, a.proj, BT * C);
     }
     layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
   }
