@@ -23,7 +23,6 @@ import { encoderBackward, encoderForward, createEncoderBackwardPlan, type Encode
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { activationBackward, activationForward, isTanhGelu } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
@@ -481,8 +480,8 @@ export class GPT2 {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       const d = (n: string) => p.grad(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, H, C);
-      activationBackward(step, a.dfch, x.fch, a.dfch, BT * H, activation);
+      // dfch = (dresidual · c_projᵀ) ⊙ act'(fch), the activation's backward fused into the matmul's epilogue
+      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, H, C, { preact: x.fch, activation });
       matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, H);
       layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
@@ -717,17 +716,12 @@ export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
 
 /**
  * MLP up-projection and activation: preact[BT,H] = inp[BT,C] · weight[C,H] + bias[H] and
- * out = act(preact). The tanh GELU runs in the matmul's epilogue; the other activations as their own pass.
+ * out = act(preact), the activation in the matmul's epilogue.
  */
 export function fcForward(
-  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, act: Activation,
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, activation: Activation,
 ): void {
-  if (isTanhGelu(act)) {
-    matmulForward(step, out, inp, weight, bias, BT, C, H, { preact });
-    return;
-  }
-  matmulForward(step, preact, inp, weight, bias, BT, C, H);
-  activationForward(step, out, preact, BT * H, act);
+  matmulForward(step, out, inp, weight, bias, BT, C, H, { preact, activation });
 }
 
 export function canonical(name: string): string {
