@@ -48,6 +48,13 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** The results so far (written after every row, so a long 124M run keeps the tiny figures). */
+function save(rows: Row[], adapter: string): void {
+  const date = new Date().toISOString().slice(0, 10);
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(`bench/results/mcq-${date}.json`, JSON.stringify({ date, adapter, tokensPerForward: TOKENS_PER_FORWARD, quick, rows }, null, 2) + '\n');
+}
+
 interface Row { config: string; precision: Precision; questions: number; rowTokens: number; headQps: number; loglikQps: number; trainQps: number }
 
 async function main(): Promise<void> {
@@ -82,15 +89,13 @@ async function main(): Promise<void> {
         headQps: c.questions / headS, loglikQps: c.questions / llS, trainQps: (steps * c.trainQuestions) / trainS,
       };
       rows.push(r);
+      save(rows, adapter);
       console.log(`${r.config} ${precision}: ${r.headQps.toFixed(1)} q/s by the head | ${r.loglikQps.toFixed(1)} q/s by log-likelihood | ${r.trainQps.toFixed(1)} q/s training (${c.trainQuestions} questions per step)`);
       model.destroy();
       head.destroy();
       gpu.destroy();
     }
   }
-  const date = new Date().toISOString().slice(0, 10);
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/mcq-${date}.json`, JSON.stringify({ date, adapter, tokensPerForward: TOKENS_PER_FORWARD, rows }, null, 2) + '\n');
   console.log(`\n| model | precision | by the head (q/s) | by log-likelihood (q/s) | training (q/s) |\n|---|---|---:|---:|---:|`);
   for (const r of rows) console.log(`| ${r.config} | ${r.precision} | ${r.headQps.toFixed(1)} | ${r.loglikQps.toFixed(1)} | ${r.trainQps.toFixed(1)} |`);
   console.log(`\nadapter: ${adapter}`);
