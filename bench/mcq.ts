@@ -3,7 +3,7 @@
 // (forward + backward + AdamW), at mqg-tiny and GPT-2 124M sizes with random weights and
 // synthetic questions (a 40-token stem, five 6-token options: ~46-token rows). The options of many
 // questions share each forward (8192 tokens per forward). One warm-up pass is excluded.
-// Run: node scripts/build.mjs --no-types && node dist/bench/mcq.js [--quick]
+// Run: node scripts/build.mjs --no-types && node dist/bench/mcq.js [--quick] [--only=mqg-tiny|GPT-2] [--precision=f16|f32]
 // Results: bench/results/mcq-<date>.json.
 import '../src/gpu/node';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ import { itemsBatch, prepareItems, rowLength, scoreByHead } from '../src/train/f
 import { scoreByLoglik } from '../src/train/mcq-eval';
 
 const quick = process.argv.includes('--quick');
+/** --only=<name prefix> and --precision=f16|f32 narrow the run. */
+const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
 const CONFIGS = [
   { name: 'mqg-tiny (4L, 4H, 128, V 2048)', nLayer: 4, nHead: 4, nEmbd: 128, vocabSize: 2048, nPositions: 256, questions: quick ? 50 : 200, trainQuestions: 8 },
   { name: 'GPT-2 124M (12L, 12H, 768, V 50257)', nLayer: 12, nHead: 12, nEmbd: 768, vocabSize: 50257, nPositions: 1024, questions: quick ? 10 : 40, trainQuestions: 4 },
@@ -60,13 +62,13 @@ interface Row { config: string; precision: Precision; questions: number; rowToke
 async function main(): Promise<void> {
   const rows: Row[] = [];
   let adapter = '';
-  for (const c of CONFIGS) {
+  for (const c of CONFIGS.filter((x) => x.name.startsWith(arg('only') ?? ''))) {
     const config = makeConfig({ nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize });
     const tok = idTokenizer(c.vocabSize);
     const recs = questions(c.questions, c.vocabSize, 1);
     const items = prepareItems(tok, recs, c.nPositions);
     const T = rowLength(items);
-    for (const precision of ['f16', 'f32'] as Precision[]) {
+    for (const precision of (arg('precision') ? [arg('precision')] : ['f16', 'f32']) as Precision[]) {
       const gpu = await createGPU({ precision });
       if (precision === 'f16' && !gpu.hasF16) continue;
       adapter = gpu.adapterName;
