@@ -54,7 +54,8 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 function save(rows: Row[], adapter: string): void {
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/mcq-${date}.json`, JSON.stringify({ date, adapter, tokensPerForward: TOKENS_PER_FORWARD, quick, rows }, null, 2) + '\n');
+  const part = arg('only') ? `-${arg('only')!.replace(/[^A-Za-z0-9]+/g, '').toLowerCase()}` : '';
+  writeFileSync(`bench/results/mcq-${date}${part}.json`, JSON.stringify({ date, adapter, tokensPerForward: TOKENS_PER_FORWARD, quick, rows }, null, 2) + '\n');
 }
 
 interface Row { config: string; precision: Precision; questions: number; rowTokens: number; headQps: number; loglikQps: number; trainQps: number }
