@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { DataError, MQGError, RunDirError } from '../gpu/errors';
+import { DataError, MQGError, RunDirError, asDataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
@@ -567,7 +567,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       if (samples.length) info('samples:');
       for (const s of samples) info(`  > ${s.replace(/\n/g, '\n    ')}`);
       if (mcqPath) {
-        let records = readMcqFile(mcqPath);
+        let records = asDataError(() => readMcqFile(mcqPath));
         if (!records.length) throw new DataError(`${mcqPath}: no multiple-choice questions in the file`);
         if (o.mcqLimit > 0) records = records.slice(0, o.mcqLimit);
         mcq = await evaluateMcq(model, tok, records);

@@ -56,7 +56,13 @@ describe('mqg CLI', () => {
     expect(r.stderr).toMatch(/nope\.safetensors/);
     r = mqg('eval-mcq', '--checkpoint', 'x', '--data', join(dir, 'missing.jsonl'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/missing\.jsonl/);
+    expect(r.stderr.trim()).toMatch(/^error: .*missing\.jsonl/);
+    expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
+    // --help says what --resume does with each flag
+    r = mqg('train', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/These flags apply to the resumed run: .*--steps.*--eval-every.*--save-every.*--keep-last/);
+    expect(r.stdout).toMatch(/These must match the run \(a different value is an error\): .*--batch-size.*--lr.*--precision/);
   });
 
   it('runs the README API example', () => {
