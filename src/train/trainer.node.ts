@@ -108,7 +108,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   evalEvery: { type: 'int', help: 'validation loss every N steps (0 = off)', min: 0, resume: 'applies' },
   evalBatches: { type: 'int', help: 'batches per validation', ...pos, resume: 'applies' },
   saveEvery: { type: 'int', help: 'checkpoint every N steps (0 = only at the end)', min: 0, resume: 'applies' },
-  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints', ...pos, resume: 'applies' },
+  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints (during a run also the newest one whose next step was finite)', ...pos, resume: 'applies' },
   maxSkippedSteps: { type: 'int', help: 'f16: stop after more than N consecutive skipped (overflowed) steps', min: 0, resume: 'applies' },
   out: { type: 'string', help: 'run directory (checkpoints/, metrics.jsonl, loss.svg)', resume: 'applies' },
   seed: { type: 'int', help: 'random seed (init and shuffling)', min: 0, max: 2 ** 32 - 1, resume: 'fixed' },
@@ -517,7 +517,8 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       model, batches: loader, gradAccum: o.gradAccum, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valTokens.length ? { every: o.evalEvery, run: evaluate } : undefined,
-      save: { every: o.saveEvery, run: (done, _final, lastGood) => save(done, lastGood) },
+      // while the run goes on, pruning keeps the last good checkpoint too; the final save keeps the newest N only
+      save: { every: o.saveEvery, run: (done, final, lastGood) => save(done, final ? undefined : lastGood) },
       shouldStop: () => interrupted,
       onStep: (r: StepReport) => {
         const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
