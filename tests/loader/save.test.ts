@@ -87,6 +87,12 @@ describe('saving checkpoints', () => {
     }
   });
 
+  it('refuses an llm.c file for a config it cannot represent', async () => {
+    await expect(writeCheckpoint(path.join(tmp(), 'm.bin'), UNTIED, randomParams(UNTIED))).rejects.toThrow(
+      /an llm\.c checkpoint stores stock GPT-2 only; this config sets nInner = 24, layerNormEpsilon = 0\.000001, activation = gelu, scaleAttnByInverseLayerIdx = true, tieWordEmbeddings = false, reorderAndUpcastAttn = true: save as safetensors/,
+    );
+  });
+
   it('refuses sharding into a file path, and leaves no temp files', async () => {
     const d = tmp();
     const c = makeConfig({ nLayer: 1, nHead: 2, nEmbd: 8, nPositions: 4, vocabSize: 10 });
@@ -118,5 +124,34 @@ describe('saving checkpoints', () => {
     await expect(readCheckpointBytes(bare, { fileName: 'n.safetensors', configJson: { ...tiedJson, tie_word_embeddings: false } })).rejects.toThrow(
       /'n\.safetensors' is missing tensor 'lm_head\.weight' \(expected shape \[70, 16\]\) \(config\.json sets tie_word_embeddings: false/,
     );
+  });
+});
+
+describe('mqg convert', () => {
+  it('parses --max-shard-size like HF (decimal units, *iB binary)', async () => {
+    const { parseSize } = await import('../../src/cli/convert');
+    expect(parseSize('5GB')).toBe(5e9);
+    expect(parseSize('500MB')).toBe(5e8);
+    expect(parseSize('2GiB')).toBe(2 ** 31);
+    expect(parseSize('12345')).toBe(12345);
+    expect(() => parseSize('5 parsecs')).toThrow(/--max-shard-size must be a size like 5GB, 500MB or a byte count; got "5 parsecs"/);
+  });
+
+  const golden = path.resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny/model-bin');
+  if (!existsSync(golden)) console.warn(`skipping the convert test: ${golden} is absent`);
+  it.skipIf(!existsSync(golden))('converts a sharded torch checkpoint into sharded safetensors, bit-exactly', async () => {
+    const { convertMain } = await import('../../src/cli/convert');
+    const out = path.join(tmp(), 'st');
+    const log = console.log;
+    console.log = () => undefined;
+    try {
+      await convertMain(['--checkpoint', golden, '--out', out, '--max-shard-size', '300KB']);
+    } finally {
+      console.log = log;
+    }
+    expect(readdirSync(out).filter((f) => f.endsWith('.safetensors')).length).toBe(3);
+    const a = await readCheckpoint(golden), b = await readCheckpoint(out);
+    expect(b.config).toEqual(a.config);
+    expectSame(a.params, b.params);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The loader pipeline after the source is resolved, browser-safe:
+ * The loader pipeline after the source is resolved (step 1, resolve.node.ts), browser-safe:
  *   files (ByteSources, any format) + shard index -> tensor index -> config (decided in one
  *   place) -> canonical parameters, each read and handed over one at a time.
  * checkpoint.node.ts feeds it from paths (a file, an HF model directory, an hf: id); a browser
@@ -41,8 +41,10 @@ export interface OpenedCheckpoint {
 export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<OpenedCheckpoint> {
   const files: TensorFile[] = [];
   try {
+    // 2. The tensor index: every file's header or directory, checked against the shard index.
     for (const src of inputs.files) files.push(await openTensorFile(src));
     const tensors = indexTensors(files, inputs.index);
+    // 3. The config: every place that states one, which must agree.
     const sources: ConfigSource[] = [];
     if (inputs.configJson) sources.push(jsonConfigSource(inputs.configJson.json, inputs.configJson.where));
     for (const f of files) {
@@ -52,6 +54,7 @@ export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<Open
     }
     if (inputs.config) sources.push(fullConfigSource(inputs.config, 'the given config'));
     const config = decideConfig(sources, inputs.what);
+    // 4. Stored names to our parameters.
     const { params, tiedCopy } = mapParams(tensors, config, inputs.what);
     return {
       what: inputs.what,
@@ -75,18 +78,34 @@ async function closeAll(files: TensorFile[]): Promise<void> {
 }
 
 /**
- * Read every parameter in order and hand it to `onParam` (e.g. to upload it): one tensor in
- * memory at a time, plus wte until a tied lm_head copy has been compared with it.
+ * Read every parameter in order and hand it to `onParam` (e.g. to convert and upload it). The next
+ * tensor is read while `onParam` works on the current one, so at most two are in memory (plus wte's
+ * tied lm_head copy while they are compared).
  */
 export async function readParams(ck: OpenedCheckpoint, onParam: (name: string, values: Float32Array) => void | Promise<void>): Promise<void> {
-  for (const [name, entry] of ck.params) {
-    const values = await entry.read();
-    if (name === 'wte.weight' && ck.tiedCopy) {
-      const at = firstDifference(await ck.tiedCopy.read(), values);
-      if (at >= 0) throw untiedCopyError(ck.what, at);
-    }
-    await onParam(name, values);
+  const names = [...ck.params.keys()];
+  const start = (i: number): Promise<Float32Array> | undefined => {
+    if (i >= names.length) return undefined;
+    const p = readParam(ck, names[i]!);
+    p.catch(() => undefined); // awaited below; never an unhandled rejection if onParam throws first
+    return p;
+  };
+  let next = start(0);
+  for (let i = 0; i < names.length; i++) {
+    const values = await next!;
+    next = start(i + 1);
+    await onParam(names[i]!, values);
   }
+}
+
+/** One parameter's values; reading wte also checks a tied lm_head copy against it. */
+export async function readParam(ck: OpenedCheckpoint, name: string): Promise<Float32Array> {
+  const values = await ck.params.get(name)!.read();
+  if (name === 'wte.weight' && ck.tiedCopy) {
+    const at = firstDifference(await ck.tiedCopy.read(), values);
+    if (at >= 0) throw untiedCopyError(ck.what, at);
+  }
+  return values;
 }
 
 /** Every parameter's values in memory (for small models and tests; loadModel streams instead). */
