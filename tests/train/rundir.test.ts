@@ -131,8 +131,16 @@ describe('run directory (mqg CLI)', () => {
     expect([r.status, r.stderr.trim()]).toEqual([1, 'error: --out /proc/mqg-run: /proc is a kernel file system, not a place for a run directory']);
   });
 
-  it.skipIf(process.getuid?.() === 0)('--out in a read-only directory is an error naming it', () => {
-    // (skipped as root, who can write anywhere: the permission bits cannot make a directory read-only)
+  it.skipIf(process.getuid?.() === 0)('--out in a read-only directory is an error naming it', async () => {
+    const { chmodSync, mkdirSync } = await import('node:fs');
+    const ro = join(dir, 'read-only');
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    let r = mqg('train', '--out', ro);
+    expect([r.status, r.stderr.trim()]).toEqual([1, `error: --out ${ro} is not writable (permission denied)`]);
+    r = mqg('train', '--out', join(ro, 'run'));
+    expect([r.status, r.stderr.trim()]).toEqual([1, `error: --out ${join(ro, 'run')}: cannot create the directory (permission denied)`]);
+    chmodSync(ro, 0o755);
   });
   if (process.getuid?.() === 0) console.warn('skipping the read-only --out test: running as root, for whom chmod 555 does not forbid writing');
 });
