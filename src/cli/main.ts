@@ -2,7 +2,7 @@
 import '../gpu/node';
 import '../kernels/matmul-tune.node';
 import { UsageError } from './args';
-import { MQGError } from '../gpu/errors';
+import { reportError } from './report';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };
 
@@ -10,9 +10,12 @@ const commands: Record<string, Command> = {
   doctor: { summary: 'print the WebGPU adapter, its features and limits, and whether f16 works', run: (a) => import('./doctor').then((m) => m.main(a)) },
   train: { summary: 'train a model (default: mqg-tiny on the bundled medical corpus)', run: (a) => import('./train').then((m) => m.trainMain(a)) },
   sample: { summary: 'generate text from a checkpoint', run: (a) => import('./train').then((m) => m.sampleMain(a)) },
+  eval: { summary: 'mean loss, perplexity and token count of a checkpoint on token shards', run: (a) => import('./eval').then((m) => m.evalMain(a)) },
+  convert: { summary: 'rewrite a checkpoint (any format or source) as safetensors, sharded with --max-shard-size', run: (a) => import('./convert').then((m) => m.convertMain(a)) },
   'eval-mcq': { summary: 'multiple-choice accuracy of a checkpoint', run: (a) => import('./train').then((m) => m.evalMcqMain(a)) },
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
   profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.main(a)) },
+  plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.main(a)) },
   tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
@@ -41,11 +44,5 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).then(
   () => process.exit(process.exitCode ?? 0),
-  (e: unknown) => {
-    // Known errors carry a message meant for the user; anything else keeps its stack.
-    const known = e instanceof UsageError || e instanceof MQGError || (e instanceof Error && e.name !== 'Error' && e.name !== 'TypeError');
-    if (known && !process.env.MQG_DEBUG) console.error(`error: ${(e as Error).message}`);
-    else console.error(e);
-    process.exit(e instanceof UsageError ? 2 : 1);
-  },
+  (e: unknown) => process.exit(reportError(e)),
 );
