@@ -273,10 +273,8 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    // the same figures as `mqg plan` and the trainer's refusal (memory.ts), plus the residual stream
-    // kept in f32 at precision f16 (not yet counted by memory.ts)
-    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding }).total
-      + BT * C * (4 - elt) * (L * 2 + 3);
+    // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
+    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding }).total;
     this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);

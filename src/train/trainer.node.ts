@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { DataError, MQGError, RunDirError } from '../gpu/errors';
+import { DataError, MQGError, RunDirError, asDataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
@@ -108,7 +108,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   evalEvery: { type: 'int', help: 'validation loss every N steps (0 = off)', min: 0, resume: 'applies' },
   evalBatches: { type: 'int', help: 'batches per validation', ...pos, resume: 'applies' },
   saveEvery: { type: 'int', help: 'checkpoint every N steps (0 = only at the end)', min: 0, resume: 'applies' },
-  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints', ...pos, resume: 'applies' },
+  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints (during a run also the newest one whose next step was finite)', ...pos, resume: 'applies' },
   maxSkippedSteps: { type: 'int', help: 'f16: stop after more than N consecutive skipped (overflowed) steps', min: 0, resume: 'applies' },
   out: { type: 'string', help: 'run directory (checkpoints/, metrics.jsonl, loss.svg)', resume: 'applies' },
   seed: { type: 'int', help: 'random seed (init and shuffling)', min: 0, max: 2 ** 32 - 1, resume: 'fixed' },
@@ -303,6 +303,9 @@ function resumedOptions(saved: TrainOptions, given: Partial<TrainOptions>, out: 
   for (const [k, v] of Object.entries(given) as [Key, unknown][]) {
     if (v === undefined || k === 'out' || k === 'resume') continue;
     if (k === 'overwrite' && v) throw new UsageError('mqg train: --overwrite and --resume exclude each other (--resume continues the run, --overwrite replaces it)');
+    if (k === 'tokenizer' || k === 'init') {
+      throw new UsageError(`mqg train --resume: --${k} cannot change a run: it continues from its checkpoint${k === 'tokenizer' ? ', with the tokenizer copied into it' : ''}. Drop --${k}, or start a new run`);
+    }
     if (TRAIN_FLAGS[k].resume === 'applies') (o as unknown as Record<string, unknown>)[k] = v;
     else if (k === 'data' || k === 'valData') (o as unknown as Record<string, unknown>)[k] = v; // checked against the recorded shards
     else if (JSON.stringify(v) !== JSON.stringify(saved[k])) {
@@ -517,7 +520,8 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       model, batches: loader, gradAccum: o.gradAccum, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valTokens.length ? { every: o.evalEvery, run: evaluate } : undefined,
-      save: { every: o.saveEvery, run: (done, _final, lastGood) => save(done, lastGood) },
+      // while the run goes on, pruning keeps the last good checkpoint too; the final save keeps the newest N only
+      save: { every: o.saveEvery, run: (done, final, lastGood) => save(done, final ? undefined : lastGood) },
       shouldStop: () => interrupted,
       onStep: (r: StepReport) => {
         const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
@@ -567,7 +571,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       if (samples.length) info('samples:');
       for (const s of samples) info(`  > ${s.replace(/\n/g, '\n    ')}`);
       if (mcqPath) {
-        let records = readMcqFile(mcqPath);
+        let records = asDataError(() => readMcqFile(mcqPath));
         if (!records.length) throw new DataError(`${mcqPath}: no multiple-choice questions in the file`);
         if (o.mcqLimit > 0) records = records.slice(0, o.mcqLimit);
         mcq = await evaluateMcq(model, tok, records);
