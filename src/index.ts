@@ -1,6 +1,8 @@
-// Node entry: the whole library, with WebGPU through Dawn.
+// The package root in Node (the `node` export condition): the same surface as in browsers, with
+// WebGPU through Dawn, and `loadModel` / `saveModel` / `loadTokenizer` that also take file paths.
 import './gpu/node';
 import './kernels/matmul-tune.node';
 export * from './core';
-export * from './model/checkpoint.node';
-export * from './model/io.node';
+export { loadModel } from './model/load.node';
+export { saveModel } from './model/io.node';
+export { loadTokenizer, saveTokenizer } from './train/tokenizer/load.node';

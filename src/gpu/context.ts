@@ -2,25 +2,49 @@
 // source), bind group and uniform caches, command recording, readback and the profiler.
 // Kernel modules never touch raw WebGPU: they describe kernels as data and call `Step.dispatch`.
 
-import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, SETUP_HINT } from './errors';
+import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, MQGError } from './errors';
 import { type BindingInfo, type KernelLayout, type KernelSource, dtypeMatches, packUniform, reflectKernel } from './kernel';
 import { type DType, DTYPE_BYTES, Tensor, alignUp } from './tensor';
 import { f16ToFloat32Array, float32ToF16Array } from '../util/f16';
 
+/** Storage precision of weights and activations: `f16` (f32 accumulation and master weights) or `f32`. */
 export type Precision = 'f16' | 'f32';
 
+/** An object (GPUContext, model) was used after `destroy()`. */
+export class DisposedError extends MQGError {}
+
+// `Symbol.dispose` where the runtime predates explicit resource management (Node < 20.4, older browsers).
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('Symbol.dispose');
+
+/**
+ * Options of {@link createGPU}. Every field is optional.
+ */
 export interface CreateGPUOptions {
-  /** `auto` picks f16 storage where the adapter has `shader-f16`. */
+  /** Storage precision. Default `'auto'`: f16 storage where the adapter has `shader-f16`, else f32. */
   precision?: 'auto' | Precision;
-  /** A `navigator.gpu`-like object; defaults to the browser's, or Dawn in Node. */
+  /**
+   * Adopt this device instead of requesting one (e.g. to share it with TensorFlow.js or a renderer).
+   * It is checked against what the library needs ({@link REQUIRED_LIMITS}; `shader-f16` for
+   * precision `'f16'`); `'auto'` uses f16 only if the device was created with `shader-f16`.
+   * Features are used where the device has them (`shader-f16`, `subgroups`, `timestamp-query`), and
+   * larger `maxStorageBufferBindingSize` / `maxBufferSize` limits let larger models fit, so request
+   * the adapter's limits when you create it. `destroy()` then releases the library's resources but
+   * leaves the device to its owner. Default: none (a device is requested from `gpu`).
+   */
+  device?: GPUDevice;
+  /** The adapter `device` came from (for its name and info); optional with `device`. */
+  adapter?: GPUAdapter;
+  /** A `navigator.gpu`-like object. Default: the browser's `navigator.gpu`, or Dawn in Node. */
   gpu?: GPU;
+  /** Passed to `requestAdapter`. Default: the implementation's choice. */
   powerPreference?: GPUPowerPreference;
-  /** Record GPU timestamps per kernel (needs `timestamp-query`). */
+  /** Record GPU timestamps per kernel (needs `timestamp-query`). Default false. */
   profile?: boolean;
-  /** Directory (Node) or callback that receives every kernel's WGSL; defaults to $MQG_DUMP_WGSL. */
+  /** Directory (Node) or callback that receives every kernel's WGSL. Default: `$MQG_DUMP_WGSL` in Node, else none. */
   dumpWgsl?: string | ((name: string, code: string) => void);
 }
 
+/** What the adapter reports about itself (see `mqg doctor`). */
 export interface AdapterSummary {
   vendor: string;
   architecture: string;
@@ -35,12 +59,34 @@ type WgslDumper = (dir: string, name: string, code: string) => void;
 
 let defaultProvider: GPUProvider | undefined;
 let fileDumper: WgslDumper | undefined;
+let platformHint = 'This needs a browser with WebGPU (navigator.gpu), or Node.js with the package\'s Node entry (which opens Dawn).';
 
-/** Set by the Node entry: opens Dawn, and writes dumped WGSL files. Browsers use navigator.gpu. */
-export function registerPlatform(provider: GPUProvider, dumper?: WgslDumper): void {
+/**
+ * Set by the Node entries: opens Dawn, writes dumped WGSL files, and says how to fix a missing
+ * adapter where it runs. Browsers use navigator.gpu. Internal: not exported from the package.
+ */
+export function registerPlatform(provider: GPUProvider, dumper?: WgslDumper, hint?: string): void {
   defaultProvider = provider;
   fileDumper = dumper;
+  if (hint) platformHint = hint;
 }
+
+/** The hint that follows "no WebGPU adapter" errors, for the platform this runs on. */
+export function setupHint(): string {
+  return platformHint;
+}
+
+/**
+ * Limits the kernels need at least (the WebGPU defaults). A device given to `createGPU({ device })`
+ * with less is refused, naming the limit.
+ */
+export const REQUIRED_LIMITS: Readonly<Record<string, number>> = {
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+};
 
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 const RAISED_LIMITS = [
@@ -55,15 +101,21 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
+/**
+ * Open a WebGPU device (or adopt `options.device`) and wrap it in a {@link GPUContext}.
+ * In Node the package's Node entries open Dawn; in a browser `navigator.gpu` is used.
+ * Throws {@link GPUInitError} naming what is missing (no WebGPU, no adapter, a feature or limit).
+ */
 export async function createGPU(options: CreateGPUOptions = {}): Promise<GPUContext> {
   const requested = options.precision ?? 'auto';
   if (!['auto', 'f16', 'f32'].includes(requested)) {
     throw new GPUInitError(`precision must be auto, f16 or f32, got "${requested}"`);
   }
+  if (options.device) return adoptDevice(options.device, requested, options);
   const gpu = options.gpu ?? (globalThis as any).navigator?.gpu ?? (defaultProvider ? await defaultProvider() : undefined);
-  if (!gpu) throw new GPUInitError(`WebGPU is not available here (no navigator.gpu, no Dawn). ${SETUP_HINT}`);
+  if (!gpu) throw new GPUInitError(`WebGPU is not available here (no navigator.gpu, no Dawn). ${setupHint()}`);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
-  if (!adapter) throw new GPUInitError(`No WebGPU adapter found. ${SETUP_HINT}`);
+  if (!adapter) throw new GPUInitError(`No WebGPU adapter found. ${setupHint()}`);
 
   const hasF16 = adapter.features.has('shader-f16');
   if (requested === 'f16' && !hasF16) {
@@ -88,6 +140,24 @@ export async function createGPU(options: CreateGPUOptions = {}): Promise<GPUCont
   return ctx;
 }
 
+function adoptDevice(device: GPUDevice, requested: 'auto' | Precision, options: CreateGPUOptions): GPUContext {
+  for (const [name, min] of Object.entries(REQUIRED_LIMITS)) {
+    const v = (device.limits as any)[name];
+    if (typeof v === 'number' && v < min) {
+      throw new GPUInitError(`the device given to createGPU has ${name} = ${v}; mqg-webgpu needs at least ${min}`);
+    }
+  }
+  const hasF16 = device.features.has('shader-f16');
+  if (requested === 'f16' && !hasF16) {
+    throw new GPUInitError('precision "f16" was requested but the device given to createGPU was created without the shader-f16 feature');
+  }
+  // Without its adapter, the device stands in for one: its own info, features and limits.
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const adapter = options.adapter ?? ({ info, features: device.features, limits: device.limits } as unknown as GPUAdapter);
+  const precision: Precision = requested === 'auto' ? (hasF16 ? 'f16' : 'f32') : requested;
+  return new GPUContext(options.gpu, adapter, device, precision, options, false);
+}
+
 function describeAdapter(adapter: GPUAdapter): string {
   const info = adapter.info;
   return [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' / ') || 'unknown adapter';
@@ -105,6 +175,12 @@ interface CompiledKernel {
 export type BindingValue = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | Record<string, number>;
 export type Bindings = Record<string, BindingValue>;
 
+/**
+ * A WebGPU device with the library's caches: pipelines (keyed by WGSL source), bind groups,
+ * uniforms, command recording, readback and the optional profiler. Made by {@link createGPU}.
+ * Release it with `destroy()` (or a `using` declaration); any use after that throws
+ * {@link DisposedError}.
+ */
 export class GPUContext {
   readonly adapterInfo: AdapterSummary;
   readonly hasF16: boolean;
@@ -126,13 +202,16 @@ export class GPUContext {
   private readonly pendingScopes: Promise<void>[] = [];
   private readonly dump: ((name: string, code: string) => void) | undefined;
 
+  /** @internal Use {@link createGPU}. */
   constructor(
-    /** Held so the Dawn instance outlives the device. */
-    readonly gpu: GPU,
+    /** Held so the Dawn instance outlives the device (undefined for an adopted device). */
+    readonly gpu: GPU | undefined,
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly precision: Precision,
     options: CreateGPUOptions = {},
+    /** Whether destroy() destroys the device (false for a device the caller owns). */
+    private readonly ownsDevice = true,
   ) {
     this.hasF16 = device.features.has('shader-f16');
     this.hasSubgroups = device.features.has('subgroups');
@@ -182,8 +261,14 @@ export class GPUContext {
     return this.precision;
   }
 
-  /** Throws if the device was lost or an earlier asynchronous validation error was reported. */
+  /** Whether destroy() was called. */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** Throws if the context was destroyed, the device was lost, or an earlier asynchronous validation error was reported. */
   check(): void {
+    if (this.destroyed) throw new DisposedError('this GPUContext was destroyed; create a new one with createGPU()');
     if (this.lost) throw this.lost;
     if (this.errors.length) {
       const msg = this.errors.splice(0).join('\n');
@@ -440,12 +525,23 @@ export class GPUContext {
     this.pendingScopes.push(this.device.popErrorScope().then(collect), this.device.popErrorScope().then(collect));
   }
 
+  /**
+   * Release the GPU resources: the device itself (unless it was adopted with
+   * `createGPU({ device })`), which frees every tensor and model made on it. Idempotent.
+   */
   destroy(): void {
+    if (this.destroyed) return;
     this.destroyed = true;
     for (const b of this.uniforms.values()) b.destroy();
     this.uniforms.clear();
     this.bindGroups.clear();
-    this.device.destroy();
+    this.pipelines.clear();
+    if (this.ownsDevice) this.device.destroy();
+  }
+
+  /** `using gpu = await createGPU()` destroys it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.destroy();
   }
 }
 

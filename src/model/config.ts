@@ -151,23 +151,27 @@ interface PresetDef {
   vocabSize?: number;
 }
 
-const PRESETS: Record<string, PresetDef> = {
+const PRESETS = {
   'mqg-tiny': { nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256 },
   'mqg-small': { nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 512 },
   gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 },
   'gpt2-medium': { nLayer: 24, nHead: 16, nEmbd: 1024, nPositions: 1024, vocabSize: 50257 },
   biomedlm: { nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896 },
-};
+} satisfies Record<string, PresetDef>;
 
-export const PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
+/** The names `presetConfig` accepts. */
+export type PresetName = keyof typeof PRESETS;
+
+/** Every preset name, in a fixed order: mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm. */
+export const PRESET_NAMES: readonly PresetName[] = Object.keys(PRESETS) as PresetName[];
 
 /**
  * Config for a named preset. `mqg-*` presets need `vocabSize` (from the tokenizer). The
  * `gpt2*` / `biomedlm` presets have a default vocab; a given `vocabSize` overrides it
  * (same architecture, different tokenizer).
  */
-export function presetConfig(name: string, vocabSize?: number): GPT2Config {
-  const p = Object.prototype.hasOwnProperty.call(PRESETS, name) ? PRESETS[name] : undefined;
+export function presetConfig(name: PresetName, vocabSize?: number): GPT2Config {
+  const p: PresetDef | undefined = Object.prototype.hasOwnProperty.call(PRESETS, name) ? PRESETS[name] : undefined;
   if (!p) {
     throw new CheckpointError(`unknown model preset '${name}' (valid presets: ${PRESET_NAMES.join(', ')})`);
   }

@@ -1,8 +1,11 @@
-// GPT-2 model, configs and checkpoint formats (browser-safe parts; file I/O is in the Node entry).
+// `mqg-webgpu/model`: GPT-2, its configs, generation, and the checkpoint formats (safetensors with
+// Hugging Face names, llm.c .bin) on in-memory bytes. File I/O is in `mqg-webgpu/node`.
 export * from './config';
 export * from './safetensors';
 export * from './hfnames';
 export * from './llmc';
-export * from './params';
 export * from './gpt2';
 export * from './generate';
+export * from './load';
+export { ModelMemoryError, decaysByDefault } from './params';
+export type { ParamStore, ParamSlot, Bank } from './params';

@@ -1,3 +1,6 @@
+// `mqg-webgpu/train`: tokenizers, in-memory data and token shards, learning-rate schedules,
+// multiple-choice scoring, loss curves and the per-kernel step profiler. Browser-safe; the
+// file-based trainer and shard files are in `mqg-webgpu/node`.
 export * from './tokenizer/index';
 export * from './data/index';
 export * from './schedule';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { MQGError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
-import { presetConfig } from '../model/config';
+import { presetConfig, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
 import { loadGPT2Weights } from '../model/hfnames';
 import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../model/checkpoint.node';
@@ -208,7 +208,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     model = new GPT2(gpu, ck.config);
     model.loadWeights(ck.params);
   } else {
-    const config = saved ? loadGPT2Weights(parseSafetensors(new Uint8Array(readFileSync(modelPath)), modelPath)).config : presetConfig(o.preset, tok.vocabSize);
+    const config = saved ? loadGPT2Weights(parseSafetensors(new Uint8Array(readFileSync(modelPath)), modelPath)).config : presetConfig(o.preset as PresetName, tok.vocabSize);
     model = new GPT2(gpu, config);
     if (!saved) model.initRandom(o.seed);
   }
