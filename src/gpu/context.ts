@@ -13,8 +13,14 @@ export type Precision = 'f16' | 'f32';
 /** An object (GPUContext, model) was used after `destroy()`. */
 export class DisposedError extends MQGError {}
 
-// `Symbol.dispose` where the runtime predates explicit resource management (Node < 20.4, older browsers).
+// `Symbol.dispose` where the runtime predates explicit resource management (Node < 20.4, older
+// browsers), and in the types where the consumer's `lib` lacks it (as @types/node declares it).
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('Symbol.dispose');
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
 
 /**
  * Options of {@link createGPU}. Every field is optional.

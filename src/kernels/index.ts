@@ -16,3 +16,7 @@ export { Tensor } from '../gpu/tensor';
 export type { DType } from '../gpu/tensor';
 export type { Step, Grid, Bindings, BindingValue } from '../gpu/context';
 export type { KernelSource } from '../gpu/kernel';
+
+// The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
+export { createGPU, GPUContext } from '../gpu/context';
+export type { CreateGPUOptions, Precision } from '../gpu/context';

@@ -9,3 +9,7 @@ export * from './generate';
 export * from './load';
 export { ModelMemoryError, decaysByDefault } from './params';
 export type { ParamStore, ParamSlot, Bank } from './params';
+
+// The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
+export { createGPU, GPUContext } from '../gpu/context';
+export type { CreateGPUOptions, Precision } from '../gpu/context';

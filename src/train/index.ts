@@ -7,3 +7,7 @@ export * from './schedule';
 export * from './mcq-eval';
 export * from './plot';
 export * from './profile';
+
+// The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
+export { createGPU, GPUContext } from '../gpu/context';
+export type { CreateGPUOptions, Precision } from '../gpu/context';
