@@ -52,11 +52,17 @@ export interface CreateGPUOptions {
 
 /** What the adapter reports about itself (see `mqg doctor`). */
 export interface AdapterSummary {
+  /** GPUAdapterInfo.vendor (empty where the implementation hides it). */
   vendor: string;
+  /** GPUAdapterInfo.architecture. */
   architecture: string;
+  /** GPUAdapterInfo.device. */
   device: string;
+  /** GPUAdapterInfo.description. */
   description: string;
+  /** Every feature the adapter offers, sorted (the device enables those the library uses). */
   features: string[];
+  /** The adapter's limits, for each limit the device reports. */
   limits: Record<string, number>;
 }
 
@@ -188,13 +194,19 @@ export type Bindings = Record<string, BindingValue>;
  * {@link DisposedError}.
  */
 export class GPUContext {
+  /** What the adapter reports about itself. */
   readonly adapterInfo: AdapterSummary;
+  /** The device has `shader-f16` (f16 storage is possible). */
   readonly hasF16: boolean;
+  /** The device has `subgroups` (faster matmul and attention variants). */
   readonly hasSubgroups: boolean;
+  /** The device has `timestamp-query` (the profiler works). */
   readonly hasTimestamps: boolean;
+  /** The device's limits, by name. */
   readonly limits: Record<string, number>;
   /** Set when the device is lost; every later call throws it. */
   lost: DeviceLostError | undefined;
+  /** Per-kernel GPU timestamps, when created with `profile: true`. @internal */
   readonly profiler: Profiler | undefined;
 
   private readonly pipelines = new Map<string, CompiledKernel>();
@@ -212,8 +224,11 @@ export class GPUContext {
   constructor(
     /** Held so the Dawn instance outlives the device (undefined for an adopted device). */
     readonly gpu: GPU | undefined,
+    /** The adapter (for an adopted device without one: a stand-in with the device's info, features and limits). */
     readonly adapter: GPUAdapter,
+    /** The WebGPU device every kernel runs on. */
     readonly device: GPUDevice,
+    /** Storage precision of models made on this context (ModelOptions.precision can override it). */
     readonly precision: Precision,
     options: CreateGPUOptions = {},
     /** Whether destroy() destroys the device (false for a device the caller owns). */
@@ -258,6 +273,7 @@ export class GPUContext {
 
   private destroyed = false;
 
+  /** "vendor / architecture / device / description" of the adapter, for logs. */
   get adapterName(): string {
     return describeAdapter(this.adapter);
   }
@@ -284,12 +300,17 @@ export class GPUContext {
 
   // ---------------------------------------------------------------- buffers and tensors
 
+  /** A small number naming a buffer in cache keys. @internal */
   id(buffer: GPUBuffer): number {
     let id = this.bufferIds.get(buffer);
     if (id === undefined) this.bufferIds.set(buffer, (id = this.nextId++));
     return id;
   }
 
+  /**
+   * A GPU buffer of at least `size` bytes (rounded up to 16), usage storage | copy-src | copy-dst
+   * by default. Throws {@link GPUInitError} above the device's maxBufferSize.
+   */
   createBuffer(size: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
     this.check();
     const max = this.limits.maxBufferSize!;
@@ -343,6 +364,7 @@ export class GPUContext {
     }
   }
 
+  /** Copy `size` bytes at `offset` of a buffer back to the CPU. Waits for queued work. */
   async readBytes(buffer: GPUBuffer, offset: number, size: number): Promise<Uint8Array> {
     this.check();
     const start = offset - (offset % 4);
@@ -387,6 +409,7 @@ export class GPUContext {
   // ---------------------------------------------------------------- kernels
 
   /** Compile (or fetch from the cache) a kernel. The cache key is the source and entry point. */
+  /** The compiled pipeline of a kernel (cached by source). @internal */
   kernel(src: KernelSource): CompiledKernel {
     const hit = this.bySource.get(src);
     if (hit) return hit;
@@ -418,6 +441,7 @@ export class GPUContext {
   }
 
   /** Check bindings against the kernel's reflected layout and return a (cached) bind group. */
+  /** The bind group for a kernel's bindings (cached). @internal */
   bindGroup(k: CompiledKernel, bindings: Bindings): GPUBindGroup {
     const expected = k.layout.bindings;
     for (const name of Object.keys(bindings)) {

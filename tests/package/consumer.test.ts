@@ -200,6 +200,23 @@ describe('the packed package', () => {
     expect(existsSync(join(app, 'runs/api-example/model.safetensors'))).toBe(true);
   }, 200_000);
 
+  it('bundles examples/browser-api.mjs for the browser and runs that bundle on WebGPU (navigator.gpu from Dawn)', async () => {
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [join(ROOT, 'examples/browser-api.mjs')], nodePaths: [join(app, 'node_modules')], bundle: true, format: 'esm',
+      platform: 'browser', target: 'es2022', outfile: join(app, 'browser-api.bundle.js'), logLevel: 'silent',
+    });
+    // What a browser provides: navigator.gpu (and the WebGPU globals); File and fetch exist in Node.
+    writeFileSync(join(app, 'navigator-gpu.mjs'), `import { create, globals } from 'webgpu';
+Object.assign(globalThis, globals);
+Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true });
+`);
+    const out = await sh(process.execPath, ['--import', './navigator-gpu.mjs', 'browser-api.bundle.js'], app, 180_000);
+    const [, first, last] = out.match(/loss (\d+\.\d+) -> (\d+\.\d+) over 30 steps/) ?? [];
+    expect(Number(first)).toBeGreaterThan(Number(last) + 0.5);
+    expect(out).toMatch(/greedy: The heart/);
+  }, 200_000);
+
   it('bundles every browser entry for the browser, and an app using only createGPU without the BPE ranks', async () => {
     const { build } = await import('esbuild');
     const bundle = async (code: string) => {
