@@ -90,16 +90,18 @@ describe('config', () => {
   });
 
   it('builds presets with the documented sizes', () => {
+    const semantics = { layerNormEpsilon: 1e-5, activation: 'gelu_new', scaleAttnWeights: true, scaleAttnByInverseLayerIdx: false, tieWordEmbeddings: true, reorderAndUpcastAttn: false };
     expect(presetConfig('gpt2')).toEqual({
-      nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257, paddedVocabSize: 50304,
+      nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257, paddedVocabSize: 50304, nInner: 3072, ...semantics,
     });
     expect(paramCount(presetConfig('gpt2'))).toBe(124_439_808); // HF GPT2LMHeadModel, tied
     expect(paramCount(presetConfig('gpt2-medium'))).toBe(354_823_168);
     expect(presetConfig('biomedlm')).toEqual({
-      nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896, paddedVocabSize: 28928,
+      nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896, paddedVocabSize: 28928, nInner: 10240,
+      ...semantics, scaleAttnByInverseLayerIdx: true,
     });
     expect(presetConfig('mqg-tiny', 1000)).toEqual({
-      nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256, vocabSize: 1000, paddedVocabSize: 1024,
+      nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256, vocabSize: 1000, paddedVocabSize: 1024, nInner: 512, ...semantics,
     });
     expect(presetConfig('mqg-small', 4096)).toMatchObject({ nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 512 });
     expect(PRESET_NAMES).toEqual(['mqg-tiny', 'mqg-small', 'gpt2', 'gpt2-medium', 'biomedlm']);
