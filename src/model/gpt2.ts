@@ -13,6 +13,7 @@ import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
 import { type GPT2Config, paramShapes } from './config';
 import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
+import { memoryPlan } from './memory';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
@@ -234,8 +235,9 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    const actBytes = BT * C * elt * (L * 10 + 6) + BT * 4 * C * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L);
-    this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
+    // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
+    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding }).total;
+    this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
     }

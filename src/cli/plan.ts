@@ -1,0 +1,63 @@
+// `mqg plan`: GPU memory by category for inference and training, against the memory budget.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseFlags, usage, UsageError, type FlagSpec } from './args';
+import { presetConfig, PRESET_NAMES, type GPT2Config, type PresetName } from '../model/config';
+import { configFromHFJson, configFromMetadata } from '../model/hfnames';
+import { readCheckpoint } from '../model/checkpoint.node';
+import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BINDING } from '../model/memory';
+import { memoryBudget } from '../train/budget.node';
+import { resolveModelPath, safetensorsMetadata } from '../train/inputs.node';
+
+const spec: Record<string, FlagSpec> = {
+  init: { type: 'string', help: 'a checkpoint (file, checkpoint or run directory, HF directory): its config' },
+  preset: { type: 'string', choices: PRESET_NAMES, help: 'a model preset (instead of --init)' },
+  'vocab-size': { type: 'int', min: 1, help: 'vocab for an mqg-* preset (default 2048)' },
+  'batch-size': { type: 'int', default: 8, min: 1, help: 'B' },
+  'seq-len': { type: 'int', min: 1, help: 'T (default: the model\'s context)' },
+  precision: { type: 'string', default: 'f16', choices: ['f16', 'f32'], help: 'storage precision' },
+  'max-memory': { type: 'string', help: 'the budget (8G, 512M; default: the adapter\'s, or this machine\'s for a software adapter)' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+/** A model's config without loading its weights where the file says it (metadata, config.json). */
+async function configOf(path: string): Promise<GPT2Config> {
+  const p = resolveModelPath(path);
+  if (existsSync(p) && statSync(p).isDirectory()) {
+    const cj = join(p, 'config.json');
+    if (!existsSync(cj)) throw new UsageError(`mqg plan: ${p} is a directory without config.json`);
+    return configFromHFJson(JSON.parse(readFileSync(cj, 'utf8')), cj);
+  }
+  const fromMeta = p.endsWith('.safetensors') ? configFromMetadata(safetensorsMetadata(p), p) : null;
+  return fromMeta ?? (await readCheckpoint(p)).config;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, spec, 'plan');
+  if (flags.help) return void console.log(usage('plan', 'GPU memory by category (weights, master weights, gradients, AdamW moments, activations, KV cache) for inference and training', spec));
+  if (!!flags.init === !!flags.preset) throw new UsageError('mqg plan: give exactly one of --init C and --preset P');
+  const config = flags.init ? await configOf(flags.init as string) : presetConfig(flags.preset as PresetName, flags['vocab-size'] as number | undefined ?? (String(flags.preset).startsWith('mqg') ? 2048 : undefined));
+  const B = flags['batch-size'] as number;
+  const T = (flags['seq-len'] as number | undefined) ?? config.nPositions;
+  if (T > config.nPositions) throw new UsageError(`mqg plan: --seq-len ${T} exceeds the model's context (${config.nPositions})`);
+  const precision = flags.precision as 'f16' | 'f32';
+  let budget = flags['max-memory'] ? memoryBudget({ adapterName: '' }, flags['max-memory'] as string) : undefined;
+  let maxBindingBytes = DEFAULT_MAX_BINDING;
+  if (!budget) {
+    await import('../gpu/node');
+    const { createGPU } = await import('../gpu/context');
+    const gpu = await createGPU({ precision: 'f32' });
+    budget = memoryBudget(gpu);
+    maxBindingBytes = gpu.limits.maxStorageBufferBindingSize ?? maxBindingBytes;
+    gpu.destroy();
+  }
+  const i = { config, B, T, precision, maxBindingBytes };
+  const inference = memoryPlan({ ...i, training: false });
+  const training = memoryPlan({ ...i, training: true });
+  console.log(`model: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, context ${config.nPositions}, vocab ${config.vocabSize} | B=${B} T=${T} ${precision}`);
+  console.log(formatMemoryTable(inference, training));
+  if (!budget) return void console.log('budget: unknown (the adapter reports no memory heaps); give --max-memory to check a configuration');
+  console.log(`budget: ${fmtBytes(budget.bytes)} (${budget.source})`);
+  const why = memoryRefusal(i, budget.bytes, budget.source);
+  console.log(why ? `training does not fit: ${why}` : 'training fits');
+}
