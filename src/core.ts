@@ -28,7 +28,9 @@ export type { McqScore, McqReport } from './train/mcq-eval';
 export { parseMcqJsonl } from './train/data/mcq';
 export type { McqRecord } from './train/data/mcq';
 
-// Training on in-memory data
+// Training on in-memory data: the one loop every trainer uses (mqg train, fine-tuning, LoRA)
+export { trainLoop as train, NonFiniteError } from './train/loop';
+export type { TrainLoopOptions, TrainLoopSummary, StepReport, StepStats, MicroStep, MicroStepOptions } from './train/loop';
 export { DataLoader } from './train/data/loader';
 export type { DataLoaderOptions, Batch } from './train/data/loader';
 export { learningRate } from './train/schedule';

@@ -1,12 +1,16 @@
 // `mqg-webgpu/node`: the Node-only parts, file I/O. Checkpoint files (atomic writes, streamed
-// reads), llm.c token shards, multiple-choice files, tokenizer files, the file-based trainer
-// behind `mqg train`, and the on-disk matmul tuning cache. Importing it opens WebGPU through Dawn.
+// reads), models from and to files, llm.c token shards, multiple-choice files, tokenizer files,
+// and `trainRun`, the file-based training run behind `mqg train` (run directories, checkpoints,
+// resume). Importing it opens WebGPU through Dawn.
 import './gpu/node';
-export * from './kernels/matmul-tune.node';
-export * from './model/checkpoint.node';
+import './kernels/matmul-tune.node';
+export { readCheckpoint, writeCheckpoint, writeFileAtomic, STREAM_ABOVE } from './model/checkpoint.node';
+export type { ReadCheckpointOptions, WriteCheckpointOptions } from './model/checkpoint.node';
 export { loadModel } from './model/load.node';
 export { saveModel } from './model/io.node';
-export * from './train/trainer.node';
-export * from './train/data/shards.node';
-export * from './train/data/mcq.node';
-export * from './train/tokenizer/load.node';
+export { train as trainRun, TRAIN_DEFAULTS, TrainingError } from './train/trainer.node';
+export type { TrainOptions, TrainSummary, StepRecord } from './train/trainer.node';
+export { readShard, writeShard, listShards, prepareData } from './train/data/shards.node';
+export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';
+export { readMcqFile } from './train/data/mcq.node';
+export { loadTokenizer, saveTokenizer } from './train/tokenizer/load.node';

@@ -9,6 +9,7 @@
 // gradients, AdamW moments and master weights, and dynamic loss scaling.
 
 import type { GPUContext, Step } from '../gpu/context';
+import { DisposedError } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
 import { type GPT2Config, paramShapes } from './config';
@@ -156,6 +157,7 @@ export class GPT2 {
 
   /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0. */
   initRandom(seed = 1337): void {
+    this.alive();
     const rng = new Rng(seed);
     const L = this.config.nLayer;
     for (const s of this.params.slots) {
@@ -172,6 +174,7 @@ export class GPT2 {
 
   /** Load canonical-named f32 weights (HF layout, wte with vocabSize rows). Every parameter must be present. */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    this.alive();
     for (const s of this.params.slots) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
@@ -196,12 +199,14 @@ export class GPT2 {
 
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
   async parameter(name: string): Promise<Float32Array> {
+    this.alive();
     const n = canonical(name);
     return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
   }
 
   /** A parameter's gradient by HF name: d(loss)/d(param) for the mean loss, loss scaling removed. */
   async gradient(name: string): Promise<Float32Array> {
+    this.alive();
     this.requireTraining('gradient()');
     const n = canonical(name);
     const g = this.unpad(n, (await this.gpu.download(this.params.grad(n))) as Float32Array);
@@ -220,6 +225,7 @@ export class GPT2 {
    * [B,T,...] row-major, so any (B', T') with B'*T' <= B*T is a prefix of each buffer.
    */
   allocate(B: number, T: number): void {
+    this.alive();
     const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = this.config;
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
     if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
@@ -351,6 +357,7 @@ export class GPT2 {
 
   /** Validate and upload a batch. Token ids must be in [0, vocabSize). */
   setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
+    this.alive();
     const a = this.use(B, T);
     const V = this.config.vocabSize;
     const check = (xs: ArrayLike<number>, what: string, allowIgnore: boolean) => {
@@ -502,6 +509,7 @@ export class GPT2 {
    * that many micro-batches.
    */
   backward(gradAccum = 1): void {
+    this.alive();
     this.requireTraining('backward()');
     const a = this.acts;
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
@@ -514,6 +522,7 @@ export class GPT2 {
 
   /** One AdamW update over all parameters (one dispatch per parameter bank). */
   update(opts: AdamWOptions, step?: Step): void {
+    this.alive();
     this.requireTraining('update()');
     this.writeHyper(opts);
     const s = step ?? this.gpu.step('update');
@@ -630,9 +639,25 @@ export class GPT2 {
     if (!this.training) throw new MQGError(`${what} needs gradients and optimiser state, but the model was built with training: false`);
   }
 
+  /** Free the model's GPU memory (weights, optimiser state, activations). Idempotent; any later use throws DisposedError. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.freeActivations();
     this.params.destroy();
+  }
+
+  /** `using model = new GPT2(...)` destroys it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  private destroyed = false;
+
+  /** Throws DisposedError after destroy() (or the context's). */
+  private alive(): void {
+    if (this.destroyed) throw new DisposedError('this GPT2 model was destroyed; load or create it again');
+    if (this.gpu.isDestroyed) throw new DisposedError('the GPUContext of this GPT2 model was destroyed');
   }
 }
 

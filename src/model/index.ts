@@ -8,6 +8,8 @@ export * from './gpt2';
 export * from './generate';
 export * from './load';
 export { ModelMemoryError, decaysByDefault } from './params';
+export { memoryPlan, largestFittingBatch, formatMemoryTable, MEMORY_CATEGORIES } from './memory';
+export type { MemoryPlan, MemoryPlanInput, MemoryCategory } from './memory';
 export type { ParamStore, ParamSlot, Bank } from './params';
 
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.

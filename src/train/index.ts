@@ -7,6 +7,7 @@ export * from './schedule';
 export * from './mcq-eval';
 export * from './plot';
 export * from './profile';
+export * from './loop';
 
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
 export { createGPU, GPUContext } from '../gpu/context';

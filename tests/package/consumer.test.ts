@@ -190,6 +190,11 @@ describe('the packed package', () => {
     const node = `import { saveModel, readCheckpoint, loadTokenizer } from '${pkg.name}/node'; console.log(typeof saveModel, typeof readCheckpoint, typeof loadTokenizer);`;
     expect(await sh(process.execPath, ['--input-type=module', '-e', node], app)).toContain('function function function');
     expect((await sh(process.execPath, ['node_modules/mqg-webgpu/bin/mqg.js', '--version'], app)).trim()).toBe(pkg.version);
+    // The setup hint speaks to an installed package (a driver to install), not to a checkout.
+    const noAdapter = `import { createGPU } from '${pkg.name}'; await createGPU({ gpu: { requestAdapter: async () => null } }).catch((e) => console.log(e.message));`;
+    const hint = await sh(process.execPath, ['--input-type=module', '-e', noAdapter], app);
+    expect(hint).toMatch(/No WebGPU adapter found\. Dawn needs a Vulkan .*mesa-vulkan-drivers/);
+    expect(hint).not.toContain('npm run setup');
   }, 120_000);
 
   it('runs examples/api.mjs, the README example, against the installed package', async () => {
