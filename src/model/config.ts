@@ -29,12 +29,17 @@ export class CheckpointError extends Error {
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 'silu';
 export const ACTIVATIONS: readonly Activation[] = ['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu', 'silu'];
 
+/** A GPT-2 architecture: sizes and the config.json options that change the computation. Build one with `makeConfig` or `presetConfig`. */
 export interface GPT2Config {
+  /** Transformer blocks (HF `n_layer`). */
   nLayer: number;
+  /** Attention heads per block (HF `n_head`); must divide nEmbd. */
   nHead: number;
+  /** Model width C (HF `n_embd`). */
   nEmbd: number;
   /** Maximum context length (rows of `wpe`). */
   nPositions: number;
+  /** Token ids 0 .. vocabSize-1 (HF `vocab_size`). */
   vocabSize: number;
   /** vocabSize rounded up to a multiple of 64 (see `paddedVocab`). Not stored in files. */
   paddedVocabSize: number;
@@ -88,6 +93,7 @@ export function paddedVocab(v: number): number {
   return Math.ceil(v / VOCAB_PAD_MULTIPLE) * VOCAB_PAD_MULTIPLE;
 }
 
+/** What `makeConfig` takes: the five sizes, and any other GPT2Config field (HF defaults otherwise; paddedVocabSize and nInner are derived). */
 export type GPT2ConfigInit = Pick<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'> &
   Partial<Omit<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'>>;
 

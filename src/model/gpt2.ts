@@ -26,16 +26,23 @@ import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 
+/** AdamW settings of one update. Defaults: beta1 0.9, beta2 0.95, eps 1e-8, weightDecay 0.1 (on matmul weights and embeddings), gradClip 1. */
 export interface AdamWOptions {
+  /** Learning rate (required). */
   lr: number;
+  /** First-moment decay. Default 0.9. */
   beta1?: number;
+  /** Second-moment decay. Default 0.95. */
   beta2?: number;
+  /** Denominator epsilon. Default 1e-8. */
   eps?: number;
+  /** Decoupled weight decay, applied to the parameters `ModelOptions.decay` selects. Default 0.1. */
   weightDecay?: number;
   /** Clip the global gradient L2 norm to this value; 0 turns clipping off. */
   gradClip?: number;
 }
 
+/** Dynamic loss scaling for f16 training: overflow skips the step and halves the scale; it doubles after `growthInterval` clean steps. */
 export interface LossScaleOptions {
   /** Initial loss scale (f16 only). */
   initScale?: number;
@@ -87,6 +94,7 @@ interface Activations {
   plan: EncoderBackwardPlan;
 }
 
+/** Options of the GPT2 constructor (and of loadModel). Every field is optional. */
 export interface ModelOptions {
   /** Storage precision; defaults to the context's. */
   precision?: 'f16' | 'f32';
@@ -100,10 +108,13 @@ export interface ModelOptions {
   maxBankElements?: number;
 }
 
+/** GPT-2 on the GPU: parameters in flat banks, explicit forward and backward (llm.c order), AdamW, a KV cache for generation. Parameters are addressed by Hugging Face names. Release it with `destroy()` or `using`; any later use throws DisposedError. */
 export class GPT2 {
+  /** The parameter banks (master weights, gradients, AdamW moments). @internal */
   readonly params: ParamStore;
   /** Whether gradients and optimiser state exist (ModelOptions.training). */
   readonly training: boolean;
+  /** Storage precision of weights and activations. */
   readonly dtype: 'f16' | 'f32';
   /** AdamW step count t: one per update() call, including f16 steps skipped for overflow. */
   t = 0;
@@ -119,7 +130,9 @@ export class GPT2 {
   private readonly maxMemoryBytes: number | undefined;
 
   constructor(
+    /** The context the model lives on. */
     readonly gpu: GPUContext,
+    /** The architecture. */
     readonly config: GPT2Config,
     options: ModelOptions = {},
   ) {
@@ -605,6 +618,7 @@ export class GPT2 {
     return { t: this.t, tensors };
   }
 
+  /** Restore what exportOptimizerState returned (a resumed run continues bit for bit); `source` names it in errors. */
   importOptimizerState(t: number, tensors: ReadonlyMap<string, { shape: number[]; data: Uint8Array }>, source = 'optimizer state'): void {
     const put = (name: string, dst: Tensor) => {
       const src = tensors.get(name);
