@@ -3,6 +3,8 @@
 // errors they throw. Kernels are in `mqg-webgpu/kernels`, model internals and checkpoint formats
 // in `mqg-webgpu/model`, training pieces in `mqg-webgpu/train`, file I/O in `mqg-webgpu/node`.
 
+import type { Gpt2Tokenizer } from './train/tokenizer/gpt2';
+
 // The device
 export { createGPU, GPUContext, DisposedError, REQUIRED_LIMITS } from './gpu/context';
 export type { CreateGPUOptions, Precision, AdapterSummary } from './gpu/context';
@@ -38,4 +40,13 @@ export type { ScheduleOptions, ScheduleName } from './train/schedule';
 
 // Tokenizers
 export { gpt2Tokenizer, BpeTokenizer, hfTokenizerFromJSON, trainBpe } from './train/tokenizer/index';
-export type { Tokenizer, EncodeOptions, TrainBpeOptions, HfLoadOptions } from './train/tokenizer/index';
+export type { Tokenizer, EncodeOptions, TrainBpeOptions, HfLoadOptions, Gpt2Tokenizer } from './train/tokenizer/index';
+
+/**
+ * GPT-2's tokenizer (r50k_base), loaded on first use: its BPE ranks (about 0.5 MB of JavaScript)
+ * are fetched only when this is called, as a separate chunk in a bundled app. The same shared
+ * instance as `gpt2Tokenizer()`, which loads them with the importing module instead.
+ */
+export async function loadGpt2Tokenizer(): Promise<Gpt2Tokenizer> {
+  return (await import('./train/tokenizer/gpt2')).gpt2Tokenizer();
+}

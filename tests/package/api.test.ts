@@ -4,7 +4,7 @@
 // Blob/File, a Response or a URL (the browser path), and a setup hint that fits a checkout.
 import { describe, expect, it } from 'vitest';
 import {
-  CheckpointError, DisposedError, GPT2, GPUInitError, createGPU, loadModel, makeConfig, modelToSafetensors, presetConfig, REQUIRED_LIMITS,
+  CheckpointError, DisposedError, GPT2, GPUInitError, createGPU, gpt2Tokenizer, loadGpt2Tokenizer, loadModel, makeConfig, modelToSafetensors, presetConfig, REQUIRED_LIMITS,
 } from '../../src/index';
 import { loadModelFrom } from '../../src/model/index';
 import { getGPU } from '../helpers/gpu';
@@ -127,5 +127,13 @@ describe('loadModel from memory and the web', () => {
     expect(again.config.nEmbd).toBe(32);
     model.destroy();
     again.destroy();
+  });
+});
+
+describe('loadGpt2Tokenizer', () => {
+  it('resolves to the shared GPT-2 tokenizer', async () => {
+    const tok = await loadGpt2Tokenizer();
+    expect(tok).toBe(gpt2Tokenizer());
+    expect(tok.encode('The heart')).toEqual([464, 2612]);
   });
 });

@@ -250,6 +250,17 @@ Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, con
     expect(small.inputs.filter((f) => f.includes('gpt-tokenizer'))).toEqual([]);
     const withTokenizer = await bundle(`import { gpt2Tokenizer } from '${pkg.name}'; console.log(gpt2Tokenizer().encode('hi'));`);
     expect(withTokenizer.inputs.some((f) => f.includes('gpt-tokenizer'))).toBe(true);
+    // loadGpt2Tokenizer() loads the ranks lazily: a separate chunk, not in the app's own.
+    const lazy = await build({
+      stdin: { contents: `import { loadGpt2Tokenizer } from '${pkg.name}'; document.onclick = async () => console.log((await loadGpt2Tokenizer()).encode('hi'));`, resolveDir: app, loader: 'js' },
+      bundle: true, splitting: true, outdir: join(app, 'lazy'), write: false, format: 'esm', platform: 'browser', target: 'es2022', metafile: true, minify: true, logLevel: 'silent',
+    });
+    const chunks = Object.values(lazy.metafile.outputs);
+    const main = Object.values(lazy.metafile.outputs).find((o) => o.entryPoint)!;
+    const hasRanks = (o: { inputs: Record<string, { bytesInOutput: number }> }) => Object.entries(o.inputs).some(([f, v]) => f.includes('gpt-tokenizer') && v.bytesInOutput > 0);
+    expect(hasRanks(main)).toBe(false);
+    expect(chunks.some(hasRanks)).toBe(true);
+    expect(main.imports.some((i) => i.kind === 'dynamic-import')).toBe(true);
     console.log(`browser bundle, minified: createGPU only ${(small.bytes / 1024).toFixed(0)} KiB; with the GPT-2 tokenizer ${(withTokenizer.bytes / 1024).toFixed(0)} KiB`);
   }, 120_000);
 
