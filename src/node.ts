@@ -12,5 +12,6 @@ export { train as trainRun, TRAIN_DEFAULTS, TrainingError } from './train/traine
 export type { TrainOptions, TrainSummary, StepRecord } from './train/trainer.node';
 export { readShard, writeShard, listShards, prepareData } from './train/data/shards.node';
 export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';
+export type { TokenizerRecord } from './train/consistency';
 export { readMcqFile } from './train/data/mcq.node';
 export { loadTokenizer, saveTokenizer } from './train/tokenizer/load.node';

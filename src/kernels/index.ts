@@ -14,7 +14,7 @@ export * from './adamw';
 // (`gpu.step(label)`), tensors are `gpu.tensor(shape, dtype, label)`.
 export { Tensor } from '../gpu/tensor';
 export type { DType } from '../gpu/tensor';
-export type { Step, Grid, Bindings, BindingValue } from '../gpu/context';
+export type { Step, Grid, Bindings, BindingValue, DispatchCost } from '../gpu/context';
 export type { KernelSource } from '../gpu/kernel';
 
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.

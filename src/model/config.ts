@@ -159,16 +159,16 @@ interface PresetDef {
   scaleAttnByInverseLayerIdx?: boolean;
 }
 
-const PRESETS = {
+/** The names `presetConfig` accepts. */
+export type PresetName = 'mqg-tiny' | 'mqg-small' | 'gpt2' | 'gpt2-medium' | 'biomedlm';
+
+const PRESETS: Record<PresetName, PresetDef> = {
   'mqg-tiny': { nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256 },
   'mqg-small': { nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 512 },
   gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 },
   'gpt2-medium': { nLayer: 24, nHead: 16, nEmbd: 1024, nPositions: 1024, vocabSize: 50257 },
   biomedlm: { nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896, scaleAttnByInverseLayerIdx: true },
-} satisfies Record<string, PresetDef>;
-
-/** The names `presetConfig` accepts. */
-export type PresetName = keyof typeof PRESETS;
+};
 
 /** Every preset name, in a fixed order: mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm. */
 export const PRESET_NAMES: readonly PresetName[] = Object.keys(PRESETS) as PresetName[];
