@@ -1,13 +1,14 @@
-// `mqg-webgpu/node`: the Node-only parts, file I/O. Checkpoint files (atomic writes, streamed
-// reads), models from and to files, llm.c token shards, multiple-choice files, tokenizer files,
+// `mqg-webgpu/node`: the Node-only parts, file I/O. Checkpoints from files, model directories and
+// the Hugging Face Hub (streamed reads, atomic writes), models from and to files, llm.c token shards, multiple-choice files, tokenizer files,
 // and `trainRun`, the file-based training run behind `mqg train` (run directories, checkpoints,
 // resume). Importing it opens WebGPU through Dawn.
 import './gpu/node';
 import './kernels/matmul-tune.node';
-export { readCheckpoint, writeCheckpoint, writeFileAtomic, STREAM_ABOVE } from './model/checkpoint.node';
-export type { ReadCheckpointOptions, WriteCheckpointOptions } from './model/checkpoint.node';
+// Checkpoints from any source: a file, a Hugging Face model directory (sharded, with config.json),
+// an hf:org/name[@rev] id (the local Hub cache, else downloaded); convert and write them atomically.
+export * from './model/checkpoint.node';
 export { loadModel } from './model/load.node';
-export { saveModel } from './model/io.node';
+export { saveModel, loadModelAndSource } from './model/io.node';
 export { train as trainRun, TRAIN_DEFAULTS, TrainingError } from './train/trainer.node';
 export type { TrainOptions, TrainSummary, StepRecord } from './train/trainer.node';
 export { readShard, writeShard, listShards, prepareData } from './train/data/shards.node';

@@ -3,8 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args';
 import { presetConfig, PRESET_NAMES, type GPT2Config, type PresetName } from '../model/config';
-import { configFromHFJson, configFromMetadata } from '../model/hfnames';
-import { readCheckpoint } from '../model/checkpoint.node';
+import { readCheckpointConfig } from '../model/checkpoint.node';
 import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BINDING } from '../model/memory';
 import { memoryBudget } from '../train/budget.node';
 import { resolveModelPath, safetensorsMetadata } from '../train/inputs.node';
@@ -22,14 +21,7 @@ const spec: Record<string, FlagSpec> = {
 
 /** A model's config without loading its weights where the file says it (metadata, config.json). */
 async function configOf(path: string): Promise<GPT2Config> {
-  const p = resolveModelPath(path);
-  if (existsSync(p) && statSync(p).isDirectory()) {
-    const cj = join(p, 'config.json');
-    if (!existsSync(cj)) throw new UsageError(`mqg plan: ${p} is a directory without config.json`);
-    return configFromHFJson(JSON.parse(readFileSync(cj, 'utf8')), cj);
-  }
-  const fromMeta = p.endsWith('.safetensors') ? configFromMetadata(safetensorsMetadata(p), p) : null;
-  return fromMeta ?? (await readCheckpoint(p)).config;
+  return readCheckpointConfig(resolveModelPath(path)); // metadata or config.json, weights not read
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,9 +1,17 @@
-// `mqg-webgpu/model`: GPT-2, its configs, generation, and the checkpoint formats (safetensors with
-// Hugging Face names, llm.c .bin) on in-memory bytes. File I/O is in `mqg-webgpu/node`.
+// `mqg-webgpu/model`: GPT-2, its configs, generation, and the loader pipeline's browser-safe steps
+// (safetensors, PyTorch, llm.c .bin on bytes or Blobs; Hugging Face names). File I/O is in `mqg-webgpu/node`.
 export * from './config';
-export * from './safetensors';
-export * from './hfnames';
-export * from './llmc';
+// The loader pipeline's browser-safe steps (source/*.ts; the Node steps are in node.ts).
+export * from './source/bytes';
+export * from './source/dtype';
+export * from './source/safetensors';
+export * from './source/torch';
+export * from './source/llmc';
+export * from './source/tensors';
+export * from './source/config';
+export * from './source/names';
+export * from './source/open';
+export * from './source/load';
 export * from './gpt2';
 export * from './generate';
 export * from './load';

@@ -1,13 +1,18 @@
 // Models from memory and from the web (browser-safe): checkpoint bytes, an ArrayBuffer, a Blob or
-// File, a fetch Response, or a URL, in one call. Parsing is the shared safetensors / llm.c code;
-// the Node entry's loadModel adds file paths and Hugging Face sources on top of this.
+// File, a fetch Response, or a URL, in one call, through the loader pipeline (source/open.ts:
+// any format, config decided in one place, tensors streamed into the model one at a time; a Blob
+// or File is read tensor by tensor, never whole). The Node entry's loadModel adds file paths,
+// Hugging Face directories and hf: ids on top of this.
 
 import type { GPUContext } from '../gpu/context';
 import { CheckpointError, type GPT2Config } from './config';
-import { GPT2, type ModelOptions } from './gpt2';
-import { saveGPT2Weights, type HFGPT2ConfigJson } from './hfnames';
-import { loadCheckpointBytes } from './llmc';
-import type { SafetensorsDType } from './safetensors';
+import type { GPT2, ModelOptions } from './gpt2';
+import { blobSource, bytesSource, type ByteSource } from './source/bytes';
+import type { HFGPT2ConfigJson } from './source/config';
+import { buildModel } from './source/load';
+import { saveGPT2Weights } from './source/names';
+import { openCheckpointFrom } from './source/open';
+import type { SafetensorsDType } from './source/safetensors';
 
 /**
  * Where a model's weights come from in memory or on the web: safetensors (HF GPT-2 names) or
@@ -30,18 +35,15 @@ export interface LoadModelOptions extends ModelOptions {
   fetch?: typeof fetch;
 }
 
-/** Read any in-memory or web {@link ModelSource} into bytes, with a name for errors. */
-export async function modelSourceBytes(
+/** Turn any in-memory or web {@link ModelSource} into random-access bytes, with a name for errors. */
+export async function modelByteSource(
   source: ModelSource,
   fetchImpl: typeof fetch | undefined = (globalThis as { fetch?: typeof fetch }).fetch,
-): Promise<{ bytes: Uint8Array; name: string }> {
-  if (source instanceof Uint8Array) return { bytes: source, name: '<checkpoint buffer>' };
-  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: '<checkpoint buffer>' };
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    const name = (source as { name?: string }).name || '<checkpoint blob>';
-    return { bytes: new Uint8Array(await source.arrayBuffer()), name };
-  }
-  if (typeof Response !== 'undefined' && source instanceof Response) return responseBytes(source, source.url || '<checkpoint response>');
+): Promise<ByteSource> {
+  if (source instanceof Uint8Array) return bytesSource(source, '<checkpoint buffer>');
+  if (source instanceof ArrayBuffer) return bytesSource(new Uint8Array(source), '<checkpoint buffer>');
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return blobSource(source, (source as { name?: string }).name || '<checkpoint blob>');
+  if (typeof Response !== 'undefined' && source instanceof Response) return responseSource(source, source.url || '<checkpoint response>');
   if (typeof source === 'string' || source instanceof URL) {
     const base = (globalThis as { location?: { href: string } }).location?.href;
     let url: URL;
@@ -57,32 +59,37 @@ export async function modelSourceBytes(
     } catch (e) {
       throw new CheckpointError(`cannot fetch checkpoint ${url.href}: ${(e as Error).message}`);
     }
-    return responseBytes(res, url.href);
+    return responseSource(res, url.href);
   }
   throw new CheckpointError(`unsupported model source (${Object.prototype.toString.call(source)}): pass bytes, an ArrayBuffer, a Blob/File, a Response or a URL`);
 }
 
-async function responseBytes(res: Response, name: string): Promise<{ bytes: Uint8Array; name: string }> {
+async function responseSource(res: Response, name: string): Promise<ByteSource> {
   if (!res.ok) throw new CheckpointError(`cannot fetch checkpoint ${name}: HTTP ${res.status} ${res.statusText}`.trim());
-  return { bytes: new Uint8Array(await res.arrayBuffer()), name };
+  return blobSource(await res.blob(), name);
 }
 
 /**
  * Build a model from checkpoint bytes, a Blob/File, a Response or a URL (safetensors with HF GPT-2
- * names, F32/F16/BF16, or llm.c `.bin`). Works in browsers and in Node.
+ * names, F32/F16/BF16, PyTorch or llm.c `.bin`). Works in browsers and in Node.
  * Throws {@link CheckpointError} naming the source and the tensor or field at fault.
  */
 export async function loadModelFrom(gpu: GPUContext, source: ModelSource, options: LoadModelOptions = {}): Promise<GPT2> {
-  const { bytes, name } = await modelSourceBytes(source, options.fetch);
-  const ckpt = loadCheckpointBytes(bytes, { fileName: options.fileName ?? name, config: options.config });
-  const model = new GPT2(gpu, ckpt.config, options);
+  const file = await modelByteSource(source, options.fetch);
+  const what = options.fileName ?? file.name;
+  const given = options.config;
+  const full = given && 'paddedVocabSize' in given ? (given as GPT2Config) : undefined;
+  const ck = await openCheckpointFrom({
+    what,
+    files: [file],
+    config: full,
+    configJson: given && !full ? { json: given as HFGPT2ConfigJson, where: 'the config given to loadModel' } : undefined,
+  });
   try {
-    model.loadWeights(ckpt.params);
-  } catch (e) {
-    model.destroy();
-    throw e;
+    return await buildModel(gpu, ck, options);
+  } finally {
+    await ck.close();
   }
-  return model;
 }
 
 /** Options of {@link modelToSafetensors}. */

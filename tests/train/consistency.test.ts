@@ -108,7 +108,7 @@ describe('at every command', () => {
     const bare = join(dir, 'bare-dir');
     mkdirSync(bare);
     const { readFileSync } = await import('node:fs');
-    const { parseSafetensors, serializeSafetensors } = await import('../../src/model/safetensors');
+    const { parseSafetensors, serializeSafetensors } = await import('../../src/model/source/safetensors');
     const p = parseSafetensors(new Uint8Array(readFileSync(join(ck, 'model.safetensors'))));
     const meta = { ...p.metadata };
     delete meta.tokenizer_sha256;
