@@ -18,7 +18,7 @@ import { memoryPlan } from './memory';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
-import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { geluBackward } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
@@ -576,6 +576,7 @@ export class GPT2 {
     o: { first: boolean; update?: AdamWOptions; gradAccum: number },
   ): Promise<number> {
     this.requireTraining('training steps');
+    await autoTuneOnce(this.gpu, this.config, B, T); // first use on this adapter: tune (see matmul-tune.ts)
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
     if (o.update) this.writeHyper(o.update);
