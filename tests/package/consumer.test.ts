@@ -98,7 +98,7 @@ beforeAll(async () => {
   writeFileSync(join(app, 'probe.mjs'), probe);
   const names = JSON.parse((await sh(process.execPath, ['probe.mjs'], app)).trim().split('\n').pop()!);
   Object.assign(runtimeNames, names);
-  // The three type checks run side by side while the other tests run.
+  // The three type checks run side by side while the other tests run (their tests come last).
   for (const mode of MODES) {
     typecheck[mode] = typecheckProject(mode);
     typecheck[mode].catch(() => {}); // reported by its own test
@@ -183,10 +183,6 @@ describe('the packed package', () => {
     for (const name of ['createGPU', 'GPT2', 'presetConfig', 'loadModel', 'modelToSafetensors', 'generate', 'evaluateMcq', 'gpt2Tokenizer']) expect(root).toContain(name);
     expect(runtimeNames.node['./node']).toContain('saveModel');
   });
-
-  it.each(MODES)('typechecks an import of every entry under moduleResolution %s, with exactly the run-time names', async (mode) => {
-    await typecheck[mode];
-  }, 180_000);
 
   it('imports each Node entry alone, in its own process, and each opens WebGPU by itself', async () => {
     const withDevice = entries().filter((s) => runtimeNames.node[s]!.includes('createGPU'));
@@ -276,4 +272,8 @@ Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, con
     const problems = attw.split('\n').filter((l) => /docs\/problems\//.test(l) && !l.includes('(ignored per resolution)'));
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it.each(MODES)('typechecks an import of every entry under moduleResolution %s, with exactly the run-time names', async (mode) => {
+    await typecheck[mode];
+  }, 180_000);
 });
