@@ -6,13 +6,18 @@
 //
 // Precision f32: everything f32. Precision f16: f16 weights (a copy of the f32 master weights kept by
 // AdamW), f16 activations and activation gradients, f32 accumulation in every kernel, f32 parameter
-// gradients, AdamW moments and master weights, and dynamic loss scaling.
+// gradients, AdamW moments and master weights, and dynamic loss scaling. The residual stream stays
+// f32 at both precisions (encoded, attproj, residual2, fcproj, residual3 and its gradient dresidual),
+// as Megatron-LM's fp32_residual_connection does: it is a running sum that LayerNorm rescales, so it
+// may grow past f16's 65504 while every normalised activation stays small. In f16 it did (mqg-tiny at
+// lr 0.5: |residual| reached 65504 at step 5); an overflowing forward cannot be cured by loss
+// scaling (each step then overflows again and is skipped, for good).
 
 import type { GPUContext, Step } from '../gpu/context';
 import { DisposedError } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
-import { type GPT2Config, paramShapes } from './config';
+import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
 import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
 import { memoryPlan } from './memory';
 import { Rng } from '../train/data/rng';
@@ -20,11 +25,11 @@ import { encoderBackward, encoderForward, createEncoderBackwardPlan, type Encode
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { geluBackward } from '../kernels/gelu';
+import { activationBackward, activationForward, isTanhGelu } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
-import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 
 /** AdamW settings of one update. Defaults: beta1 0.9, beta2 0.95, eps 1e-8, weightDecay 0.1 (on matmul weights and embeddings), gradClip 1. */
 export interface AdamWOptions {
@@ -58,15 +63,15 @@ interface LayerActs {
   qkv: Tensor; // [B,T,3C]
   atty: Tensor; // [B,T,C]
   lse: Tensor; // [B,NH,T] f32
-  attproj: Tensor; // [B,T,C]
-  residual2: Tensor; // [B,T,C]
+  attproj: Tensor; // [B,T,C] f32 (residual stream)
+  residual2: Tensor; // [B,T,C] f32
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
-  fch: Tensor; // [B,T,4C] pre-GELU
-  fchGelu: Tensor; // [B,T,4C]
-  fcproj: Tensor; // [B,T,C]
-  residual3: Tensor; // [B,T,C]
+  fch: Tensor; // [B,T,H] pre-activation (H = nInner)
+  fchGelu: Tensor; // [B,T,H] after the activation
+  fcproj: Tensor; // [B,T,C] f32
+  residual3: Tensor; // [B,T,C] f32
 }
 
 interface Activations {
@@ -74,7 +79,7 @@ interface Activations {
   T: number;
   inputs: Tensor; // [B,T] i32
   targets: Tensor; // [B,T] i32
-  encoded: Tensor; // [B,T,C]
+  encoded: Tensor; // [B,T,C] f32 (residual stream)
   layers: LayerActs[];
   lnf: Tensor; // [B,T,C]
   lnfMean: Tensor; // [B,T] f32
@@ -85,13 +90,37 @@ interface Activations {
   losses: Tensor; // [B,T] f32
   lossSum: Tensor; // [1] f32
   // gradients of activations (reused across layers)
-  dresidual: Tensor; // [B,T,C] accumulates along the residual stream
+  dresidual: Tensor; // [B,T,C] f32, accumulates along the residual stream
   dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
-  dfch: Tensor; // [B,T,4C]
+  dfch: Tensor; // [B,T,H]
   dqkv: Tensor; // [B,T,3C]
   delta: Tensor; // [B,NH,T] f32 attention backward scratch
   lnScratch: Tensor; // f32
   plan: EncoderBackwardPlan;
+}
+
+/**
+ * What one training step reports (GPT2.lastStep), read back once per step: the loss sum, the AdamW
+ * prologue's norm and skip flag and the loss scale travel in one small buffer copied in the step's
+ * own submit.
+ */
+export interface StepStats {
+  /** Mean loss of this (micro-)batch over its counted targets (targets -1 are not counted). */
+  loss: number;
+  /** Targets counted in `loss`. */
+  targets: number;
+  /**
+   * Global L2 norm of the unscaled gradient before clipping, over the accumulated micro-batches;
+   * non-finite when any gradient is (f32: stop; f16: the step was skipped). NaN on a micro-step
+   * that took no AdamW update.
+   */
+  gradNorm: number;
+  /** The AdamW update was skipped because the gradient was not finite (parameters and moments kept). */
+  skipped: boolean;
+  /** Whether this call ran an AdamW update. */
+  updated: boolean;
+  /** The loss scale this step's backward used (1 at precision f32). */
+  lossScale: number;
 }
 
 /** Options of the GPT2 constructor (and of loadModel). Every field is optional. */
@@ -120,6 +149,12 @@ export class GPT2 {
   t = 0;
   /** CPU time of the last training step's batch upload, recording and submit (not GPU time). */
   lastEncodeMs = 0;
+  /** Statistics of the last trainStep / microStep (undefined before the first). */
+  lastStep: StepStats | undefined;
+  /** [lossSum, skipped, gradNorm, lossScale] f32: what a training step reads back, in one copy. */
+  private readonly stepStats: Tensor;
+  /** Targets of the current batch that are not -1 (the loss's divisor). */
+  private targetCount = 0;
   private acts: Activations | undefined;
   private readonly hyper: Tensor; // f32 AdamW hyper-parameters, written once per step
   private readonly normSq: Tensor; // [1] f32
@@ -140,7 +175,7 @@ export class GPT2 {
     if (this.dtype === 'f16' && !gpu.hasF16) throw new MQGError('precision f16 needs the shader-f16 feature, which this device lacks');
     if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
     this.maxMemoryBytes = options.maxMemoryBytes;
-    const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
+    const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
     this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
     this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training);
@@ -150,6 +185,7 @@ export class GPT2 {
     this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
     if (this.params.banks.length > 1) this.normParts = gpu.tensor([this.params.banks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(this.params.banks.length * NORM_STRIDE));
     this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
+    this.stepStats = gpu.tensor([4], 'f32', 'step_stats');
   }
 
   private paramBytes(shapes: { shape: number[] }[]): number {
@@ -178,20 +214,23 @@ export class GPT2 {
       if (/ln_(1|2|f)\.weight$/.test(s.name)) data.fill(1);
       else if (s.name.endsWith('.weight')) {
         const std = /c_proj\.weight$/.test(s.name) ? 0.02 / Math.sqrt(2 * L) : 0.02;
-        const rows = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+        const rows = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
         for (let i = 0; i < rows; i++) data[i] = rng.normal(0, std);
       }
       this.params.set(s.name, data);
     }
   }
 
-  /** Load canonical-named f32 weights (HF layout, wte with vocabSize rows). Every parameter must be present. */
+  /**
+   * Load canonical-named f32 weights (HF layout, wte and lm_head with vocabSize rows). Every parameter
+   * must be present (an untied model needs `lm_head.weight`; a tied one ignores it).
+   */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
     this.alive();
     for (const s of this.params.slots) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
-      const expected = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+      const expected = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
       if (w.length !== expected && w.length !== s.numel) {
         throw new MQGError(`parameter "${s.name}" has ${w.length} values; expected ${expected}`);
       }
@@ -207,7 +246,7 @@ export class GPT2 {
   }
 
   private unpad(name: string, data: Float32Array): Float32Array {
-    return name === 'wte.weight' ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
+    return VOCAB_ROWS.has(name) ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
   }
 
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
@@ -239,7 +278,7 @@ export class GPT2 {
    */
   allocate(B: number, T: number): void {
     this.alive();
-    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions, nInner: H } = this.config;
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
     if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
     if (this.base && B * T <= this.base.B * this.base.T) return;
@@ -257,7 +296,7 @@ export class GPT2 {
     // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
     const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding }).total;
     this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
-    for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
+    for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
     }
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
@@ -270,31 +309,31 @@ export class GPT2 {
         qkv: t([B, T, 3 * C], `qkv.${l}`),
         atty: t([B, T, C], `atty.${l}`),
         lse: t([B, NH, T], `lse.${l}`, 'f32'),
-        attproj: t([B, T, C], `attproj.${l}`),
-        residual2: t([B, T, C], `residual2.${l}`),
+        attproj: t([B, T, C], `attproj.${l}`, 'f32'),
+        residual2: t([B, T, C], `residual2.${l}`, 'f32'),
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
-        fch: t([B, T, 4 * C], `fch.${l}`),
-        fchGelu: t([B, T, 4 * C], `fch_gelu.${l}`),
-        fcproj: t([B, T, C], `fcproj.${l}`),
-        residual3: t([B, T, C], `residual3.${l}`),
+        fch: t([B, T, H], `fch.${l}`),
+        fchGelu: t([B, T, H], `fch_gelu.${l}`),
+        fcproj: t([B, T, C], `fcproj.${l}`, 'f32'),
+        residual3: t([B, T, C], `residual3.${l}`, 'f32'),
       });
     }
     this.base = {
       B, T, layers, chunkRows,
       inputs: t([B, T], 'inputs', 'i32'),
       targets: t([B, T], 'targets', 'i32'),
-      encoded: t([B, T, C], 'encoded'),
+      encoded: t([B, T, C], 'encoded', 'f32'),
       lnf: t([B, T, C], 'lnf'),
       lnfMean: t([B, T], 'lnf_mean', 'f32'),
       lnfRstd: t([B, T], 'lnf_rstd', 'f32'),
       logits: t([chunkRows, Vp], 'logits'),
       losses: t([B, T], 'losses', 'f32'),
       lossSum: t([1], 'loss_sum', 'f32'),
-      dresidual: t([B, T, C], 'dresidual'),
+      dresidual: t([B, T, C], 'dresidual', 'f32'),
       dlnf: t([B, T, C], 'dln'),
-      dfch: t([B, T, 4 * C], 'dfch'),
+      dfch: t([B, T, H], 'dfch'),
       dqkv: t([B, T, 3 * C], 'dqkv'),
       delta: t([B, NH, T], 'att_delta', 'f32'),
       lnScratch: t([layernormBackwardScratchSize(BT, C)], 'ln_scratch', 'f32'),
@@ -368,7 +407,7 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ batches
 
-  /** Validate and upload a batch. Token ids must be in [0, vocabSize). */
+  /** Validate and upload a batch. Token ids must be in [0, vocabSize); a target may be -1 (ignored: not in the loss). */
   setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
     this.alive();
     const a = this.use(B, T);
@@ -388,7 +427,9 @@ export class GPT2 {
     a.plan.update(ids);
     if (targets) {
       check(targets, 'targets', true);
-      this.gpu.upload(a.targets, Int32Array.from(targets));
+      const t = Int32Array.from(targets);
+      this.gpu.upload(a.targets, t);
+      this.targetCount = t.reduce((n, x) => n + (x === -1 ? 0 : 1), 0);
     }
   }
 
@@ -397,7 +438,7 @@ export class GPT2 {
   private recordForward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
@@ -405,28 +446,30 @@ export class GPT2 {
       const x = a.layers[l]!;
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
-      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
+      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
       matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
-      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
+      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       matmulForward(step, x.attproj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
       residualForward(step, x.residual2, residual, x.attproj, BT * C);
-      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
-      matmulForward(step, x.fchGelu, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, 4 * C, { preact: x.fch });
-      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, 4 * C, C);
+      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
+      fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation);
+      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C);
       residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
     }
-    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C);
+    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
   }
 
   /**
-   * The lm_head and loss, chunk by chunk of rows: logits = lnf · wteᵀ, then cross-entropy. With
-   * `backward`, the chunk's dlogits immediately give dlnf (= dlogits · wte) and dwte (+= dlogitsᵀ · lnf).
+   * The lm_head and loss, chunk by chunk of rows: logits = lnf · Wᵀ (W = wte when tied, else lm_head),
+   * then cross-entropy. With `backward`, the chunk's dlogits immediately give dlnf (= dlogits · W)
+   * and dW (+= dlogitsᵀ · lnf).
    */
   private recordHead(step: Step, mode: 'loss' | 'train' | 'logits', dlossMean: number): void {
     const a = this.acts!;
     const { nEmbd: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const BT = a.B * a.T;
-    const wte = this.params.weight('wte.weight');
+    const head = headName(this.config);
+    const wte = this.params.weight(head);
     for (let r0 = 0; r0 < BT; r0 += a.chunkRows) {
       const rows = Math.min(a.chunkRows, BT - r0);
       const lnf = a.lnf.view([rows, C], r0 * C);
@@ -439,7 +482,7 @@ export class GPT2 {
       });
       if (mode !== 'train') continue;
       gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
-      gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+      gemm(step, this.params.grad(head), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
     }
     sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
   }
@@ -447,7 +490,7 @@ export class GPT2 {
   private recordBackward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     step.clear(a.dresidual);
@@ -460,13 +503,13 @@ export class GPT2 {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       const d = (n: string) => p.grad(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, 4 * C, C);
-      geluBackward(step, a.dfch, x.fch, a.dfch, BT * 4 * C);
-      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, 4 * C);
+      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, H, C);
+      activationBackward(step, a.dfch, x.fch, a.dfch, BT * H, activation);
+      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, H);
       layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
       matmulBackward(step, dln, d('attn.c_proj.weight'), d('attn.c_proj.bias'), a.dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
-      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH);
+      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       matmulBackward(step, dln, d('attn.c_attn.weight'), d('attn.c_attn.bias'), a.dqkv, x.ln1, w('attn.c_attn.weight'), BT, C, 3 * C);
       layernormBackward(step, a.dresidual, d('ln_1.weight'), d('ln_1.bias'), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
     }
@@ -475,16 +518,27 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ public steps
 
-  /** Forward pass: returns the mean loss when targets are given (else NaN). Keeps the logits readable. */
+  /**
+   * The loss divisor: the counted targets (not -1) of the current batch. A batch with none has loss
+   * 0 and adds nothing to the gradients (divisor 1), rather than 0/0.
+   */
+  private get lossDivisor(): number {
+    return Math.max(this.targetCount, 1);
+  }
+
+  /**
+   * Forward pass: returns the mean loss over the counted targets (targets -1 are ignored) when
+   * targets are given (else NaN). Keeps the logits readable.
+   */
   async forward(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): Promise<number> {
     this.setBatch(inputs, targets, B, T);
     const step = this.gpu.step('forward');
     this.recordForward(step);
-    this.recordHead(step, targets ? 'loss' : 'logits', 1 / (B * T));
+    this.recordHead(step, targets ? 'loss' : 'logits', 1 / this.lossDivisor);
     step.submit();
     this.forwardDone = { B, T, hasTargets: !!targets };
     if (!targets) return NaN;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    return (await this.gpu.download(this.acts!.lossSum))[0]! / this.lossDivisor;
   }
 
   private forwardDone: { B: number; T: number; hasTargets: boolean } | undefined;
@@ -518,8 +572,8 @@ export class GPT2 {
 
   /**
    * Backward pass for the batch of the last forward(): accumulates into the parameter gradients
-   * (call zeroGrad() first to start fresh). `gradAccum` divides the loss as for a mean over
-   * that many micro-batches.
+   * (call zeroGrad() first to start fresh) the gradient of the batch's mean loss over its counted
+   * targets, divided by `gradAccum` (see microStep for how accumulation normalises).
    */
   backward(gradAccum = 1): void {
     this.alive();
@@ -528,7 +582,7 @@ export class GPT2 {
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
     const step = this.gpu.step('backward');
     // The classifier re-runs with its backward half (it overwrote nothing in forward()), then the rest.
-    this.recordHead(step, 'train', 1 / (a.B * a.T * gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * gradAccum));
     this.recordBackward(step);
     step.submit();
   }
@@ -560,7 +614,7 @@ export class GPT2 {
 
   /**
    * One training step in one command encoder, submitted once: forward, loss, backward, AdamW.
-   * Returns the step's mean loss (read back after the submit).
+   * Returns the step's mean loss (read back after the submit); `lastStep` has the rest.
    */
   async trainStep(inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, opts: AdamWOptions): Promise<number> {
     return this.microStep(inputs, targets, B, T, { first: true, update: opts, gradAccum: 1 });
@@ -568,8 +622,13 @@ export class GPT2 {
 
   /**
    * One micro-batch of a gradient-accumulation step, in one submit: `first` zeroes the gradients,
-   * every micro-batch runs forward and backward (accumulating, with the loss divided by
-   * gradAccum), and the micro-batch given `update` also takes the AdamW step.
+   * every micro-batch runs forward and backward (accumulating), and the micro-batch given `update`
+   * also takes the AdamW step. Normalisation: each micro-batch contributes the gradient of its own
+   * mean loss (over its counted targets) divided by gradAccum, so the step's gradient is that of the
+   * average of the micro-batch means. That equals the gradient of the mean over all counted targets
+   * of the step whenever the micro-batches count the same number of targets (always, without -1
+   * targets): two micro-batches of B rows equal one batch of 2B rows. Returns the micro-batch's mean
+   * loss; `lastStep` gets it with the gradient norm, skip flag and loss scale, from one readback.
    */
   async microStep(
     inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number,
@@ -583,13 +642,25 @@ export class GPT2 {
     const step = this.gpu.step('train_step');
     if (o.first) this.zeroGrad(step);
     this.recordForward(step);
-    this.recordHead(step, 'train', 1 / (B * T * o.gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * o.gradAccum));
     this.recordBackward(step);
-    if (o.update) this.recordUpdate(step);
+    const stats = this.stepStats;
+    step.copy(this.acts!.lossSum, stats.view([1], 0));
+    step.copy(this.lossScale.view([1], 0), stats.view([1], 3)); // the scale this backward used
+    if (o.update) {
+      this.recordUpdate(step);
+      step.copy(this.hyper.view([2], ADAMW_HYPER.skipped), stats.view([2], 1)); // [skipped, gradNorm]
+    }
     step.submit();
     this.lastEncodeMs = performance.now() - t0;
     this.forwardDone = undefined;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    const [lossSum, skipped, gradNorm, lossScale] = await this.gpu.download(stats);
+    const loss = lossSum! / this.lossDivisor;
+    this.lastStep = {
+      loss, targets: this.targetCount, lossScale: lossScale!, updated: !!o.update,
+      gradNorm: o.update ? gradNorm! : NaN, skipped: !!o.update && skipped !== 0,
+    };
+    return loss;
   }
 
   private writeHyper(opts: AdamWOptions): void {
@@ -660,6 +731,7 @@ export class GPT2 {
     this.destroyed = true;
     this.freeActivations();
     this.params.destroy();
+    for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
   }
 
   /** `using model = new GPT2(...)` destroys it at the end of the scope. */
@@ -674,6 +746,29 @@ export class GPT2 {
     if (this.destroyed) throw new DisposedError('this GPT2 model was destroyed; load or create it again');
     if (this.gpu.isDestroyed) throw new DisposedError('the GPUContext of this GPT2 model was destroyed');
   }
+}
+
+/** Parameters stored with paddedVocabSize rows on the GPU (zero padding) and vocabSize rows in files. */
+const VOCAB_ROWS: ReadonlySet<string> = new Set(['wte.weight', 'lm_head.weight']);
+
+/** The parameter the lm_head multiplies by: wte when tied, else the separate lm_head.weight. */
+export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
+  return config.tieWordEmbeddings ? 'wte.weight' : 'lm_head.weight';
+}
+
+/**
+ * MLP up-projection and activation: preact[BT,H] = inp[BT,C] · weight[C,H] + bias[H] and
+ * out = act(preact). The tanh GELU runs in the matmul's epilogue; the other activations as their own pass.
+ */
+export function fcForward(
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, act: Activation,
+): void {
+  if (isTanhGelu(act)) {
+    matmulForward(step, out, inp, weight, bias, BT, C, H, { preact });
+    return;
+  }
+  matmulForward(step, preact, inp, weight, bias, BT, C, H);
+  activationForward(step, out, preact, BT * H, act);
 }
 
 export function canonical(name: string): string {

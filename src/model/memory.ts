@@ -57,10 +57,11 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   const f16 = i.precision === 'f16';
   const elt = f16 ? 2 : 4;
   const maxBinding = i.maxBindingBytes ?? DEFAULT_MAX_BINDING;
-  const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = c;
+  const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions, nInner: H } = c;
 
   // parameter banks, laid out as ParamStore lays them out
-  const shapes = paramShapes(c).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [Vp, C] } : p));
+  // wte and an untied lm_head hold the padded vocab's rows (gpt2.ts VOCAB_ROWS)
+  const shapes = paramShapes(c).map((p) => (p.name === 'wte.weight' || p.name === 'lm_head.weight' ? { ...p, shape: [Vp, C] } : p));
   const device = Math.floor(maxBinding / 4 / 128) * 128;
   const { bankSizes } = layoutParams(shapes, Math.min(device, i.maxBankElements ?? device));
   const banks = (e: number) => bankSizes.reduce((n, b) => n + buf(b * e), 0);
@@ -79,18 +80,20 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   // activations of allocate(B, T)
   const BT = i.B * i.T;
   const t = (n: number, e = elt) => buf(n * e);
-  const perLayer = 7 * t(BT * C) + t(BT * 3 * C) + 2 * t(BT * 4 * C) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
-  // ln1, atty, attproj, residual2, ln2, fcproj, residual3 [B,T,C]; qkv [B,T,3C]; fch, fchGelu [B,T,4C];
-  // ln1/ln2 mean and rstd [B,T] f32; lse [B,NH,T] f32
-  p.activations = L * perLayer + 2 * t(BT * C) + 3 * t(BT, 4); // encoded, lnf; lnf mean/rstd, losses
+  // ln1, atty, ln2 [B,T,C]; the residual stream attproj, residual2, fcproj, residual3 [B,T,C] in f32
+  // (f16 would overflow it); qkv [B,T,3C]; fch, fchGelu [B,T,n_inner]; ln1/ln2 mean and rstd [B,T] f32;
+  // lse [B,NH,T] f32
+  const perLayer = 3 * t(BT * C) + 4 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
+  p.activations = L * perLayer + t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4); // encoded (f32), lnf; lnf mean/rstd, losses
   p.chunkRows = logitsChunkRows(BT, Vp, elt, maxBinding);
   p.logitsChunk = t(p.chunkRows * Vp);
-  p.activationGrads = 2 * t(BT * C) + t(BT * 4 * C) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
+  p.activationGrads = t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
   // inputs, targets [B,T] i32, loss sum, loss scratch, encoder backward plan (3 u32 [BT] buffers)
   p.other += 2 * t(BT, 4) + buf(4) + buf(4 * reduceScratch(BT)) + 2 * t(BT, 4) + t(BT + 1, 4);
 
   if (generation) {
-    p.kvCache = L * t(nPositions * 3 * C) + buf(4) + 5 * t(C) + 2 * buf(4) + t(3 * C) + 2 * t(C) + 2 * t(4 * C) + t(Vp);
+    // generate.ts: per-layer caches; token, wpe row, 3 residual rows (f32), ln row, mean, rstd, qkv, atty, proj (f32), fch, fchGelu, logits
+    p.kvCache = L * t(nPositions * 3 * C) + buf(4) + t(C) + 3 * t(C, 4) + t(C) + 2 * buf(4) + t(3 * C) + t(C) + t(C, 4) + 2 * t(H) + t(Vp);
   }
   p.total = MEMORY_CATEGORIES.reduce((n, k) => n + p[k], 0);
   return p;

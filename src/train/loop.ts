@@ -17,8 +17,8 @@
 //     save), the caller decides WHAT. `shouldStop()` is polled between steps (Ctrl-C, a UI button).
 // Non-finite values stop the run with a NonFiniteError naming the step and the newest checkpoint
 // whose next step was finite ("the last good checkpoint"): in f32 at the first non-finite loss or
-// gradient; in f16 (where the loss scale makes overflow routine) after more than `maxSkippedSteps`
-// consecutive skipped updates.
+// gradient; in f16 at the first non-finite loss (a forward overflow) and, for non-finite gradients
+// (which the loss scale makes routine), after more than `maxSkippedSteps` consecutive skipped updates.
 
 import type { GPT2, AdamWOptions } from '../model/gpt2';
 import { MQGError } from '../gpu/errors';
@@ -93,8 +93,9 @@ export interface TrainLoopOptions<TBatch> {
   maxSkippedSteps?: number;
   /** Run `run(stepsDone)` every `every` steps; its result is the step's valLoss. Default none. */
   evaluate?: { every: number; run: (stepsDone: number) => Promise<number> };
-  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early. */
-  save?: { every: number; run: (stepsDone: number, final: boolean) => Promise<void> };
+  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early.
+   *  `lastGood` is the newest earlier save whose next step was finite: keep it when pruning old checkpoints. */
+  save?: { every: number; run: (stepsDone: number, final: boolean, lastGood: number | undefined) => Promise<void> };
   /** Called after every optimiser step with its typed report. Default none. */
   onStep?: (r: StepReport) => void | Promise<void>;
   /** Polled before each step: true ends the run after the final save (an interrupt). */
@@ -131,19 +132,11 @@ export function languageModelStep(model: GPT2, B: number, T: number): MicroStep<
   return (b, o) => model.microStep(b.inputs, b.targets, B, T, o);
 }
 
-interface LastStepModel {
-  lastStep?: { loss: number; gradNorm: number; skipped: boolean; lossScale: number };
-}
-
-/** The step statistics of a GPT2 after its update: model.lastStep where the model fills it, else the
- *  derived slots of the AdamW hyper-parameter tensor (skip flag, grad norm, loss scale; one readback). */
+/** The step statistics of a GPT2 after its update: model.lastStep, filled by the step's own readback. */
 export async function gpt2StepStats(model: GPT2): Promise<StepStats> {
-  const last = (model as unknown as LastStepModel).lastStep;
-  if (last) return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: last.lossScale };
-  const hyper = (model as unknown as { hyper: Parameters<GPT2['gpu']['download']>[0] }).hyper;
-  const h = await model.gpu.download(hyper);
-  // ADAMW_HYPER slots: 9 skipped, 10 gradNorm, 11 lossScale (src/kernels/adamw.ts).
-  return { skipped: h[9]! !== 0, gradNorm: h[10]!, lossScale: model.dtype === 'f16' ? h[11]! : 1 };
+  const last = model.lastStep;
+  if (!last || !last.updated) throw new MQGError('trainLoop: the model reports no AdamW update for this step (did microStep get `update` on the last micro-batch?)');
+  return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: model.dtype === 'f16' ? last.lossScale : 1 };
 }
 
 /** The training loop every trainer uses: for each step, `gradAccum` micro-batches (each one submit), the AdamW update on the last, one readback of the step's statistics, then the hooks (onStep, evaluate, save). Works in Node and in browsers on in-memory data. Throws NonFiniteError on a non-finite loss or gradient. */
@@ -202,22 +195,29 @@ export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<Tr
     tokensDone += tokens;
     const r: StepReport = { step, loss, lr, ms, tokens, tokensPerSecond: ms > 0 ? (tokens * 1000) / ms : 0, ...st, skippedRun };
     const f32 = model.dtype !== 'f16';
-    if (!finite && (f32 || skippedRun > maxSkipped || !Number.isFinite(loss) && !st.skipped)) {
+    // A non-finite loss comes from the forward pass, which the loss scale does not touch: stop at
+    // once in f16 too (its weights are finite, since a non-finite gradient skips the update, so an
+    // activation passed the f16 range). A non-finite gradient with a finite loss is what dynamic loss
+    // scaling rides out in f16: stop only after a run of them.
+    const lossBad = !Number.isFinite(loss);
+    if (!finite && (f32 || lossBad || skippedRun > maxSkipped)) {
       history.push(r);
       await o.onStep?.(r);
-      const what = !Number.isFinite(loss) ? `loss is ${loss}` : `the gradient norm is ${st.gradNorm}`;
-      const why = f32 || skippedRun <= maxSkipped ? `${what} at step ${done}` : `${skippedRun} consecutive steps skipped for non-finite gradients (the last at step ${done}, ${what}; --max-skipped-steps ${maxSkipped})`;
+      const what = lossBad ? `loss is ${loss}` : `the gradient norm is ${st.gradNorm}`;
+      const why = f32 || lossBad
+        ? `${what} at step ${done}${!f32 ? ' (the f16 forward pass overflowed: an activation passed the f16 range, which the loss scale cannot help; train in f32 or with a lower learning rate)' : ''}`
+        : `${skippedRun} consecutive steps skipped for non-finite gradients (the last at step ${done}, ${what}; --max-skipped-steps ${maxSkipped})`;
       throw new NonFiniteError(why, done, lastGood);
     }
     if (o.evaluate && o.evaluate.every > 0 && (done % o.evaluate.every === 0 || done === o.steps)) r.valLoss = await o.evaluate.run(done);
     history.push(r);
     await o.onStep?.(r);
     if (o.save && o.save.every > 0 && done % o.save.every === 0 && done < o.steps) {
-      await o.save.run(done, false);
+      await o.save.run(done, false, lastGood);
       pendingSave = done;
     }
   }
-  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true);
+  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true, lastGood);
   const secs = (performance.now() - t0) / 1000;
   return { startStep, stepsDone: step, interrupted, history, skippedSteps, lastGoodCheckpoint: lastGood, tokensPerSecond: tokensDone / Math.max(1e-9, secs) };
 }

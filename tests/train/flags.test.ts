@@ -104,6 +104,7 @@ describe('train options that cannot be honoured', () => {
       await expect(p, msg).rejects.toThrow(UsageError);
       await expect(p).rejects.toThrow(`mqg train --resume: ${msg}; it would change the model, the data order or the batch shape`);
     }
+    await expect(train({ out, resume: true, tokenizer: 'gpt2' }, quiet, gpu)).rejects.toThrow('mqg train --resume: --tokenizer cannot change a run: it continues from its checkpoint, with the tokenizer copied into it');
     // the same value as the run's is not a change
     const lines: string[] = [];
     const r = await train({ out, resume: true, lr: 0.002, steps: 4, evalEvery: 1, evalBatches: 1, saveEvery: 1, keepLast: 1, logFormat: 'jsonl' }, (l) => lines.push(l), gpu);
@@ -117,5 +118,33 @@ describe('train options that cannot be honoured', () => {
     await train({ out, resume: true, steps: 5, logFormat: 'text' }, (l) => text.push(l), gpu);
     expect(text.some((l) => /^step 5\/5 \| loss /.test(l))).toBe(true); // --log-format applied
     expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(5);
+  });
+});
+
+describe('error style', () => {
+  it('user errors print one line and exit 1 (2 for usage); internal faults say so, with the stack behind MQG_DEBUG=1', async () => {
+    const { reportError } = await import('../../src/cli/report');
+    const { DataError } = await import('../../src/gpu/errors');
+    const printed: unknown[] = [];
+    const orig = console.error;
+    const debug = process.env.MQG_DEBUG;
+    console.error = (x: unknown) => void printed.push(x);
+    try {
+      delete process.env.MQG_DEBUG;
+      expect(reportError(new UsageError('mqg train: --lr must be > 0; got 0'))).toBe(2);
+      expect(reportError(new DataError('x.bin: not an llm.c shard'))).toBe(1);
+      expect(reportError(Object.assign(new Error("ENOENT: no such file or directory, open 'a'"), { code: 'ENOENT' }))).toBe(1);
+      expect(reportError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(1);
+      process.env.MQG_DEBUG = '1';
+      const fault = new TypeError('boom');
+      expect(reportError(fault)).toBe(1);
+    } finally {
+      console.error = orig;
+      if (debug === undefined) delete process.env.MQG_DEBUG;
+      else process.env.MQG_DEBUG = debug;
+    }
+    expect(printed.slice(0, 3)).toEqual(['error: mqg train: --lr must be > 0; got 0', 'error: x.bin: not an llm.c shard', "error: ENOENT: no such file or directory, open 'a'"]);
+    expect(printed[3]).toBe("internal error: Cannot read properties of undefined (reading 'x')\n(a bug in mqg; rerun with MQG_DEBUG=1 for the stack trace and report it)");
+    expect((printed[4] as Error).stack).toMatch(/TypeError: boom\n\s+at /);
   });
 });

@@ -5,16 +5,17 @@ import { memoryPlan, memoryRefusal, largestFittingBatch, formatMemoryTable } fro
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const config = makeConfig({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 500 });
+const untied = makeConfig({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 300, nInner: 96, tieWordEmbeddings: false });
 
 describe.each(PRECISIONS)('memoryPlan (%s)', (precision) => {
   it.each([[2, 16, 1], [3, 64, 1], [4, 32, 40000]] as const)('matches model.memoryReport() at B=%i, T=%i (banks of at most %i elements where set)', async (B, T, bank) => {
     const gpu = await getGPU(precision);
     const maxBankElements = bank > 1 ? bank : undefined;
-    for (const training of [true, false]) {
-      const model = new GPT2(gpu, config, { precision, training, maxBankElements });
+    for (const [training, cfg] of [[true, config], [false, config], [true, untied]] as const) {
+      const model = new GPT2(gpu, cfg, { precision, training, maxBankElements });
       model.allocate(B, T);
       const r = model.memoryReport();
-      const p = memoryPlan({ config, B, T, precision, training, generation: false, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, maxBankElements });
+      const p = memoryPlan({ config: cfg, B, T, precision, training, generation: false, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, maxBankElements });
       expect(p.weights + p.masterWeights, 'parameters').toBe(r.parameters);
       expect(p.gradients, 'gradients').toBe(r.gradients);
       expect(p.adamMoments, 'optimizer').toBe(r.optimizer);
