@@ -80,11 +80,12 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   // activations of allocate(B, T)
   const BT = i.B * i.T;
   const t = (n: number, e = elt) => buf(n * e);
-  // ln1, atty, ln2 [B,T,C]; the residual stream attproj, residual2, fcproj, residual3 [B,T,C] in f32
-  // (f16 would overflow it); qkv [B,T,3C]; fch, fchGelu [B,T,n_inner]; ln1/ln2 mean and rstd [B,T] f32;
+  // ln1, atty, ln2 [B,T,C]; the residual stream residual2, residual3 [B,T,C] in f32 (f16 would
+  // overflow it); qkv [B,T,3C]; fch, fchGelu [B,T,n_inner]; ln1/ln2 mean and rstd [B,T] f32;
   // lse [B,NH,T] f32
-  const perLayer = 3 * t(BT * C) + 4 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
-  p.activations = L * perLayer + t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4); // encoded (f32), lnf; lnf mean/rstd, losses
+  const perLayer = 3 * t(BT * C) + 2 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
+  // encoded and the one attproj/fcproj scratch (f32), lnf; lnf mean/rstd, losses
+  p.activations = L * perLayer + 2 * t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4);
   p.chunkRows = logitsChunkRows(BT, Vp, elt, maxBinding);
   p.logitsChunk = t(p.chunkRows * Vp);
   p.activationGrads = t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
