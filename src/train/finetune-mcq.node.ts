@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
-import { presetConfig, type GPT2Config } from '../model/config';
+import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../model/source/safetensors';
 import { saveGPT2Weights } from '../model/source/names';
 import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from '../model/source/config';
@@ -232,7 +232,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
   // ---- model, head and tokenizer
   const source = saved ? ckptDir! : o.init;
   const file = source ? await readMcqModel(source, saved?.config) : undefined;
-  const config = file?.config ?? presetConfig(o.preset!, loadTokenizerRecorded(o.tokenizer!).record.vocabSize);
+  const config = file?.config ?? presetConfig(o.preset as PresetName, loadTokenizerRecorded(o.tokenizer!).record.vocabSize);
   let tk: LoadedTokenizer;
   if (source) {
     tk = checkModelInputs({ checkpoint: source, vocabSize: config.vocabSize, tokenizer: saved ? undefined : o.tokenizer, needTokenizer: true, command: 'finetune-mcq' }).tokenizer!;

@@ -20,38 +20,56 @@ import { argmax, formatMetricGroups, metricGroups, predictionFor, type McqMetric
 
 export { MCQ_PROMPT };
 
+/** The log-likelihood scorers, in report order. */
 export const LOGLIK_SCORERS = ['sum', 'mean', 'norm', 'uncond'] as const;
+/** One of LOGLIK_SCORERS. */
 export type LoglikScorer = (typeof LOGLIK_SCORERS)[number];
 
+/** One question's scores: each option's log-likelihood after the prompt, by scorer. */
 export interface McqScore {
+  /** The question id. */
   id: string;
+  /** The question source. */
   source: string;
-  /** Per option, by scorer. */
+  /** Per option: summed log-likelihood of its tokens. */
   sum: number[];
+  /** Per option: mean log-likelihood per token. */
   mean: number[];
+  /** Per option: summed log-likelihood per character of the option (lm-eval acc_norm). */
   norm: number[];
+  /** Per option: log P(option | question) - log P(option | "Answer:"). */
   uncond: number[];
+  /** The option with the highest summed log-likelihood. */
   predictedSum: number;
+  /** The option with the highest per-token mean. */
   predictedMean: number;
+  /** The correct option indexes. */
   answer: number[];
 }
 
+/** Accuracy over a set of questions, overall and by source, and the full metrics of every scorer. */
 export interface McqReport {
+  /** Questions scored. */
   questions: number;
   /** Top-1 prediction (by summed / per-token mean log-likelihood) is in the answer set. */
   accuracySum: number;
+  /** Top-1 accuracy by the per-token mean log-likelihood. */
   accuracyMean: number;
   /** Exact match ratio of the summed log-likelihood's top option (= accuracy on single-answer questions). */
   exactMatch: number;
+  /** The same figures per source. */
   bySource: Record<string, { questions: number; accuracySum: number; accuracyMean: number }>;
   /** Full metrics per scorer. */
   metrics: Record<LoglikScorer, McqMetricGroups>;
+  /** Every question's scores. */
   scores: McqScore[];
 }
 
+/** Options of log-likelihood scoring. */
 export interface LoglikOptions {
   /** Tokens per forward (B*T); default 8192. */
   maxTokens?: number;
+  /** Called after each forward with the number of questions scored so far. */
   onProgress?: (done: number) => void;
 }
 
@@ -64,7 +82,7 @@ interface Row {
   start: number;
 }
 
-/** Score every option of every record by log-likelihood. */
+/** Score every option of every record by log-likelihood, many questions per forward. */
 export async function scoreByLoglik(model: GPT2, tok: Tokenizer, records: readonly McqRecord[], opts: LoglikOptions = {}): Promise<McqScore[]> {
   const maxT = model.config.nPositions;
   const history = caseHistory(records);
@@ -120,10 +138,17 @@ export async function scoreByLoglik(model: GPT2, tok: Tokenizer, records: readon
   });
 }
 
+/** Score one question by log-likelihood (all its options in one forward). */
+export async function scoreQuestion(model: GPT2, tok: Tokenizer, rec: McqRecord): Promise<McqScore> {
+  return (await scoreByLoglik(model, tok, [rec]))[0]!;
+}
+
+/** Score `records` by log-likelihood and summarise: accuracy, EMR and Hamming per scorer, source, chapter and kind. */
 export async function evaluateMcq(model: GPT2, tok: Tokenizer, records: readonly McqRecord[], onProgress?: (done: number) => void, opts: LoglikOptions = {}): Promise<McqReport> {
   return summarize(records, await scoreByLoglik(model, tok, records, { ...opts, onProgress }));
 }
 
+/** The report of a scored set (see evaluateMcq). */
 export function summarize(records: readonly McqRecord[], scores: McqScore[]): McqReport {
   const metrics = Object.fromEntries(
     LOGLIK_SCORERS.map((k) => [k, metricGroups(records.map((r, q) => predictionFor(r, scores[q]![k])), 'single')]),
@@ -150,6 +175,7 @@ const SCORER_TITLE: Record<LoglikScorer, string> = {
   uncond: 'log P(option | question) - log P(option | "Answer:") (unconditional-normalised)',
 };
 
+/** The report as text lines: the headline accuracies, then with `full` every scorer's groups with chance levels. */
 export function formatMcqReport(r: McqReport, full = false): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const o = r.metrics.sum.overall;

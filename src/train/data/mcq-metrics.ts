@@ -16,11 +16,16 @@
 
 import type { McqRecord } from './mcq';
 
+/** 'single': the top option is the prediction; 'set': every option with a positive logit. */
 export type PredictionKind = 'single' | 'set';
 
+/** One question's option scores with what the metrics group it by. */
 export interface McqPrediction {
+  /** The question id. */
   id: string;
+  /** The question source. */
   source: string;
+  /** The question chapter (subject). */
   chapter: string;
   /** Part of a progressive case (has a case id). */
   progressive: boolean;
@@ -30,17 +35,27 @@ export interface McqPrediction {
   answer: number[];
 }
 
+/** The metrics of a group of questions, with the chance level of each. */
 export interface McqMetrics {
+  /** Questions in the group. */
   questions: number;
+  /** Share of questions whose top-scored option is correct. */
   accuracy: number;
+  /** Exact match ratio: share of questions whose predicted set equals the gold set. */
   emr: number;
+  /** Hamming score: mean of |predicted ∩ gold| / |predicted ∪ gold|. */
   hamming: number;
+  /** The same three for a uniformly random predictor of the same kind. */
   chance: { accuracy: number; emr: number; hamming: number };
 }
 
+/** Metrics overall, per source, per chapter and for single vs progressive questions. */
 export interface McqMetricGroups {
+  /** Every question. */
   overall: McqMetrics;
+  /** Per source. */
   bySource: Record<string, McqMetrics>;
+  /** Per chapter. */
   byChapter: Record<string, McqMetrics>;
   /** Single questions vs questions of progressive cases (a key is absent when it has no questions). */
   byKind: { single?: McqMetrics; progressive?: McqMetrics };
@@ -51,6 +66,7 @@ export function predictionFor(rec: McqRecord, scores: number[]): McqPrediction {
   return { id: rec.id, source: rec.source, chapter: rec.chapter, progressive: rec.caseId !== undefined, scores, answer: rec.answer };
 }
 
+/** Index of the largest value (the first on ties). */
 export function argmax(xs: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
@@ -95,7 +111,7 @@ function popcount(x: number): number {
   return c;
 }
 
-/** Metrics of a group of predictions. */
+/** Metrics of a group of predictions (see the header for the definitions). */
 export function metricsOf(preds: readonly McqPrediction[], kind: PredictionKind): McqMetrics {
   let acc = 0, emr = 0, ham = 0, cAcc = 0, cEmr = 0, cHam = 0;
   for (const q of preds) {
@@ -130,6 +146,7 @@ function groupBy(preds: readonly McqPrediction[], key: (p: McqPrediction) => str
   return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, g]) => [k, metricsOf(g, kind)]));
 }
 
+/** Metrics overall and by source, chapter and kind. */
 export function metricGroups(preds: readonly McqPrediction[], kind: PredictionKind): McqMetricGroups {
   const byKind = groupBy(preds, (p) => (p.progressive ? 'progressive' : 'single'), kind);
   return {

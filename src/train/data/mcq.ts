@@ -18,13 +18,19 @@
 
 import { MQGError } from '../../gpu/errors';
 
+/** One multiple-choice question (a line of the MCQ JSONL format). */
 export interface McqRecord {
+  /** Unique id of the question. */
   id: string;
+  /** The question text. */
   question: string;
+  /** The answer options, in order (A, B, C, ...). */
   options: string[];
   /** Sorted 0-based indexes into options; never empty. */
   answer: number[];
+  /** Where it comes from (reported per source). */
   source: string;
+  /** Chapter or topic within the source. */
   chapter: string;
   /** Progressive questions: the clinical case this question belongs to, and its order within the case. */
   caseId?: string;
