@@ -32,8 +32,9 @@ export interface McqRecord {
   source: string;
   /** Chapter or topic within the source. */
   chapter: string;
-  /** Progressive questions: the clinical case this question belongs to, and its order within the case. */
+  /** Progressive questions: the clinical case this question belongs to. */
   caseId?: string;
+  /** Progressive questions: the question's order within its case (earlier ones are its context). */
   caseOrder?: number;
 }
 
