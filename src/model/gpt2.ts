@@ -23,6 +23,8 @@ import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+import { LoraAdapters, type LoraOptions } from './lora';
+import type { LoraConfig, LoraModuleKind } from './peft';
 
 export interface AdamWOptions {
   lr: number;
@@ -96,6 +98,15 @@ export interface ModelOptions {
   training?: boolean;
   /** Cap on elements per parameter bank, below the device's per-binding limit (tests use it to force several banks). */
   maxBankElements?: number;
+  // ---- LoRA and activation checkpointing (lora.ts)
+  /**
+   * Train LoRA adapters only (PEFT semantics, peft.ts): the base is frozen and kept at the storage
+   * precision with no master copy, gradient or optimiser state; the adapters have f32 master
+   * weights, gradients and AdamW moments. New adapters start as PEFT's (A random, B zero).
+   */
+  lora?: LoraOptions | LoraConfig;
+  /** Keep only each block's input in training and recompute the block in backward. */
+  checkpointActivations?: boolean;
 }
 
 export class GPT2 {
@@ -115,6 +126,11 @@ export class GPT2 {
   /** [scale, goodSteps, growthInterval, lastStepSkipped] f32, on the GPU. */
   readonly lossScale: Tensor;
   private readonly maxMemoryBytes: number | undefined;
+  /** LoRA adapters, when ModelOptions.lora is set: then they are the only trainable parameters. */
+  readonly lora: LoraAdapters | undefined;
+  readonly checkpointActivations: boolean;
+  /** [2, C] f32 sink for the LayerNorm parameter gradients the frozen base does not keep. */
+  private frozenLnGrads: Tensor | undefined;
 
   constructor(
     readonly gpu: GPUContext,
@@ -127,18 +143,33 @@ export class GPT2 {
     this.maxMemoryBytes = options.maxMemoryBytes;
     const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
+    this.checkpointActivations = !!options.checkpointActivations;
+    if (options.lora) {
+      this.lora = new LoraAdapters(gpu, config, options.lora, options.maxBankElements, this.training);
+      if (this.training && this.lora.config.loraDropout > 0) {
+        throw new MQGError(`lora_dropout ${this.lora.config.loraDropout}: dropout on the adapter input is not implemented; train with dropout 0`);
+      }
+    }
     this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
-    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training);
+    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training && !this.lora);
+    if (this.lora && this.training) this.frozenLnGrads = gpu.tensor([2, Math.ceil(config.nEmbd / 64) * 64], 'f32', 'frozen_ln_grads');
     this.hyper = gpu.tensor([ADAMW_HYPER_SIZE], 'f32', 'adamw_hyper');
     this.normSq = gpu.tensor([1], 'f32', 'grad_norm_sq');
-    const largestBank = Math.max(...this.params.banks.map((b) => b.numel));
+    const trainBanks = this.trainable.banks;
+    const largestBank = Math.max(...trainBanks.map((b) => b.numel));
     this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
-    if (this.params.banks.length > 1) this.normParts = gpu.tensor([this.params.banks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(this.params.banks.length * NORM_STRIDE));
+    if (trainBanks.length > 1) this.normParts = gpu.tensor([trainBanks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(trainBanks.length * NORM_STRIDE));
     this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
+  }
+
+  /** The parameters AdamW updates: the LoRA adapters when there are any, else the whole model. */
+  get trainable(): ParamStore {
+    return this.lora?.params ?? this.params;
   }
 
   private paramBytes(shapes: { shape: number[] }[]): number {
     const n = shapes.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    if (this.lora && this.training) return n * (this.dtype === 'f16' ? 2 : 4) + this.lora.numel * LoraAdapters.BYTES_PER_PARAM;
     if (!this.training) return n * (this.dtype === 'f16' ? 2 : 4);
     return n * (16 + (this.dtype === 'f16' ? 2 : 0)); // master, grad, m, v (+ f16 copy)
   }
@@ -196,6 +227,7 @@ export class GPT2 {
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
   async parameter(name: string): Promise<Float32Array> {
     const n = canonical(name);
+    if (this.lora && isLoraName(n)) return (await this.gpu.download(this.lora.params.master(n))) as Float32Array;
     return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
   }
 
@@ -203,7 +235,8 @@ export class GPT2 {
   async gradient(name: string): Promise<Float32Array> {
     this.requireTraining('gradient()');
     const n = canonical(name);
-    const g = this.unpad(n, (await this.gpu.download(this.params.grad(n))) as Float32Array);
+    const grads = this.lora && isLoraName(n) ? this.lora.params : this.params;
+    const g = this.unpad(n, (await this.gpu.download(grads.grad(n))) as Float32Array);
     if (this.dtype === 'f16') {
       const scale = (await this.gpu.download(this.lossScale))[0]!;
       if (scale !== 1) for (let i = 0; i < g.length; i++) g[i]! /= scale;
@@ -234,7 +267,9 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    const actBytes = BT * C * elt * (L * 10 + 6) + BT * 4 * C * elt * (L * 2 + 1) + BT * 3 * C * elt * (L + 1) + chunkRows * Vp * elt + BT * 4 * (L * 4 + 4 + NH * L);
+    const Lk = this.checkpointActivations ? 1 : L; // blocks whose activations are kept (checkpointing: one set, plus each block's output)
+    const actBytes = BT * C * elt * (Lk * 10 + (L - Lk) + 6) + BT * 4 * C * elt * (Lk * 2 + 1) + BT * 3 * C * elt * (Lk + 1) + chunkRows * Vp * elt + BT * 4 * (Lk * 4 + 4 + NH * Lk)
+      + BT * (this.lora?.activationBytesPerRow() ?? 0);
     this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
@@ -242,6 +277,11 @@ export class GPT2 {
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
+      if (this.checkpointActivations && l > 0) {
+        // Checkpointing: one set of block activations for all blocks, each block's output kept.
+        layers.push({ ...layers[0]!, residual3: t([B, T, C], `residual3.${l}`) });
+        continue;
+      }
       layers.push({
         ln1: t([B, T, C], `ln1.${l}`),
         ln1Mean: t([B, T], `ln1_mean.${l}`, 'f32'),
@@ -280,6 +320,7 @@ export class GPT2 {
       plan: createEncoderBackwardPlan(g, BT, Vp),
     };
     this.lossSumScratch = g.tensor([reduceScratchSize(BT)], 'f32', 'loss_scratch');
+    this.lora?.allocate(BT);
     this.views.clear();
   }
 
@@ -327,8 +368,8 @@ export class GPT2 {
 
   /** Bytes of GPU memory by category. */
   memoryReport(): Record<string, number> {
-    const sum = (ts: (Tensor | null | undefined)[]) => ts.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
-    const banks = this.params.banks;
+    const sum = (ts: (Tensor | null | undefined)[]) => [...new Set(ts.map((t) => t?.buffer))].reduce((n, b) => n + (b ? b.size : 0), 0);
+    const banks = [...this.params.banks, ...(this.lora?.params.banks ?? [])];
     const report: Record<string, number> = {
       parameters: sum(banks.map((b) => b.master)) + sum(banks.map((b) => b.lowp)),
       gradients: sum(banks.map((b) => b.grad)),
@@ -338,7 +379,7 @@ export class GPT2 {
     };
     const a = this.base;
     if (a) {
-      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]);
+      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes() ?? 0);
       report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
@@ -379,21 +420,52 @@ export class GPT2 {
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
-    for (let l = 0; l < L; l++) {
-      const x = a.layers[l]!;
-      const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
-      const w = (n: string) => p.weight(`h.${l}.${n}`);
-      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
-      matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
-      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
-      matmulForward(step, x.attproj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
-      residualForward(step, x.residual2, residual, x.attproj, BT * C);
-      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
-      matmulForward(step, x.fchGelu, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, 4 * C, { preact: x.fch });
-      matmulForward(step, x.fcproj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, 4 * C, C);
-      residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
-    }
+    for (let l = 0; l < L; l++) this.recordBlock(step, l);
     layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C);
+  }
+
+  /** Block l's forward, from its input (the previous block's residual3) to its residual3. */
+  private recordBlock(step: Step, l: number): void {
+    const a = this.acts!;
+    const { B, T } = a;
+    const { nEmbd: C, nHead: NH } = this.config;
+    const BT = B * T;
+    const p = this.params;
+    const x = a.layers[l]!;
+    const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
+    const w = (n: string) => p.weight(`h.${l}.${n}`);
+    layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
+    this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
+    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
+    this.linearForward(step, l, 'attn.c_proj', x.attproj, x.atty, BT, C, C);
+    residualForward(step, x.residual2, residual, x.attproj, BT * C);
+    layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
+    this.linearForward(step, l, 'mlp.c_fc', x.fchGelu, x.ln2, BT, C, 4 * C, { preact: x.fch });
+    this.linearForward(step, l, 'mlp.c_proj', x.fcproj, x.fchGelu, BT, 4 * C, C);
+    residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
+  }
+
+  /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
+  private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, gelu?: { preact: Tensor }): void {
+    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    const b = this.params.weight(`h.${l}.${kind}.bias`);
+    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, gelu)) matmulForward(step, out, inp, w, b, BT, C, OC, gelu);
+  }
+
+  /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
+  private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number): void {
+    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC)) return;
+    const frozen = !!this.lora;
+    matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC);
+  }
+
+  /** LayerNorm parameter gradients: into the model's, or into a sink when the base is frozen. */
+  private lnGrads(name: string): [Tensor, Tensor] {
+    if (!this.lora) return [this.params.grad(`${name}.weight`), this.params.grad(`${name}.bias`)];
+    const C = this.config.nEmbd;
+    const sink = this.frozenLnGrads!;
+    return [sink.view([C], 0), sink.view([C], sink.shape[1]!)];
   }
 
   /**
@@ -417,7 +489,7 @@ export class GPT2 {
       });
       if (mode !== 'train') continue;
       gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
-      gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+      if (!this.lora) gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
     }
     sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
   }
@@ -430,25 +502,27 @@ export class GPT2 {
     const p = this.params;
     step.clear(a.dresidual);
     const lastResidual = a.layers[L - 1]!.residual3;
-    layernormBackward(step, a.dresidual, p.grad('ln_f.weight'), p.grad('ln_f.bias'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
+    layernormBackward(step, a.dresidual, ...this.lnGrads('ln_f'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
     const dln = a.dlnf; // re-used as dln2, datty, dln1: each [B,T,C], consumed before the next is written
     for (let l = L - 1; l >= 0; l--) {
+      // With activation checkpointing the blocks share one set of buffers: recompute this block's
+      // (the last block's are still there from the forward pass).
+      if (this.checkpointActivations && l < L - 1) this.recordBlock(step, l);
       const x = a.layers[l]!;
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
-      const d = (n: string) => p.grad(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, 4 * C, C);
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, 4 * C, C);
       geluBackward(step, a.dfch, x.fch, a.dfch, BT * 4 * C);
-      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, 4 * C);
-      layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
+      this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, 4 * C);
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
-      matmulBackward(step, dln, d('attn.c_proj.weight'), d('attn.c_proj.bias'), a.dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
+      this.linearBackward(step, l, 'attn.c_proj', dln, a.dresidual, x.atty, BT, C, C);
       attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH);
-      matmulBackward(step, dln, d('attn.c_attn.weight'), d('attn.c_attn.bias'), a.dqkv, x.ln1, w('attn.c_attn.weight'), BT, C, 3 * C);
-      layernormBackward(step, a.dresidual, d('ln_1.weight'), d('ln_1.bias'), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
+      this.linearBackward(step, l, 'attn.c_attn', dln, a.dqkv, x.ln1, BT, C, 3 * C);
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
     }
-    encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
+    if (!this.lora) encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
   }
 
   // ------------------------------------------------------------------ public steps
@@ -490,7 +564,7 @@ export class GPT2 {
   zeroGrad(step?: Step): void {
     this.requireTraining('zeroGrad()');
     const s = step ?? this.gpu.step('zero_grad');
-    for (const b of this.params.banks) s.clear(b.grad!);
+    for (const b of this.trainable.banks) s.clear(b.grad!);
     if (!step) s.submit();
   }
 
@@ -521,7 +595,7 @@ export class GPT2 {
 
   private recordUpdate(s: Step): void {
     // The global norm covers all banks: reduce each into the scratch-backed total.
-    const banks = this.params.banks;
+    const banks = this.trainable.banks;
     if (banks.length === 1) globalNormSquared(s, this.normSq, banks[0]!.grad!, banks[0]!.numel, this.normScratch);
     else {
       banks.forEach((b, i) => globalNormSquared(s, this.normParts!.view([1], i * NORM_STRIDE), b.grad!, b.numel, this.normScratch));
@@ -585,7 +659,7 @@ export class GPT2 {
       tensors.push({ name, dtype: t.dtype === 'f16' ? 'F16' : 'F32', shape: [t.numel], data: await this.gpu.readBytes(t.buffer, t.offset, t.byteLength) });
     };
     this.requireTraining('exportOptimizerState()');
-    for (const [i, b] of this.params.banks.entries()) {
+    for (const [i, b] of this.trainable.banks.entries()) {
       await raw(`adam_m.${i}`, b.m!);
       await raw(`adam_v.${i}`, b.v!);
       if (b.lowp) await raw(`params_f16.${i}`, b.lowp);
@@ -604,7 +678,7 @@ export class GPT2 {
       this.gpu.writeBytes(dst.buffer, dst.offset, src.data);
     };
     this.requireTraining('importOptimizerState()');
-    for (const [i, b] of this.params.banks.entries()) {
+    for (const [i, b] of this.trainable.banks.entries()) {
       put(`adam_m.${i}`, b.m!);
       put(`adam_v.${i}`, b.v!);
       if (b.lowp) put(`params_f16.${i}`, b.lowp);
@@ -631,9 +705,14 @@ export class GPT2 {
   destroy(): void {
     this.freeActivations();
     this.params.destroy();
+    this.lora?.destroy();
+    this.frozenLnGrads?.buffer.destroy();
   }
 }
 
 export function canonical(name: string): string {
+  if (name.startsWith('base_model.model.')) name = name.slice('base_model.model.'.length); // PEFT
   return name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
 }
+
+const isLoraName = (n: string) => /\.lora_[AB]\.weight$/.test(n);

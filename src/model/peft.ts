@@ -236,3 +236,21 @@ export function mergeLoraWeight(W: Float32Array, A: Float32Array, B: Float32Arra
   }
   return out;
 }
+
+/**
+ * Fold an adapter into a copy of the base weights (canonical names, e.g. `h.0.attn.c_attn.weight`):
+ * the merged model computes what the adapted one does, with no adapter.
+ */
+export function mergeAdapter(params: ReadonlyMap<string, Float32Array>, config: GPT2Config, lora: LoraConfig, weights: LoraWeights): Map<string, Float32Array> {
+  const out = new Map(params);
+  const s = loraScale(lora);
+  for (const m of loraModules(config, lora)) {
+    const name = `${m.module.slice('transformer.'.length)}.weight`;
+    const W = params.get(name);
+    const w = weights.get(m.module);
+    if (!W) throw new CheckpointError(`merge: the base model has no parameter "${name}"`);
+    if (!w) throw new CheckpointError(`merge: the adapter has no weights for "${m.module}"`);
+    out.set(name, mergeLoraWeight(W, w.A, w.B, lora.r, m.inFeatures, m.outFeatures, s));
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+// Reads ../shared/golden/hf-biomedlm-tiny-lora: the sharded HF base model (via its
+// model.safetensors.index.json), the PEFT adapter, the batch, tokens and expected values.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeConfig, type GPT2Config } from '../../src/model/config';
+import { loadGPT2Weights } from '../../src/model/hfnames';
+import { parseSafetensors, toFloat32, type SafetensorsTensor } from '../../src/model/safetensors';
+
+export const GOLDEN = path.resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny-lora');
+export const HAVE_GOLDEN = existsSync(path.join(GOLDEN, 'expected.json'));
+
+export function goldenConfig(): GPT2Config {
+  const j = JSON.parse(readFileSync(path.join(GOLDEN, 'model/config.json'), 'utf8'));
+  return makeConfig({
+    nLayer: j.n_layer, nHead: j.n_head, nEmbd: j.n_embd, nPositions: j.n_positions, vocabSize: j.vocab_size,
+    layerNormEpsilon: j.layer_norm_epsilon, scaleAttnByInverseLayerIdx: !!j.scale_attn_by_inverse_layer_idx,
+  });
+}
+
+/** The base weights by canonical name, read shard by shard through the index. */
+export function goldenBaseWeights(config: GPT2Config): Map<string, Float32Array> {
+  const dir = path.join(GOLDEN, 'model');
+  const index = JSON.parse(readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const file of new Set(Object.values(index.weight_map))) {
+    for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(path.join(dir, file))), file).tensors) tensors.set(k, t);
+  }
+  return loadGPT2Weights({ metadata: {}, tensors, fileName: dir }, config).params;
+}
+
+export function goldenTensors(file: string): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(path.join(GOLDEN, file))), file).tensors) out.set(k, toFloat32(t));
+  return out;
+}
+
+export function goldenExpected() {
+  return JSON.parse(readFileSync(path.join(GOLDEN, 'expected.json'), 'utf8'));
+}
+
+export function goldenBatch(): { B: number; T: number; inputs: number[]; targets: number[] } {
+  const b = JSON.parse(readFileSync(path.join(GOLDEN, 'batch.json'), 'utf8'));
+  return { B: b.B, T: b.T, inputs: (b.inputs as number[][]).flat(), targets: (b.targets as number[][]).flat() };
+}
+
+/** tokens.bin (llm.c shard: 256 × int32 header, then uint16 tokens). */
+export function goldenTokens(): Uint16Array {
+  const buf = readFileSync(path.join(GOLDEN, 'tokens.bin'));
+  const count = buf.readInt32LE(8);
+  return new Uint16Array(buf.buffer.slice(buf.byteOffset + 1024, buf.byteOffset + 1024 + 2 * count));
+}
+
+/** max |a - b| / max |b|. */
+export function relMaxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / m;
+}
