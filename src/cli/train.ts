@@ -3,7 +3,6 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
-import { loadModel } from '../model/io.node';
 import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, flagName, train, type TrainOptions } from '../train/trainer.node';
 import { loadTokenizer, saveTokenizer } from '../train/tokenizer/load.node';
@@ -11,6 +10,7 @@ import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
 import { readMcqFile } from '../train/data/mcq.node';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
+import { loadModelWithAdapter } from '../model/lora.node';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
@@ -86,6 +86,7 @@ const sampleSpec: Record<string, FlagSpec> = {
   'top-p': { type: 'number', default: 1, help: 'nucleus sampling threshold (1 = off)' },
   seed: { type: 'int', default: 1337, help: 'sampling seed' },
   precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help,
 };
 
@@ -120,7 +121,7 @@ export async function sampleMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModel(gpu, flags.checkpoint as string, { training: false });
+  const model = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
   const tok = await tokenizerFor(flags.checkpoint as string, flags.tokenizer as string | undefined);
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
   process.stdout.write(flags.prompt as string);
@@ -154,6 +155,7 @@ const evalSpec: Record<string, FlagSpec> = {
   limit: { type: 'int', default: 0, help: 'first N questions only (0 = all)' },
   precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help,
 };
 
@@ -165,7 +167,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   let records = readMcqFile(flags.data as string);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModel(gpu, flags.checkpoint as string, { training: false });
+  const model = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
   const tok = await tokenizerFor(flags.checkpoint as string, flags.tokenizer as string | undefined);
   const report = await evaluateMcq(model, tok, records, (n) => {
     if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);

@@ -1,0 +1,48 @@
+// `mqg merge` and `--adapter` end to end (from the built dist/): the merged checkpoint's forward
+// equals the adapted model's; sample takes --adapter; bad adapters are clear errors.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadAdaptedModel, readBaseCheckpoint } from '../../src/model/lora.node';
+import { GPT2 } from '../../src/model/gpt2';
+import { compare, getGPU } from '../helpers/gpu';
+import { GOLDEN, HAVE_GOLDEN, goldenBatch } from './golden-data';
+
+const built = existsSync('dist/node/cli.js');
+if (!built) console.warn('skipping the LoRA CLI tests: run `npm run build` first');
+if (!HAVE_GOLDEN) console.warn(`skipping the LoRA CLI tests: ${GOLDEN} is absent`);
+const mqg = (...args: string[]) => spawnSync('node', ['bin/mqg.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+const dir = mkdtempSync(path.join(tmpdir(), 'mqg-lora-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!built || !HAVE_GOLDEN)('mqg merge / --adapter', () => {
+  it('writes a merged HF checkpoint whose forward equals the adapted model', async () => {
+    const out = path.join(dir, 'merged');
+    const r = mqg('merge', '--init', path.join(GOLDEN, 'model'), '--adapter', path.join(GOLDEN, 'adapter'), '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/r=4, alpha=8, 6 modules/);
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'))).toMatchObject({ n_layer: 3, n_embd: 64, model_type: 'gpt2' });
+    const gpu = await getGPU('f32');
+    const { B, T, inputs, targets } = goldenBatch();
+    const adapted = await loadAdaptedModel(gpu, path.join(GOLDEN, 'model'), path.join(GOLDEN, 'adapter'), { precision: 'f32', training: false });
+    const ck = await readBaseCheckpoint(out);
+    const merged = new GPT2(gpu, ck.config, { precision: 'f32', training: false });
+    merged.loadWeights(ck.params);
+    const la = await adapted.forward(inputs, targets, B, T);
+    const logitsA = await adapted.logits();
+    const lm = await merged.forward(inputs, targets, B, T);
+    expect(Math.abs(la - lm)).toBeLessThan(1e-5);
+    expect(compare(await merged.logits(), logitsA, 1e-4, 1e-4)).toBe('');
+    adapted.destroy();
+    merged.destroy();
+  });
+
+  it('refuses a bad adapter with the reason', () => {
+    const r = mqg('merge', '--init', path.join(GOLDEN, 'model'), '--adapter', path.join(dir, 'missing'), '--out', path.join(dir, 'x'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/adapter config .*does not exist/);
+    expect(mqg('merge', '--init', path.join(GOLDEN, 'model')).stderr).toMatch(/--adapter is required/);
+  });
+});
