@@ -19,6 +19,12 @@ export interface CreateGPUOptions {
   profile?: boolean;
   /** Directory (Node) or callback that receives every kernel's WGSL; defaults to $MQG_DUMP_WGSL. */
   dumpWgsl?: string | ((name: string, code: string) => void);
+  /**
+   * One compute pass per dispatch, labelled with the kernel (default: only when profiling, or with
+   * $MQG_PASS_PER_DISPATCH=1). Otherwise consecutive dispatches share one pass, which costs less
+   * CPU to record; WebGPU orders the dispatches of a pass the same way.
+   */
+  passPerDispatch?: boolean;
 }
 
 export interface AdapterSummary {
@@ -114,6 +120,8 @@ export class GPUContext {
   /** Set when the device is lost; every later call throws it. */
   lost: DeviceLostError | undefined;
   readonly profiler: Profiler | undefined;
+  /** See CreateGPUOptions.passPerDispatch; may be changed between steps (benchmarks compare both). */
+  passPerDispatch: boolean;
 
   private readonly pipelines = new Map<string, CompiledKernel>();
   /** Fast path: kernel modules keep their KernelSource objects, so most look-ups never hash the code. */
@@ -169,6 +177,7 @@ export class GPUContext {
       if (!this.hasTimestamps) throw new GPUInitError('profiling needs the timestamp-query feature, which this adapter lacks');
       this.profiler = new Profiler(this);
     }
+    this.passPerDispatch = options.passPerDispatch ?? (!!options.profile || (globalThis as any).process?.env?.MQG_PASS_PER_DISPATCH === '1');
   }
 
   private destroyed = false;
@@ -454,15 +463,17 @@ export type Grid = number | [number, number?, number?];
 export class Step {
   private readonly encoder: GPUCommandEncoder;
   private submitted = false;
+  /** The open compute pass that dispatches share (when the context does not want one per dispatch). */
+  private pass: GPUComputePassEncoder | undefined;
 
   constructor(readonly ctx: GPUContext, readonly label: string) {
     this.encoder = ctx.device.createCommandEncoder({ label });
   }
 
   /**
-   * Record one dispatch. `grid` counts workgroups. Each dispatch gets its own compute pass,
-   * labelled with the kernel's name, so a validation error names the kernel and the profiler can
-   * time it.
+   * Record one dispatch. `grid` counts workgroups. With passPerDispatch (always when profiling)
+   * each dispatch gets its own compute pass labelled with the kernel's name, so a validation error
+   * names the kernel and the profiler can time it; otherwise it joins the step's open pass.
    */
   dispatch(src: KernelSource, bindings: Bindings, grid: Grid, cost?: DispatchCost): void {
     if (this.submitted) throw new Error(`step "${this.label}" was already submitted`);
@@ -476,6 +487,14 @@ export class Step {
       }
     }
     if (x * y * z === 0) return;
+    if (!this.ctx.passPerDispatch) {
+      this.pass ??= this.encoder.beginComputePass({ label: this.label });
+      this.pass.setPipeline(k.pipeline);
+      this.pass.setBindGroup(0, bg);
+      this.pass.dispatchWorkgroups(x, y, z);
+      return;
+    }
+    this.endPass();
     const timestampWrites = this.ctx.profiler?.slot(k.name, cost ?? { bytes: bindingBytes(bindings) });
     const pass = this.encoder.beginComputePass({ label: k.name, timestampWrites });
     pass.setPipeline(k.pipeline);
@@ -484,19 +503,27 @@ export class Step {
     pass.end();
   }
 
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
   copy(src: Tensor, dst: Tensor): void {
     if (src.byteLength !== dst.byteLength) throw new RangeError(`copy ${src} -> ${dst}: sizes differ`);
+    this.endPass();
     this.encoder.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, alignUp(src.byteLength, 4));
   }
 
   /** Zero a tensor (its byte range rounded to 4). */
   clear(t: Tensor): void {
+    this.endPass();
     this.encoder.clearBuffer(t.buffer, t.offset, alignUp(t.byteLength, 4));
   }
 
   submit(): void {
     if (this.submitted) throw new Error(`step "${this.label}" was already submitted`);
     this.submitted = true;
+    this.endPass();
     this.ctx.profiler?.resolve(this.encoder);
     this.ctx.submitCommands(this.label, this.encoder.finish());
   }
@@ -540,10 +567,13 @@ export class Profiler {
     this.resolveBuf = ctx.device.createBuffer({ size: this.capacity * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profiler' });
   }
 
+  /** While true, no timestamps are written (benchmarks time steps without the profiler's cost). */
+  paused = false;
+
   /** @internal */
   slot(name: string, cost: DispatchCost = {}): GPUComputePassTimestampWrites | undefined {
     const i = this.names.length;
-    if (2 * i + 2 > this.capacity) return undefined;
+    if (this.paused || 2 * i + 2 > this.capacity) return undefined;
     this.names.push(name);
     this.costs.push(cost);
     return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };

@@ -17,7 +17,11 @@
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
+import type { Activation } from '../model/config';
 import { gemm } from './matmul';
+
+/** As matmulForward / matmulBackward take it: the layer's activation epilogue (default gelu_new). */
+export type ActEpilogue = { preact: Tensor; activation?: Activation };
 
 const WG = 64;
 const sources = new Map<string, KernelSource>();
@@ -78,29 +82,32 @@ export interface LoraWeightsGPU {
 
 /**
  * out[BT,OC] = inp · weight + bias + u · Bᵀ with u = s · inp · Aᵀ written to `u` [BT,r] f32.
- * With `gelu`, preact gets that sum and out = gelu(preact).
+ * With `act`, preact gets that sum and out = act(preact).
  */
 export function loraForward(
   step: Step, out: Tensor, u: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraWeightsGPU,
-  BT: number, C: number, OC: number, gelu?: { preact: Tensor },
+  BT: number, C: number, OC: number, act?: ActEpilogue,
 ): void {
   const { A, B, r, scale } = lora;
   loraDown(step, u, inp, A, BT, C, r, scale, 1, C);
-  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, gelu: !!gelu, preact: gelu?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
+  const activation = act ? act.activation ?? 'gelu_new' : undefined;
+  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation, preact: act?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
 }
 
 /**
  * dinp = dout · weightᵀ + dv · A (overwritten; skipped when null), dA += dvᵀ · inp, dB += doutᵀ · u,
  * with dv = s · dout · B written to the scratch `dv` [BT,r] f32. Nothing for weight or bias.
+ * With `act` (inp = act(preact) of the layer below), dinp is that layer's dpre: (…) ⊙ act'(preact).
  */
 export function loraBackward(
   step: Step, dinp: Tensor | null, dA: Tensor, dB: Tensor, dv: Tensor,
   dout: Tensor, inp: Tensor, u: Tensor, weight: Tensor, lora: LoraWeightsGPU,
-  BT: number, C: number, OC: number,
+  BT: number, C: number, OC: number, act?: ActEpilogue,
 ): void {
   const { A, B, r, scale } = lora;
   loraDown(step, dv, dout, B, BT, OC, r, scale, r, 1);
-  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
+  const dactivation = act ? act.activation ?? 'gelu_new' : undefined;
+  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
   gemm(step, dB, dout, u, { M: OC, N: r, K: BT, transA: true, accumulate: true });
   gemm(step, dA, dv, inp, { M: r, N: C, K: BT, transA: true, accumulate: true });
 }

@@ -1,11 +1,18 @@
 // Per-adapter choice of the GEMM variant (tiling, workgroup shape, subgroups or not).
 //
-// tuneMatmul checks each candidate against a CPU product on small odd shapes in all three layouts
-// (a candidate that computes wrong, e.g. subgroups of an unexpected size, is dropped), then times
-// it on representative shapes and keeps the fastest. The choice is filed under the adapter's
-// description (matmulTuneKey), in memory and, where a store is registered (Node:
-// matmul-tune.node.ts), on disk, so a software driver's choice never lands on a real GPU or the
-// reverse. gemm uses the recorded choice for this adapter, else a default by adapter kind.
+// tuneMatmul checks each candidate against a CPU product in all three layouts, on a small odd
+// shape (scalar loads) and an aligned one (vec4 loads, the pipelines a model uses), and drops any
+// candidate that computes wrong (e.g. subgroups of an unexpected size); then times the rest on
+// representative shapes and keeps the fastest. The choice is filed under matmulTuneKey (kernel
+// version, library version, adapter, driver and its version), in memory and, where a store is
+// registered (Node: matmul-tune.node.ts), on disk, so a software driver's choice never lands on a
+// real GPU, and a driver or library update tunes again. gemm uses the recorded choice for this
+// adapter, else a default by adapter kind.
+//
+// autoTune(gpu, config, B, T) tunes on the shapes of that model's matmuls (capped in size so one
+// candidate takes well under a second to time). The model calls autoTuneOnce at its first
+// training step, so the first use on an adapter tunes (with progress lines) and every later one
+// reads the record; `mqg tune` runs it explicitly and prints the table.
 
 import type { GPUContext } from '../gpu/context';
 import {
@@ -13,6 +20,7 @@ import {
   DEFAULT_TILED,
   type MatmulTuneRecord,
   checkVariant,
+  matmulTuneKey,
   gemm,
   isSoftwareAdapter,
   matmulTuneRecord,
@@ -30,13 +38,15 @@ export interface TuneMatmulOptions {
   /** Write the choice to the registered store (default true). */
   persist?: boolean;
   /** Shapes to time, [M, N, K, transA, transB]; default TUNE_SHAPES. */
-  shapes?: [number, number, number, boolean, boolean][];
+  shapes?: Shape[];
   /** Progress lines (compiling a candidate takes seconds on a software adapter). */
   log?: (line: string) => void;
 }
 
+export type Shape = [number, number, number, boolean, boolean];
+
 /** Shapes the candidates are timed on, [M, N, K, transA, transB]: a cube and GPT-2-like tall-skinny ones. */
-export const TUNE_SHAPES: [number, number, number, boolean, boolean][] = [
+export const TUNE_SHAPES: Shape[] = [
   [512, 512, 512, false, false],
   [1024, 128, 512, false, false], // mqg-tiny mlp.proj forward: tall and narrow
   [1024, 512, 128, false, true], // its dinp
@@ -90,38 +100,45 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** True when the current variant computes the three layouts correctly on small odd shapes. */
-async function verify(gpu: GPUContext): Promise<boolean> {
+/**
+ * Why the current variant computes wrong, or '' when it computes the three layouts right on a
+ * small odd shape (scalar loads, f32 out) and an aligned one (vec4 loads, out in the context's
+ * precision: the pipelines the timing and a model use).
+ */
+async function verify(gpu: GPUContext): Promise<string> {
   const dt = gpu.precision;
-  const M = 37, N = 45, K = 29;
-  const a = values(M * K, 1), b = values(K * N, 2);
-  const cases: [boolean, boolean][] = [[false, false], [false, true], [true, false]];
-  const outs = cases.map(() => gpu.tensor([M * N], 'f32', 'tune.out'));
-  const ta = gpu.tensor([M * K], dt, 'tune.a', a), tb = gpu.tensor([K * N], dt, 'tune.b', b);
+  const layouts: [boolean, boolean][] = [[false, false], [false, true], [true, false]];
+  const shapes: [number, number, number, 'f16' | 'f32'][] = [[37, 45, 29, 'f32'], [40, 48, 32, dt]];
   const step = gpu.step('tune verify');
-  // the same numbers, read through each layout: transA reads a as [K,M], transB reads b as [N,K]
-  cases.forEach(([transA, transB], i) => gemm(step, outs[i]!, ta, tb, { M, N, K, transA, transB }));
+  const runs = shapes.flatMap(([M, N, K, outType], si) => {
+    const a = values(M * K, 1 + si), b = values(K * N, 2 + si);
+    const ta = gpu.tensor([M * K], dt, 'tune.a', a), tb = gpu.tensor([K * N], dt, 'tune.b', b);
+    return layouts.map(([transA, transB]) => {
+      const out = gpu.tensor([M * N], outType, 'tune.out');
+      // the same numbers, read through each layout: transA reads a as [K,M], transB reads b as [N,K]
+      gemm(step, out, ta, tb, { M, N, K, transA, transB });
+      return { M, N, K, transA, transB, a, b, out, outType, inputs: [ta, tb] };
+    });
+  });
   step.submit();
-  let ok = true;
-  for (let c = 0; c < cases.length; c++) {
-    const [transA, transB] = cases[c]!;
-    const got = await gpu.download(outs[c]!);
-    for (let m = 0; m < M && ok; m++) {
-      for (let n = 0; n < N; n++) {
+  let why = '';
+  for (const r of runs) {
+    const got = await gpu.download(r.out);
+    const rtol = r.outType === 'f16' ? 2e-3 : 1e-4;
+    for (let m = 0; m < r.M && !why; m++) {
+      for (let n = 0; n < r.N; n++) {
         let s = 0;
-        for (let k = 0; k < K; k++) s += (transA ? a[k * M + m]! : a[m * K + k]!) * (transB ? b[n * K + k]! : b[k * N + n]!);
-        if (!(Math.abs(got[m * N + n]! - s) <= 1e-4 * (1 + Math.abs(s)))) {
-          ok = false;
+        for (let k = 0; k < r.K; k++) s += (r.transA ? r.a[k * r.M + m]! : r.a[m * r.K + k]!) * (r.transB ? r.b[n * r.K + k]! : r.b[k * r.N + n]!);
+        if (!(Math.abs(got[m * r.N + n]! - s) <= rtol * (1 + Math.abs(s)))) {
+          why = `${r.transA ? 'T' : 'N'}${r.transB ? 'T' : 'N'} ${r.M}x${r.N}x${r.K}: [${m},${n}] = ${got[m * r.N + n]} instead of ${s}`;
           break;
         }
       }
     }
   }
-  for (const t of [...outs, ta, tb]) t.buffer.destroy();
-  return ok;
+  for (const r of runs) for (const t of [r.out, ...r.inputs]) t.buffer.destroy();
+  return why;
 }
-
-type Shape = [number, number, number, boolean, boolean];
 
 /** Buffers for the timing shapes, allocated once for all candidates. */
 function shapeBuffers(gpu: GPUContext, shapes: Shape[]) {
@@ -162,16 +179,22 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
     if (rec) return rec;
   }
   const bufs = shapeBuffers(gpu, options.shapes ?? TUNE_SHAPES);
+  const shapeList = bufs.map((b) => [b.M, b.N, b.K, b.transA, b.transB] as Shape);
   const live: { v: MatmulVariant; name: string; reps: number[]; best: number[] }[] = [];
+  const rejected: Record<string, string> = {};
+  const candidates = options.candidates ?? matmulCandidates(gpu);
   try {
     // verify, compile and size the repetitions (about 50 ms per shape) of each candidate
-    for (const v of options.candidates ?? matmulCandidates(gpu)) {
+    for (const [ci, v] of candidates.entries()) {
       const name = variantName(v);
       try {
+        log(`matmul tune: candidate ${ci + 1}/${candidates.length} ${name}: checking and compiling`);
         checkVariant(gpu, v);
         setMatmulVariant(gpu, v);
-        if (!(await verify(gpu))) {
-          log(`matmul tune: ${name} computes wrong results here; skipped`);
+        const wrong = await verify(gpu);
+        if (wrong) {
+          rejected[name] = `wrong result: ${wrong}`;
+          log(`matmul tune: ${name} computes wrong results here (${wrong}); rejected`);
           continue;
         }
         await timeShapes(gpu, bufs, bufs.map(() => 1)); // compiles
@@ -180,6 +203,7 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
         live.push({ v, name, reps, best: once });
         log(`matmul tune: ${name} ready (${once.reduce((x, y) => x + y, 0).toFixed(2)} ms)`);
       } catch (e) {
+        rejected[name] = `failed: ${(e as Error).message}`;
         log(`matmul tune: ${name} failed: ${(e as Error).message}`);
       }
     }
@@ -194,7 +218,10 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
     setMatmulVariant(gpu, null);
     for (const s of bufs) for (const t of [s.a, s.b, s.out]) t.buffer.destroy();
   }
-  if (!live.length) throw new Error(`tuneMatmul: no candidate variant ran correctly on ${gpu.adapterName}`);
+  if (!live.length) {
+    const why = Object.entries(rejected).map(([n, r]) => `${n}: ${r}`).join('; ');
+    throw new Error(`tuneMatmul: no candidate variant ran correctly on ${gpu.adapterName} (${why})`);
+  }
   const timings: Record<string, number> = {};
   let best = live[0]!;
   for (const c of live) {
@@ -203,8 +230,128 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
     log(`matmul tune: ${c.name} ${total.toFixed(2)} ms`);
     if (total < timings[best.name]!) best = c;
   }
-  const record: MatmulTuneRecord = { variant: best.v, timings, date: new Date().toISOString() };
+  const record: MatmulTuneRecord = {
+    variant: best.v, timings, rejected, shapes: shapeList, precision: gpu.precision, date: new Date().toISOString(),
+  };
   recordMatmulTune(gpu, record, options.persist ?? true);
   log(`matmul tune: chose ${best.name} for ${gpu.adapterName}`);
   return record;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tuning on a model's shapes
+
+/** What autoTune needs of a GPT-2 config. */
+export interface TuneModelShape {
+  nEmbd: number;
+  nInner?: number;
+  paddedVocabSize: number;
+}
+
+/** Largest product timed per shape (2·M·N·K flops): keeps one candidate's timing well under a second on a CPU adapter. */
+const MAX_TUNE_FLOPS = 2 ** 31;
+
+/**
+ * The distinct GEMMs of one training step of this model at (B, T), [M, N, K, transA, transB]:
+ * forward (NN), dinp (NT), dweight (TN) of the MLP, the qkv forward and the lm_head. Shapes over
+ * MAX_TUNE_FLOPS are cut along M or N (a tiling behaves periodically along those).
+ */
+export function modelTuneShapes(config: TuneModelShape, B: number, T: number): Shape[] {
+  const C = config.nEmbd, H = config.nInner ?? 4 * C, BT = B * T, V = config.paddedVocabSize;
+  const raw: Shape[] = [
+    [BT, 3 * C, C, false, false], // qkv forward
+    [BT, H, C, false, false], // fc forward
+    [BT, C, H, false, false], // mlp.proj forward
+    [BT, H, C, false, true], // mlp.proj dinp
+    [C, H, BT, true, false], // fc dweight
+    [BT, V, C, false, true], // lm_head logits
+  ];
+  const seen = new Set<string>();
+  const out: Shape[] = [];
+  for (const [m0, n0, k, ta, tb] of raw) {
+    let m = m0, n = n0;
+    while (2 * m * n * k > MAX_TUNE_FLOPS && Math.max(m, n) > 64) {
+      if (m >= n) m = Math.max(64, Math.ceil(m / 2 / 64) * 64);
+      else n = Math.max(64, Math.ceil(n / 2 / 64) * 64);
+    }
+    const key = `${m},${n},${k},${ta},${tb}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push([m, n, k, ta, tb]);
+    }
+  }
+  return out;
+}
+
+export interface AutoTuneOptions {
+  /** Progress lines; default none. */
+  onProgress?: (line: string) => void;
+  /** Time again even if this adapter has a record. */
+  force?: boolean;
+  /** Matmul candidates (default matmulCandidates(gpu)). */
+  candidates?: MatmulVariant[];
+  /** Write the choice to the registered store (default true). */
+  persist?: boolean;
+}
+
+export interface AutoTuneResult {
+  /** The store key: adapter, driver, library and kernel versions. */
+  key: string;
+  matmul: MatmulTuneRecord;
+  /** True when the record already existed and nothing was timed. */
+  cached: boolean;
+}
+
+/**
+ * Tune the kernels with choices for this adapter on the shapes of this model at (B, T), or return
+ * the recorded choice when there is one (nothing timed). Only matmul has timed choices: attention's
+ * one alternative (two rows per lane) costs ~7× the LLVM compile time on lavapipe, and the row
+ * kernels (layernorm, softmax) have no layout variants.
+ */
+export async function autoTune(gpu: GPUContext, config: TuneModelShape, B: number, T: number, options: AutoTuneOptions = {}): Promise<AutoTuneResult> {
+  const key = matmulTuneKey(gpu);
+  if (!options.force) {
+    const rec = matmulTuneRecord(gpu);
+    if (rec) return { key, matmul: rec, cached: true };
+  }
+  const matmul = await tuneMatmul(gpu, {
+    force: true,
+    candidates: options.candidates,
+    persist: options.persist,
+    shapes: modelTuneShapes(config, B, T),
+    log: options.onProgress,
+  });
+  return { key, matmul, cached: false };
+}
+
+const autoTuned = new WeakMap<GPUContext, Promise<void>>();
+
+/** Whether the model's first-use hook tunes: not with MQG_AUTOTUNE=0, nor under vitest unless MQG_AUTOTUNE=1. */
+export function autoTuneEnabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+  if (env.MQG_AUTOTUNE === '0') return false;
+  return env.MQG_AUTOTUNE === '1' || !env.VITEST;
+}
+
+/**
+ * The hook the model calls at its first training step: tunes once per context (see autoTune) with
+ * progress lines on stderr, unless a record exists; a tuning failure keeps the default and says so.
+ */
+export function autoTuneOnce(gpu: GPUContext, config: TuneModelShape, B: number, T: number): Promise<void> {
+  let p = autoTuned.get(gpu);
+  if (!p) {
+    p = (async () => {
+      if (!autoTuneEnabled() || matmulTuneRecord(gpu)) return;
+      const say = (line: string) => console.error(line);
+      say(`mqg: first use of ${gpu.adapterName}: tuning matmul on this model's shapes (once per adapter and driver; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
+      try {
+        const r = await autoTune(gpu, config, B, T, { onProgress: (l) => /candidate|rejected|failed/.test(l) && say(l) });
+        say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
+      } catch (e) {
+        say(`mqg: matmul tuning failed (${(e as Error).message}); using the default variant`);
+      }
+    })();
+    autoTuned.set(gpu, p);
+  }
+  return p;
 }

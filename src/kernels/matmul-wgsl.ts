@@ -1,9 +1,11 @@
 // WGSL for the GEMM in matmul.ts, generated per compile-time choice: layout (transA, transB),
-// storage dtypes, vectorised or scalar loads, bias and GELU epilogue, and the kernel variant.
+// storage dtypes, vectorised or scalar loads, bias and activation epilogue, and the kernel variant.
 // Sizes, leading dimensions and element offsets travel in the uniform `params`, so one pipeline
 // serves every shape.
 //
-//   out[M,N] (+)= op(a)[M,K] · op(b)[K,N] (+ bias[N]);  optional GELU: preact = that, out = gelu(it)
+//   out[M,N] (+)= op(a)[M,K] · op(b)[K,N] (+ bias[N])
+//   activation forward:  preact = that, out = act(preact)        (preact written)
+//   activation backward: out = that ⊙ act'(preact)               (preact read: the saved forward one)
 //   a: [M,K] at a[offA + m*lda + k], or [K,M] at a[offA + k*lda + m] with transA
 //   b: [K,N] at b[offB + k*ldb + n], or [N,K] at b[offB + n*ldb + k] with transB
 //   out, preact: [M,N] at [offC + m*ldc + n] (preact at offP + m*ldc + n)
@@ -60,10 +62,19 @@ export interface GemmSpec {
   b: FloatType;
   out: FloatType;
   bias: FloatType | null;
-  /** preact's dtype when the GELU epilogue is on. */
-  gelu: FloatType | null;
-  /** Low-rank epilogue (LoRA, see LOW_RANK below): dtypes of u and e, or absent. */
+  /** Activation epilogue: which function, preact's dtype, and forward (write preact, out = act) or backward (out ⊙= act'(preact)). */
+  act: ActSpec | null;
+  /** Low-rank epilogue (LoRA, see lowRankWgsl below): dtypes of u and e, or absent. */
   lowRank?: { u: FloatType; e: FloatType } | null;
+}
+
+/** The activation functions of the epilogue: 'tanh' = GPT-2's gelu_new / gelu_pytorch_tanh, 'erf' = exact GELU. */
+export type ActFn = 'tanh' | 'erf' | 'relu' | 'silu';
+
+export interface ActSpec {
+  fn: ActFn;
+  preact: FloatType;
+  backward: boolean;
 }
 
 export function variantName(v: MatmulVariant): string {
@@ -74,20 +85,46 @@ export function variantName(v: MatmulVariant): string {
 
 export function specName(s: GemmSpec): string {
   const layout = `${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'}`;
-  const types = `${s.a}${s.b}_${s.out}${s.bias ? `_bias${s.bias}` : ''}${s.gelu ? `_gelu${s.gelu}` : ''}`;
+  const act = s.act ? `_${s.act.backward ? 'd' : ''}${s.act.fn === 'tanh' ? 'gelu' : s.act.fn}${s.act.preact}` : '';
+  const types = `${s.a}${s.b}_${s.out}${s.bias ? `_bias${s.bias}` : ''}${act}`;
   const vec = `${s.vecA ? 'v' : 's'}${s.vecB ? 'v' : 's'}${s.vecOut ? 'v' : 's'}`;
   const lowRank = s.lowRank ? `_lr${s.lowRank.u}${s.lowRank.e}` : '';
   return `gemm_${layout}_${variantName(s.variant)}_${vec}_${types}${lowRank}${s.accumulate ? '_acc' : ''}`;
 }
 
-const GELU = /* wgsl */ `
-// GPT-2's GELU (tanh approximation), as in gelu.ts: 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)),
-// u clamped to ±40 so exp stays finite.
-fn gelu(x: f32) -> f32 {
-  let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -40.0, 40.0);
-  return x / (1.0 + exp(-2.0 * u));
+/**
+ * act(x) and act'(x) in f32 for the epilogue. Written without tanh and with clamped exp arguments
+ * (as gelu.ts): 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)) stays accurate where tanh(u) is near -1,
+ * and sech²(u) = 4 s (1 - s) with s that value.
+ */
+const ACT_WGSL: Record<ActFn, string> = {
+  tanh: /* wgsl */ `
+fn geluS(x: f32) -> f32 { return 1.0 / (1.0 + exp(-2.0 * clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -40.0, 40.0))); }
+fn act(x: f32) -> f32 { return x * geluS(x); }
+fn dact(x: f32) -> f32 {
+  let s = geluS(x);
+  let xc = clamp(x, -1e4, 1e4); // past that the second term is 0 anyway; keeps x² finite
+  return s + 2.0 * xc * s * (1.0 - s) * 0.7978845608028654 * (1.0 + 0.134145 * xc * xc);
+}`,
+  // x Φ(x), Φ(x) = (1 + erf(x/√2)) / 2. erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7).
+  erf: /* wgsl */ `
+fn erfAS(z: f32) -> f32 {
+  let a = abs(z);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(z) * (1.0 - p * exp(-min(a * a, 80.0)));
 }
-`;
+fn phi(x: f32) -> f32 { return 0.5 * (1.0 + erfAS(0.7071067811865476 * x)); }
+fn act(x: f32) -> f32 { return x * phi(x); }
+fn dact(x: f32) -> f32 { return phi(x) + x * 0.3989422804014327 * exp(-0.5 * min(x * x, 160.0)); }`,
+  relu: /* wgsl */ `
+fn act(x: f32) -> f32 { return max(x, 0.0); }
+fn dact(x: f32) -> f32 { return select(0.0, 1.0, x > 0.0); }`,
+  silu: /* wgsl */ `
+fn sigm(x: f32) -> f32 { return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0))); }
+fn act(x: f32) -> f32 { return x * sigm(x); }
+fn dact(x: f32) -> f32 { let s = sigm(x); return s * (1.0 + x * (1.0 - s)); }`,
+};
 
 const PARAMS = /* wgsl */ `struct Params {
   M: u32, N: u32, K: u32,
@@ -147,8 +184,19 @@ fn ${name}Read4(i: u32) -> vec4<f32> { let w = ${name}[i >> 2u]; return vec4<f32
 fn ${name}Write4(i: u32, v: vec4<f32>) { ${name}[i >> 2u] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }`;
 }
 
+/** Read-only element access to an [M,N] operand laid out like out: `read(i)`, and `read4(i)` when vectorised. */
+function readable(name: string, binding: number, type: FloatType, vec: boolean): string {
+  const decl = (t: string) => `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${t}>;`;
+  if (!vec) return `${decl(type)}\nfn ${name}Read(i: u32) -> f32 { return f32(${name}[i]); }`;
+  const l = loader(name, `${name}Read4`, type, true);
+  const one = type === 'f32' ? `${name}[i >> 2u][i & 3u]` : `unpack2x16float(${name}[i >> 2u][(i >> 1u) & 1u])[i & 1u]`;
+  return `@group(0) @binding(${binding}) var<storage, read> ${name}: ${l.decl};
+fn ${name}Read(i: u32) -> f32 { return ${one}; }
+${l.fn}`;
+}
+
 function header(s: GemmSpec, subgroups: boolean): string {
-  const anyF16 = [s.a, s.b, s.out, s.bias, s.gelu, s.lowRank?.u, s.lowRank?.e].includes('f16');
+  const anyF16 = [s.a, s.b, s.out, s.bias, s.act?.preact, s.lowRank?.u, s.lowRank?.e].includes('f16');
   const la = loader('a', 'loadA4', s.a, s.vecA);
   const lb = loader('b', 'loadB4', s.b, s.vecB);
   const lines = [
@@ -159,11 +207,11 @@ function header(s: GemmSpec, subgroups: boolean): string {
     `@group(0) @binding(1) var<storage, read> a: ${la.decl};`,
     `@group(0) @binding(2) var<storage, read> b: ${lb.decl};`,
     s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<${s.bias}>;` : '',
-    s.gelu ? writable('preact', 4, s.gelu, s.vecOut) : '',
+    s.act ? (s.act.backward ? readable('preact', 4, s.act.preact, s.vecOut) : writable('preact', 4, s.act.preact, s.vecOut)) : '',
     `@group(0) @binding(5) var<uniform> params: Params;`,
     la.fn,
     lb.fn,
-    s.gelu ? GELU : '',
+    s.act ? ACT_WGSL[s.act.fn] : '',
     s.lowRank ? lowRankWgsl(s.lowRank.u, s.lowRank.e) : '',
     epilogueFn(s),
   ];
@@ -171,15 +219,18 @@ function header(s: GemmSpec, subgroups: boolean): string {
 }
 
 /**
- * store4(m, n, v): out[m, n..n+3] (+)= v (+ bias), through GELU when on. Columns past N are
- * dropped; a whole in-range group is one vector access when the output is vectorised.
+ * store4(m, n, v): out[m, n..n+3] (+)= v (+ bias), through the activation (forward) or times its
+ * derivative at preact (backward) when on. Columns past N are dropped; a whole in-range group is
+ * one vector access when the output is vectorised.
  */
 function epilogueFn(s: GemmSpec): string {
+  const fwd = s.act && !s.act.backward, bwd = s.act?.backward;
   const one = (x: string, i: string, n: string) =>
     [
       s.accumulate ? `${x} += outRead(${i});` : '',
       s.bias ? `${x} += f32(bias[params.offBias + ${n}]);` : '',
-      s.gelu ? `preactWrite(params.offP + (${i} - params.offC), ${x});\n      ${x} = gelu(${x});` : '',
+      fwd ? `preactWrite(params.offP + (${i} - params.offC), ${x});\n      ${x} = act(${x});` : '',
+      bwd ? `${x} *= dact(preactRead(params.offP + (${i} - params.offC)));` : '',
       `outWrite(${i}, ${x});`,
     ].filter((l) => l).join('\n      ');
   const whole = s.vecOut
@@ -187,7 +238,8 @@ function epilogueFn(s: GemmSpec): string {
     var x = v;
     ${s.accumulate ? 'x += outRead4(i);' : ''}
     ${s.bias ? 'x += vec4<f32>(f32(bias[params.offBias + n]), f32(bias[params.offBias + n + 1u]), f32(bias[params.offBias + n + 2u]), f32(bias[params.offBias + n + 3u]));' : ''}
-    ${s.gelu ? 'preactWrite4(params.offP + (i - params.offC), x);\n    x = vec4<f32>(gelu(x.x), gelu(x.y), gelu(x.z), gelu(x.w));' : ''}
+    ${fwd ? 'preactWrite4(params.offP + (i - params.offC), x);\n    x = vec4<f32>(act(x.x), act(x.y), act(x.z), act(x.w));' : ''}
+    ${bwd ? 'let p = preactRead4(params.offP + (i - params.offC));\n    x *= vec4<f32>(dact(p.x), dact(p.y), dact(p.z), dact(p.w));' : ''}
     outWrite4(i, x);
     return;
   }`

@@ -2,14 +2,18 @@
 //
 //   gemm:  out[M,N] (+)= op(a)[M,K] · op(b)[K,N] (+ bias[N]),  op = transpose when the flag is set
 //          a is stored [M,K] (or [K,M] with transA), b [K,N] (or [N,K] with transB), row-major,
-//          leading dimensions lda / ldb / ldc (default: packed). With `gelu`, preact[M,N] (same ldc)
-//          gets the sum and out = gelu_tanh(preact). One pass (more only when an operand is larger
-//          than one storage binding may be, or the grid would pass 65535: then it is split in blocks).
+//          leading dimensions lda / ldb / ldc (default: packed).
+//          `activation` (forward): preact[M,N] (same ldc) gets the sum and out = act(preact).
+//          `dactivation` (backward): out = product ⊙ act'(preact), preact the forward's saved one:
+//          dpre of the layer below in the same pass as its dinp.
+//          act: gelu_new / gelu_pytorch_tanh (tanh GELU), gelu (exact, erf), relu, silu.
+//          One pass (more only when an operand is larger than one storage binding may be, or the
+//          grid would pass 65535: then it is split in blocks).
 //   biasBackward: dbias[N] += Σ_m dout[m,n], summed in a fixed order (deterministic), one pass.
 //
 // GPT-2 (HF Conv1D layout, weight [in, out], y = x·W + b), llm.c argument order:
 //   matmulForward:  out[BT,OC] = inp[BT,C] · weight[C,OC] + bias[OC]      (NN)
-//   matmulBackward: dinp[BT,C] = dout[BT,OC] · weightᵀ                    (NT, overwritten)
+//   matmulBackward: dinp[BT,C] = dout[BT,OC] · weightᵀ (⊙ act'(preact))   (NT, overwritten)
 //                   dweight[C,OC] += inpᵀ · dout                          (TN, accumulated)
 //                   dbias[OC] += Σ_bt dout[bt,:]
 //   lm_head (via gemm): logits = x · wteᵀ (NT), dx = dlogits · wte (NN), dwte += dlogitsᵀ · x (TN).
@@ -33,11 +37,14 @@
 // accumulators per lane spill. Per 4 k-steps a lane issues 8 vector loads for 512 FMAs.
 // See bench/kernels/matmul.ts.
 
-import type { GPUContext, Step } from '../gpu/context';
+import type { AdapterSummary, GPUContext, Step } from '../gpu/context';
 import { BindingError } from '../gpu/errors';
+// The epilogue's activations by their Hugging Face names (config.json activation_function).
+import type { Activation } from '../model/config';
 import type { KernelSource } from '../gpu/kernel';
 import { DTYPE_BYTES, type Tensor, alignUp } from '../gpu/tensor';
 import {
+  type ActFn,
   BIAS_BX,
   type FloatType,
   type GemmSpec,
@@ -50,7 +57,15 @@ import {
 } from './matmul-wgsl';
 
 export type { MatmulVariant } from './matmul-wgsl';
-export { matmulCandidates, tuneMatmul, type TuneMatmulOptions } from './matmul-tune';
+export { autoTune, autoTuneOnce, matmulCandidates, tuneMatmul, type AutoTuneOptions, type TuneMatmulOptions } from './matmul-tune';
+
+const ACT_FN: Record<Activation, ActFn> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu: 'erf', relu: 'relu', silu: 'silu' };
+
+function actFn(a: string): ActFn {
+  const f = ACT_FN[a as Activation];
+  if (!f) throw new RangeError(`gemm: unknown activation "${a}" (one of ${Object.keys(ACT_FN).join(', ')})`);
+  return f;
+}
 
 export interface GemmOptions {
   M: number;
@@ -64,9 +79,13 @@ export interface GemmOptions {
   accumulate?: boolean;
   /** [N], added to every row. */
   bias?: Tensor | null;
-  /** GELU epilogue: preact = product + bias, out = gelu_tanh(preact). Needs `preact`. */
+  /** Forward epilogue: preact = product + bias, out = act(preact). Needs `preact`. */
+  activation?: Activation;
+  /** Same as activation: 'gelu_new' (kept for older callers). */
   gelu?: boolean;
-  /** [M,N] with leading dimension ldc; written when `gelu` is on. */
+  /** Backward epilogue: out = product ⊙ act'(preact), preact read. Needs `preact`; not with accumulate or bias. */
+  dactivation?: Activation;
+  /** [M,N] with leading dimension ldc: written by `activation`, read by `dactivation`. */
   preact?: Tensor;
   lda?: number;
   ldb?: number;
@@ -101,6 +120,11 @@ export interface MatmulTuneRecord {
   variant: MatmulVariant;
   /** Milliseconds per candidate (by variant name) on the tuning shapes, for the record. */
   timings?: Record<string, number>;
+  /** Candidates dropped because they computed wrong results or failed, with the reason. */
+  rejected?: Record<string, string>;
+  /** The shapes timed, [M, N, K, transA, transB], and the precision. */
+  shapes?: [number, number, number, boolean, boolean][];
+  precision?: string;
   date?: string;
 }
 
@@ -111,7 +135,10 @@ export interface MatmulTuneStore {
 }
 
 /** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
-export const MATMUL_TUNE_VERSION = 1;
+export const MATMUL_TUNE_VERSION = 2;
+
+/** The library's version (package.json; a test keeps the two equal): a new release tunes afresh. */
+export const LIBRARY_VERSION = '0.1.0';
 
 let store: MatmulTuneStore | undefined;
 const tuned = new Map<string, MatmulTuneRecord | null>();
@@ -123,9 +150,22 @@ export function setMatmulTuneStore(s: MatmulTuneStore | undefined): void {
   tuned.clear();
 }
 
-/** The key tune records are filed under: the adapter's description, its subgroup support and the kernel version. */
-export function matmulTuneKey(gpu: GPUContext): string {
-  return `v${MATMUL_TUNE_VERSION} | ${gpu.adapterName} | ${gpu.hasSubgroups ? 'subgroups' : 'no-subgroups'}`;
+/** What identifies an adapter for tuning; WebGPU reports the driver (and its version) in the description. */
+export interface TuneAdapter {
+  adapterInfo: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>;
+  hasSubgroups: boolean;
+}
+
+/**
+ * The key tune records are filed under: kernel version, library version, the adapter (vendor,
+ * architecture, device), its driver (the description, which carries the driver's version, e.g.
+ * "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)") and its subgroup support. A driver or library update
+ * therefore tunes again.
+ */
+export function matmulTuneKey(gpu: TuneAdapter, libraryVersion = LIBRARY_VERSION): string {
+  const i = gpu.adapterInfo;
+  const adapter = [i.vendor, i.architecture, i.device].filter((x) => x).join(' / ') || 'unknown adapter';
+  return `v${MATMUL_TUNE_VERSION} | mqg-webgpu ${libraryVersion} | ${adapter} | driver ${i.description || 'unknown'} | ${gpu.hasSubgroups ? 'subgroups' : 'no-subgroups'}`;
 }
 
 /** @internal Remember a tuned choice for this adapter (memory, and the store if one is registered). */
@@ -211,9 +251,16 @@ export function matmulVariant(gpu: GPUContext): MatmulVariant {
 // Kernel sources, memoized so the pipeline cache's WeakMap fast path hits.
 
 const sources = new Map<string, KernelSource>();
+let sourceHook: ((spec: GemmSpec, code: string) => string) | null = null;
+
+/** @internal Tests: rewrite the generated WGSL (e.g. break one variant to check the tuner rejects it); null removes. */
+export function setGemmSourceHook(hook: ((spec: GemmSpec, code: string) => string) | null): void {
+  sourceHook = hook;
+}
 
 function gemmSource(spec: GemmSpec): KernelSource {
   const name = specName(spec);
+  if (sourceHook) return { name: `${name}_hooked`, code: sourceHook(spec, gemmWgsl(spec)) };
   let src = sources.get(name);
   if (!src) sources.set(name, (src = { name, code: gemmWgsl(spec) }));
   return src;
@@ -285,6 +332,9 @@ interface Problem {
   b: Tensor;
   bias: Tensor | null;
   preact: Tensor | null;
+  act: ActFn | null;
+  /** preact is read (backward epilogue), not written. */
+  dact: boolean;
   lowRank: LowRankEpilogue | null;
   transA: boolean;
   transB: boolean;
@@ -316,10 +366,12 @@ export function gemm(step: Step, out: Tensor, a: Tensor, b: Tensor, opts: GemmOp
     throw new RangeError(`gemm: leading dimensions lda=${lda} ldb=${ldb} ldc=${ldc} are smaller than the rows they hold (M=${M} N=${N} K=${K}, transA=${transA}, transB=${transB})`);
   }
   const bias = opts.bias ?? null;
-  const gelu = !!opts.gelu;
-  const preact = gelu ? opts.preact ?? null : null;
-  if (gelu && !preact) throw new TypeError('gemm: the gelu epilogue needs a preact tensor');
-  if (gelu && opts.accumulate) throw new TypeError('gemm: gelu and accumulate cannot be combined');
+  if (opts.dactivation && (opts.activation || opts.gelu)) throw new TypeError('gemm: activation and dactivation cannot be combined');
+  const actName = opts.dactivation ?? opts.activation ?? (opts.gelu ? 'gelu_new' : undefined);
+  const act = actName ? { fn: actFn(actName), backward: !!opts.dactivation } : null;
+  const preact = act ? opts.preact ?? null : null;
+  if (act && !preact) throw new TypeError(`gemm: the ${actName} epilogue needs a preact tensor`);
+  if (act && opts.accumulate) throw new TypeError('gemm: an activation epilogue and accumulate cannot be combined');
   if (M === 0 || N === 0) return;
   floatType(out, 'out');
   floatType(a, 'a');
@@ -334,7 +386,7 @@ export function gemm(step: Step, out: Tensor, a: Tensor, b: Tensor, opts: GemmOp
     floatType(lowRank.u, 'lowRank.u');
     floatType(lowRank.e, 'lowRank.e');
   }
-  const p: Problem = { out, a, b, bias, preact, lowRank, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
+  const p: Problem = { out, a, b, bias, preact, act: act?.fn ?? null, dact: !!act?.backward, lowRank, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
   launch(step, p, { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate: !!opts.accumulate, withBias: !!bias, withLowRank: !!lowRank, u0: 0, e0: 0 });
 }
 
@@ -363,7 +415,7 @@ function launch(step: Step, p: Problem, k: Block): void {
     return;
   }
   if ((aBig || bBig) && k.K > 1) {
-    if (p.preact) throw new BindingError(`gemm: operands larger than one binding (${maxBinding} bytes) need a split along K, which the gelu epilogue cannot take`);
+    if (p.preact) throw new BindingError(`gemm: operands larger than one binding (${maxBinding} bytes) need a split along K, which an activation epilogue cannot take`);
     const kk = half(k.K, 4);
     launch(step, p, { ...k, K: kk });
     launch(step, p, {
@@ -405,7 +457,7 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
     b: p.b.dtype as FloatType,
     out: p.out.dtype as FloatType,
     bias: bias ? (bias.dtype as FloatType) : null,
-    gelu: p.preact ? (p.preact.dtype as FloatType) : null,
+    act: p.preact && p.act ? { fn: p.act, preact: p.preact.dtype as FloatType, backward: p.dact } : null,
     lowRank: lr ? { u: lr.u.dtype as FloatType, e: lr.e.dtype as FloatType } : null,
   };
   const params = {
@@ -450,8 +502,8 @@ export function biasBackward(step: Step, dbias: Tensor /* [N] */, dout: Tensor /
 }
 
 /**
- * out[BT,OC] = inp[BT,C] · weight[C,OC] + bias[OC]; with `gelu`, preact[BT,OC] gets that and
- * out = gelu(preact).
+ * out[BT,OC] = inp[BT,C] · weight[C,OC] + bias[OC]; with `act`, preact[BT,OC] gets that and
+ * out = act(preact) (activation default gelu_new).
  */
 export function matmulForward(
   step: Step,
@@ -462,14 +514,15 @@ export function matmulForward(
   BT: number,
   C: number,
   OC: number,
-  gelu?: { preact: Tensor /* [BT,OC] */ },
+  act?: { preact: Tensor /* [BT,OC] */; activation?: Activation },
 ): void {
-  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, gelu: !!gelu, preact: gelu?.preact });
+  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation: act ? act.activation ?? 'gelu_new' : undefined, preact: act?.preact });
 }
 
 /**
  * dinp[BT,C] = dout · weightᵀ (overwritten), dweight[C,OC] += inpᵀ · dout, dbias[OC] += Σ_bt dout.
- * Any of dinp, dweight, dbias may be null to skip it.
+ * Any of dinp, dweight, dbias may be null to skip it. With `act` (inp = act(preact) of the layer
+ * below), dinp is that layer's dpre instead: dout · weightᵀ ⊙ act'(preact), in the same pass.
  */
 export function matmulBackward(
   step: Step,
@@ -482,8 +535,10 @@ export function matmulBackward(
   BT: number,
   C: number,
   OC: number,
+  act?: { preact: Tensor /* [BT,C] */; activation?: Activation },
 ): void {
-  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true });
+  const dactivation = act ? act.activation ?? 'gelu_new' : undefined;
+  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact });
   if (dweight) gemm(step, dweight, inp, dout, { M: C, N: OC, K: BT, transA: true, accumulate: true });
   if (dbias) biasBackward(step, dbias, dout, BT, OC);
 }

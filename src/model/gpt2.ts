@@ -16,7 +16,7 @@ import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
-import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { geluBackward } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
@@ -24,6 +24,7 @@ import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 import { LoraAdapters, type LoraOptions } from './lora';
+import type { ActEpilogue } from '../kernels/lora';
 import type { LoraConfig, LoraModuleKind } from './peft';
 
 export interface AdamWOptions {
@@ -446,18 +447,18 @@ export class GPT2 {
   }
 
   /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
-  private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, gelu?: { preact: Tensor }): void {
+  private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
     const w = this.params.weight(`h.${l}.${kind}.weight`);
     const b = this.params.weight(`h.${l}.${kind}.bias`);
-    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, gelu)) matmulForward(step, out, inp, w, b, BT, C, OC, gelu);
+    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act)) matmulForward(step, out, inp, w, b, BT, C, OC, act);
   }
 
   /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
-  private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number): void {
+  private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
     const w = this.params.weight(`h.${l}.${kind}.weight`);
-    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC)) return;
+    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC, act)) return;
     const frozen = !!this.lora;
-    matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC);
+    matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC, act);
   }
 
   /** LayerNorm parameter gradients: into the model's, or into a sink when the base is frozen. */
@@ -626,6 +627,7 @@ export class GPT2 {
     o: { first: boolean; update?: AdamWOptions; gradAccum: number },
   ): Promise<number> {
     this.requireTraining('training steps');
+    await autoTuneOnce(this.gpu, this.config, B, T); // first use on this adapter: tune (see matmul-tune.ts)
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
     if (o.update) this.writeHyper(o.update);

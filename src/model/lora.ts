@@ -10,7 +10,7 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
-import { loraBackward, loraForward, type LoraWeightsGPU } from '../kernels/lora';
+import { loraBackward, loraForward, type ActEpilogue, type LoraWeightsGPU } from '../kernels/lora';
 import { Rng } from '../train/data/rng';
 import type { GPT2Config } from './config';
 import { ParamStore } from './params';
@@ -139,19 +139,19 @@ export class LoraAdapters {
   }
 
   /** The adapted forward of one layer (see kernels/lora.ts); false if the layer is not adapted. */
-  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, BT: number, C: number, OC: number, gelu?: { preact: Tensor }): boolean {
+  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, BT: number, C: number, OC: number, act?: ActEpilogue): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
-    loraForward(step, out, a.u!.view([BT, this.config.r]), inp, weight, bias, this.gpuWeights(a), BT, C, OC, gelu);
+    loraForward(step, out, a.u!.view([BT, this.config.r]), inp, weight, bias, this.gpuWeights(a), BT, C, OC, act);
     return true;
   }
 
   /** The adapted backward of one layer: dinp (overwritten) and the adapter gradients; false if not adapted. */
-  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, BT: number, C: number, OC: number): boolean {
+  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
     const r = this.config.r;
-    loraBackward(step, dinp, this.params.grad(a.A), this.params.grad(a.B), this.dv!.view([BT, r]), dout, inp, a.u!.view([BT, r]), weight, this.gpuWeights(a), BT, C, OC);
+    loraBackward(step, dinp, this.params.grad(a.A), this.params.grad(a.B), this.dv!.view([BT, r]), dout, inp, a.u!.view([BT, r]), weight, this.gpuWeights(a), BT, C, OC, act);
     return true;
   }
 

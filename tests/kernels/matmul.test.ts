@@ -1,8 +1,10 @@
 // GEMM (gemm, matmulForward/Backward, biasBackward) vs the float64 CPU reference, both precisions:
-// bias, GELU epilogue, the three layouts with accumulate, odd shapes, leading dimensions and
-// offsets (sub-blocks of wider matrices), mixed dtypes, every kernel variant, and the split of
-// operands larger than one binding. The CPU backward is checked by finite differences.
-import { rmSync } from 'node:fs';
+// bias, the activation epilogues forward and backward (gelu_new, exact gelu, relu, silu), the
+// three layouts with accumulate, odd shapes, leading dimensions and offsets (sub-blocks of wider
+// matrices), mixed dtypes, every kernel variant (forced; skipped visibly where the adapter cannot
+// run one), the split of operands larger than one binding, and the tuner: wrong candidates
+// rejected, the cache key, cached choices reused. The CPU backward is checked by finite differences.
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +12,11 @@ import type { GPUContext, Tensor } from '../../src/gpu/index';
 import {
   DEFAULT_BCAST,
   DEFAULT_TILED,
+  LIBRARY_VERSION,
+  type MatmulTuneRecord,
   type MatmulVariant,
+  autoTune,
+  autoTuneOnce,
   biasBackward,
   checkVariant,
   gemm,
@@ -18,16 +24,65 @@ import {
   matmulForward,
   matmulTuneKey,
   matmulVariant,
+  setGemmSourceHook,
   setMatmulTuneStore,
   setMatmulVariant,
   tuneMatmul,
 } from '../../src/kernels/matmul';
+import { modelTuneShapes } from '../../src/kernels/matmul-tune';
+import { variantName } from '../../src/kernels/matmul-wgsl';
+import type { Activation } from '../../src/model/config';
 import { fileTuneStore } from '../../src/kernels/matmul-tune.node';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
 import { biasBackwardRef, gemmRef, matmulBackwardRef, matmulForwardRef } from '../reference/matmul';
 
 type F = 'f16' | 'f32';
+
+// ---- activations in float64: HF ACT2FN's functions and their derivatives
+
+/** erf in float64: its Maclaurin series below 4 (|error| < 1e-11), the asymptotic erfc series above (relative error < 3e-5 of erfc < 2e-8). */
+function erf(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 4) {
+    let term = z, sum = z;
+    for (let n = 1; n < 80; n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    const z2 = 2 * z * z;
+    r = 1 - (Math.exp(-z * z) / (z * Math.sqrt(Math.PI))) * (1 - 1 / z2 + 3 / (z2 * z2) - 15 / (z2 * z2 * z2) + 105 / (z2 * z2 * z2 * z2));
+  }
+  return Math.sign(x) * r;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const ACT: Record<Activation, { f: (x: number) => number; df: (x: number) => number }> = {
+  gelu_new: {
+    f: (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3))),
+    df: (x) => {
+      const t = Math.tanh(GELU_C * (x + 0.044715 * x ** 3));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+    },
+  },
+  gelu_pytorch_tanh: { f: (x) => ACT.gelu_new.f(x), df: (x) => ACT.gelu_new.df(x) },
+  gelu: {
+    f: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+    df: (x) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI),
+  },
+  relu: { f: (x) => Math.max(x, 0), df: (x) => (x > 0 ? 1 : 0) },
+  silu: {
+    f: (x) => x / (1 + Math.exp(-x)),
+    df: (x) => {
+      const s = 1 / (1 + Math.exp(-x));
+      return s * (1 + x * (1 - s));
+    },
+  },
+};
+const ACTIVATIONS = Object.keys(ACT) as Activation[];
 
 // Importing the Node store registers ~/.cache/mqg-webgpu; keep this suite independent of it.
 setMatmulTuneStore(undefined);
@@ -52,6 +107,19 @@ describe('matmul CPU reference', () => {
     expect(compare(dbias, fd(bias, (y) => loss(inp, weight, y)), 1e-8, 1e-7)).toBe('');
   });
 
+  it('activation derivatives match central finite differences; erf matches known values', () => {
+    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 12);
+    expect(erf(-2)).toBeCloseTo(-0.9953222650189527, 12);
+    expect(erf(3.5)).toBeCloseTo(0.9999992569016276, 10);
+    // h = 1e-4: truncation error ~h² f''' < 1e-8; the erf series' rounding (~1e-11 near 3.5) over 2h stays below 1e-6
+    const h = 1e-4;
+    for (const act of ACTIVATIONS) {
+      const xs = [-6, -3.5, -1.3, -0.2, 0.3, 0.9, 2.7, 5];
+      const fd = xs.map((x) => (ACT[act].f(x + h) - ACT[act].f(x - h)) / (2 * h));
+      expect(compare(xs.map(ACT[act].df), fd, 1e-6, 1e-6), act).toBe('');
+    }
+  });
+
   it('transposed layouts agree with explicit transposes', () => {
     const M = 3, N = 4, K = 5;
     const a = randn(M * K, 5, 1), b = randn(K * N, 6, 1);
@@ -73,6 +141,10 @@ interface Case {
   accumulate?: boolean;
   bias?: boolean;
   gelu?: boolean;
+  /** Forward epilogue: preact written, out = act(preact). */
+  activation?: Activation;
+  /** Backward epilogue: out = product ⊙ act'(preact), preact given (values in ±3). */
+  dactivation?: Activation;
   /** Extra columns beyond the packed leading dimension. */
   padA?: number;
   padB?: number;
@@ -121,18 +193,30 @@ async function runCase(gpu: GPUContext, c: Case, seed: number): Promise<string> 
   const tb = place(gpu, b, c.types.b, off, 'b');
   const tout = place(gpu, out0, c.types.out, off, 'out');
   const tbias = bias ? place(gpu, bias, c.types.bias ?? c.types.out, off, 'bias') : null;
-  const tpre = c.gelu ? gpu.tensor([M * ldc], c.types.out, 'preact') : undefined;
+  const fwdAct = c.activation ?? (c.gelu ? 'gelu_new' : undefined);
+  const pre0 = c.dactivation ? randn(M * ldc, seed + 4, 3) : undefined;
+  const preValues = pre0 && c.types.out === 'f16' ? roundToF16(pre0) : pre0;
+  const tpre = fwdAct ? gpu.tensor([M * ldc], c.types.out, 'preact') : preValues ? gpu.tensor([M * ldc], c.types.out, 'preact', preValues) : undefined;
   const step = gpu.step('gemm test');
   gemm(step, tout, ta, tb, {
-    M, N, K, transA: c.transA, transB: c.transB, accumulate: c.accumulate, bias: tbias, gelu: c.gelu, preact: tpre,
+    M, N, K, transA: c.transA, transB: c.transB, accumulate: c.accumulate, bias: tbias, activation: fwdAct, dactivation: c.dactivation, preact: tpre,
     lda, ldb, ldc,
   });
   step.submit();
-  const ref = gemmRef(out0, a, b, { M, N, K, transA: c.transA, transB: c.transB, accumulate: c.accumulate, bias, gelu: c.gelu, lda, ldb, ldc });
+  const ref = gemmRef(out0, a, b, { M, N, K, transA: c.transA, transB: c.transB, accumulate: c.accumulate, bias, lda, ldb, ldc });
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const i = m * ldc + n;
+      if (fwdAct) {
+        ref.preact[i] = ref.out[i]!;
+        ref.out[i] = ACT[fwdAct].f(ref.out[i]!);
+      } else if (c.dactivation) ref.out[i]! *= ACT[c.dactivation].df(preValues![i]!);
+    }
+  }
   const [atol, rtol] = tolerance(c);
   // compare the whole out buffer: the padding columns must be untouched
   let report = compare(await gpu.download(tout), ref.out, atol, rtol);
-  if (tpre && !report) {
+  if (fwdAct && tpre && !report) {
     const got = await gpu.download(tpre);
     const keep = (x: ArrayLike<number>) => Array.from(x).filter((_, i) => i % ldc < N);
     report = compare(keep(got), keep(ref.preact), atol, rtol);
@@ -157,6 +241,28 @@ describe.each(PRECISIONS)('matmul %s', (precision) => {
     expect(await runCase(gpu, { ...ODD, bias: true, types: T }, 10)).toBe('');
     expect(await runCase(gpu, { ...ODD, types: T }, 11)).toBe('');
     expect(await runCase(gpu, { ...ODD, bias: true, gelu: true, types: T }, 12)).toBe('');
+  });
+
+  it.each(ACTIVATIONS)('activation epilogue %s: forward (odd shape, bias) and backward dpre (NT, aligned and odd)', async (act) => {
+    const gpu = await gpuP;
+    expect(await runCase(gpu, { ...ODD, bias: true, activation: act, types: T }, 13)).toBe('');
+    // dinp ⊙ act'(preact), as matmulBackward computes the dpre of the layer below: vec4 and scalar epilogues
+    expect(await runCase(gpu, { M: 24, N: 32, K: 20, transB: true, dactivation: act, types: T }, 14)).toBe('');
+    expect(await runCase(gpu, { ...ODD, transB: true, dactivation: act, types: T }, 15)).toBe('');
+  });
+
+  it('matmulBackward with act: dinp is dpre = dout · weightᵀ ⊙ act\'(preact)', async () => {
+    const gpu = await gpuP;
+    const BT = 19, C = 24, OC = 36;
+    const dout = data(BT * OC, 16, p), weight = data(C * OC, 17, p), pre = data(BT * C, 18, p);
+    const t = (x: Float32Array, l: string) => gpu.tensor([x.length], p, l, x);
+    const tdinp = gpu.tensor([BT * C], p, 'dinp');
+    const step = gpu.step('matmulBackward act');
+    matmulBackward(step, tdinp, null, null, t(dout, 'dout'), t(pre, 'inp'), t(weight, 'weight'), BT, C, OC, { preact: t(pre, 'preact'), activation: 'silu' });
+    step.submit();
+    const ref = matmulBackwardRef(dout, pre, weight, BT, C, OC).dinp.map((v, i) => v * ACT.silu.df(pre[i]!));
+    const [fa, fr] = p === 'f16' ? [1e-2, 1e-2] : [1e-4, 1e-5];
+    expect(compare(await gpu.download(tdinp), ref, fa, fr)).toBe('');
   });
 
   it('NN, NT, TN with accumulate (odd shape)', async () => {
@@ -259,25 +365,38 @@ const VARIANTS: [MatmulVariant, F[]][] = [
   [{ kind: 'bcast', tm: 4, tn: 4, wx: 8, wy: 4, subgroups: false }, ['f32']],
 ];
 
+/** Why this adapter cannot run the variant ('' when it can). */
+const gpu32 = await getGPU('f32');
+function cannotRun(v: MatmulVariant): string {
+  try {
+    checkVariant(gpu32, v);
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 describe.each(PRECISIONS)('matmul variants %s', (precision) => {
   const p = precision as F;
   afterAll(async () => setMatmulVariant(await getGPU(precision), null));
-  it.each(VARIANTS.filter(([, ps]) => ps.includes(p)).map(([v]) => [JSON.stringify(v), v] as const))('%s', async (_, v) => {
-    const gpu = await getGPU(precision);
-    try {
-      checkVariant(gpu, v);
-    } catch {
-      return; // e.g. no subgroups of 8 lanes here
-    }
-    setMatmulVariant(gpu, v);
-    const T = { a: p, b: p, out: p };
-    // NN with bias and gelu, scalar loads; TN accumulate into a packed f32 out at an offset;
-    // NT with vec4 loads and a padded b.
-    expect(await runCase(gpu, { ...ODD, bias: true, gelu: true, types: T }, 90)).toBe('');
-    expect(await runCase(gpu, { ...ODD, transA: true, accumulate: true, offset: 3, types: { ...T, out: 'f32' } }, 91)).toBe('');
-    expect(await runCase(gpu, { M: 36, N: 40, K: 22, transB: true, padB: 2, types: T }, 92)).toBe('');
-  });
+  for (const [v] of VARIANTS.filter(([, ps]) => ps.includes(p))) {
+    const why = cannotRun(v);
+    if (why) console.warn(`matmul variant ${variantName(v)} skipped: ${why}`);
+    it.skipIf(!!why)(`${variantName(v)}${why ? ` (skipped: ${why})` : ''}`, async () => {
+      const gpu = await getGPU(precision);
+      setMatmulVariant(gpu, v); // throws, failing the test, if the adapter cannot run it after all
+      await variantCases(gpu, p);
+    });
+  }
 });
+
+/** NN with bias and gelu, scalar loads; TN accumulate into a packed f32 out at an offset; NT with vec4 loads and a padded b. */
+async function variantCases(gpu: GPUContext, p: F): Promise<void> {
+  const T = { a: p, b: p, out: p };
+  expect(await runCase(gpu, { ...ODD, bias: true, gelu: true, types: T }, 90)).toBe('');
+  expect(await runCase(gpu, { ...ODD, transA: true, accumulate: true, offset: 3, types: { ...T, out: 'f32' } }, 91)).toBe('');
+  expect(await runCase(gpu, { M: 36, N: 40, K: 22, transB: true, padB: 2, types: T }, 92)).toBe('');
+}
 
 describe('matmul split over bindings', () => {
   it('operands larger than the binding limit are split along M, N and K', async () => {
@@ -297,11 +416,21 @@ describe('matmul split over bindings', () => {
   });
 });
 
-describe('tuneMatmul', () => {
+describe('tuneMatmul / autoTune', () => {
+  const memoryStore = () => {
+    const saved = new Map<string, MatmulTuneRecord>();
+    let saves = 0;
+    setMatmulTuneStore({ load: (k) => saved.get(k), save: (k, r) => void (saves++, saved.set(k, r)) });
+    return { saved, saves: () => saves };
+  };
+  afterAll(() => {
+    setGemmSourceHook(null);
+    setMatmulTuneStore(undefined);
+  });
+
   it('verifies and times candidates, records the choice per adapter; the file store round-trips', async () => {
     const gpu = await getGPU('f32');
-    const saved = new Map<string, unknown>();
-    setMatmulTuneStore({ load: (k) => saved.get(k) as never, save: (k, r) => void saved.set(k, r) });
+    const { saved } = memoryStore();
     try {
       // one candidate on one small shape: compiling candidates is what costs time on lavapipe
       const candidates = [matmulVariant(gpu)];
@@ -321,5 +450,80 @@ describe('tuneMatmul', () => {
     } finally {
       setMatmulTuneStore(undefined);
     }
+  });
+
+  it('a candidate that computes wrong results is rejected, never chosen', async () => {
+    const gpu = await getGPU('f32');
+    memoryStore();
+    const good = matmulVariant(gpu);
+    const bad: MatmulVariant = good.kind === 'tiled' ? { ...good, tm: 8 } : { ...good, tm: 16 };
+    const badName = variantName(bad);
+    // break the bad variant only: its first accumulator is doubled, which a right kernel never does
+    setGemmSourceHook((spec, code) => (variantName(spec.variant) === badName ? code.replace('acc0_0 = fma(', 'acc0_0 = 2.0 * fma(') : code));
+    try {
+      const shapes: [number, number, number, boolean, boolean][] = [[64, 64, 64, false, false]];
+      const rec = await tuneMatmul(gpu, { candidates: [bad, good], force: true, persist: false, shapes });
+      expect(variantName(rec.variant)).toBe(variantName(good));
+      expect(rec.rejected?.[badName]).toMatch(/^wrong result: /);
+      expect(Object.keys(rec.timings!)).toEqual([variantName(good)]);
+      await expect(tuneMatmul(gpu, { candidates: [bad], force: true, persist: false, shapes })).rejects.toThrow(/no candidate variant ran correctly.*wrong result/);
+    } finally {
+      setGemmSourceHook(null);
+      setMatmulTuneStore(undefined);
+    }
+  });
+
+  it('the cache key names the adapter, its driver (version) and the library version', () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect(LIBRARY_VERSION).toBe(pkg.version);
+    const info = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)' };
+    const key = matmulTuneKey({ adapterInfo: info, hasSubgroups: true });
+    expect(key).toContain('mesa / software / llvmpipe');
+    expect(key).toContain('Mesa 25.0.7 (LLVM 15.0.6)');
+    expect(key).toContain(`mqg-webgpu ${LIBRARY_VERSION}`);
+    // another driver version, another library version, no subgroups: each its own record
+    const other = [
+      matmulTuneKey({ adapterInfo: { ...info, description: 'llvmpipe: Mesa 25.2.0 (LLVM 19.1.7)' }, hasSubgroups: true }),
+      matmulTuneKey({ adapterInfo: info, hasSubgroups: true }, '0.2.0'),
+      matmulTuneKey({ adapterInfo: info, hasSubgroups: false }),
+    ];
+    expect(new Set([key, ...other]).size).toBe(4);
+  });
+
+  it('tunes on the model\'s shapes; a recorded choice is reused without timing again', async () => {
+    const gpu = await getGPU('f32');
+    const { saved, saves } = memoryStore();
+    try {
+      const config = { nEmbd: 16, nInner: 48, paddedVocabSize: 64 };
+      const shapes = modelTuneShapes(config, 2, 8);
+      expect(shapes).toContainEqual([16, 16 * 3, 16, false, false]); // qkv forward: BT=16 rows
+      expect(shapes).toContainEqual([16, 48, 16, false, true]); // mlp.proj dinp
+      expect(shapes).toContainEqual([16, 48, 16, true, false]); // fc dweight, K = BT
+      const lines: string[] = [];
+      const first = await autoTune(gpu, config, 2, 8, { candidates: [matmulVariant(gpu)], onProgress: (l) => lines.push(l) });
+      expect(first.cached).toBe(false);
+      expect(first.key).toBe(matmulTuneKey(gpu));
+      expect(first.matmul.shapes).toEqual(shapes);
+      expect(saved.get(first.key)).toEqual(first.matmul);
+      expect(lines.some((l) => /candidate 1\/1/.test(l))).toBe(true);
+      // a fresh process: the record comes from the store, nothing is timed or saved
+      setMatmulTuneStore({ load: (k) => saved.get(k), save: () => void saved.set('unexpected save', first.matmul) });
+      const again: string[] = [];
+      const second = await autoTune(gpu, config, 2, 8, { onProgress: (l) => again.push(l) });
+      expect(second.cached).toBe(true);
+      expect(second.matmul).toEqual(first.matmul);
+      expect(again).toEqual([]);
+      await autoTuneOnce(gpu, config, 2, 8); // the model's hook: a record exists, so nothing happens
+      expect(saved.has('unexpected save')).toBe(false);
+      expect(saves()).toBe(1);
+    } finally {
+      setMatmulTuneStore(undefined);
+    }
+  });
+
+  it('model tuning shapes are capped in size', () => {
+    const shapes = modelTuneShapes({ nEmbd: 768, paddedVocabSize: 50304 }, 4, 1024);
+    expect(shapes.every(([M, N, K]) => 2 * M * N * K <= 2 ** 31)).toBe(true);
+    expect(shapes.some(([, N, K, , tb]) => tb && K === 768 && N >= 64)).toBe(true);
   });
 });

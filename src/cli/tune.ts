@@ -1,0 +1,36 @@
+// `mqg tune`: tune the kernels with per-adapter choices (matmul) on a model's shapes, record the
+// choice for this adapter, driver and library version (~/.cache/mqg-webgpu/matmul-tune.json), and
+// print each candidate's time. Training tunes by itself on first use; this redoes it on demand.
+import { parseFlags, usage, type FlagSpec } from './args';
+import { createGPU } from '../gpu/context';
+import { autoTune } from '../kernels/matmul-tune';
+import { variantName } from '../kernels/matmul-wgsl';
+import { presetConfig } from '../model/config';
+
+const spec: Record<string, FlagSpec> = {
+  preset: { type: 'string', default: 'mqg-tiny', help: 'model preset whose shapes are timed' },
+  'vocab-size': { type: 'int', default: 4096, help: 'vocab for mqg-* presets (others keep theirs unless given)' },
+  'batch-size': { type: 'int', default: 8, help: 'B' },
+  'seq-len': { type: 'int', default: 128, help: 'T' },
+  precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
+  cached: { type: 'boolean', help: 'print the recorded choice without timing (tune only if there is none)' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, spec, 'tune');
+  if (flags.help) return void console.log(usage('tune', 'time the kernel variants on this adapter and record the fastest correct one', spec));
+  const preset = flags.preset as string;
+  const config = presetConfig(preset, preset.startsWith('mqg') || argv.some((a) => a.startsWith('--vocab-size')) ? (flags['vocab-size'] as number) : undefined);
+  const gpu = await createGPU({ precision: flags.precision as 'auto' });
+  const B = flags['batch-size'] as number, T = flags['seq-len'] as number;
+  console.log(`tuning on ${gpu.adapterName}, ${preset} B=${B} T=${T} ${gpu.precision}`);
+  const r = await autoTune(gpu, config, B, T, { force: !flags.cached, onProgress: (line) => console.log(`  ${line}`) });
+  const t = r.matmul.timings ?? {};
+  const best = Math.min(...Object.values(t));
+  const rows = Object.entries(t).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${(ms / best).toFixed(2)}× |`);
+  const rejected = Object.entries(r.matmul.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
+  console.log(['', `matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms per pass over the model's shapes):`, '', '| variant | ms | vs best |', '|---|---:|---:|', ...rows, ...rejected].join('\n'));
+  console.log(`\nchosen: ${variantName(r.matmul.variant)}\nrecord key: ${r.key}`);
+  gpu.destroy();
+}
