@@ -121,7 +121,7 @@ export async function sampleMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
+  const { model } = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
   const tok = await tokenizerFor(flags.checkpoint as string, flags.tokenizer as string | undefined);
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
   process.stdout.write(flags.prompt as string);
@@ -167,7 +167,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   let records = readMcqFile(flags.data as string);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
+  const { model } = await loadModelWithAdapter(gpu, flags.checkpoint as string, flags.adapter as string | undefined, { training: false });
   const tok = await tokenizerFor(flags.checkpoint as string, flags.tokenizer as string | undefined);
   const report = await evaluateMcq(model, tok, records, (n) => {
     if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);

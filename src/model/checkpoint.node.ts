@@ -1,34 +1,135 @@
 /**
- * Checkpoint file I/O (Node only). All parsing is delegated to the browser-safe modules.
+ * Checkpoints on disk (Node). Reading is the loader pipeline:
+ *   resolveCheckpoint (source/resolve.node.ts: file | HF directory | hf:org/name[@rev])
+ *   -> the tensor index over its files (source/tensors.ts: safetensors, torch .bin, llm.c)
+ *   -> the config, decided in one place (source/config.ts)
+ *   -> HF names to our parameters (source/names.ts)
+ * (source/open.ts runs the last three). Writing streams tensor by tensor, atomically.
  */
 
-import { closeSync, openSync, promises as fsp, readSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as nodePath from 'node:path';
 
-import { CheckpointError, type GPT2Config } from './config';
-import { loadGPT2Weights, saveGPT2Weights, type HFGPT2ConfigJson } from './hfnames';
-import {
-  detectCheckpointFormat,
-  loadCheckpointBytes,
-  metadataHasConfig,
-  writeLlmcCheckpoint,
-  type CheckpointFormat,
-  type LoadedCheckpoint,
-} from './llmc';
-import { parseSafetensors, type SafetensorsDType, type SafetensorsSource } from './safetensors';
+import { CheckpointError, paramShapes, type GPT2Config } from './config';
+import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from './source/config';
+import { encodeFloat32 } from './source/dtype';
+import { fileSource } from './source/file.node';
+import { writeLlmcCheckpoint } from './source/llmc';
+import { canonicalParamList, hfName } from './source/names';
+import { loadParams, openCheckpointFrom, type LoadedCheckpoint, type OpenedCheckpoint } from './source/open';
+import { resolveCheckpoint, type ResolveOptions, type ResolvedCheckpoint } from './source/resolve.node';
+import { safetensorsHeader, type SafetensorsDType, type TensorPlan } from './source/safetensors';
+import type { ByteSource } from './source/bytes';
 
-export { CheckpointError };
-export type { CheckpointFormat, LoadedCheckpoint };
+export { CheckpointError, resolveCheckpoint };
+export type { LoadedCheckpoint, ResolvedCheckpoint, ResolveOptions };
+export { hubCacheDir, findSnapshot } from './source/hub.node';
 
-export interface ReadCheckpointOptions {
-  /** Read tensor by tensor above this file size (default STREAM_ABOVE, 1 GiB). */
-  streamAbove?: number;
-  /** HF config.json to use (must exist). Default: `config.json` beside the file, read only if
-   *  the safetensors metadata lacks the config. Ignored for llm.c files. */
-  configJsonPath?: string;
-  /** Explicit config (safetensors only); must agree with the metadata if that has one. */
+export type CheckpointFormat = 'safetensors' | 'llmc';
+
+export interface ReadCheckpointOptions extends ResolveOptions {
+  /** A config given by the caller; it must agree with what the checkpoint states. */
   config?: GPT2Config;
+}
+
+export interface OpenedFileCheckpoint extends OpenedCheckpoint {
+  resolved: ResolvedCheckpoint;
+}
+
+async function readConfigJson(path: string): Promise<HFGPT2ConfigJson> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CheckpointError(`config.json not found: ${path}`);
+    throw new CheckpointError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as HFGPT2ConfigJson;
+  } catch (e) {
+    throw new CheckpointError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Resolve a source and open its tensor index: headers only; read the tensors with readParams(). Close it after. */
+export async function openCheckpoint(source: string, opts: ReadCheckpointOptions = {}): Promise<OpenedFileCheckpoint> {
+  const resolved = await resolveCheckpoint(source, opts);
+  const configJson = resolved.configPath ? { json: await readConfigJson(resolved.configPath), where: resolved.configPath } : undefined;
+  const files: ByteSource[] = [];
+  try {
+    for (const f of resolved.weightFiles) files.push(await fileSource(f));
+  } catch (e) {
+    await Promise.all(files.map((f) => f.close()));
+    throw e;
+  }
+  const ck = await openCheckpointFrom({ what: source, files, index: resolved.index, configJson, config: opts.config });
+  return { ...ck, resolved };
+}
+
+/** Read a whole checkpoint into memory (small models, tests). loadModel streams into the GPU instead. */
+export async function readCheckpoint(source: string, opts: ReadCheckpointOptions = {}): Promise<LoadedCheckpoint & { resolved: ResolvedCheckpoint }> {
+  const ck = await openCheckpoint(source, opts);
+  try {
+    return { format: ck.format, config: ck.config, params: await loadParams(ck), metadata: ck.metadata, resolved: ck.resolved };
+  } finally {
+    await ck.close();
+  }
+}
+
+/** The config of a checkpoint, reading headers only. */
+export async function readCheckpointConfig(source: string, opts: ReadCheckpointOptions = {}): Promise<GPT2Config> {
+  const ck = await openCheckpoint(source, opts);
+  await ck.close();
+  return ck.config;
+}
+
+// ------------------------------------------------------------------------------------ writing
+
+/**
+ * Write a file atomically: `path.tmp-<pid>-<rand>`, fsync, rename over `path`, then a
+ * best-effort fsync of the directory. On failure the temp file is removed.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | ((fh: fsp.FileHandle) => Promise<void>)): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, 'wx');
+    if (typeof bytes === 'function') await bytes(fh);
+    else await fh.writeFile(bytes);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await fsp.rename(tmp, path);
+  } catch (e) {
+    if (fh) await fh.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+  await syncDir(nodePath.dirname(path));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const d = await fsp.open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    // Directory fsync is not supported everywhere (e.g. Windows); the rename is still atomic.
+  }
+}
+
+/** A parameter to write; its values are fetched only when the writer reaches it (e.g. downloaded from the GPU). */
+export interface ParamSource {
+  /** Canonical name. */
+  name: string;
+  shape: number[];
+  values(): Promise<Float32Array>;
 }
 
 export interface WriteCheckpointOptions {
@@ -38,190 +139,104 @@ export interface WriteCheckpointOptions {
   dtype?: SafetensorsDType;
   /** Extra safetensors `__metadata__` entries (cannot override the config keys). */
   metadata?: Record<string, string>;
+  /** Directory output only: shards of at most this many bytes, with model.safetensors.index.json. */
+  maxShardSize?: number;
 }
 
-/** Files above this many bytes are read tensor by tensor (fs.readFile stops at 2 GiB). */
-export const STREAM_ABOVE = 1 << 30;
+const INDEX_FILE = 'model.safetensors.index.json';
+const SINGLE_FILE = 'model.safetensors';
+const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
-async function fileSize(path: string): Promise<number> {
-  try {
-    const st = await fsp.stat(path);
-    if (st.isDirectory()) throw new CheckpointError(`checkpoint file is a directory, not a file: ${path}`);
-    return st.size;
-  } catch (e) {
-    if (e instanceof CheckpointError) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`checkpoint file not found: ${path}`);
-    throw new CheckpointError(`cannot read checkpoint file ${path}: ${(e as Error).message}`);
+function paramSources(config: GPT2Config, params: ReadonlyMap<string, Float32Array> | readonly ParamSource[]): ParamSource[] {
+  if (Array.isArray(params)) {
+    const want = paramShapes(config).map((p) => p.name).join(',');
+    if ((params as ParamSource[]).map((p) => p.name).join(',') !== want) throw new CheckpointError(`parameters to save do not match the config's parameter list`);
+    return params as ParamSource[];
   }
-}
-
-/** The header of a large safetensors file, and a reader for each tensor's bytes. */
-function openStreamed(path: string, size: number): { prefix: Uint8Array; source: SafetensorsSource; close(): void } {
-  const fd = openSync(path, 'r');
-  const readAt = (offset: number, length: number): Uint8Array => {
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, out, done, length - done, offset + done);
-      if (n === 0) throw new CheckpointError(`${path} is truncated: ended at byte ${offset + done} while reading ${length} bytes at ${offset}`);
-      done += n;
-    }
-    return out;
-  };
-  const head = readAt(0, Math.min(8, size));
-  const headerLen = size >= 8 ? Number(new DataView(head.buffer).getBigUint64(0, true)) : 0;
-  const prefix = headerLen > 0 && headerLen <= size - 8 && headerLen < 1 << 30 ? readAt(0, 8 + headerLen) : head;
-  return { prefix, source: { fileSize: size, read: readAt }, close: () => closeSync(fd) };
-}
-
-async function readFileOrThrow(path: string, what: string): Promise<Uint8Array> {
-  try {
-    const buf = await fsp.readFile(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CheckpointError(`${what} not found: ${path}`);
-    if (code === 'EISDIR') throw new CheckpointError(`${what} is a directory, not a file: ${path}`);
-    throw new CheckpointError(`cannot read ${what} ${path}: ${(e as Error).message}`);
-  }
-}
-
-async function readConfigJson(path: string): Promise<HFGPT2ConfigJson> {
-  const bytes = await readFileOrThrow(path, 'config.json');
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as HFGPT2ConfigJson;
-  } catch (e) {
-    throw new CheckpointError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fsp.access(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return canonicalParamList(config, params as ReadonlyMap<string, Float32Array>).map(({ name, shape, data }) => ({ name, shape, values: async () => data }));
 }
 
 /**
- * Read a safetensors (HF GPT-2 naming) or llm.c `.bin` checkpoint, detected by its magic.
- * For safetensors without a config in `__metadata__`, `config.json` beside the file is used.
- */
-export async function readCheckpoint(path: string, opts: ReadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
-  const size = await fileSize(path);
-  const streamed = size > (opts.streamAbove ?? STREAM_ABOVE) ? openStreamed(path, size) : undefined;
-  const bytes = streamed ? streamed.prefix : await readFileOrThrow(path, 'checkpoint file');
-  if (detectCheckpointFormat(bytes, path) === 'llmc') {
-    if (streamed) {
-      streamed.close();
-      throw new CheckpointError(`${path}: llm.c checkpoints over ${STREAM_ABOVE} bytes are not supported; convert it to safetensors`);
-    }
-    return loadCheckpointBytes(bytes, { fileName: path });
-  }
-  if (streamed) {
-    try {
-      const parsed = parseSafetensors(bytes, path, streamed.source);
-      let config: GPT2Config | HFGPT2ConfigJson | undefined = opts.config;
-      if (opts.configJsonPath !== undefined) config ??= await readConfigJson(opts.configJsonPath);
-      else if (config === undefined && !metadataHasConfig(parsed.metadata, path)) config = await readConfigJson(nodePath.join(nodePath.dirname(path), 'config.json'));
-      const { config: c, params } = loadGPT2Weights(parsed, config);
-      return { format: 'safetensors', config: c, params, metadata: parsed.metadata };
-    } finally {
-      streamed.close();
-    }
-  }
-  let config: GPT2Config | HFGPT2ConfigJson | undefined = opts.config;
-  if (opts.configJsonPath !== undefined) {
-    const json = await readConfigJson(opts.configJsonPath);
-    if (config === undefined) config = json;
-    else loadCheckpointConfigCheck(json, opts.configJsonPath, config);
-  } else if (config === undefined) {
-    const parsed = parseSafetensors(bytes, path); // cheap: header only + views
-    if (!metadataHasConfig(parsed.metadata, path)) {
-      const beside = nodePath.join(nodePath.dirname(path), 'config.json');
-      if (!(await exists(beside))) {
-        throw new CheckpointError(
-          `no model config for ${path}: its __metadata__ lacks n_layer, n_head, n_embd, n_positions, vocab_size and there is no ${beside}`,
-        );
-      }
-      config = await readConfigJson(beside);
-    }
-  }
-  return loadCheckpointBytes(bytes, { fileName: path, config });
-}
-
-function loadCheckpointConfigCheck(json: HFGPT2ConfigJson, jsonPath: string, config: GPT2Config): void {
-  // Both an explicit config and a config.json: they must describe the same model.
-  const keys: [keyof GPT2Config, string, string?][] = [
-    ['nLayer', 'n_layer'],
-    ['nHead', 'n_head'],
-    ['nEmbd', 'n_embd'],
-    ['nPositions', 'n_positions', 'n_ctx'],
-    ['vocabSize', 'vocab_size'],
-  ];
-  for (const [ours, hf, alt] of keys) {
-    const v = json[hf] ?? (alt ? json[alt] : undefined);
-    if (v !== undefined && Number(v) !== config[ours]) {
-      throw new CheckpointError(`${jsonPath}: ${hf} = ${String(v)} disagrees with the given config ${ours} = ${config[ours]}`);
-    }
-  }
-}
-
-/**
- * Write `bytes` to `path` atomically: write `path.tmp-<pid>-<rand>`, fsync, rename over `path`
- * (then best-effort fsync of the directory). On failure the temp file is removed.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(tmp, 'wx');
-    await fh.writeFile(bytes);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw new CheckpointError(`cannot write ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const dir = await fsp.open(nodePath.dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Directory fsync is not supported everywhere (e.g. Windows); the rename is still atomic.
-  }
-}
-
-/**
- * Save canonical params as a checkpoint (safetensors with HF names + config metadata, or an
- * llm.c fp32 `.bin`), creating the parent directory, atomically.
+ * Save parameters:
+ * - `*.safetensors` (or format 'safetensors'): one file, HF names, config in `__metadata__`;
+ * - `*.bin` (or format 'llmc'): an llm.c fp32 checkpoint;
+ * - anything else: a Hugging Face model directory (config.json + model.safetensors, or shards of at
+ *   most `maxShardSize` bytes + model.safetensors.index.json) that transformers loads as it is.
+ * Tensors are written one at a time; every file is written atomically (temp name, fsync, rename),
+ * a sharded directory's index last.
  */
 export async function writeCheckpoint(
   path: string,
   config: GPT2Config,
-  params: ReadonlyMap<string, Float32Array>,
-  extra: WriteCheckpointOptions = {},
+  params: ReadonlyMap<string, Float32Array> | readonly ParamSource[],
+  opts: WriteCheckpointOptions = {},
 ): Promise<void> {
-  const format = extra.format ?? (/\.bin$/i.test(path) ? 'llmc' : 'safetensors');
-  let bytes: Uint8Array;
-  if (format === 'llmc') {
-    if (extra.dtype !== undefined && extra.dtype !== 'F32') {
-      throw new CheckpointError(`llm.c checkpoints are written as fp32 only, not ${extra.dtype} (${path})`);
-    }
-    if (extra.metadata && Object.keys(extra.metadata).length > 0) {
-      throw new CheckpointError(`llm.c checkpoints cannot store metadata; write safetensors instead (${path})`);
-    }
-    bytes = writeLlmcCheckpoint(config, params);
-  } else {
-    bytes = saveGPT2Weights(config, params, extra.dtype ?? 'F32', extra.metadata ?? {});
+  const format = opts.format ?? (/\.bin$/i.test(path) ? 'llmc' : /\.safetensors$/i.test(path) ? 'safetensors' : 'directory');
+  const sources = paramSources(config, params);
+  if (format !== 'directory' && opts.maxShardSize !== undefined) {
+    throw new CheckpointError(`${path}: sharding (maxShardSize) writes a model directory; give a directory path instead of a file`);
   }
-  await fsp.mkdir(nodePath.dirname(path), { recursive: true });
-  await writeFileAtomic(path, bytes);
+  await fsp.mkdir(format === 'directory' ? path : nodePath.dirname(path), { recursive: true }).catch((e: Error) => {
+    throw new CheckpointError(`cannot create ${path}: ${e.message}`);
+  });
+  if (format === 'llmc') {
+    if (opts.dtype !== undefined && opts.dtype !== 'F32') throw new CheckpointError(`llm.c checkpoints are written as fp32 only, not ${opts.dtype} (${path})`);
+    if (opts.metadata && Object.keys(opts.metadata).length > 0) throw new CheckpointError(`llm.c checkpoints cannot store metadata; write safetensors instead (${path})`);
+    const all = new Map<string, Float32Array>();
+    for (const p of sources) all.set(p.name, await p.values());
+    await writeFileAtomic(path, writeLlmcCheckpoint(config, all));
+    return;
+  }
+  const dtype = opts.dtype ?? 'F32';
+  const metadata = configToMetadata(config);
+  for (const [k, v] of Object.entries(opts.metadata ?? {})) if (!(k in metadata)) metadata[k] = v;
+  if (format === 'safetensors') return writeSafetensors(path, sources, dtype, metadata);
+
+  // A model directory.
+  const bytesOf = (p: ParamSource) => p.shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2);
+  const shards: ParamSource[][] = [[]];
+  let size = 0;
+  for (const p of sources) {
+    const n = bytesOf(p);
+    if (opts.maxShardSize !== undefined && size > 0 && size + n > opts.maxShardSize) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1]!.push(p);
+    size += n;
+  }
+  const old = await fsp.readdir(path);
+  const names = shards.length === 1 ? [SINGLE_FILE] : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  for (let i = 0; i < shards.length; i++) await writeSafetensors(nodePath.join(path, names[i]!), shards[i]!, dtype, metadata);
+  await writeFileAtomic(nodePath.join(path, 'config.json'), json(configToHFJson(config, { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype])));
+  if (shards.length > 1) {
+    const weightMap: Record<string, string> = {};
+    shards.forEach((s, i) => s.forEach((p) => (weightMap[hfName(p.name)] = names[i]!)));
+    const total = sources.reduce((a, p) => a + bytesOf(p), 0);
+    await writeFileAtomic(nodePath.join(path, INDEX_FILE), json({ metadata: { total_size: total }, weight_map: weightMap }));
+  }
+  // What a previous save left that the directory loader could pick instead (a stale index, single file or shard).
+  const keep = new Set([...names, shards.length > 1 ? INDEX_FILE : '']);
+  for (const f of old) {
+    if ((f === INDEX_FILE || f === SINGLE_FILE || SHARD_NAME.test(f)) && !keep.has(f)) await fsp.rm(nodePath.join(path, f), { force: true });
+  }
+}
+
+function json(v: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
+}
+
+/** One safetensors file, written tensor by tensor: only one tensor's bytes in memory at a time. */
+async function writeSafetensors(path: string, params: readonly ParamSource[], dtype: SafetensorsDType, metadata: Record<string, string>): Promise<void> {
+  const plans: TensorPlan[] = params.map((p) => ({ name: hfName(p.name), dtype, shape: p.shape }));
+  const { header } = safetensorsHeader(plans, metadata);
+  await writeFileAtomic(path, async (fh) => {
+    await fh.write(header);
+    for (const p of params) {
+      const values = await p.values();
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (values.length !== n) throw new CheckpointError(`parameter '${p.name}' has ${values.length} elements, expected ${n} (shape [${p.shape.join(', ')}])`);
+      await fh.write(encodeFloat32(values, dtype, `parameter '${p.name}'`));
+    }
+  });
 }

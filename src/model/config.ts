@@ -149,6 +149,8 @@ interface PresetDef {
   nPositions: number;
   /** Fixed vocab; undefined = taken from the tokenizer (must be passed to presetConfig). */
   vocabSize?: number;
+  /** BioMedLM's config.json sets scale_attn_by_inverse_layer_idx. */
+  scaleAttnByInverseLayerIdx?: boolean;
 }
 
 const PRESETS: Record<string, PresetDef> = {
@@ -156,7 +158,7 @@ const PRESETS: Record<string, PresetDef> = {
   'mqg-small': { nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 512 },
   gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 },
   'gpt2-medium': { nLayer: 24, nHead: 16, nEmbd: 1024, nPositions: 1024, vocabSize: 50257 },
-  biomedlm: { nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896 },
+  biomedlm: { nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896, scaleAttnByInverseLayerIdx: true },
 };
 
 export const PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
@@ -175,7 +177,7 @@ export function presetConfig(name: string, vocabSize?: number): GPT2Config {
   if (v === undefined) {
     throw new CheckpointError(`model preset '${name}' takes its vocab size from the tokenizer: pass vocabSize`);
   }
-  return makeConfig({ nLayer: p.nLayer, nHead: p.nHead, nEmbd: p.nEmbd, nPositions: p.nPositions, vocabSize: v });
+  return makeConfig({ nLayer: p.nLayer, nHead: p.nHead, nEmbd: p.nEmbd, nPositions: p.nPositions, vocabSize: v, scaleAttnByInverseLayerIdx: p.scaleAttnByInverseLayerIdx });
 }
 
 /**

@@ -1,8 +1,15 @@
 // GPT-2 model, configs and checkpoint formats (browser-safe parts; file I/O is in the Node entry).
 export * from './config';
-export * from './safetensors';
-export * from './hfnames';
-export * from './llmc';
+// The loader pipeline's browser-safe steps (source/*.ts; the Node steps are in node.ts).
+export * from './source/bytes';
+export * from './source/dtype';
+export * from './source/safetensors';
+export * from './source/torch';
+export * from './source/llmc';
+export * from './source/tensors';
+export * from './source/config';
+export * from './source/names';
+export * from './source/open';
 export * from './params';
 export * from './gpt2';
 export * from './generate';

@@ -1,17 +1,58 @@
-// Loading and saving models from files (Node).
+// Loading and saving models from files (Node): one tensor at a time between the file and the GPU.
 import type { GPUContext } from '../gpu/context';
 import { GPT2, type ModelOptions } from './gpt2';
-import { readCheckpoint, writeCheckpoint, type ReadCheckpointOptions } from './checkpoint.node';
+import { openCheckpoint, writeCheckpoint, type ReadCheckpointOptions, type ResolvedCheckpoint, type WriteCheckpointOptions } from './checkpoint.node';
+import { readParams } from './source/open';
 
-/** Build a model from a safetensors (HF GPT-2 names) or llm.c `.bin` checkpoint. */
-export async function loadModel(gpu: GPUContext, path: string, options: ModelOptions & ReadCheckpointOptions = {}): Promise<GPT2> {
-  const ckpt = await readCheckpoint(path, options);
-  const model = new GPT2(gpu, ckpt.config, options);
-  model.loadWeights(ckpt.params);
-  return model;
+/** Uploads queued between flushes, so the driver's staging copies never pile up for a large model. */
+const FLUSH_BYTES = 256 << 20;
+
+/**
+ * Build a model from any checkpoint source (a file, a Hugging Face model directory, hf:org/name):
+ * each tensor is read, converted (f32 -> f16 for an f16 model) and uploaded in turn; no file and no
+ * full set of weights is ever held in memory. Also returns what the source resolved to (its
+ * tokenizer.json, config.json, files) and its metadata.
+ */
+export async function loadModelAndSource(
+  gpu: GPUContext,
+  source: string,
+  options: ModelOptions & ReadCheckpointOptions = {},
+): Promise<{ model: GPT2; resolved: ResolvedCheckpoint; metadata: Record<string, string> }> {
+  const ck = await openCheckpoint(source, options);
+  try {
+    const model = new GPT2(gpu, ck.config, options);
+    let queued = 0;
+    await readParams(ck, async (name, values) => {
+      model.params.set(name, values);
+      queued += values.byteLength;
+      if (queued >= FLUSH_BYTES) {
+        gpu.device.queue.submit([]);
+        await gpu.sync();
+        queued = 0;
+      }
+    });
+    await gpu.sync();
+    return { model, resolved: ck.resolved, metadata: ck.metadata };
+  } finally {
+    await ck.close();
+  }
 }
 
-/** Write the model's f32 master weights as safetensors with HF GPT-2 names, atomically. */
-export async function saveModel(model: GPT2, path: string, metadata: Record<string, string> = {}): Promise<void> {
-  await writeCheckpoint(path, model.config, await model.weights(), { metadata });
+/** Build a model from any checkpoint source; see loadModelAndSource. */
+export async function loadModel(gpu: GPUContext, source: string, options: ModelOptions & ReadCheckpointOptions = {}): Promise<GPT2> {
+  return (await loadModelAndSource(gpu, source, options)).model;
+}
+
+/**
+ * Save the model's weights (f32 master weights, or the f16 weights of an f16 inference model),
+ * each parameter downloaded from the GPU in turn: a `.safetensors` file, or a Hugging Face model
+ * directory for any other path (config.json + safetensors, sharded with `maxShardSize`).
+ */
+export async function saveModel(model: GPT2, path: string, options: WriteCheckpointOptions = {}): Promise<void> {
+  const params = model.params.slots.map((s) => ({
+    name: s.name,
+    shape: s.name === 'wte.weight' ? [model.config.vocabSize, model.config.nEmbd] : s.shape,
+    values: () => model.parameter(s.name),
+  }));
+  await writeCheckpoint(path, model.config, params, options);
 }

@@ -14,7 +14,7 @@
 // a target that is not one of those Conv1D layers) is an error naming the field.
 
 import { CheckpointError, type GPT2Config } from './config';
-import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetensors } from './safetensors';
+import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetensors } from './source/safetensors';
 
 /** The adaptable layers of each GPT-2 block, as suffixes of HF module names. */
 export const LORA_MODULE_KINDS = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
@@ -238,19 +238,27 @@ export function mergeLoraWeight(W: Float32Array, A: Float32Array, B: Float32Arra
 }
 
 /**
- * Fold an adapter into a copy of the base weights (canonical names, e.g. `h.0.attn.c_attn.weight`):
- * the merged model computes what the adapted one does, with no adapter.
+ * For each adapted Conv1D weight (canonical name, e.g. `h.0.attn.c_attn.weight`), the function that
+ * folds the adapter into it: the merged model computes what the adapted one does, with no adapter.
  */
+export function adapterMerges(config: GPT2Config, lora: LoraConfig, weights: LoraWeights): Map<string, (W: Float32Array) => Float32Array> {
+  const s = loraScale(lora);
+  const out = new Map<string, (W: Float32Array) => Float32Array>();
+  for (const m of loraModules(config, lora)) {
+    const w = weights.get(m.module);
+    if (!w) throw new CheckpointError(`merge: the adapter has no weights for "${m.module}"`);
+    out.set(`${m.module.slice('transformer.'.length)}.weight`, (W) => mergeLoraWeight(W, w.A, w.B, lora.r, m.inFeatures, m.outFeatures, s));
+  }
+  return out;
+}
+
+/** A copy of the base weights (canonical names) with the adapter folded in. */
 export function mergeAdapter(params: ReadonlyMap<string, Float32Array>, config: GPT2Config, lora: LoraConfig, weights: LoraWeights): Map<string, Float32Array> {
   const out = new Map(params);
-  const s = loraScale(lora);
-  for (const m of loraModules(config, lora)) {
-    const name = `${m.module.slice('transformer.'.length)}.weight`;
+  for (const [name, merge] of adapterMerges(config, lora, weights)) {
     const W = params.get(name);
-    const w = weights.get(m.module);
     if (!W) throw new CheckpointError(`merge: the base model has no parameter "${name}"`);
-    if (!w) throw new CheckpointError(`merge: the adapter has no weights for "${m.module}"`);
-    out.set(name, mergeLoraWeight(W, w.A, w.B, lora.r, m.inFeatures, m.outFeatures, s));
+    out.set(name, merge(W));
   }
   return out;
 }

@@ -8,9 +8,8 @@ import { createGPU, type GPUContext } from '../gpu/context';
 import { MQGError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig } from '../model/config';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors';
-import { loadGPT2Weights } from '../model/hfnames';
-import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../model/checkpoint.node';
+import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
+import { readCheckpoint, readCheckpointConfig, writeCheckpoint, writeFileAtomic } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
 import { DataLoader, type DataLoaderState } from './data/loader';
 import { listShards, prepareData, readShard } from './data/shards.node';
@@ -208,7 +207,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     model = new GPT2(gpu, ck.config);
     model.loadWeights(ck.params);
   } else {
-    const config = saved ? loadGPT2Weights(parseSafetensors(new Uint8Array(readFileSync(modelPath)), modelPath)).config : presetConfig(o.preset, tok.vocabSize);
+    const config = saved ? await readCheckpointConfig(modelPath) : presetConfig(o.preset, tok.vocabSize);
     model = new GPT2(gpu, config);
     if (!saved) model.initRandom(o.seed);
   }

@@ -2,30 +2,16 @@
 // model.safetensors.index.json), the PEFT adapter, the batch, tokens and expected values.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeConfig, type GPT2Config } from '../../src/model/config';
-import { loadGPT2Weights } from '../../src/model/hfnames';
-import { parseSafetensors, toFloat32, type SafetensorsTensor } from '../../src/model/safetensors';
+import type { GPT2Config } from '../../src/model/config';
+import { readCheckpoint } from '../../src/model/checkpoint.node';
+import { parseSafetensors, toFloat32 } from '../../src/model/source/safetensors';
 
 export const GOLDEN = path.resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny-lora');
 export const HAVE_GOLDEN = existsSync(path.join(GOLDEN, 'expected.json'));
 
-export function goldenConfig(): GPT2Config {
-  const j = JSON.parse(readFileSync(path.join(GOLDEN, 'model/config.json'), 'utf8'));
-  return makeConfig({
-    nLayer: j.n_layer, nHead: j.n_head, nEmbd: j.n_embd, nPositions: j.n_positions, vocabSize: j.vocab_size,
-    layerNormEpsilon: j.layer_norm_epsilon, scaleAttnByInverseLayerIdx: !!j.scale_attn_by_inverse_layer_idx,
-  });
-}
-
-/** The base weights by canonical name, read shard by shard through the index. */
-export function goldenBaseWeights(config: GPT2Config): Map<string, Float32Array> {
-  const dir = path.join(GOLDEN, 'model');
-  const index = JSON.parse(readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const file of new Set(Object.values(index.weight_map))) {
-    for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(path.join(dir, file))), file).tensors) tensors.set(k, t);
-  }
-  return loadGPT2Weights({ metadata: {}, tensors, fileName: dir }, config).params;
+/** The base model directory (sharded, with config.json), through the loader. */
+export async function goldenBase(): Promise<{ config: GPT2Config; params: Map<string, Float32Array> }> {
+  return readCheckpoint(path.join(GOLDEN, 'model'));
 }
 
 export function goldenTensors(file: string): Map<string, Float32Array> {

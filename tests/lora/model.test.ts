@@ -8,7 +8,7 @@ import { mergeAdapter, loraModules, type LoraConfig, type LoraWeights } from '..
 import { readAdapter } from '../../src/model/peft.node';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
 import {
-  GOLDEN, HAVE_GOLDEN, goldenBaseWeights, goldenBatch, goldenConfig, goldenExpected, goldenTensors, goldenTokens, relMaxAbs,
+  GOLDEN, HAVE_GOLDEN, goldenBase, goldenBatch, goldenExpected, goldenTensors, goldenTokens, relMaxAbs,
 } from './golden-data';
 import path from 'node:path';
 
@@ -38,10 +38,11 @@ if (!modelHonoursFlag) console.warn('skipping the golden LoRA case: the model do
 describe.skipIf(!HAVE_GOLDEN || !modelHonoursFlag).each(PRECISIONS)('golden hf-biomedlm-tiny-lora, %s', (precision) => {
   it('loss, logits and adapter gradients on batch.json; 10 AdamW steps on tokens.bin', async () => {
     const gpu = await getGPU(precision);
-    const config = goldenConfig();
+    const { config, params } = await goldenBase();
+    expect(config.scaleAttnByInverseLayerIdx).toBe(true);
     const { lora, weights } = await readAdapter(path.join(GOLDEN, 'adapter'), config);
     const model = new GPT2(gpu, config, { lora, precision });
-    model.loadWeights(goldenBaseWeights(config));
+    model.loadWeights(params);
     model.lora!.load(weights);
     const expected = goldenExpected();
     const { B, T, inputs, targets } = goldenBatch();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../../src/model/config';
-import { parseSafetensors } from '../../src/model/safetensors';
+import { parseSafetensors } from '../../src/model/source/safetensors';
 import {
   loraModules, parseAdapterConfig, parseAdapterWeights, serializeAdapterConfig, type LoraConfig, type LoraWeights,
 } from '../../src/model/peft';

@@ -1,0 +1,128 @@
+/**
+ * The loader pipeline after the source is resolved, browser-safe:
+ *   files (ByteSources, any format) + shard index -> tensor index -> config (decided in one
+ *   place) -> canonical parameters, each read and handed over one at a time.
+ * checkpoint.node.ts feeds it from paths (a file, an HF model directory, an hf: id); a browser
+ * can feed it Files the user picked.
+ */
+
+import type { GPT2Config } from '../config';
+import { bytesSource, type ByteSource } from './bytes';
+import { decideConfig, configFromMetadata, fullConfigSource, jsonConfigSource, type ConfigSource, type HFGPT2ConfigJson } from './config';
+import { firstDifference, mapParams, untiedCopyError } from './names';
+import { indexTensors, openTensorFile, type ShardIndex, type TensorEntry, type TensorFile, type TensorFormat } from './tensors';
+
+export interface CheckpointInputs {
+  /** What the user named (for messages): a path, a directory, an hf: id. */
+  what: string;
+  /** Every weight file (one, or the shards of an index). */
+  files: ByteSource[];
+  index?: ShardIndex;
+  /** A config.json's contents and where it is. */
+  configJson?: { json: HFGPT2ConfigJson; where: string };
+  /** A config given by the caller: one more source that must agree. */
+  config?: GPT2Config;
+}
+
+export interface OpenedCheckpoint {
+  what: string;
+  format: TensorFormat;
+  config: GPT2Config;
+  /** Canonical name -> tensor, in `paramShapes` order. */
+  params: Map<string, TensorEntry>;
+  /** The first file's safetensors `__metadata__` (empty for other formats). */
+  metadata: Record<string, string>;
+  files: string[];
+  /** A stored lm_head of a tied model, still to be compared with wte (readParams does it). */
+  tiedCopy?: TensorEntry;
+  close(): Promise<void>;
+}
+
+export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<OpenedCheckpoint> {
+  const files: TensorFile[] = [];
+  try {
+    for (const src of inputs.files) files.push(await openTensorFile(src));
+    const tensors = indexTensors(files, inputs.index);
+    const sources: ConfigSource[] = [];
+    if (inputs.configJson) sources.push(jsonConfigSource(inputs.configJson.json, inputs.configJson.where));
+    for (const f of files) {
+      const fromMeta = configFromMetadata(f.metadata, f.name);
+      if (fromMeta) sources.push({ where: `the __metadata__ of ${f.name}`, fields: fromMeta });
+      if (f.config) sources.push({ where: `the llm.c header of ${f.name}`, fields: f.config });
+    }
+    if (inputs.config) sources.push(fullConfigSource(inputs.config, 'the given config'));
+    const config = decideConfig(sources, inputs.what);
+    const { params, tiedCopy } = mapParams(tensors, config, inputs.what);
+    return {
+      what: inputs.what,
+      format: files[0]!.format,
+      config,
+      params,
+      metadata: files[0]!.metadata,
+      files: files.map((f) => f.name),
+      tiedCopy,
+      close: () => closeAll(files),
+    };
+  } catch (e) {
+    await closeAll(files);
+    await Promise.all(inputs.files.slice(files.length).map((s) => s.close().catch(() => undefined)));
+    throw e;
+  }
+}
+
+async function closeAll(files: TensorFile[]): Promise<void> {
+  await Promise.all(files.map((f) => f.close().catch(() => undefined)));
+}
+
+/**
+ * Read every parameter in order and hand it to `onParam` (e.g. to upload it): one tensor in
+ * memory at a time, plus wte until a tied lm_head copy has been compared with it.
+ */
+export async function readParams(ck: OpenedCheckpoint, onParam: (name: string, values: Float32Array) => void | Promise<void>): Promise<void> {
+  for (const [name, entry] of ck.params) {
+    const values = await entry.read();
+    if (name === 'wte.weight' && ck.tiedCopy) {
+      const at = firstDifference(await ck.tiedCopy.read(), values);
+      if (at >= 0) throw untiedCopyError(ck.what, at);
+    }
+    await onParam(name, values);
+  }
+}
+
+/** Every parameter's values in memory (for small models and tests; loadModel streams instead). */
+export async function loadParams(ck: OpenedCheckpoint): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  await readParams(ck, (name, values) => void out.set(name, values));
+  return out;
+}
+
+export interface LoadedCheckpoint {
+  format: TensorFormat;
+  config: GPT2Config;
+  /** Canonical HF names and layouts, in `paramShapes` order. */
+  params: Map<string, Float32Array>;
+  /** safetensors `__metadata__` of the first file (empty for other formats). */
+  metadata: Record<string, string>;
+}
+
+/**
+ * A checkpoint file held in memory (any format), through the same pipeline. `configJson`: the
+ * contents of its config.json, when it has one.
+ */
+export async function readCheckpointBytes(
+  bytes: Uint8Array,
+  opts: { fileName?: string; configJson?: HFGPT2ConfigJson; config?: GPT2Config } = {},
+): Promise<LoadedCheckpoint> {
+  const fileName = opts.fileName ?? '<checkpoint buffer>';
+  const ck = await openCheckpointFrom({
+    what: fileName,
+    files: [bytesSource(bytes, fileName)],
+    configJson: opts.configJson && { json: opts.configJson, where: 'the given config.json' },
+    config: opts.config,
+  });
+  try {
+    return { format: ck.format, config: ck.config, params: await loadParams(ck), metadata: ck.metadata };
+  } finally {
+    await ck.close();
+  }
+}
