@@ -1,4 +1,6 @@
-// Command-line flags: typed, with defaults, and a clear error for anything unknown or malformed.
+// Command-line flags: typed, range-checked, with defaults, and a clear error for anything unknown or malformed.
+
+import { MQGError } from '../gpu/errors';
 
 export type FlagType = 'string' | 'number' | 'int' | 'boolean';
 
@@ -6,18 +8,46 @@ export interface FlagSpec {
   type: FlagType;
   default?: string | number | boolean;
   help: string;
+  /** Numbers: the smallest value allowed (inclusive unless minExclusive). */
+  min?: number;
+  minExclusive?: boolean;
+  /** Numbers: the largest value allowed (inclusive unless maxExclusive). */
+  max?: number;
+  maxExclusive?: boolean;
+  /** Strings: the values allowed. */
+  choices?: readonly string[];
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
+/** A bad command line: exit code 2. */
+export class UsageError extends MQGError {}
+
+const INT = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Checks a value against its spec's range or choices; returns the problem, or undefined. */
+export function flagProblem(s: FlagSpec, v: unknown): string | undefined {
+  if (s.type === 'string') {
+    if (typeof v !== 'string') return `must be a string; got ${JSON.stringify(v)}`;
+    if (s.choices && !s.choices.includes(v)) return `must be one of ${s.choices.join(', ')}; got "${v}"`;
+    return undefined;
+  }
+  if (s.type === 'boolean') return typeof v === 'boolean' ? undefined : `must be true or false; got ${JSON.stringify(v)}`;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number; got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
+  if (s.type === 'int' && !Number.isInteger(v)) return `must be an integer; got ${v}`;
+  if (s.min !== undefined && (s.minExclusive ? !(v > s.min) : !(v >= s.min))) return `must be ${s.minExclusive ? '>' : '>='} ${s.min}; got ${v}`;
+  if (s.max !== undefined && (s.maxExclusive ? !(v < s.max) : !(v <= s.max))) return `must be ${s.maxExclusive ? '<' : '<='} ${s.max}; got ${v}`;
+  return undefined;
 }
 
-/** Parse `--name value`, `--name=value`, `--flag` and `--no-flag` against the spec. */
-export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, command: string): { flags: FlagValues; positional: string[] } {
+/** Parse `--name value`, `--name=value`, `--flag` and `--no-flag` against the spec. Numbers are
+ *  decimal only (`0x10`, `1_000`, `Infinity` and empty strings are errors) and range-checked.
+ *  `given` holds the flags that appeared on the command line (defaults are not in it). */
+export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, command: string): { flags: FlagValues; positional: string[]; given: Set<string> } {
   const flags: FlagValues = {};
   const positional: string[] = [];
+  const given = new Set<string>();
   for (const [name, s] of Object.entries(spec)) if (s.default !== undefined) flags[name] = s.default;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -26,15 +56,17 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
       continue;
     }
     let [name, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    let s = spec[name];
+    const s = spec[name];
     if (!s && name.startsWith('no-') && spec[name.slice(3)]?.type === 'boolean' && value === undefined) {
       flags[name.slice(3)] = false;
+      given.add(name.slice(3));
       continue;
     }
     if (!s) {
       const known = Object.keys(spec).map((k) => `--${k}`).join(', ');
       throw new UsageError(`mqg ${command}: unknown flag --${name} (known: ${known})`);
     }
+    given.add(name);
     if (s.type === 'boolean') {
       if (value === undefined) flags[name] = true;
       else if (value === 'true' || value === 'false') flags[name] = value === 'true';
@@ -47,21 +79,22 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
     }
     if (s.type === 'string') flags[name] = value;
     else {
-      const n = Number(value);
-      if (value.trim() === '' || !Number.isFinite(n) || (s.type === 'int' && !Number.isInteger(n))) {
-        throw new UsageError(`mqg ${command}: --${name} must be ${s.type === 'int' ? 'an integer' : 'a number'}; got "${value}"`);
+      if (!(s.type === 'int' ? INT : DECIMAL).test(value)) {
+        throw new UsageError(`mqg ${command}: --${name} must be ${s.type === 'int' ? 'a decimal integer' : 'a decimal number'}; got "${value}"`);
       }
-      flags[name] = n;
+      flags[name] = Number(value);
     }
+    const problem = flagProblem(s, flags[name]);
+    if (problem) throw new UsageError(`mqg ${command}: --${name} ${problem}`);
   }
-  return { flags, positional };
+  return { flags, positional, given };
 }
 
-export function usage(command: string, summary: string, spec: Record<string, FlagSpec>): string {
+export function usage(command: string, summary: string, spec: Record<string, FlagSpec>, footer = ''): string {
   const rows = Object.entries(spec).map(([k, s]) => {
-    const arg = s.type === 'boolean' ? '' : ` <${s.type === 'string' ? 'value' : 'n'}>`;
-    const def = s.default !== undefined ? ` (default: ${s.default})` : '';
+    const arg = s.type === 'boolean' ? '' : ` <${s.choices ? s.choices.join('|') : s.type === 'string' ? 'value' : 'n'}>`;
+    const def = s.default !== undefined && s.default !== '' ? ` (default: ${s.default})` : '';
     return `  --${k}${arg}`.padEnd(28) + s.help + def;
   });
-  return `mqg ${command}: ${summary}\n\n${rows.join('\n')}`;
+  return `mqg ${command}: ${summary}\n\n${rows.join('\n')}${footer ? `\n\n${footer}` : ''}`;
 }

@@ -40,13 +40,19 @@ async function main(argv: string[]): Promise<void> {
   await cmd.run(two ? rest.slice(1) : rest);
 }
 
+/** User errors (typed: flags, files, data, checkpoints) print one or two lines; anything else is an
+ *  internal fault: a one-line report, and the stack with MQG_DEBUG=1. Exit 2 for usage, 1 otherwise. */
+export function reportError(e: unknown): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const fsCode = (err as NodeJS.ErrnoException).code;
+  const user = err instanceof MQGError || err.name === 'CheckpointError' || (typeof fsCode === 'string' && /^E[A-Z]+$/.test(fsCode));
+  if (process.env.MQG_DEBUG) console.error(err);
+  else if (user) console.error(`error: ${err.message}`);
+  else console.error(`internal error: ${err.message}\n(a bug in mqg; rerun with MQG_DEBUG=1 for the stack trace and report it)`);
+  return err instanceof UsageError ? 2 : 1;
+}
+
 main(process.argv.slice(2)).then(
   () => process.exit(process.exitCode ?? 0),
-  (e: unknown) => {
-    // Known errors carry a message meant for the user; anything else keeps its stack.
-    const known = e instanceof UsageError || e instanceof MQGError || (e instanceof Error && e.name !== 'Error' && e.name !== 'TypeError');
-    if (known && !process.env.MQG_DEBUG) console.error(`error: ${(e as Error).message}`);
-    else console.error(e);
-    process.exit(e instanceof UsageError ? 2 : 1);
-  },
+  (e: unknown) => process.exit(reportError(e)),
 );

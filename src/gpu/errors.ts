@@ -22,3 +22,12 @@ export class BindingError extends MQGError {}
 export const SETUP_HINT =
   'Run `npm run setup`: on Debian/Ubuntu it installs a software Vulkan driver new enough for Dawn ' +
   '(Mesa 24+, mesa-vulkan-drivers from bookworm-backports on Debian 12); elsewhere install your GPU vendor\'s Vulkan/Metal/D3D12 driver.';
+
+/** Bad input data: a token shard, a text file, a tokenizer.json, an MCQ file (names the file and what is wrong). */
+export class DataError extends MQGError {}
+
+/** A model, a tokenizer and token shards that do not belong together (vocab size or tokenizer hash). */
+export class ConsistencyError extends DataError {}
+
+/** A run directory that cannot be used as asked (exists, not writable, no checkpoint to resume). */
+export class RunDirError extends MQGError {}

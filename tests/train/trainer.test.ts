@@ -34,8 +34,9 @@ describe('trainer', () => {
     expect(lines[2].val_loss).toBeGreaterThan(0);
     expect(existsSync(join(a, 'loss.svg'))).toBe(true);
     expect(readFileSync(join(a, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<path d="M/);
-    // nothing half-written is left behind
-    expect(readdirSync(a).filter((f) => f.includes('.tmp'))).toEqual([]);
+    // checkpoints are directories, the newest --keep-last 2 kept; nothing half-written is left behind
+    expect(readdirSync(join(a, 'checkpoints'))).toEqual(['step-000003', 'step-000006']);
+    expect(readdirSync(join(a, 'checkpoints', 'step-000006')).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'train_state.safetensors']);
   });
 
   it('stops on a NaN loss with a message, writing no checkpoint', async () => {
@@ -48,8 +49,8 @@ describe('trainer', () => {
     model.loadWeights(w);
     await saveModel(model, join(dir, 'nan.safetensors'));
     const out = join(dir, 'run');
-    await expect(train({ ...small, out, init: join(dir, 'nan.safetensors') }, quiet, gpu)).rejects.toThrow(/loss is NaN at step 1; stopping \(no checkpoint was written\)/);
-    expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+    await expect(train({ ...small, preset: undefined, out, init: join(dir, 'nan.safetensors') }, quiet, gpu)).rejects.toThrow(/loss is NaN at step 1; stopping \(no good checkpoint was written\)/);
+    expect(existsSync(join(out, 'checkpoints'))).toBe(false);
   });
 
   it('names the problem for bad input', async () => {
@@ -57,12 +58,12 @@ describe('trainer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mqg-bad-'));
     await expect(train({ ...small, out: dir, data: join(dir, 'missing.bin') }, quiet, gpu)).rejects.toThrow(/--data: no such file or directory: .*missing\.bin/);
     await expect(train({ ...small, out: dir, resume: true }, quiet, gpu)).rejects.toThrow(/--resume: no checkpoint in/);
-    await expect(train({ ...small, out: dir, batchSize: 0 }, quiet, gpu)).rejects.toThrow(/--batch-size must be a positive integer, got 0/);
+    await expect(train({ ...small, out: dir, batchSize: 0 }, quiet, gpu)).rejects.toThrow(/--batch-size must be >= 1; got 0/);
     await expect(train({ ...small, out: dir, seqLen: 512 }, quiet, gpu)).rejects.toThrow(/--seq-len 512 exceeds the model's context \(256\)/);
     // a shard whose header is not llm.c's
     const bad = join(dir, 'bad_train.bin');
     writeFileSync(bad, new Uint8Array(2048).fill(7));
-    await expect(train({ ...small, out: dir, data: bad, tokenizer: 'gpt2' }, quiet, gpu)).rejects.toThrow(/bad_train\.bin.*magic/i);
+    await expect(train({ ...small, out: dir, data: bad, tokenizer: 'gpt2' }, quiet, gpu)).rejects.toThrow(/bad_train\.bin: not an llm\.c shard: bad magic 117901063 \(0x7070707\), expected 20240520/);
     // a token id beyond the model's vocabulary
     const hdr = new Int32Array(256);
     hdr.set([20240520, 1, 200]);
@@ -72,6 +73,6 @@ describe('trainer', () => {
     await expect(train({ ...small, out: dir, data: big, tokenizer: 'gpt2' }, quiet, gpu)).rejects.toThrow(/60000/);
     await expect(train({ ...small, out: dir, data: big, tokenizer: join(dir, 'none.json') }, quiet, gpu)).rejects.toThrow(/tokenizer not found/);
     expect(() => parseFlags(['--bogus', '1'], { steps: { type: 'int', help: '' } }, 'train')).toThrow(/mqg train: unknown flag --bogus/);
-    expect(() => parseFlags(['--steps', 'ten'], { steps: { type: 'int', help: '' } }, 'train')).toThrow(/--steps must be an integer; got "ten"/);
+    expect(() => parseFlags(['--steps', 'ten'], { steps: { type: 'int', help: '' } }, 'train')).toThrow(/--steps must be a decimal integer; got "ten"/);
   });
 });

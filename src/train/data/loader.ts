@@ -8,6 +8,7 @@
 // mid-epoch exactly.
 
 import { Rng } from './rng';
+import { DataError } from '../../gpu/errors';
 
 export interface DataLoaderOptions {
   /** Batch size (rows). */
@@ -69,19 +70,19 @@ export class DataLoader {
 
   constructor(shards: ArrayLike<number> | ArrayLike<number>[], opts: DataLoaderOptions) {
     const { B, T } = opts;
-    if (!Number.isInteger(B) || B <= 0) throw new Error(`DataLoader: B must be a positive integer, got ${B}`);
-    if (!Number.isInteger(T) || T <= 0) throw new Error(`DataLoader: T must be a positive integer, got ${T}`);
+    if (!Number.isInteger(B) || B <= 0) throw new DataError(`DataLoader: B must be a positive integer, got ${B}`);
+    if (!Number.isInteger(T) || T <= 0) throw new DataError(`DataLoader: T must be a positive integer, got ${T}`);
     this.B = B;
     this.T = T;
     this.shuffle = opts.shuffle ?? true;
     this.seed = (opts.seed ?? 1337) >>> 0;
     this.shards = isShardList(shards) ? shards : [shards];
-    if (this.shards.length === 0) throw new Error('DataLoader: no shards given');
+    if (this.shards.length === 0) throw new DataError('DataLoader: no shards given');
     this.names = this.shards.map((_, i) => opts.names?.[i] ?? `shard ${i}`);
     const need = B * T + 1;
     this.batchesIn = this.shards.map((s, i) => {
       if (s.length < need) {
-        throw new Error(`DataLoader: ${this.names[i]} has ${s.length} tokens, but B*T+1 = ${need} are needed for one batch (B=${B}, T=${T})`);
+        throw new DataError(`DataLoader: ${this.names[i]} has ${s.length} tokens, but B*T+1 = ${need} are needed for one batch (B=${B}, T=${T})`);
       }
       return Math.floor((s.length - 1) / (B * T));
     });
@@ -148,7 +149,7 @@ export class DataLoader {
 
   restore(s: DataLoaderState): void {
     const bad = (why: string): never => {
-      throw new Error(`DataLoader.restore: ${why}`);
+      throw new DataError(`DataLoader.restore: ${why}`);
     };
     if (s === null || typeof s !== 'object' || s.version !== 1) bad(`unsupported state version ${JSON.stringify((s as any)?.version)}`);
     if (s.B !== this.B || s.T !== this.T) bad(`state is for B=${s.B}, T=${s.T} but this loader has B=${this.B}, T=${this.T}`);
@@ -200,7 +201,7 @@ export class DataLoader {
       for (let i = 0; i < s.length; i++) {
         const t = s[i];
         if (!(t >= 0 && t < vocabSize)) {
-          throw new Error(`DataLoader: token id ${t} at position ${i} of ${this.names[si]} is out of range for vocab size ${vocabSize}`);
+          throw new DataError(`DataLoader: token id ${t} at position ${i} of ${this.names[si]} is out of range for vocab size ${vocabSize}`);
         }
       }
     });

@@ -2,18 +2,34 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { DataError } from '../../gpu/errors';
+import type { TokenizerRecord } from '../consistency';
 import type { Tokenizer } from '../tokenizer/types';
-import { SHARD_MAX_VOCAB, decodeShard, encodeShard } from './shards';
+import { SHARD_HEADER_BYTES, SHARD_MAX_VOCAB, decodeShard, decodeShardHeader, encodeShard, type ShardHeader } from './shards';
 
 /** Writes an llm.c shard atomically: a temp file beside `path`, then rename, so readers never see half a file. */
-export function writeShard(path: string, tokens: ArrayLike<number>, vocabSize: number): void {
-  const bytes = encodeShard(tokens, vocabSize);
+export function writeShard(path: string, tokens: ArrayLike<number>, vocabSize: number, tokenizer?: TokenizerRecord): void {
+  const bytes = encodeShard(tokens, vocabSize, tokenizer);
   writeAtomic(path, bytes);
 }
 
 export function readShard(path: string): Uint16Array {
-  if (!existsSync(path)) throw new Error(`shard not found: ${path}`);
+  if (!existsSync(path)) throw new DataError(`shard not found: ${path}`);
   return decodeShard(readFileSync(path), path);
+}
+
+/** The header of a shard file alone (magic, count, recorded tokenizer). */
+export function readShardHeader(path: string): ShardHeader {
+  if (!existsSync(path)) throw new DataError(`shard not found: ${path}`);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(SHARD_HEADER_BYTES);
+    const n = readSync(fd, buf, 0, SHARD_HEADER_BYTES, 0);
+    return decodeShardHeader(buf.subarray(0, n), path);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function writeAtomic(path: string, data: Uint8Array | string): void {
@@ -42,12 +58,12 @@ export interface ShardList {
 /** A shard file -> { train: [file], val: [] }; a directory -> its *train*.bin and *val*.bin, sorted
  *  (a directory without *train* names uses all its non-val .bin files as train). */
 export function listShards(pathOrDir: string): ShardList {
-  if (!existsSync(pathOrDir)) throw new Error(`no such shard file or directory: ${pathOrDir}`);
+  if (!existsSync(pathOrDir)) throw new DataError(`no such shard file or directory: ${pathOrDir}`);
   if (!statSync(pathOrDir).isDirectory()) return { train: [pathOrDir], val: [] };
   const bins = readdirSync(pathOrDir)
     .filter((f) => f.endsWith('.bin'))
     .sort();
-  if (bins.length === 0) throw new Error(`no .bin shards in directory ${pathOrDir}`);
+  if (bins.length === 0) throw new DataError(`no .bin shards in directory ${pathOrDir}`);
   const val = bins.filter((f) => f.includes('val'));
   let train = bins.filter((f) => f.includes('train'));
   if (train.length === 0) train = bins.filter((f) => !f.includes('val'));
@@ -64,6 +80,8 @@ export interface PrepareDataOptions {
   name?: string;
   /** What counts as a document: a whole file (default), or each blank-line-separated paragraph. */
   documents?: 'file' | 'paragraph';
+  /** The tokenizer's identity, recorded in each shard's header (loadTokenizerRecorded / recordTokenizer). */
+  tokenizerRecord?: TokenizerRecord;
 }
 
 export interface PrepareDataResult {
@@ -84,10 +102,10 @@ export interface PrepareDataResult {
 export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   const { tokenizer, outDir, textFiles } = opts;
   const valFraction = opts.valFraction ?? 0.05;
-  if (!(valFraction >= 0 && valFraction < 1)) throw new Error(`prepareData: valFraction must be in [0, 1), got ${valFraction}`);
-  if (textFiles.length === 0) throw new Error('prepareData: no text files given');
+  if (!(valFraction >= 0 && valFraction < 1)) throw new DataError(`prepareData: valFraction must be in [0, 1), got ${valFraction}`);
+  if (textFiles.length === 0) throw new DataError('prepareData: no text files given');
   if (tokenizer.vocabSize > SHARD_MAX_VOCAB) {
-    throw new Error(`prepareData: tokenizer ${tokenizer.name} has vocab size ${tokenizer.vocabSize}, more than the uint16 shard format holds (${SHARD_MAX_VOCAB})`);
+    throw new DataError(`prepareData: tokenizer ${tokenizer.name} has vocab size ${tokenizer.vocabSize}, more than the uint16 shard format holds (${SHARD_MAX_VOCAB})`);
   }
   const name = opts.name ?? basename(textFiles[0], extname(textFiles[0])).replace(/[^\w.-]+/g, '_');
   const docMode = opts.documents ?? 'file';
@@ -104,8 +122,7 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   };
   let docs = 0;
   for (const file of textFiles) {
-    if (!existsSync(file)) throw new Error(`prepareData: text file not found: ${file}`);
-    const text = readFileSync(file, 'utf8');
+    const text = readTextFile(file);
     const pieces = docMode === 'paragraph' ? text.split(/\n[ \t]*\n/).filter((p) => p.trim().length > 0) : [text];
     for (const doc of pieces) {
       push(tokenizer.eotToken);
@@ -113,6 +130,7 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
       docs++;
     }
   }
+  if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ')} (only whitespace)`);
   const nVal = Math.round(valFraction * n);
   const train = tokens.subarray(0, n - nVal);
   const val = tokens.subarray(n - nVal, n);
@@ -120,8 +138,8 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   const trainPath = join(outDir, `${name}_train_000000.bin`);
   const valPath = join(outDir, `${name}_val_000000.bin`);
   const metaPath = join(outDir, 'meta.json');
-  writeShard(trainPath, train, tokenizer.vocabSize);
-  writeShard(valPath, val, tokenizer.vocabSize);
+  writeShard(trainPath, train, tokenizer.vocabSize, opts.tokenizerRecord);
+  writeShard(valPath, val, tokenizer.vocabSize, opts.tokenizerRecord);
   let tokenizerFile: string | undefined;
   const maybeJson = (tokenizer as Partial<{ toJSON(): object }>).toJSON;
   if (typeof maybeJson === 'function') {
@@ -133,6 +151,7 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
     tokenizer: tokenizer.name,
     tokenizerFile,
     vocabSize: tokenizer.vocabSize,
+    tokenizerSha256: opts.tokenizerRecord?.hash,
     eotToken: tokenizer.eotToken,
     documents: docs,
     documentMode: docMode,
@@ -147,4 +166,25 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   };
   writeAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
   return { trainPath, valPath, metaPath, trainTokens: train.length, valTokens: val.length, documents: docs };
+}
+
+/** A text file as UTF-8: a DataError for a missing, empty, whitespace-only or binary file. */
+export function readTextFile(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new DataError(`cannot read text file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (bytes.length === 0) throw new DataError(`text file ${file} is empty`);
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new DataError(`text file ${file} is binary (a NUL byte at offset ${nul}), not text`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new DataError(`text file ${file} is not valid UTF-8`);
+  }
+  if (!text.trim()) throw new DataError(`text file ${file} holds only whitespace`);
+  return text;
 }

@@ -1,0 +1,94 @@
+// What every command that reads a model does first: find the weights (a run directory, a checkpoint
+// directory or a file), the tokenizer that belongs to them, and check model, tokenizer and shards
+// against each other (consistency.ts). `mqg sample`, `mqg eval-mcq` and `mqg eval` call
+// `checkModelInputs`; `mqg train` does the same in trainer.node.ts.
+
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UsageError } from '../cli/args';
+import { checkConsistency, type TokenizerRecord } from './consistency';
+import { readShardHeader } from './data/shards.node';
+import { listCheckpoints } from './rundir.node';
+import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
+import { checkpointTokenizer, recordedTokenizer, RUN_FILES } from './trainer.node';
+
+/** A run directory -> its newest checkpoint's model.safetensors; a checkpoint directory -> its
+ *  model.safetensors; anything else is returned as given (a file, or an HF directory for the loader). */
+export function resolveModelPath(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  const ckpts = listCheckpoints(path);
+  if (ckpts.length) return join(ckpts[ckpts.length - 1]!.dir, RUN_FILES.MODEL_FILE);
+  if (existsSync(join(path, RUN_FILES.MODEL_FILE))) return join(path, RUN_FILES.MODEL_FILE);
+  return path;
+}
+
+/** The `__metadata__` of a safetensors file, reading only its header ({} for other files). */
+export function safetensorsMetadata(path: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return {};
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Buffer.alloc(8);
+    if (size < 8 || readSync(fd, len, 0, 8, 0) !== 8) return {};
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > size - 8 || n > 1 << 28) return {};
+    const header = Buffer.alloc(n);
+    readSync(fd, header, 0, n, 8);
+    return JSON.parse(header.toString('utf8')).__metadata__ ?? {};
+  } catch {
+    return {};
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface ModelInputs {
+  /** The weights file (or directory) to load. */
+  modelPath: string;
+  /** The tokenizer: --tokenizer, else the checkpoint's own; undefined when none is needed and none exists. */
+  tokenizer?: LoadedTokenizer;
+  /** What the checkpoint records about its tokenizer. */
+  recorded?: TokenizerRecord;
+}
+
+/**
+ * Resolves and checks the inputs of a command that reads a model.
+ *  - `checkpoint`: a run directory, checkpoint directory, safetensors/.bin file or HF directory;
+ *  - `vocabSize`: the model's (from its config);
+ *  - `tokenizer`: --tokenizer as given (else the checkpoint's recorded copy, or tokenizer.json beside it);
+ *  - `shards`: token shard files the command will read;
+ *  - `needTokenizer`: the command turns text into ids (sample, eval-mcq): no tokenizer is an error
+ *    naming the checkpoint, never a silent GPT-2.
+ * Throws ConsistencyError (vocab or hash disagreement) or UsageError (no tokenizer where one is needed).
+ */
+export function checkModelInputs(o: { checkpoint: string; vocabSize: number; tokenizer?: string; shards?: string[]; needTokenizer: boolean; command: string }): ModelInputs {
+  const modelPath = resolveModelPath(o.checkpoint);
+  const isDir = existsSync(modelPath) && statSync(modelPath).isDirectory();
+  const dir = isDir ? modelPath : dirname(modelPath);
+  const recorded = isDir ? undefined : recordedTokenizer(safetensorsMetadata(modelPath));
+  let tokenizer: LoadedTokenizer | undefined;
+  let source = '';
+  if (o.tokenizer) {
+    tokenizer = loadTokenizerRecorded(o.tokenizer);
+    source = o.tokenizer;
+  } else if (recorded) {
+    tokenizer = checkpointTokenizer(dir, recorded);
+    source = tokenizer ? join(dir, RUN_FILES.TOKENIZER_FILE) : '';
+  } else if (existsSync(join(dir, RUN_FILES.TOKENIZER_FILE))) {
+    source = join(dir, RUN_FILES.TOKENIZER_FILE);
+    tokenizer = loadTokenizerRecorded(source);
+  }
+  if (!tokenizer && o.needTokenizer) {
+    throw new UsageError(`mqg ${o.command}: ${o.checkpoint} records no tokenizer and has no tokenizer.json beside it: give --tokenizer (gpt2, or the tokenizer.json it was trained with)`);
+  }
+  checkConsistency({
+    model: { source: o.checkpoint, vocabSize: o.vocabSize, tokenizer: recorded },
+    tokenizer: tokenizer ? { source, record: tokenizer.record } : undefined,
+    shards: (o.shards ?? []).map((f) => ({ source: f, ...readShardHeader(f) })),
+  });
+  return { modelPath, tokenizer, recorded };
+}
