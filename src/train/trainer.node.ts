@@ -29,8 +29,9 @@ import { evaluateMcq, formatMcqReport, type McqReport } from './mcq-eval';
 import { lossCurveSvg, type CurvePoint } from './plot';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
+import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 
-export interface TrainOptions {
+export interface TrainOptions extends LoraTrainOptions {
   preset: string;
   init?: string;
   data?: string;
@@ -115,6 +116,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   mcqLimit: { type: 'int', help: 'evaluate only the first N questions (0 = all)', min: 0, resume: 'applies' },
   samplePrompt: { type: 'string', help: 'prompt of the samples printed at the end', resume: 'applies' },
   sampleTokens: { type: 'int', help: 'tokens per sample (0 = no samples)', min: 0, resume: 'applies' },
+  ...LORA_TRAIN_FLAGS,
 };
 
 export const TRAIN_DEFAULTS: TrainOptions = {
@@ -149,6 +151,7 @@ export const TRAIN_DEFAULTS: TrainOptions = {
   mcqLimit: 0,
   samplePrompt: 'Question:',
   sampleTokens: 60,
+  ...LORA_TRAIN_DEFAULTS,
 };
 
 /** The spec type of a train flag (from its default where not given). */
@@ -438,7 +441,9 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
 
   // ---- device and model
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
-  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision });
+  // LoRA (--lora / --init-adapter): a frozen base with trainable adapters; a resumed run's adapter is its checkpoint's.
+  const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init);
+  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, ...lora.options });
   const B = o.batchSize, T = o.seqLen;
   const loader = new DataLoader(trainShards.map((f) => readShard(f)), { B, T, shuffle: o.shuffle, seed: o.seed, vocabSize: config.vocabSize, names: trainShards });
   const valTokens = valShards.map((f) => readShard(f));
@@ -452,6 +457,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     loader.restore(saved.loader);
   } else if (initCk) model.loadWeights(initCk.params);
   else model.initRandom(o.seed);
+  if (lora.weights) model.lora!.load(lora.weights);
   if (model.dtype === 'f16' && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
   const startStep = saved?.step ?? 0;
 
@@ -479,12 +485,14 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const meta: Record<string, string> = { step: String(step) };
     if (tk) Object.assign(meta, { tokenizer_sha256: tk.record.hash, tokenizer_vocab_size: String(tk.record.vocabSize), tokenizer_name: tk.record.name ?? '' });
     const weights = saveGPT2Weights(config, await model.weights(), 'F32', meta);
+    const adapter = await adapterFiles(model);
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
       writeSynced(join(tmp, MODEL_FILE), weights);
       writeSynced(join(tmp, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
+      writeAdapterFiles(tmp, adapter, writeSynced);
     }, o.keepLast, lastGood);
     writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(history.map((r) => ({ step: r.step + 1, loss: r.loss })), val, `${o.preset} training loss`));
   };
@@ -609,6 +617,7 @@ export function validateOptions(o: TrainOptions): void {
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file or directory: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file or directory: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
+  if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
   if (o.mcq && !existsSync(o.mcq)) throw new DataError(`--mcq: no such file: ${o.mcq}`);
 }
 

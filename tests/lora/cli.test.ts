@@ -1,7 +1,6 @@
 // `mqg merge` and `--adapter` end to end (from the built dist/): the merged checkpoint's forward
 // equals the adapted model's; sample takes --adapter; bad adapters are clear errors.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,14 +10,13 @@ import { GPT2 } from '../../src/model/gpt2';
 import { compare, getGPU } from '../helpers/gpu';
 import { GOLDEN, HAVE_GOLDEN, goldenBatch } from './golden-data';
 
-const built = existsSync('dist/node/cli.js');
-if (!built) console.warn('skipping the LoRA CLI tests: run `npm run build` first');
+import { mqg } from '../helpers/cli';
+
 if (!HAVE_GOLDEN) console.warn(`skipping the LoRA CLI tests: ${GOLDEN} is absent`);
-const mqg = (...args: string[]) => spawnSync('node', ['bin/mqg.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
 const dir = mkdtempSync(path.join(tmpdir(), 'mqg-lora-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.skipIf(!built || !HAVE_GOLDEN)('mqg merge / --adapter', () => {
+describe.skipIf(!HAVE_GOLDEN)('mqg merge / --adapter', () => {
   it('writes a merged HF checkpoint whose forward equals the adapted model', async () => {
     const out = path.join(dir, 'merged');
     const r = mqg('merge', '--init', path.join(GOLDEN, 'model'), '--adapter', path.join(GOLDEN, 'adapter'), '--out', out);

@@ -2,7 +2,9 @@
 // model.safetensors.index.json), the PEFT adapter, the batch, tokens and expected values.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { GPT2Config } from '../../src/model/config';
+import { makeConfig, type GPT2Config } from '../../src/model/config';
+import { GPT2 } from '../../src/model/gpt2';
+import { getGPU } from '../helpers/gpu';
 import { readCheckpoint } from '../../src/model/checkpoint.node';
 import { parseSafetensors, toFloat32 } from '../../src/model/source/safetensors';
 
@@ -44,4 +46,21 @@ export function relMaxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
     m = Math.max(m, Math.abs(b[i]!));
   }
   return d / m;
+}
+
+/**
+ * The golden model sets scale_attn_by_inverse_layer_idx; until the model honours that field (the
+ * `model` branch) its cases cannot pass and are skipped, visibly. Probe: does the flag change the loss?
+ */
+export async function modelHonoursInverseLayerIdx(): Promise<boolean> {
+  const gpu = await getGPU('f32');
+  const loss = async (flag: boolean) => {
+    const m = new GPT2(gpu, makeConfig({ nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 8, vocabSize: 16, scaleAttnByInverseLayerIdx: flag }), { precision: 'f32', training: false });
+    m.initRandom(3);
+    const ids = [1, 5, 2, 7, 3, 9, 4, 11];
+    const l = await m.forward(ids, ids, 1, 8);
+    m.destroy();
+    return l;
+  };
+  return (await loss(true)) !== (await loss(false));
 }
