@@ -1,8 +1,10 @@
 // Fused causal multi-head self-attention for GPT-2 (FlashAttention-2 style), forward and backward.
 //
 // Semantics are llm.c's / HF GPT-2's: for each batch b, head h and query position t,
-//   s[t, t2] = q_t · k_t2 / sqrt(hs)  for t2 <= t (causal),  att = softmax(s),  out_t = Σ att[t, t2] v_t2,
-// heads concatenated back to C. The T×T matrix is never stored: scores are recomputed tile by tile.
+//   s[t, t2] = scale · q_t · k_t2  for t2 <= t (causal),  att = softmax(s),  out_t = Σ att[t, t2] v_t2,
+// heads concatenated back to C. scale is a uniform: 1/sqrt(hs) in stock GPT-2, times 1/(layer+1) with
+// HF's scale_attn_by_inverse_layer_idx, 1 without scale_attn_weights (config.ts attentionScale).
+// The T×T matrix is never stored: scores are recomputed tile by tile.
 //
 // Buffers (qkv, out, dout, dqkv share one storage dtype, f16 or f32; accumulation is always f32):
 //   qkv   [B, T, 3C]   c_attn output packed [q | k | v]; head h uses columns h*hs..(h+1)*hs of each block
@@ -101,7 +103,7 @@ export function chooseAttentionTiles(pass: AttentionPass, hs: number, dtype: Sto
 function prelude(dtype: Storage, hs: number, t: AttentionTiles, threads: number): string {
   return `${dtype === 'f16' ? 'enable f16;\n' : ''}
 alias ST = ${dtype};
-struct Params { T: u32, NH: u32 }
+struct Params { T: u32, NH: u32, scale: f32 }  // scale multiplies q·k (1/sqrt(hs) in stock GPT-2)
 const HS = ${hs}u;
 const BR = ${t.br}u;
 const BC = ${t.bc}u;
@@ -110,8 +112,6 @@ const DPT = ${hs / t.tpr}u;    // head dims owned by each thread
 const STRIDE = ${rowStride(hs, dtype)}u;
 const WG = ${threads}u;
 const MASKED: f32 = ${MASKED};
-const SCALE: f32 = ${1 / Math.sqrt(hs)};
-const SCALE2: f32 = ${Math.LOG2E / Math.sqrt(hs)};  // scores in log2 units, so softmax uses exp2
 const LOG2E: f32 = ${Math.LOG2E};
 const LN2: f32 = ${Math.LN2};
 `;
@@ -120,6 +120,8 @@ const LN2: f32 = ${Math.LN2};
 /** Cooperative copy of `rows` rows of one head (hs columns at `col`) into a padded tile; rows past T read as 0. */
 /** Opening lines of every tiled kernel: sizes from the uniforms, this workgroup's head and batch, and the head's first qkv column. */
 const TILED_HEAD = `  let T = params.T;
+  let SCALE = params.scale;
+  let SCALE2 = params.scale * LOG2E;  // scores in log2 units, so softmax uses exp2
   let NH = params.NH;
   let C = NH * HS;
   let C3 = 3u * C;
@@ -421,15 +423,13 @@ function subgroupPrelude(dtype: Storage, hs: number, v: SubgroupVariant): string
   const { n, lanes } = subgroupGeometry(hs)!;
   return `${dtype === 'f16' ? 'enable f16;\n' : ''}enable subgroups;
 alias ST = ${dtype};
-struct Params { T: u32, NH: u32 }
+struct Params { T: u32, NH: u32, scale: f32 }  // scale multiplies q·k (1/sqrt(hs) in stock GPT-2)
 const N = ${n}u;        // vec4s per head row
 const L = ${lanes}u;        // lanes that load one streamed row together, one vec4 each
 const NC = ${n / lanes}u;       // vec4 loads per lane per streamed row
 const WG = ${v.wg}u;
 const R = ${v.rows}u;        // rows owned by each lane
 const MASKED: f32 = ${MASKED};
-const SCALE: f32 = ${1 / Math.sqrt(hs)};
-const SCALE2: f32 = ${Math.LOG2E / Math.sqrt(hs)};  // scores in log2 units, so softmax uses exp2
 const LOG2E: f32 = ${Math.LOG2E};
 const LN2: f32 = ${Math.LN2};
 `;
@@ -437,6 +437,8 @@ const LN2: f32 = ${Math.LN2};
 
 /** Opening lines of every subgroup kernel: sizes in vec4s (C4 is the row pitch of out, C34 of qkv), head, batch, lane and the head's first qkv column. */
 const SUBGROUP_HEAD = `  let T = params.T;
+  let SCALE = params.scale;
+  let SCALE2 = params.scale * LOG2E;  // scores in log2 units, so softmax uses exp2
   let NH = params.NH;
   let C4 = NH * N;
   let C34 = 3u * C4;
@@ -741,17 +743,19 @@ function checkShapes(name: string, B: number, T: number, C: number, NH: number, 
 }
 
 /**
- * out = causal softmax(q kᵀ / sqrt(hs)) v per head, and lse per row.
+ * out = causal softmax(scale · q kᵀ) v per head, and lse per row (scale defaults to 1/sqrt(hs)).
  *   out  [B, T, C]     (storage dtype)
  *   lse  [B, NH, T]    f32
  *   qkv  [B, T, 3C]    (storage dtype)
  */
-export function attentionForward(step: Step, out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number): void {
+export function attentionForward(
+  step: Step, out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+): void {
   const dtype = storageOf('attentionForward', out, qkv);
   if (lse.dtype !== 'f32') throw new TypeError(`attentionForward: lse must be f32, got ${lse}`);
   const hs = checkShapes('attentionForward', B, T, C, NH, [[out, B * T * C], [lse, B * NH * T], [qkv, B * T * 3 * C]]);
   const k = attentionKernel('forward', dtype, hs, step.ctx);
-  step.dispatch(k.src, { out, lse, qkv, params: { T, NH } }, [Math.ceil(T / k.rowsPerWorkgroup), NH, B]);
+  step.dispatch(k.src, { out, lse, qkv, params: { T, NH, scale } }, [Math.ceil(T / k.rowsPerWorkgroup), NH, B]);
 }
 
 /**
@@ -762,10 +766,11 @@ export function attentionForward(step: Step, out: Tensor, lse: Tensor, qkv: Tens
  *   out    [B, T, C]    (storage dtype), the forward's output
  *   lse    [B, NH, T]   f32, the forward's log-sum-exp
  *   qkv    [B, T, 3C]   (storage dtype)
+ * scale: the forward's.
  */
 export function attentionBackward(
   step: Step, dqkv: Tensor, delta: Tensor, dout: Tensor, out: Tensor, lse: Tensor, qkv: Tensor,
-  B: number, T: number, C: number, NH: number,
+  B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
 ): void {
   const dtype = storageOf('attentionBackward', dqkv, dout, out, qkv);
   if (lse.dtype !== 'f32' || delta.dtype !== 'f32') throw new TypeError(`attentionBackward: lse and delta must be f32, got ${lse}, ${delta}`);
@@ -773,8 +778,8 @@ export function attentionBackward(
     [dqkv, B * T * 3 * C], [delta, B * NH * T], [dout, B * T * C], [out, B * T * C], [lse, B * NH * T], [qkv, B * T * 3 * C],
   ]);
   const dq = attentionKernel('dq', dtype, hs, step.ctx);
-  step.dispatch(dq.src, { dqkv, delta, dout, out, lse, qkv, params: { T, NH } }, [Math.ceil(T / dq.rowsPerWorkgroup), NH, B]);
+  step.dispatch(dq.src, { dqkv, delta, dout, out, lse, qkv, params: { T, NH, scale } }, [Math.ceil(T / dq.rowsPerWorkgroup), NH, B]);
   // The dK/dV pass reads the delta the dQ pass wrote: separate passes order them.
   const dkv = attentionKernel('dkv', dtype, hs, step.ctx);
-  step.dispatch(dkv.src, { dqkv, dout, lse, delta, qkv, params: { T, NH } }, [Math.ceil(T / dkv.rowsPerWorkgroup), NH, B]);
+  step.dispatch(dkv.src, { dqkv, dout, lse, delta, qkv, params: { T, NH, scale } }, [Math.ceil(T / dkv.rowsPerWorkgroup), NH, B]);
 }

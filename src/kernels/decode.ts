@@ -79,9 +79,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   return src;
 }
 
-/** out[C] = causal attention of the query at `pos` over cache rows 0..pos. pos < 4096. */
-export function attentionDecode(step: Step, out: Tensor, cache: Tensor, pos: number, C: number, NH: number): void {
+/** out[C] = causal attention of the query at `pos` over cache rows 0..pos, scores scale · q·k (default 1/sqrt(hs)). pos < 4096. */
+export function attentionDecode(step: Step, out: Tensor, cache: Tensor, pos: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH)): void {
   if (pos >= MAX_T) throw new RangeError(`attentionDecode: position ${pos} is beyond the ${MAX_T}-position limit`);
   const hs = C / NH;
-  step.dispatch(decodeSource(out.dtype as 'f16' | 'f32'), { out, cache, params: { pos, C, hs, scale: 1 / Math.sqrt(hs) } }, NH);
+  step.dispatch(decodeSource(out.dtype as 'f16' | 'f32'), { out, cache, params: { pos, C, hs, scale } }, NH);
 }

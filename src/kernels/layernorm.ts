@@ -3,7 +3,7 @@
 // forward (1 pass):
 //   out    [BT, C] f16|f32  (inp - mean) * rstd * weight + bias
 //   mean   [BT]    f32      Σ_c inp / C
-//   rstd   [BT]    f32      1 / sqrt(Σ_c (inp - mean)² / C + 1e-5)   (two-pass: centred squares)
+//   rstd   [BT]    f32      1 / sqrt(Σ_c (inp - mean)² / C + eps)   (two-pass: centred squares; eps a uniform, HF layer_norm_epsilon)
 //   inp    [BT, C] f16|f32
 //   weight [C]     f16|f32
 //   bias   [C]     f16|f32
@@ -45,7 +45,6 @@ const WG = LANES * ROWS;
 const MAX_PARTIALS = 128;
 /** Rows per slot are capped so their statistics fit workgroup memory; past BT = 4096 slots grow instead. */
 const MAX_ROWS_PER_SLOT = 32;
-const EPS = 1e-5;
 
 type Float = 'f16' | 'f32';
 
@@ -132,7 +131,7 @@ function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4): Kern
     return {
       name: `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}`,
       code: /* wgsl */ `${enables(act, out, param)}
-struct Dims { BT: u32, C: u32 }
+struct Dims { BT: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${v.type(out)}>;
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rstd: array<f32>;
@@ -166,7 +165,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u
       q += ${v.sum('d * d')};
     }
   }
-  let r = 1.0 / sqrt(rowSum(&squares, q, lid) / f32(dims.C) + ${EPS});
+  let r = 1.0 / sqrt(rowSum(&squares, q, lid) / f32(dims.C) + dims.eps);
   if (!valid) { return; }
   for (var i = lane; i < n; i += ${LANES}u) {
     let norm = (${v.f32('inp[base + i]')} - m) * r;
@@ -293,8 +292,8 @@ function widthFor(C: number): 1 | 4 {
 }
 
 /**
- * out = (inp - mean) / sqrt(var + 1e-5) * weight + bias over the last dimension; also writes the
- * per-row mean and rstd that the backward needs.
+ * out = (inp - mean) / sqrt(var + eps) * weight + bias over the last dimension; also writes the
+ * per-row mean and rstd that the backward needs. eps defaults to GPT-2's 1e-5.
  */
 export function layernormForward(
   step: Step,
@@ -306,6 +305,7 @@ export function layernormForward(
   bias: Tensor, // [C] same dtype as weight
   BT: number,
   C: number,
+  eps = 1e-5,
 ): void {
   expectNumel(out, BT * C, 'out', 'BT*C');
   expectNumel(inp, BT * C, 'inp', 'BT*C');
@@ -317,7 +317,7 @@ export function layernormForward(
   expectDType(rstd, 'f32', 'rstd');
   expectDType(bias, weight.dtype, 'bias');
   const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C));
-  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C } }, grid2d(Math.ceil(BT / ROWS)));
+  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps } }, grid2d(Math.ceil(BT / ROWS)));
 }
 
 /**

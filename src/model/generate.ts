@@ -4,7 +4,8 @@
 
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
-import type { GPT2 } from './gpt2';
+import { type GPT2, fcForward, headName } from './gpt2';
+import { attentionScale } from './config';
 import { Rng } from '../train/data/rng';
 import { encoderForward } from '../kernels/encoder';
 import { layernormForward } from '../kernels/layernorm';
@@ -44,7 +45,7 @@ class KVCache {
   readonly logits: Tensor;
 
   constructor(readonly model: GPT2) {
-    const { nLayer: L, nEmbd: C, nPositions: maxT, paddedVocabSize: Vp } = model.config;
+    const { nLayer: L, nEmbd: C, nPositions: maxT, paddedVocabSize: Vp, nInner: H } = model.config;
     const g = model.gpu;
     const st = model.dtype;
     this.caches = Array.from({ length: L }, (_, l) => g.tensor([maxT, 3 * C], st, `kv_cache.${l}`));
@@ -57,15 +58,15 @@ class KVCache {
     this.qkv = g.tensor([1, 3 * C], st, 'gen_qkv');
     this.atty = g.tensor([1, C], st, 'gen_atty');
     this.proj = g.tensor([1, C], st, 'gen_proj');
-    this.fch = g.tensor([1, 4 * C], st, 'gen_fch');
-    this.fchGelu = g.tensor([1, 4 * C], st, 'gen_fch_gelu');
+    this.fch = g.tensor([1, H], st, 'gen_fch');
+    this.fchGelu = g.tensor([1, H], st, 'gen_fch_gelu');
     this.logits = g.tensor([1, Vp], st, 'gen_logits');
   }
 
   /** Run the token at `pos` through the network, filling the caches; returns its next-token logits. */
   async step(tokenId: number, pos: number): Promise<Float32Array> {
     const m = this.model;
-    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, vocabSize: V } = m.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, vocabSize: V, nInner: H, layerNormEpsilon: eps, activation } = m.config;
     const p = m.params;
     const g = m.gpu;
     g.upload(this.token, [tokenId]);
@@ -75,20 +76,20 @@ class KVCache {
     encoderForward(s, x, this.token, p.weight('wte.weight'), this.wpeRow, 1, 1, C);
     for (let l = 0; l < L; l++) {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
-      layernormForward(s, this.ln, this.mean, this.rstd, x, w('ln_1.weight'), w('ln_1.bias'), 1, C);
+      layernormForward(s, this.ln, this.mean, this.rstd, x, w('ln_1.weight'), w('ln_1.bias'), 1, C, eps);
       matmulForward(s, this.qkv, this.ln, w('attn.c_attn.weight'), w('attn.c_attn.bias'), 1, C, 3 * C);
       s.copy(this.qkv, this.caches[l]!.view([1, 3 * C], pos * 3 * C));
-      attentionDecode(s, this.atty, this.caches[l]!, pos, C, NH);
+      attentionDecode(s, this.atty, this.caches[l]!, pos, C, NH, attentionScale(m.config, l));
       matmulForward(s, this.proj, this.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), 1, C, C);
       residualForward(s, r2, x, this.proj, C);
-      layernormForward(s, this.ln, this.mean, this.rstd, r2, w('ln_2.weight'), w('ln_2.bias'), 1, C);
-      matmulForward(s, this.fchGelu, this.ln, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), 1, C, 4 * C, { preact: this.fch });
-      matmulForward(s, this.proj, this.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), 1, 4 * C, C);
+      layernormForward(s, this.ln, this.mean, this.rstd, r2, w('ln_2.weight'), w('ln_2.bias'), 1, C, eps);
+      fcForward(s, this.fchGelu, this.fch, this.ln, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), 1, C, H, activation);
+      matmulForward(s, this.proj, this.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), 1, H, C);
       residualForward(s, out, r2, this.proj, C);
       [x, out] = [out, x];
     }
-    layernormForward(s, this.ln, this.mean, this.rstd, x, p.weight('ln_f.weight'), p.weight('ln_f.bias'), 1, C);
-    gemm(s, this.logits, this.ln, p.weight('wte.weight'), { M: 1, N: Vp, K: C, transB: true });
+    layernormForward(s, this.ln, this.mean, this.rstd, x, p.weight('ln_f.weight'), p.weight('ln_f.bias'), 1, C, eps);
+    gemm(s, this.logits, this.ln, p.weight(headName(m.config)), { M: 1, N: Vp, K: C, transB: true });
     s.submit();
     const logits = (await g.download(this.logits)) as Float32Array;
     return logits.subarray(0, V);

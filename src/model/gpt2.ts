@@ -11,18 +11,18 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
-import { type GPT2Config, paramShapes } from './config';
+import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
 import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { geluBackward } from '../kernels/gelu';
+import { activationBackward, activationForward, isTanhGelu } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
-import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 import { LoraAdapters, type LoraOptions } from './lora';
 import type { ActEpilogue } from '../kernels/lora';
 import type { LoraConfig, LoraModuleKind } from './peft';
@@ -57,8 +57,8 @@ interface LayerActs {
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
-  fch: Tensor; // [B,T,4C] pre-GELU
-  fchGelu: Tensor; // [B,T,4C]
+  fch: Tensor; // [B,T,H] pre-activation (H = nInner)
+  fchGelu: Tensor; // [B,T,H] after the activation
   fcproj: Tensor; // [B,T,C]
   residual3: Tensor; // [B,T,C]
 }
@@ -81,11 +81,35 @@ interface Activations {
   // gradients of activations (reused across layers)
   dresidual: Tensor; // [B,T,C] accumulates along the residual stream
   dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
-  dfch: Tensor; // [B,T,4C]
+  dfch: Tensor; // [B,T,H]
   dqkv: Tensor; // [B,T,3C]
   delta: Tensor; // [B,NH,T] f32 attention backward scratch
   lnScratch: Tensor; // f32
   plan: EncoderBackwardPlan;
+}
+
+/**
+ * What one training step reports (GPT2.lastStep), read back once per step: the loss sum, the AdamW
+ * prologue's norm and skip flag and the loss scale travel in one small buffer copied in the step's
+ * own submit.
+ */
+export interface StepStats {
+  /** Mean loss of this (micro-)batch over its counted targets (targets -1 are not counted). */
+  loss: number;
+  /** Targets counted in `loss`. */
+  targets: number;
+  /**
+   * Global L2 norm of the unscaled gradient before clipping, over the accumulated micro-batches;
+   * non-finite when any gradient is (f32: stop; f16: the step was skipped). NaN on a micro-step
+   * that took no AdamW update.
+   */
+  gradNorm: number;
+  /** The AdamW update was skipped because the gradient was not finite (parameters and moments kept). */
+  skipped: boolean;
+  /** Whether this call ran an AdamW update. */
+  updated: boolean;
+  /** The loss scale this step's backward used (1 at precision f32). */
+  lossScale: number;
 }
 
 export interface ModelOptions {
@@ -119,6 +143,12 @@ export class GPT2 {
   t = 0;
   /** CPU time of the last training step's batch upload, recording and submit (not GPU time). */
   lastEncodeMs = 0;
+  /** Statistics of the last trainStep / microStep (undefined before the first). */
+  lastStep: StepStats | undefined;
+  /** [lossSum, skipped, gradNorm, lossScale] f32: what a training step reads back, in one copy. */
+  private readonly stepStats: Tensor;
+  /** Targets of the current batch that are not -1 (the loss's divisor). */
+  private targetCount = 0;
   private acts: Activations | undefined;
   private readonly hyper: Tensor; // f32 AdamW hyper-parameters, written once per step
   private readonly normSq: Tensor; // [1] f32
@@ -142,7 +172,7 @@ export class GPT2 {
     if (this.dtype === 'f16' && !gpu.hasF16) throw new MQGError('precision f16 needs the shader-f16 feature, which this device lacks');
     if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
     this.maxMemoryBytes = options.maxMemoryBytes;
-    const shapes = paramShapes(config).map((p) => (p.name === 'wte.weight' ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
+    const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
     this.checkpointActivations = !!options.checkpointActivations;
     if (options.lora) {
@@ -161,6 +191,7 @@ export class GPT2 {
     this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
     if (trainBanks.length > 1) this.normParts = gpu.tensor([trainBanks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(trainBanks.length * NORM_STRIDE));
     this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
+    this.stepStats = gpu.tensor([4], 'f32', 'step_stats');
   }
 
   /** The parameters AdamW updates: the LoRA adapters when there are any, else the whole model. */
@@ -194,19 +225,22 @@ export class GPT2 {
       if (/ln_(1|2|f)\.weight$/.test(s.name)) data.fill(1);
       else if (s.name.endsWith('.weight')) {
         const std = /c_proj\.weight$/.test(s.name) ? 0.02 / Math.sqrt(2 * L) : 0.02;
-        const rows = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+        const rows = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
         for (let i = 0; i < rows; i++) data[i] = rng.normal(0, std);
       }
       this.params.set(s.name, data);
     }
   }
 
-  /** Load canonical-named f32 weights (HF layout, wte with vocabSize rows). Every parameter must be present. */
+  /**
+   * Load canonical-named f32 weights (HF layout, wte and lm_head with vocabSize rows). Every parameter
+   * must be present (an untied model needs `lm_head.weight`; a tied one ignores it).
+   */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
     for (const s of this.params.slots) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
-      const expected = s.name === 'wte.weight' ? this.config.vocabSize * this.config.nEmbd : s.numel;
+      const expected = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
       if (w.length !== expected && w.length !== s.numel) {
         throw new MQGError(`parameter "${s.name}" has ${w.length} values; expected ${expected}`);
       }
@@ -222,7 +256,7 @@ export class GPT2 {
   }
 
   private unpad(name: string, data: Float32Array): Float32Array {
-    return name === 'wte.weight' ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
+    return VOCAB_ROWS.has(name) ? data.slice(0, this.config.vocabSize * this.config.nEmbd) : data;
   }
 
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
@@ -253,7 +287,7 @@ export class GPT2 {
    * [B,T,...] row-major, so any (B', T') with B'*T' <= B*T is a prefix of each buffer.
    */
   allocate(B: number, T: number): void {
-    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions, nInner: H } = this.config;
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
     if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
     if (this.base && B * T <= this.base.B * this.base.T) return;
@@ -269,10 +303,10 @@ export class GPT2 {
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
     const Lk = this.checkpointActivations ? 1 : L; // blocks whose activations are kept (checkpointing: one set, plus each block's output)
-    const actBytes = BT * C * elt * (Lk * 10 + (L - Lk) + 6) + BT * 4 * C * elt * (Lk * 2 + 1) + BT * 3 * C * elt * (Lk + 1) + chunkRows * Vp * elt + BT * 4 * (Lk * 4 + 4 + NH * Lk)
+    const actBytes = BT * C * elt * (Lk * 10 + (L - Lk) + 6) + BT * H * elt * (Lk * 2 + 1) + BT * 3 * C * elt * (Lk + 1) + chunkRows * Vp * elt + BT * 4 * (Lk * 4 + 4 + NH * Lk)
       + BT * (this.lora?.activationBytesPerRow() ?? 0);
     this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
-    for (const [what, n] of [['[B,T,4C]', BT * 4 * C * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
+    for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
     }
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
@@ -295,8 +329,8 @@ export class GPT2 {
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
-        fch: t([B, T, 4 * C], `fch.${l}`),
-        fchGelu: t([B, T, 4 * C], `fch_gelu.${l}`),
+        fch: t([B, T, H], `fch.${l}`),
+        fchGelu: t([B, T, H], `fch_gelu.${l}`),
         fcproj: t([B, T, C], `fcproj.${l}`),
         residual3: t([B, T, C], `residual3.${l}`),
       });
@@ -314,7 +348,7 @@ export class GPT2 {
       lossSum: t([1], 'loss_sum', 'f32'),
       dresidual: t([B, T, C], 'dresidual'),
       dlnf: t([B, T, C], 'dln'),
-      dfch: t([B, T, 4 * C], 'dfch'),
+      dfch: t([B, T, H], 'dfch'),
       dqkv: t([B, T, 3 * C], 'dqkv'),
       delta: t([B, NH, T], 'att_delta', 'f32'),
       lnScratch: t([layernormBackwardScratchSize(BT, C)], 'ln_scratch', 'f32'),
@@ -389,7 +423,7 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ batches
 
-  /** Validate and upload a batch. Token ids must be in [0, vocabSize). */
+  /** Validate and upload a batch. Token ids must be in [0, vocabSize); a target may be -1 (ignored: not in the loss). */
   setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
     const a = this.use(B, T);
     const V = this.config.vocabSize;
@@ -408,7 +442,9 @@ export class GPT2 {
     a.plan.update(ids);
     if (targets) {
       check(targets, 'targets', true);
-      this.gpu.upload(a.targets, Int32Array.from(targets));
+      const t = Int32Array.from(targets);
+      this.gpu.upload(a.targets, t);
+      this.targetCount = t.reduce((n, x) => n + (x === -1 ? 0 : 1), 0);
     }
   }
 
@@ -417,32 +453,33 @@ export class GPT2 {
   private recordForward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, layerNormEpsilon: eps } = this.config;
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
     for (let l = 0; l < L; l++) this.recordBlock(step, l);
-    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C);
+    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
   }
 
   /** Block l's forward, from its input (the previous block's residual3) to its residual3. */
   private recordBlock(step: Step, l: number): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nEmbd: C, nHead: NH } = this.config;
+    const { nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     const x = a.layers[l]!;
     const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
     const w = (n: string) => p.weight(`h.${l}.${n}`);
-    layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C);
+    layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
     this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
-    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH);
+    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
     this.linearForward(step, l, 'attn.c_proj', x.attproj, x.atty, BT, C, C);
     residualForward(step, x.residual2, residual, x.attproj, BT * C);
-    layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C);
-    this.linearForward(step, l, 'mlp.c_fc', x.fchGelu, x.ln2, BT, C, 4 * C, { preact: x.fch });
-    this.linearForward(step, l, 'mlp.c_proj', x.fcproj, x.fchGelu, BT, 4 * C, C);
+    layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
+    fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
+      (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
+    this.linearForward(step, l, 'mlp.c_proj', x.fcproj, x.fchGelu, BT, H, C);
     residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
   }
 
@@ -470,14 +507,16 @@ export class GPT2 {
   }
 
   /**
-   * The lm_head and loss, chunk by chunk of rows: logits = lnf · wteᵀ, then cross-entropy. With
-   * `backward`, the chunk's dlogits immediately give dlnf (= dlogits · wte) and dwte (+= dlogitsᵀ · lnf).
+   * The lm_head and loss, chunk by chunk of rows: logits = lnf · Wᵀ (W = wte when tied, else lm_head),
+   * then cross-entropy. With `backward`, the chunk's dlogits immediately give dlnf (= dlogits · W)
+   * and dW (+= dlogitsᵀ · lnf).
    */
   private recordHead(step: Step, mode: 'loss' | 'train' | 'logits', dlossMean: number): void {
     const a = this.acts!;
     const { nEmbd: C, vocabSize: V, paddedVocabSize: Vp } = this.config;
     const BT = a.B * a.T;
-    const wte = this.params.weight('wte.weight');
+    const head = headName(this.config);
+    const wte = this.params.weight(head);
     for (let r0 = 0; r0 < BT; r0 += a.chunkRows) {
       const rows = Math.min(a.chunkRows, BT - r0);
       const lnf = a.lnf.view([rows, C], r0 * C);
@@ -490,7 +529,7 @@ export class GPT2 {
       });
       if (mode !== 'train') continue;
       gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
-      if (!this.lora) gemm(step, this.params.grad('wte.weight'), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+      if (!this.lora) gemm(step, this.params.grad(head), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
     }
     sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
   }
@@ -498,7 +537,7 @@ export class GPT2 {
   private recordBackward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH } = this.config;
+    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, activation } = this.config;
     const BT = B * T;
     const p = this.params;
     step.clear(a.dresidual);
@@ -513,13 +552,13 @@ export class GPT2 {
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, 4 * C, C);
-      geluBackward(step, a.dfch, x.fch, a.dfch, BT * 4 * C);
-      this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, 4 * C);
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, H, C);
+      activationBackward(step, a.dfch, x.fch, a.dfch, BT * H, activation);
+      this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, H);
       layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
       this.linearBackward(step, l, 'attn.c_proj', dln, a.dresidual, x.atty, BT, C, C);
-      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH);
+      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       this.linearBackward(step, l, 'attn.c_attn', dln, a.dqkv, x.ln1, BT, C, 3 * C);
       layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
     }
@@ -528,16 +567,27 @@ export class GPT2 {
 
   // ------------------------------------------------------------------ public steps
 
-  /** Forward pass: returns the mean loss when targets are given (else NaN). Keeps the logits readable. */
+  /**
+   * The loss divisor: the counted targets (not -1) of the current batch. A batch with none has loss
+   * 0 and adds nothing to the gradients (divisor 1), rather than 0/0.
+   */
+  private get lossDivisor(): number {
+    return Math.max(this.targetCount, 1);
+  }
+
+  /**
+   * Forward pass: returns the mean loss over the counted targets (targets -1 are ignored) when
+   * targets are given (else NaN). Keeps the logits readable.
+   */
   async forward(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): Promise<number> {
     this.setBatch(inputs, targets, B, T);
     const step = this.gpu.step('forward');
     this.recordForward(step);
-    this.recordHead(step, targets ? 'loss' : 'logits', 1 / (B * T));
+    this.recordHead(step, targets ? 'loss' : 'logits', 1 / this.lossDivisor);
     step.submit();
     this.forwardDone = { B, T, hasTargets: !!targets };
     if (!targets) return NaN;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    return (await this.gpu.download(this.acts!.lossSum))[0]! / this.lossDivisor;
   }
 
   private forwardDone: { B: number; T: number; hasTargets: boolean } | undefined;
@@ -571,8 +621,8 @@ export class GPT2 {
 
   /**
    * Backward pass for the batch of the last forward(): accumulates into the parameter gradients
-   * (call zeroGrad() first to start fresh). `gradAccum` divides the loss as for a mean over
-   * that many micro-batches.
+   * (call zeroGrad() first to start fresh) the gradient of the batch's mean loss over its counted
+   * targets, divided by `gradAccum` (see microStep for how accumulation normalises).
    */
   backward(gradAccum = 1): void {
     this.requireTraining('backward()');
@@ -580,7 +630,7 @@ export class GPT2 {
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
     const step = this.gpu.step('backward');
     // The classifier re-runs with its backward half (it overwrote nothing in forward()), then the rest.
-    this.recordHead(step, 'train', 1 / (a.B * a.T * gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * gradAccum));
     this.recordBackward(step);
     step.submit();
   }
@@ -611,7 +661,7 @@ export class GPT2 {
 
   /**
    * One training step in one command encoder, submitted once: forward, loss, backward, AdamW.
-   * Returns the step's mean loss (read back after the submit).
+   * Returns the step's mean loss (read back after the submit); `lastStep` has the rest.
    */
   async trainStep(inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, opts: AdamWOptions): Promise<number> {
     return this.microStep(inputs, targets, B, T, { first: true, update: opts, gradAccum: 1 });
@@ -619,8 +669,13 @@ export class GPT2 {
 
   /**
    * One micro-batch of a gradient-accumulation step, in one submit: `first` zeroes the gradients,
-   * every micro-batch runs forward and backward (accumulating, with the loss divided by
-   * gradAccum), and the micro-batch given `update` also takes the AdamW step.
+   * every micro-batch runs forward and backward (accumulating), and the micro-batch given `update`
+   * also takes the AdamW step. Normalisation: each micro-batch contributes the gradient of its own
+   * mean loss (over its counted targets) divided by gradAccum, so the step's gradient is that of the
+   * average of the micro-batch means. That equals the gradient of the mean over all counted targets
+   * of the step whenever the micro-batches count the same number of targets (always, without -1
+   * targets): two micro-batches of B rows equal one batch of 2B rows. Returns the micro-batch's mean
+   * loss; `lastStep` gets it with the gradient norm, skip flag and loss scale, from one readback.
    */
   async microStep(
     inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number,
@@ -634,13 +689,25 @@ export class GPT2 {
     const step = this.gpu.step('train_step');
     if (o.first) this.zeroGrad(step);
     this.recordForward(step);
-    this.recordHead(step, 'train', 1 / (B * T * o.gradAccum));
+    this.recordHead(step, 'train', 1 / (this.lossDivisor * o.gradAccum));
     this.recordBackward(step);
-    if (o.update) this.recordUpdate(step);
+    const stats = this.stepStats;
+    step.copy(this.acts!.lossSum, stats.view([1], 0));
+    step.copy(this.lossScale.view([1], 0), stats.view([1], 3)); // the scale this backward used
+    if (o.update) {
+      this.recordUpdate(step);
+      step.copy(this.hyper.view([2], ADAMW_HYPER.skipped), stats.view([2], 1)); // [skipped, gradNorm]
+    }
     step.submit();
     this.lastEncodeMs = performance.now() - t0;
     this.forwardDone = undefined;
-    return (await this.gpu.download(this.acts!.lossSum))[0]! / (B * T);
+    const [lossSum, skipped, gradNorm, lossScale] = await this.gpu.download(stats);
+    const loss = lossSum! / this.lossDivisor;
+    this.lastStep = {
+      loss, targets: this.targetCount, lossScale: lossScale!, updated: !!o.update,
+      gradNorm: o.update ? gradNorm! : NaN, skipped: !!o.update && skipped !== 0,
+    };
+    return loss;
   }
 
   private writeHyper(opts: AdamWOptions): void {
@@ -709,7 +776,33 @@ export class GPT2 {
     this.params.destroy();
     this.lora?.destroy();
     this.frozenLnGrads?.buffer.destroy();
+    for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
   }
+}
+
+/** Parameters stored with paddedVocabSize rows on the GPU (zero padding) and vocabSize rows in files. */
+const VOCAB_ROWS: ReadonlySet<string> = new Set(['wte.weight', 'lm_head.weight']);
+
+/** The parameter the lm_head multiplies by: wte when tied, else the separate lm_head.weight. */
+export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
+  return config.tieWordEmbeddings ? 'wte.weight' : 'lm_head.weight';
+}
+
+/**
+ * MLP up-projection and activation: preact[BT,H] = inp[BT,C] · weight[C,H] + bias[H] and
+ * out = act(preact). The tanh GELU runs in the matmul's epilogue; the other activations as their own pass.
+ */
+export function fcForward(
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, act: Activation,
+  /** The projection itself (default matmulForward; the LoRA-adapted layer in a LoRA model). */
+  linear: (out: Tensor, epilogue?: { preact: Tensor }) => void = (o, e) => matmulForward(step, o, inp, weight, bias, BT, C, H, e),
+): void {
+  if (isTanhGelu(act)) {
+    linear(out, { preact });
+    return;
+  }
+  linear(preact);
+  activationForward(step, out, preact, BT * H, act);
 }
 
 export function canonical(name: string): string {

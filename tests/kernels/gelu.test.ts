@@ -2,11 +2,11 @@
 // precisions; the in-place backward (dinp = dout); large |x| where tanh saturates; vec4 and scalar
 // kernels; inputs split into several dispatches.
 import { afterEach, describe, expect, it } from 'vitest';
-import { geluBackward, geluForward } from '../../src/kernels/gelu';
+import { activationBackward, activationForward, geluBackward, geluForward } from '../../src/kernels/gelu';
 import { elementwiseOptions } from '../../src/kernels/residual';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
-import { geluBackwardRef, geluForwardRef, geluGradRef, geluRef } from '../reference/gelu';
+import { type ActivationName, activationGradRef, activationRef, erfRef, geluBackwardRef, geluForwardRef, geluGradRef, geluRef } from '../reference/gelu';
 
 describe('gelu CPU reference', () => {
   it('gradient matches central finite differences (float64)', () => {
@@ -103,5 +103,47 @@ describe.each(PRECISIONS)('gelu %s', (precision) => {
     const buf = gpu.tensor([1024], precision, 'buf');
     const step = gpu.step('bad');
     expect(() => geluBackward(step, buf.view([512], 0), gpu.tensor([512], precision, 'inp'), buf.view([512], 256), 512)).toThrow(/overlap/);
+  });
+});
+
+describe('activation CPU references', () => {
+  it('erf matches known values to 1e-14', () => {
+    const known: [number, number][] = [[0, 0], [0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [3.5, 0.9999992569016276], [-1.5, -0.9661051464753108]];
+    for (const [x, e] of known) expect(Math.abs(erfRef(x) - e), `erf(${x})`).toBeLessThan(1e-14);
+  });
+
+  it.each(['gelu', 'relu', 'silu'] as ActivationName[])('%s gradient matches central finite differences (float64)', (act) => {
+    const xs = [...randn(64, 5, 6), 1e-3, -7, 7, 12, -12].filter((x) => act !== 'relu' || Math.abs(x) > 1e-5);
+    const h = 1e-6;
+    const numeric = xs.map((x) => (activationRef(act, x + h) - activationRef(act, x - h)) / (2 * h));
+    expect(compare(xs.map((x) => activationGradRef(act, x)), numeric, 1e-8, 1e-6)).toBe('');
+  });
+});
+
+// The exact (erf) GELU must be told apart from the tanh form: they differ by up to ~5e-4 near |x| = 2,
+// 500x the f32 tolerance here.
+describe.each(PRECISIONS)('activations %s', (precision) => {
+  const f16 = precision === 'f16';
+  const tol = f16 ? { atol: 1e-3, rtol: 1e-2 } : { atol: 1e-6, rtol: 1e-5 };
+  it.each(['gelu', 'relu', 'silu', 'gelu_pytorch_tanh'] as ActivationName[])('%s forward and backward (vec4 and scalar)', async (act) => {
+    const gpu = await getGPU(precision);
+    for (const N of [1000, 777]) {
+      const inp = randn(N, 31, 6);
+      inp.set([20, -20, 1e4, -1e4, 0, 9.5, -9.5, 2, -2, 1e-3, -1e-3, 100, -100], 0);
+      const dout = randn(N, 32, 1);
+      if (f16) { roundToF16(inp); roundToF16(dout); }
+      const x = gpu.tensor([N], precision, 'inp', inp);
+      const out = gpu.tensor([N], precision, 'out');
+      const dinp = gpu.tensor([N], precision, 'dinp', randn(N, 33, 1));
+      const step = gpu.step(`${act} test`);
+      activationForward(step, out, x, N, act);
+      activationBackward(step, dinp, x, gpu.tensor([N], precision, 'dout', dout), N, act);
+      step.submit();
+      const got = await gpu.download(out);
+      expect(compare(got, Array.from(inp, (v) => activationRef(act, v)), tol.atol, tol.rtol), `forward N=${N}`).toBe('');
+      const dgot = await gpu.download(dinp);
+      expect(compare(dgot, Array.from(inp, (v, i) => activationGradRef(act, v) * dout[i]!), tol.atol, tol.rtol), `backward N=${N}`).toBe('');
+      expect(got.every(Number.isFinite) && dgot.every(Number.isFinite)).toBe(true);
+    }
   });
 });

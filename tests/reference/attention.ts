@@ -3,7 +3,7 @@
 //
 // qkv  [B, T, 3C]  GPT-2's c_attn output, packed [q | k | v], head h in columns h*hs..(h+1)*hs of each block
 // out  [B, T, C]   heads concatenated
-// lse  [B, NH, T]  log-sum-exp of each row's scaled, causally masked scores
+// lse  [B, NH, T]  log-sum-exp of each row's scaled, causally masked scores (scores = scale · q·k, scale 1/sqrt(hs) by default)
 // att  [B, NH, T, T] softmax probabilities (zero above the diagonal)
 
 export interface AttentionForwardRef {
@@ -12,10 +12,11 @@ export interface AttentionForwardRef {
   att: Float64Array;
 }
 
-export function attentionForwardRef(qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number): AttentionForwardRef {
+export function attentionForwardRef(
+  qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+): AttentionForwardRef {
   const hs = C / NH;
   const C3 = 3 * C;
-  const scale = 1 / Math.sqrt(hs);
   const out = new Float64Array(B * T * C);
   const lse = new Float64Array(B * NH * T);
   const att = new Float64Array(B * NH * T * T);
@@ -49,11 +50,12 @@ export function attentionForwardRef(qkv: ArrayLike<number>, B: number, T: number
 }
 
 /** dqkv [B, T, 3C] from dout [B, T, C]; the forward is recomputed from qkv. */
-export function attentionBackwardRef(dout: ArrayLike<number>, qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number): Float64Array {
+export function attentionBackwardRef(
+  dout: ArrayLike<number>, qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+): Float64Array {
   const hs = C / NH;
   const C3 = 3 * C;
-  const scale = 1 / Math.sqrt(hs);
-  const { att } = attentionForwardRef(qkv, B, T, C, NH);
+  const { att } = attentionForwardRef(qkv, B, T, C, NH, scale);
   const dqkv = new Float64Array(B * T * C3);
   const datt = new Float64Array(T);
   const dpreatt = new Float64Array(T);

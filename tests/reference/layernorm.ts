@@ -1,12 +1,10 @@
 // CPU reference for layer normalisation, float64, a direct port of llm.c's layernorm_forward /
-// layernorm_backward (biased variance, eps = 1e-5 inside the sqrt).
+// layernorm_backward (biased variance, eps inside the sqrt; GPT-2's 1e-5 by default).
 //
 // inp    [BT, C]   weight, bias [C]
 // out    [BT, C]   (inp - mean) * rstd * weight + bias
 // mean   [BT]      rstd [BT] = 1 / sqrt(var + eps)
 // backward: dinp [BT, C], dweight [C], dbias [C], all accumulated (+=) into the arrays passed in.
-
-const EPS = 1e-5;
 
 export interface LayernormForwardRef {
   out: Float64Array;
@@ -14,7 +12,9 @@ export interface LayernormForwardRef {
   rstd: Float64Array;
 }
 
-export function layernormForwardRef(inp: ArrayLike<number>, weight: ArrayLike<number>, bias: ArrayLike<number>, BT: number, C: number): LayernormForwardRef {
+export function layernormForwardRef(
+  inp: ArrayLike<number>, weight: ArrayLike<number>, bias: ArrayLike<number>, BT: number, C: number, eps = 1e-5,
+): LayernormForwardRef {
   const out = new Float64Array(BT * C);
   const mean = new Float64Array(BT);
   const rstd = new Float64Array(BT);
@@ -26,7 +26,7 @@ export function layernormForwardRef(inp: ArrayLike<number>, weight: ArrayLike<nu
     let v = 0;
     for (let c = 0; c < C; c++) v += (inp[x + c]! - m) ** 2;
     v /= C;
-    const s = 1 / Math.sqrt(v + EPS);
+    const s = 1 / Math.sqrt(v + eps);
     for (let c = 0; c < C; c++) out[x + c] = (inp[x + c]! - m) * s * weight[c]! + bias[c]!;
     mean[r] = m;
     rstd[r] = s;
