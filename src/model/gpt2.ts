@@ -13,6 +13,7 @@ import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
 import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
 import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
+import { memoryPlan } from './memory';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
@@ -302,10 +303,9 @@ export class GPT2 {
     let chunkRows = Math.min(BT, Math.floor(maxBinding / (Vp * elt)));
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
-    const Lk = this.checkpointActivations ? 1 : L; // blocks whose activations are kept (checkpointing: one set, plus each block's output)
-    const actBytes = BT * C * elt * (Lk * 10 + (L - Lk) + 6) + BT * H * elt * (Lk * 2 + 1) + BT * 3 * C * elt * (Lk + 1) + chunkRows * Vp * elt + BT * 4 * (Lk * 4 + 4 + NH * Lk)
-      + BT * (this.lora?.activationBytesPerRow() ?? 0);
-    this.checkMemory(this.paramBytes(this.params.slots) + actBytes, `parameters, optimiser state and activations for B=${B}, T=${T}`);
+    // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
+    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding, lora: this.lora?.config, checkpointActivations: this.checkpointActivations }).total;
+    this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
     }
@@ -414,8 +414,8 @@ export class GPT2 {
     };
     const a = this.base;
     if (a) {
-      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes() ?? 0);
-      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]);
+      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes().activations ?? 0);
+      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]) + (this.lora?.activationBytes().gradients ?? 0);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
     return report;

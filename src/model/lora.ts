@@ -116,13 +116,9 @@ export class LoraAdapters {
     this.BT = BT;
   }
 
-  /** Bytes of u and dv per row of the batch. */
-  activationBytesPerRow(): number {
-    return (this.byKey.size + 1) * this.config.r * 4;
-  }
-
-  activationBytes(): number {
-    return [...this.byKey.values()].reduce((n, a) => n + (a.u?.buffer.size ?? 0), 0) + (this.dv?.buffer.size ?? 0);
+  /** Bytes of the saved u buffers (activations) and of the dv scratch (an activation gradient). */
+  activationBytes(): { activations: number; gradients: number } {
+    return { activations: [...this.byKey.values()].reduce((n, a) => n + (a.u?.buffer.size ?? 0), 0), gradients: this.dv?.buffer.size ?? 0 };
   }
 
   private adapted(layer: number, kind: LoraModuleKind): Adapted | undefined {

@@ -116,19 +116,11 @@ export function languageModelStep(model: GPT2, B: number, T: number): MicroStep<
   return (b, o) => model.microStep(b.inputs, b.targets, B, T, o);
 }
 
-interface LastStepModel {
-  lastStep?: { loss: number; gradNorm: number; skipped: boolean; lossScale: number };
-}
-
-/** The step statistics of a GPT2 after its update: model.lastStep where the model fills it, else the
- *  derived slots of the AdamW hyper-parameter tensor (skip flag, grad norm, loss scale; one readback). */
+/** The step statistics of a GPT2 after its update: model.lastStep, filled by the step's own readback. */
 export async function gpt2StepStats(model: GPT2): Promise<StepStats> {
-  const last = (model as unknown as LastStepModel).lastStep;
-  if (last) return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: last.lossScale };
-  const hyper = (model as unknown as { hyper: Parameters<GPT2['gpu']['download']>[0] }).hyper;
-  const h = await model.gpu.download(hyper);
-  // ADAMW_HYPER slots: 9 skipped, 10 gradNorm, 11 lossScale (src/kernels/adamw.ts).
-  return { skipped: h[9]! !== 0, gradNorm: h[10]!, lossScale: model.dtype === 'f16' ? h[11]! : 1 };
+  const last = model.lastStep;
+  if (!last || !last.updated) throw new MQGError('trainLoop: the model reports no AdamW update for this step (did microStep get `update` on the last micro-batch?)');
+  return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: model.dtype === 'f16' ? last.lossScale : 1 };
 }
 
 export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<TrainLoopSummary> {

@@ -5,11 +5,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../cli/args';
 import type { GPT2Config } from '../model/config';
-import type { GPT2, ModelOptions } from '../model/gpt2';
+import type { GPT2 } from '../model/gpt2';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, serializeAdapterConfig, serializeAdapterWeights, type LoraConfig, type LoraWeights,
 } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
+import { fmtBytes, memoryPlan, registerMemoryAlternative } from '../model/memory';
 
 export interface LoraTrainOptions {
   /** LoRA rank; 0 trains the whole model. */
@@ -35,9 +36,12 @@ export const LORA_TRAIN_FLAGS = {
   checkpointActivations: { type: 'boolean', help: 'keep only each block\'s input and recompute the block in backward (less memory, ~1/3 more compute)', resume: 'fixed' },
 } as const;
 
+/** The ModelOptions (and MemoryPlanInput) fields these flags set. */
+export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: boolean }
+
 /** The model options of these flags, and the adapter weights to start from (--init-adapter). */
-export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined): Promise<{ options: Pick<ModelOptions, 'lora' | 'checkpointActivations'>; weights?: LoraWeights }> {
-  const options: Pick<ModelOptions, 'lora' | 'checkpointActivations'> = { checkpointActivations: o.checkpointActivations };
+export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined): Promise<{ options: LoraModelOptions; weights?: LoraWeights }> {
+  const options: LoraModelOptions = { checkpointActivations: o.checkpointActivations };
   if (o.loraDropout > 0) throw new UsageError(`mqg train: --lora-dropout ${o.loraDropout}: dropout on the adapter input is not implemented; use 0`);
   if (o.initAdapter) {
     const { lora, weights } = await readAdapter(o.initAdapter, config);
@@ -73,3 +77,15 @@ export function writeAdapterFiles(dir: string, files: Map<string, Uint8Array | s
   mkdirSync(join(dir, ADAPTER_DIR), { recursive: true });
   for (const [name, data] of files) write(join(dir, ADAPTER_DIR, name), data);
 }
+
+// When full training does not fit: say whether LoRA (rank 8 on c_attn, c_fc), with or without
+// activation checkpointing, would.
+registerMemoryAlternative((i, budget) => {
+  if (i.lora || i.training === false) return undefined;
+  const lora: LoraConfig = { r: 8, loraAlpha: 16, targetModules: ['c_attn', 'c_fc'], loraDropout: 0, baseModelNameOrPath: null, taskType: 'CAUSAL_LM' };
+  for (const checkpointActivations of [false, true]) {
+    const need = memoryPlan({ ...i, lora, checkpointActivations, training: true }).total;
+    if (need <= budget) return `LoRA fits: --lora 8 --lora-targets c_attn,c_fc${checkpointActivations ? ' --checkpoint-activations' : ''} needs ${fmtBytes(need)}`;
+  }
+  return undefined;
+});

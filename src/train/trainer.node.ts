@@ -27,6 +27,8 @@ import { checkConsistency, type TokenizerRecord } from './consistency';
 import { type ScheduleName } from './schedule';
 import { evaluateMcq, formatMcqReport, type McqReport } from './mcq-eval';
 import { lossCurveSvg, type CurvePoint } from './plot';
+import { memoryRefusal } from '../model/memory';
+import { memoryBudget, parseBytes } from './budget.node';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
 import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
@@ -55,6 +57,8 @@ export interface TrainOptions extends LoraTrainOptions {
   precision: 'auto' | 'f16' | 'f32';
   /** f16: initial dynamic loss scale. */
   lossScale: number;
+  /** Memory budget ("8G"; default: the adapter's, or the machine's for a software adapter). */
+  maxMemory?: string;
   evalEvery: number;
   evalBatches: number;
   saveEvery: number;
@@ -101,6 +105,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   gradClip: { type: 'number', help: 'clip the global gradient norm (0 = off)', min: 0, resume: 'fixed' },
   precision: { help: 'auto | f16 | f32', choices: ['auto', 'f16', 'f32'], resume: 'fixed' },
   lossScale: { type: 'number', help: 'f16: initial dynamic loss scale', min: 1, max: 2 ** 24, resume: 'fixed' },
+  maxMemory: { type: 'string', help: 'refuse to train past this much GPU memory (8G, 512M; default: the adapter\'s, or this machine\'s for a software adapter)', resume: 'applies' },
   evalEvery: { type: 'int', help: 'validation loss every N steps (0 = off)', min: 0, resume: 'applies' },
   evalBatches: { type: 'int', help: 'batches per validation', ...pos, resume: 'applies' },
   saveEvery: { type: 'int', help: 'checkpoint every N steps (0 = only at the end)', min: 0, resume: 'applies' },
@@ -443,8 +448,16 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
   // LoRA (--lora / --init-adapter): a frozen base with trainable adapters; a resumed run's adapter is its checkpoint's.
   const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init);
-  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, ...lora.options });
   const B = o.batchSize, T = o.seqLen;
+  // refuse what cannot fit before anything is allocated
+  const budget = memoryBudget(gpu, o.maxMemory);
+  const precision = o.precision === 'auto' ? gpu.precision : o.precision;
+  const refusal = budget && memoryRefusal({ config, B, T, precision, training: true, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, ...lora.options }, budget.bytes, budget.source);
+  if (refusal) {
+    if (!gpuIn) gpu.destroy();
+    throw new TrainingError(`mqg train: ${refusal}`);
+  }
+  const model = new GPT2(gpu, config, { precision, ...lora.options });
   const loader = new DataLoader(trainShards.map((f) => readShard(f)), { B, T, shuffle: o.shuffle, seed: o.seed, vocabSize: config.vocabSize, names: trainShards });
   const valTokens = valShards.map((f) => readShard(f));
   if (o.evalEvery > 0 && !valTokens.length) info('no validation shards: skipping the validation loss (give --val-data, or *val* shards beside the train ones)');
@@ -619,6 +632,7 @@ export function validateOptions(o: TrainOptions): void {
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
   if (o.mcq && !existsSync(o.mcq)) throw new DataError(`--mcq: no such file: ${o.mcq}`);
+  if (o.maxMemory !== undefined) parseBytes(o.maxMemory, 'mqg train: --max-memory');
 }
 
 export function flagName(k: string): string {
