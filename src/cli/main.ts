@@ -10,6 +10,8 @@ const commands: Record<string, Command> = {
   doctor: { summary: 'print the WebGPU adapter, its features and limits, and whether f16 works', run: (a) => import('./doctor').then((m) => m.main(a)) },
   train: { summary: 'train a model (default: mqg-tiny on the bundled medical corpus)', run: (a) => import('./train').then((m) => m.trainMain(a)) },
   sample: { summary: 'generate text from a checkpoint', run: (a) => import('./train').then((m) => m.sampleMain(a)) },
+  eval: { summary: 'mean loss, perplexity and token count of a checkpoint on token shards', run: (a) => import('./eval').then((m) => m.evalMain(a)) },
+  convert: { summary: 'rewrite a checkpoint (any format or source) as safetensors, sharded with --max-shard-size', run: (a) => import('./convert').then((m) => m.convertMain(a)) },
   'eval-mcq': { summary: 'multiple-choice accuracy of a checkpoint', run: (a) => import('./train').then((m) => m.evalMcqMain(a)) },
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
   profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.main(a)) },

@@ -17,7 +17,7 @@ import { encodeFloat32 } from './source/dtype';
 import { fileSource } from './source/file.node';
 import { writeLlmcCheckpoint } from './source/llmc';
 import { canonicalParamList, hfName } from './source/names';
-import { loadParams, openCheckpointFrom, type LoadedCheckpoint, type OpenedCheckpoint } from './source/open';
+import { loadParams, openCheckpointFrom, readParam, type LoadedCheckpoint, type OpenedCheckpoint } from './source/open';
 import { resolveCheckpoint, type ResolveOptions, type ResolvedCheckpoint } from './source/resolve.node';
 import { safetensorsHeader, type SafetensorsDType, type TensorPlan } from './source/safetensors';
 import type { ByteSource } from './source/bytes';
@@ -239,4 +239,19 @@ async function writeSafetensors(path: string, params: readonly ParamSource[], dt
       await fh.write(encodeFloat32(values, dtype, `parameter '${p.name}'`));
     }
   });
+}
+
+/**
+ * Convert any checkpoint source into a safetensors file or model directory (see writeCheckpoint),
+ * tensor by tensor: e.g. a 10 GB pytorch_model.bin into 5 GB safetensors shards, in bounded memory.
+ */
+export async function convertCheckpoint(source: string, out: string, opts: ReadCheckpointOptions & WriteCheckpointOptions = {}): Promise<GPT2Config> {
+  const ck = await openCheckpoint(source, opts);
+  try {
+    const params = [...ck.params].map(([name, t]) => ({ name, shape: t.shape, values: () => readParam(ck, name) }));
+    await writeCheckpoint(out, ck.config, params, { ...opts, metadata: { ...ck.metadata, ...opts.metadata } });
+    return ck.config;
+  } finally {
+    await ck.close();
+  }
 }

@@ -16,7 +16,7 @@
 /**
  * Error for any unreadable, inconsistent or unwritable checkpoint or model config.
  * (Defined here because config.ts is the dependency-free base of the model I/O modules;
- * re-exported by safetensors.ts, hfnames.ts, llmc.ts and checkpoint.node.ts.)
+ * re-exported by the loader modules in source/ and by checkpoint.node.ts.)
  */
 export class CheckpointError extends Error {
   constructor(message: string) {

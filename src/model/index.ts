@@ -10,6 +10,7 @@ export * from './source/tensors';
 export * from './source/config';
 export * from './source/names';
 export * from './source/open';
+export * from './source/load';
 export * from './params';
 export * from './gpt2';
 export * from './generate';

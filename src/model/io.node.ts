@@ -1,11 +1,8 @@
 // Loading and saving models from files (Node): one tensor at a time between the file and the GPU.
 import type { GPUContext } from '../gpu/context';
-import { GPT2, type ModelOptions } from './gpt2';
+import type { GPT2, ModelOptions } from './gpt2';
 import { openCheckpoint, writeCheckpoint, type ReadCheckpointOptions, type ResolvedCheckpoint, type WriteCheckpointOptions } from './checkpoint.node';
-import { readParams } from './source/open';
-
-/** Uploads queued between flushes, so the driver's staging copies never pile up for a large model. */
-const FLUSH_BYTES = 256 << 20;
+import { buildModel } from './source/load';
 
 /**
  * Build a model from any checkpoint source (a file, a Hugging Face model directory, hf:org/name):
@@ -20,19 +17,7 @@ export async function loadModelAndSource(
 ): Promise<{ model: GPT2; resolved: ResolvedCheckpoint; metadata: Record<string, string> }> {
   const ck = await openCheckpoint(source, options);
   try {
-    const model = new GPT2(gpu, ck.config, options);
-    let queued = 0;
-    await readParams(ck, async (name, values) => {
-      model.params.set(name, values);
-      queued += values.byteLength;
-      if (queued >= FLUSH_BYTES) {
-        gpu.device.queue.submit([]);
-        await gpu.sync();
-        queued = 0;
-      }
-    });
-    await gpu.sync();
-    return { model, resolved: ck.resolved, metadata: ck.metadata };
+    return { model: await buildModel(gpu, ck, options), resolved: ck.resolved, metadata: ck.metadata };
   } finally {
     await ck.close();
   }

@@ -55,6 +55,34 @@ function f16Table(): Float32Array {
 
 export function float32ToF16Array(src: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(src.length);
+  if (src instanceof Float32Array) {
+    // The same rounding as f32ToF16Bits on the bits directly, without a call or a scratch write per
+    // element: ~10x faster, which is what loading a multi-GB checkpoint into an f16 model spends.
+    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i]!;
+      const sign = (b >>> 16) & 0x8000;
+      const exp = (b >>> 23) & 0xff;
+      const mant = b & 0x7fffff;
+      if (exp === 0xff) out[i] = sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+      else if (exp > 142) out[i] = sign | 0x7c00; // e > 15
+      else if (exp >= 113) {
+        // normal: e >= -14
+        const h = ((exp - 112) << 10) | (mant >>> 13);
+        const rest = mant & 0x1fff;
+        out[i] = sign | (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1) ? h + 1 : h);
+      } else if (exp < 102) out[i] = sign; // e < -25
+      else {
+        const full = mant | 0x800000;
+        const shift = 126 - exp; // -e - 1 with e = exp - 127
+        const m = full >>> shift;
+        const rest = full & ((1 << shift) - 1);
+        const half = 1 << (shift - 1);
+        out[i] = sign | (rest > half || (rest === half && (m & 1) === 1) ? m + 1 : m);
+      }
+    }
+    return out;
+  }
   for (let i = 0; i < src.length; i++) out[i] = f32ToF16Bits(src[i]!);
   return out;
 }

@@ -67,12 +67,17 @@ export async function resolveHubModel(repo: string, revision: string, opts: HubO
   if (opts.download === false || offline) {
     throw new CheckpointError(`${where}, and downloading is off${offline ? ' (HF_HUB_OFFLINE)' : ''}`);
   }
+  // @huggingface/hub announces each file with console.debug (stdout); keep stdout for our output.
+  const debug = console.debug;
+  console.debug = () => undefined;
   try {
     await downloadModel(repo, revision, cacheDir, opts.onProgress ?? progressBar());
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new CheckpointError(`${where}, and downloading it from ${hubUrl()} failed: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
+  } finally {
+    console.debug = debug;
   }
   const got = findSnapshot(cacheDir, repo, revision);
   if (!got) throw new CheckpointError(`${where}, and the download did not create it`);

@@ -79,14 +79,17 @@ async function closeAll(files: TensorFile[]): Promise<void> {
  * memory at a time, plus wte until a tied lm_head copy has been compared with it.
  */
 export async function readParams(ck: OpenedCheckpoint, onParam: (name: string, values: Float32Array) => void | Promise<void>): Promise<void> {
-  for (const [name, entry] of ck.params) {
-    const values = await entry.read();
-    if (name === 'wte.weight' && ck.tiedCopy) {
-      const at = firstDifference(await ck.tiedCopy.read(), values);
-      if (at >= 0) throw untiedCopyError(ck.what, at);
-    }
-    await onParam(name, values);
+  for (const name of ck.params.keys()) await onParam(name, await readParam(ck, name));
+}
+
+/** One parameter's values; reading wte also checks a tied lm_head copy against it. */
+export async function readParam(ck: OpenedCheckpoint, name: string): Promise<Float32Array> {
+  const values = await ck.params.get(name)!.read();
+  if (name === 'wte.weight' && ck.tiedCopy) {
+    const at = firstDifference(await ck.tiedCopy.read(), values);
+    if (at >= 0) throw untiedCopyError(ck.what, at);
   }
+  return values;
 }
 
 /** Every parameter's values in memory (for small models and tests; loadModel streams instead). */

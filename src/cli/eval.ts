@@ -1,0 +1,77 @@
+// `mqg eval`: mean next-token loss, perplexity and token count of a checkpoint on token shards,
+// in the model's inference-only mode (no gradients or optimiser state are allocated).
+import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { createGPU, type GPUContext } from '../gpu/context';
+import { loadModelAndSource } from '../model/io.node';
+import { DataLoader } from '../train/data/loader';
+import { listShards, readShard } from '../train/data/shards.node';
+
+const spec: Record<string, FlagSpec> = {
+  checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
+  data: { type: 'string', help: 'a token shard, or a directory of shards (its *val* shards if it has any, else all)' },
+  'batch-size': { type: 'int', default: 4, help: 'sequences per batch (B)' },
+  'seq-len': { type: 'int', default: 0, help: 'tokens per sequence (T; 0 = the model context)' },
+  'max-batches': { type: 'int', default: 0, help: 'stop after N batches (0 = one pass over the data)' },
+  precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
+  'log-format': { type: 'string', default: 'text', help: 'text | jsonl (one object: loss, ppl, tokens, load_seconds, tokens_per_second)' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export async function evalMain(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, spec, 'eval');
+  if (flags.help) return void console.log(usage('eval', 'mean loss and perplexity of a checkpoint on token shards', spec));
+  if (!flags.checkpoint) throw new UsageError('mqg eval: --checkpoint is required');
+  if (!flags.data) throw new UsageError('mqg eval: --data is required');
+  const B = flags['batch-size'] as number;
+  const maxBatches = flags['max-batches'] as number;
+  if (B < 1) throw new UsageError(`mqg eval: --batch-size must be at least 1; got ${B}`);
+  if (maxBatches < 0) throw new UsageError(`mqg eval: --max-batches must be 0 (one pass) or more; got ${maxBatches}`);
+  if ((flags['seq-len'] as number) < 0) throw new UsageError(`mqg eval: --seq-len must be 0 (the model context) or more; got ${flags['seq-len']}`);
+  const precision = flags.precision as string;
+  if (!['auto', 'f16', 'f32'].includes(precision)) throw new UsageError(`mqg eval: --precision must be auto, f16 or f32; got "${precision}"`);
+  const format = flags['log-format'] as string;
+  if (format !== 'text' && format !== 'jsonl') throw new UsageError(`mqg eval: --log-format must be text or jsonl; got "${format}"`);
+
+  const shards = listShards(flags.data as string);
+  const files = shards.val.length ? shards.val : shards.train;
+  const tokens = files.map((f) => readShard(f));
+
+  const gpu = await createGPU({ precision: precision as 'auto' });
+  try {
+    await evaluate(gpu, flags.checkpoint as string, flags.data as string, files, tokens, B, flags['seq-len'] as number, maxBatches, format);
+  } finally {
+    gpu.destroy();
+  }
+}
+
+async function evaluate(gpu: GPUContext, checkpoint: string, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
+  const t0 = performance.now();
+  const { model } = await loadModelAndSource(gpu, checkpoint, { training: false });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const T = seqLen || model.config.nPositions;
+  if (T > model.config.nPositions) throw new UsageError(`mqg eval: --seq-len ${T} exceeds the model's context (${model.config.nPositions})`);
+  const loader = new DataLoader(tokens, { B, T, shuffle: false, vocabSize: model.config.vocabSize, names: files });
+  const batches = maxBatches > 0 ? Math.min(maxBatches, loader.batchesPerEpoch) : loader.batchesPerEpoch;
+  if (batches === 0) throw new UsageError(`mqg eval: ${data} holds fewer than B*T+1 = ${B * T + 1} tokens; lower --batch-size or --seq-len`);
+  model.allocate(B, T);
+
+  let lossSum = 0;
+  const t1 = performance.now();
+  for (let i = 0; i < batches; i++) {
+    const b = loader.nextBatch();
+    lossSum += (await model.forward(b.inputs, b.targets, B, T)) * B * T;
+    if (format === 'text' && process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${batches} batches`);
+  }
+  if (format === 'text' && process.stderr.isTTY) process.stderr.write('\n');
+  const evalSeconds = (performance.now() - t1) / 1000;
+  const count = batches * B * T;
+  const loss = lossSum / count;
+  const result = { loss, ppl: Math.exp(loss), tokens: count, load_seconds: loadSeconds, tokens_per_second: count / evalSeconds };
+  if (format === 'jsonl') console.log(JSON.stringify(result));
+  else {
+    console.log(
+      `loss ${loss.toFixed(4)} | perplexity ${result.ppl.toFixed(2)} | ${count} tokens (${batches} batches of ${B}x${T}) | ` +
+        `load ${loadSeconds.toFixed(1)} s | ${result.tokens_per_second.toFixed(0)} tokens/s | ${model.dtype} on ${gpu.adapterName}`,
+    );
+  }
+}
