@@ -11,6 +11,8 @@ import {
 } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
 import { fmtBytes, memoryPlan, registerMemoryAlternative } from '../model/memory';
+import { openCheckpoint } from '../model/checkpoint.node';
+import { streamWeights } from '../model/source/load';
 
 export interface LoraTrainOptions {
   /** LoRA rank; 0 trains the whole model. */
@@ -70,6 +72,16 @@ export async function adapterFiles(model: GPT2): Promise<Map<string, Uint8Array 
 }
 
 export const ADAPTER_DIR = 'adapter';
+
+/** Stream a checkpoint's weights into the model, one tensor at a time (a large base is never held whole). */
+export async function loadWeightsFrom(model: GPT2, source: string): Promise<void> {
+  const ck = await openCheckpoint(source, { config: model.config });
+  try {
+    await streamWeights(model, ck);
+  } finally {
+    await ck.close();
+  }
+}
 
 /** Write them into <dir>/adapter with the checkpoint's own (synced) writer. */
 export function writeAdapterFiles(dir: string, files: Map<string, Uint8Array | string> | undefined, write: (path: string, data: Uint8Array | string) => void = writeFileSync): void {

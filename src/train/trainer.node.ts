@@ -14,7 +14,7 @@ import { presetConfig, type GPT2Config } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
 import { configToMetadata } from '../model/source/config';
 import { saveGPT2Weights } from '../model/source/names';
-import { readCheckpoint } from '../model/checkpoint.node';
+import { openCheckpoint, readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
 import { UsageError, flagProblem, type FlagSpec } from '../cli/args';
 import { DataLoader, type DataLoaderState } from './data/loader';
@@ -31,7 +31,7 @@ import { memoryRefusal } from '../model/memory';
 import { memoryBudget, parseBytes } from './budget.node';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
-import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
+import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loadWeightsFrom, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 
 export interface TrainOptions extends LoraTrainOptions {
   preset: string;
@@ -347,7 +347,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     if (!all.length) throw new RunDirError(`--resume: no checkpoint in ${join(o.out, CHECKPOINTS)} (nothing to resume; drop --resume to start a run)`);
     ckptDir = all[all.length - 1]!.dir;
     const statePath = join(ckptDir, STATE_FILE);
-    if (!existsSync(statePath) || !existsSync(join(ckptDir, MODEL_FILE))) throw new RunDirError(`--resume: ${ckptDir} lacks ${MODEL_FILE} or ${STATE_FILE}`);
+    if (!existsSync(statePath) || (!existsSync(join(ckptDir, MODEL_FILE)) && !existsSync(join(ckptDir, ADAPTER_DIR)))) throw new RunDirError(`--resume: ${ckptDir} lacks ${MODEL_FILE} or ${STATE_FILE}`);
     const parsed = parseSafetensors(new Uint8Array(readFileSync(statePath)), statePath);
     try {
       saved = JSON.parse(parsed.metadata.state!) as SavedState;
@@ -399,7 +399,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   const shardHeaders = [...trainShards, ...valShards].map((f) => ({ source: f, ...readShardHeader(f) }));
 
   // ---- the model's config, its weights' source, and the tokenizer of a checkpoint
-  let initCk: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
+  let initCk: { config: GPT2Config; metadata: Record<string, string> } | undefined; // headers only: the weights stream in later
   let config: GPT2Config;
   let modelSource: string;
   let modelTokenizer: TokenizerRecord | undefined;
@@ -418,7 +418,9 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       );
     }
   } else if (o.init) {
-    initCk = await readCheckpoint(o.init);
+    const opened = await openCheckpoint(o.init);
+    await opened.close();
+    initCk = opened;
     config = initCk.config;
     modelSource = o.init;
     modelTokenizer = recordedTokenizer(initCk.metadata);
@@ -462,13 +464,19 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   const valTokens = valShards.map((f) => readShard(f));
   if (o.evalEvery > 0 && !valTokens.length) info('no validation shards: skipping the validation loss (give --val-data, or *val* shards beside the train ones)');
   model.allocate(B, T);
-  if (saved) {
+  if (saved && model.lora) {
+    // a LoRA checkpoint holds the adapter (loaded below), not the frozen base: that comes from --init again
+    if (o.init) await loadWeightsFrom(model, o.init);
+    else model.initRandom(o.seed);
+    model.importOptimizerState(saved.t, savedTensors!, join(ckptDir!, STATE_FILE));
+    loader.restore(saved.loader);
+  } else if (saved) {
     const ck = await readCheckpoint(join(ckptDir!, MODEL_FILE), { config: saved.config });
     if (ck.metadata.step !== String(saved.step)) throw new RunDirError(`--resume: ${ckptDir} holds a model of step ${ck.metadata.step} and a train state of step ${saved.step}`);
     model.loadWeights(ck.params);
     model.importOptimizerState(saved.t, savedTensors!, join(ckptDir!, STATE_FILE));
     loader.restore(saved.loader);
-  } else if (initCk) model.loadWeights(initCk.params);
+  } else if (initCk) await loadWeightsFrom(model, o.init!);
   else model.initRandom(o.seed);
   if (lora.weights) model.lora!.load(lora.weights);
   if (model.dtype === 'f16' && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
@@ -497,11 +505,11 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const state: SavedState = { ...record, step, t: opt.t, loader: loader.state() };
     const meta: Record<string, string> = { step: String(step) };
     if (tk) Object.assign(meta, { tokenizer_sha256: tk.record.hash, tokenizer_vocab_size: String(tk.record.vocabSize), tokenizer_name: tk.record.name ?? '' });
-    const weights = saveGPT2Weights(config, await model.weights(), 'F32', meta);
+    const weights = model.lora ? undefined : saveGPT2Weights(config, await model.weights(), 'F32', meta); // LoRA: the base is --init's
     const adapter = await adapterFiles(model);
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
-      writeSynced(join(tmp, MODEL_FILE), weights);
+      if (weights) writeSynced(join(tmp, MODEL_FILE), weights);
       writeSynced(join(tmp, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
