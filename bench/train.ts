@@ -1,105 +1,337 @@
-// `npm run bench`: end-to-end training throughput of mqg-webgpu against TensorFlow.js's WebGPU
-// backend on the same adapter, in the same run, plus each kernel's share of our step.
+// `npm run bench`: one run, on this machine, of
+//  - mqg-webgpu: mqg-tiny (4L, 4H, 128, V 4096, B8×T128) training tokens/s in f16 and f32, and
+//    matmul 1024³ GFLOP/s (f32, f16);
+//  - TensorFlow.js on its WebGPU backend (same Dawn adapter): the same GPT-2 training step, matmul;
+//  - jax-js on WebAssembly (the CPU peer, no WebGPU): the same training step, matmul;
+//  - native sgemm on the same CPU: numpy + OpenBLAS, when python3-numpy is installed;
+// with the ratios against the goals of issue 15, and the before/after of this round's changes
+// measured in the same run (one compute pass per step vs one per dispatch: CPU to record a step;
+// the fused activation-gradient epilogue vs a GEMM plus a separate GELU backward pass).
 //
-// For each config: our steps and the peer's steps alternate (ours, theirs, ours, ...) after
-// warm-up steps that are excluded; the figure is the median step time. Both synchronise once per
-// step by reading the loss. Model FLOPs per token: 6·N + 12·L·C·T (N = parameters, lm_head tied).
-// Results: bench/results/train-<date>.json and bench/results/train.md (shown in the README).
+// Training steps of all four alternate (ours f16, ours f32, TF.js, jax-js, again ...) after
+// warm-up steps, so load from other work on the machine hits each alike; figures are medians.
+// Each synchronises once per step by reading the loss. Model FLOPs per token: 6·N + 12·L·C·T.
+// Results: bench/results/<date>.json, and the README's performance table regenerated from it
+// (bench/readme.ts). Flags: --kernels (also the per-kernel suite), --gpt2-124m (adds that shape,
+// ours only), --no-peers, --no-readme, --readme-only (only regenerate the table from the newest result).
 import '../src/gpu/node';
+import '../src/kernels/matmul-tune.node';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createGPU, type Precision } from '../src/gpu/index';
+import { cpus } from 'node:os';
+import { createGPU, type GPUContext, type Precision, type Step } from '../src/gpu/index';
+import { gemm, matmulVariant } from '../src/kernels/matmul';
+import { geluBackward } from '../src/kernels/gelu';
+import { variantName } from '../src/kernels/matmul-wgsl';
 import { GPT2 } from '../src/model/gpt2';
 import { makeConfig } from '../src/model/config';
 import { profileTrainStep, randomBatch, trainingFlopsPerToken } from '../src/train/profile';
-import { initTfjsWebGPU, TfjsGPT2, randomBatch as tfjsBatch } from './peers/tfjs';
+import { initTfjsWebGPU, TfjsGPT2, tfjsMatmulBench, randomBatch as tfjsBatch } from './peers/tfjs';
+import { JaxGPT2, initJaxWasm, jaxMatmulBench } from './peers/jaxjs';
+import { nativeSgemm } from './native';
 import { runKernelBench } from './kernels';
-
-interface Config { name: string; nLayer: number; nHead: number; nEmbd: number; vocabSize: number; maxT: number; B: number; T: number; peer: boolean }
-
-const CONFIGS: Config[] = [
-  { name: 'mqg-tiny (4L, 4H, 128, V 4096)', nLayer: 4, nHead: 4, nEmbd: 128, vocabSize: 4096, maxT: 256, B: 8, T: 128, peer: true },
-  // TensorFlow.js needs about 5 minutes per step at this size here: measured only with --peer-124m.
-  { name: 'GPT-2 124M shape', nLayer: 12, nHead: 12, nEmbd: 768, vocabSize: 50257, maxT: 1024, B: 1, T: 256, peer: process.argv.includes('--peer-124m') },
-];
+import { writeReadmeTable } from './readme';
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const has = (flag: string) => process.argv.includes(flag);
 
-interface Row {
-  config: string; precision: Precision | 'f32 (tfjs)'; B: number; T: number;
-  msPerStep: number; tokensPerSecond: number; gflops: number; encodeMs?: number; gpuMs?: number; topKernels?: string;
-  ratio?: number;
+export interface TrainRow {
+  config: string;
+  system: string;
+  precision: string;
+  B: number;
+  T: number;
+  msPerStep: number;
+  tokensPerSecond: number;
+  gflops: number;
+  topKernels?: string;
+}
+
+export interface BenchResult {
+  date: string;
+  cpu: string;
+  cores: number;
+  adapter: string;
+  load: number[];
+  steps: number;
+  train: TrainRow[];
+  matmul: { system: string; precision: string; n: number; gflops: number; variant?: string; note?: string }[];
+  ratios: Record<string, number>;
+  goals: { name: string; value: number; goal: number; met: boolean }[];
+  beforeAfter: { change: string; before: number; after: number; unit: string }[];
+  kernels?: unknown[];
+  notes: string[];
+}
+
+function cpuModel(): string {
+  try {
+    const m = execFileSync('lscpu', { encoding: 'utf8' }).match(/^Model name:\s*(.+)$/m);
+    if (m) return m[1]!.trim();
+  } catch {
+    // fall through
+  }
+  return cpus()[0]?.model ?? 'unknown CPU';
+}
+
+/** Wall ms of one n³ gemm: `reps` in one submit, median of 3 after a warm-up. */
+async function ourMatmul(gpu: GPUContext, n: number, dtype: Precision): Promise<number> {
+  const a = gpu.tensor([n * n], dtype, 'bench.a'), b = gpu.tensor([n * n], dtype, 'bench.b'), out = gpu.tensor([n * n], dtype, 'bench.out');
+  const run = async (reps: number) => {
+    const t0 = performance.now();
+    const s = gpu.step('bench matmul');
+    for (let i = 0; i < reps; i++) gemm(s, out, a, b, { M: n, N: n, K: n });
+    s.submit();
+    await gpu.sync();
+    return (performance.now() - t0) / reps;
+  };
+  await run(1);
+  const times = [await run(3), await run(3), await run(3)];
+  for (const t of [a, b, out]) t.buffer.destroy();
+  return (2 * n ** 3) / (med(times) * 1e6);
+}
+
+type Recorder = (s: Step) => void;
+
+/** Median GPU ms (timestamps) of each recording, the recordings interleaved round by round after a warm-up round. */
+async function interleavedGpuMs(gpu: GPUContext, records: Recorder[], rounds: number): Promise<number[]> {
+  const ms = records.map(() => [] as number[]);
+  for (let r = 0; r <= rounds; r++) {
+    for (const [i, record] of records.entries()) {
+      const s = gpu.step('bench');
+      record(s);
+      s.submit();
+      await gpu.sync();
+      const k = await gpu.profiler!.collect();
+      if (r > 0) ms[i]!.push(k.reduce((x, y) => x + y.ms, 0));
+    }
+  }
+  return ms.map(med);
+}
+
+/** dpre = (dout · Wᵀ) ⊙ gelu'(pre) at mqg-tiny's MLP shape: gemm + geluBackward (before) vs the dactivation epilogue (after). */
+async function fusedGeluBackward(gpu: GPUContext): Promise<{ before: number; after: number }> {
+  const BT = 1024, C = 128, H = 512, dt = gpu.precision;
+  const dout = gpu.tensor([BT * C], dt, 'dout'), w = gpu.tensor([H * C], dt, 'w'), pre = gpu.tensor([BT * H], dt, 'pre'), d = gpu.tensor([BT * H], dt, 'dpre');
+  const [before, after] = await interleavedGpuMs(gpu, [
+    (s) => {
+      gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true });
+      geluBackward(s, d, pre, d, BT * H);
+    },
+    (s) => gemm(s, d, dout, w, { M: BT, N: H, K: C, transB: true, dactivation: 'gelu_new', preact: pre }),
+  ], 6);
+  for (const t of [dout, w, pre, d]) t.buffer.destroy();
+  return { before: before!, after: after! };
+}
+
+/**
+ * CPU microseconds (process CPU time, which load on the machine inflates less than wall time) to
+ * record one dispatch, over steps of `n` small GEMMs: one compute pass per dispatch vs one per step.
+ * The GPU is idle while recording (the previous step was waited for), so the time is ours and Dawn's.
+ */
+async function recordingCost(gpu: GPUContext, n: number, rounds: number): Promise<{ perDispatch: number; shared: number }> {
+  const a = gpu.tensor([64 * 64], gpu.precision, 'rec.a'), out = gpu.tensor([64 * 64], gpu.precision, 'rec.out');
+  const us = { true: [] as number[], false: [] as number[] };
+  const paused = gpu.profiler?.paused;
+  if (gpu.profiler) gpu.profiler.paused = true; // "before" is a pass per dispatch without timestamps, as before this change
+  for (let r = 0; r <= rounds; r++) {
+    for (const per of [true, false]) {
+      gpu.passPerDispatch = per;
+      const c0 = process.cpuUsage();
+      const s = gpu.step('record');
+      for (let i = 0; i < n; i++) gemm(s, out, a, a, { M: 64, N: 64, K: 64, transB: i % 2 === 1 });
+      s.submit();
+      const c = process.cpuUsage(c0);
+      await gpu.sync();
+      if (r > 0) us[`${per}`].push((c.user + c.system) / n);
+    }
+  }
+  gpu.passPerDispatch = false;
+  if (gpu.profiler) gpu.profiler.paused = !!paused;
+  a.buffer.destroy();
+  out.buffer.destroy();
+  return { perDispatch: med(us.true), shared: med(us.false) };
 }
 
 async function main(): Promise<void> {
+  if (has('--readme-only')) {
+    console.log(writeReadmeTable());
+    process.exit(0);
+  }
   const steps = Number(process.env.BENCH_STEPS ?? 5);
-  const rows: Row[] = [];
-  let adapter = '';
-  const skipKernels = process.argv.includes('--no-kernels');
-  const kernels = skipKernels ? [] : await runKernelBench({ runs: 3, maxTime: 0.5 });
-  for (const c of CONFIGS) {
-    const config = makeConfig({ nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.maxT, vocabSize: c.vocabSize });
-    const peer = c.peer ? new TfjsGPT2(await initTfjsWebGPU(), { nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, vocabSize: c.vocabSize, maxT: c.maxT }) : undefined;
-    let peerMs: number[] = [];
-    for (const precision of ['f16', 'f32'] as Precision[]) {
-      const gpu = await createGPU({ precision, profile: true });
-      if (precision === 'f16' && !gpu.hasF16) continue;
-      adapter = gpu.adapterName;
-      const model = new GPT2(gpu, config);
-      model.initRandom(1);
-      const prof = await profileTrainStep(gpu, model, c.B, c.T, { warmup: 2, steps: 2 });
-      // Alternate our steps with the peer's (f32 pass only: the peer has no f16).
-      const ours: number[] = [];
-      const adam = { lr: 1e-4 };
-      const doPeer = peer && precision === 'f32';
-      if (doPeer) for (let i = 0; i < 2; i++) { const b = tfjsBatch(c.vocabSize, c.B, c.T, i); await peer!.trainStep(b.inputs, b.targets, c.B, c.T); }
-      for (let i = 0; i < steps; i++) {
-        const b = randomBatch(c.vocabSize, c.B * c.T, 1000 + i);
-        const t0 = performance.now();
-        await model.trainStep(b.inputs, b.targets, c.B, c.T, adam);
-        ours.push(performance.now() - t0);
-        if (doPeer) {
-          const pb = tfjsBatch(c.vocabSize, c.B, c.T, 2000 + i);
-          const t1 = performance.now();
-          await peer!.trainStep(pb.inputs, pb.targets, c.B, c.T);
-          peerMs.push(performance.now() - t1);
-        }
-      }
-      const ms = med(ours);
-      const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
-      const fpt = trainingFlopsPerToken(config, c.T, params);
-      const tps = (c.B * c.T * 1000) / ms;
-      rows.push({
-        config: c.name, precision, B: c.B, T: c.T, msPerStep: ms, tokensPerSecond: tps, gflops: (fpt * tps) / 1e9,
-        encodeMs: prof.encodeMs, gpuMs: prof.gpuMs,
-        topKernels: prof.rows.slice(0, 3).map((r) => `${r.name} ${(100 * r.share).toFixed(0)}%`).join(', '),
-      });
-      console.log(`${c.name} ${precision}: ${tps.toFixed(0)} tokens/s (${ms.toFixed(0)} ms/step, encode ${prof.encodeMs.toFixed(1)} ms CPU, GPU ${prof.gpuMs.toFixed(0)} ms)`);
-      console.log(`  top kernels: ${rows.at(-1)!.topKernels}`);
-      model.destroy();
-      gpu.destroy();
+  const peers = !has('--no-peers');
+  const notes: string[] = [];
+  const load = (await import('node:os')).loadavg();
+  const result: BenchResult = {
+    date: new Date().toISOString(), cpu: cpuModel(), cores: cpus().length, adapter: '', load, steps,
+    train: [], matmul: [], ratios: {}, goals: [], beforeAfter: [], notes,
+  };
+  console.log(`CPU: ${result.cpu} (${result.cores} cores), load average ${load.map((x) => x.toFixed(1)).join(' ')}`);
+
+  const gpu = await createGPU({ precision: 'auto', profile: true });
+  result.adapter = gpu.adapterName;
+  console.log(`adapter: ${gpu.adapterName}`);
+  if (gpu.profiler) gpu.profiler.paused = true;
+  gpu.passPerDispatch = false;
+
+  // ---- models: ours in each precision the adapter has, the peers on the same config
+  const shape = { nLayer: 4, nHead: 4, nEmbd: 128, vocabSize: 4096, maxT: 256 };
+  const B = 8, T = 128, name = 'mqg-tiny (4L, 4H, 128, V 4096)';
+  const config = makeConfig({ nLayer: shape.nLayer, nHead: shape.nHead, nEmbd: shape.nEmbd, nPositions: shape.maxT, vocabSize: shape.vocabSize });
+  const precisions: Precision[] = gpu.hasF16 ? ['f16', 'f32'] : ['f32'];
+  const ours = precisions.map((precision) => {
+    const model = new GPT2(gpu, config, { precision });
+    model.initRandom(1);
+    return { precision, model };
+  });
+  const adam = { lr: 1e-4 };
+  type Runner = { system: string; precision: string; params: number; step: (i: number) => Promise<unknown>; ms: number[] };
+  const runners: Runner[] = ours.map(({ precision, model }) => ({
+    system: 'mqg-webgpu', precision, params: model.params.slots.reduce((n, s) => n + s.numel, 0), ms: [],
+    step: (i) => {
+      const b = randomBatch(shape.vocabSize, B * T, 1000 + i);
+      return model.trainStep(b.inputs, b.targets, B, T, adam);
+    },
+  }));
+  let tfjsModel: TfjsGPT2 | undefined, jaxModel: JaxGPT2 | undefined;
+  if (peers) {
+    try {
+      tfjsModel = new TfjsGPT2(await initTfjsWebGPU(), shape);
+      const m = tfjsModel;
+      runners.push({ system: 'TensorFlow.js WebGPU', precision: 'f32', params: m.numParams, ms: [], step: (i) => {
+        const b = tfjsBatch(shape.vocabSize, B, T, 2000 + i);
+        return m.trainStep(b.inputs, b.targets, B, T);
+      } });
+    } catch (e) {
+      notes.push(`TensorFlow.js WebGPU peer unavailable: ${(e as Error).message}`);
     }
-    if (peer && peerMs.length) {
-      const ms = med(peerMs);
-      const tps = (c.B * c.T * 1000) / ms;
-      const fpt = trainingFlopsPerToken(config, c.T, peer.numParams);
-      rows.push({ config: c.name, precision: 'f32 (tfjs)', B: c.B, T: c.T, msPerStep: ms, tokensPerSecond: tps, gflops: (fpt * tps) / 1e9 });
-      for (const r of rows) if (r.config === c.name && r.precision !== 'f32 (tfjs)') r.ratio = r.tokensPerSecond / tps;
-      console.log(`${c.name} TensorFlow.js WebGPU: ${tps.toFixed(1)} tokens/s (${ms.toFixed(0)} ms/step)`);
-      peer.dispose();
+    try {
+      await initJaxWasm();
+      jaxModel = new JaxGPT2(shape, B, T);
+      const m = jaxModel;
+      runners.push({ system: 'jax-js wasm', precision: 'f32', params: m.numParams, ms: [], step: (i) => {
+        const b = randomBatch(shape.vocabSize, B * T, 3000 + i);
+        return m.trainStep(b.inputs, b.targets);
+      } });
+    } catch (e) {
+      notes.push(`jax-js wasm peer unavailable: ${(e as Error).message}`);
     }
   }
-  const date = new Date().toISOString();
-  const md = [
-    `Measured ${date.slice(0, 10)} on ${adapter}; median of ${steps} steps after 2 warm-up steps, ours and TensorFlow.js alternating.`,
-    '',
-    '| model | precision | B×T | ms/step | tokens/s | GFLOP/s | × TF.js WebGPU | top kernels (share of GPU time) |',
-    '|---|---|---|---:|---:|---:|---:|---|',
-    ...rows.map((r) => `| ${r.config} | ${r.precision === 'f32 (tfjs)' ? 'f32, TensorFlow.js WebGPU' : `${r.precision}, mqg-webgpu`} | ${r.B}×${r.T} | ${r.msPerStep.toFixed(0)} | ${r.tokensPerSecond.toFixed(0)} | ${r.gflops.toFixed(2)} | ${r.ratio ? r.ratio.toFixed(1) + '×' : ''} | ${r.topKernels ?? ''} |`),
-  ].join('\n');
-  console.log(`\n${md}`);
+  // warm-up (our first step tunes matmul on this adapter unless a tune record exists)
+  for (const r of runners) for (let i = 0; i < 2; i++) await r.step(i);
+  for (let i = 0; i < steps; i++) {
+    for (const r of runners) {
+      const t0 = performance.now();
+      await r.step(10 + i);
+      r.ms.push(performance.now() - t0);
+    }
+    console.log(`round ${i + 1}/${steps}: ${runners.map((r) => `${r.system} ${r.precision} ${r.ms.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+  }
+  for (const r of runners) {
+    const ms = med(r.ms);
+    const tps = (B * T * 1000) / ms;
+    result.train.push({ config: name, system: r.system, precision: r.precision, B, T, msPerStep: ms, tokensPerSecond: tps, gflops: (trainingFlopsPerToken(config, T, r.params) * tps) / 1e9 });
+  }
+
+  // ---- top kernels (profiled steps: one pass per dispatch, timestamps on)
+  gpu.passPerDispatch = true;
+  gpu.profiler!.paused = false;
+  let dispatches = 0;
+  for (const { precision, model } of ours) {
+    const prof = await profileTrainStep(gpu, model, B, T, { warmup: 1, steps: 1 });
+    const row = result.train.find((r) => r.system === 'mqg-webgpu' && r.precision === precision)!;
+    row.topKernels = prof.rows.slice(0, 3).map((r) => `${r.name} ${(100 * r.share).toFixed(0)}%`).join(', ');
+    dispatches = prof.rows.reduce((n, r) => n + r.calls, 0);
+  }
+  const fused = await fusedGeluBackward(gpu);
+  const rec = await recordingCost(gpu, dispatches, 6);
+  result.beforeAfter.push({
+    change: `CPU to record one dispatch (a step of ${dispatches} small GEMMs, as many dispatches as a ${name} training step): one compute pass per dispatch → one per step`,
+    before: rec.perDispatch, after: rec.shared, unit: 'µs CPU',
+  });
+  result.beforeAfter.push({ change: `dpre of mqg-tiny's MLP (1024×512×128, ${gpu.precision}): GEMM + GELU backward pass → GEMM with the dactivation epilogue`, before: fused.before, after: fused.after, unit: 'ms GPU' });
+  gpu.profiler!.paused = true;
+  gpu.passPerDispatch = false;
+  for (const { model } of ours) model.destroy();
+  tfjsModel?.dispose();
+  jaxModel?.dispose();
+
+  // ---- matmul 1024³
+  const variant = variantName(matmulVariant(gpu));
+  for (const p of precisions) result.matmul.push({ system: 'mqg-webgpu', precision: p, n: 1024, gflops: await ourMatmul(gpu, 1024, p), variant });
+  if (peers) {
+    try {
+      const r = await tfjsMatmulBench(await initTfjsWebGPU(), 1024);
+      result.matmul.push({ system: 'TensorFlow.js WebGPU', precision: 'f32', n: 1024, gflops: r.gflops });
+    } catch (e) {
+      notes.push(`TensorFlow.js matmul: ${(e as Error).message}`);
+    }
+    try {
+      result.matmul.push({ system: 'jax-js wasm', precision: 'f32', n: 1024, gflops: await jaxMatmulBench(1024) });
+    } catch (e) {
+      notes.push(`jax-js matmul: ${(e as Error).message}`);
+    }
+  }
+  const native = nativeSgemm(1024);
+  if ('gflops' in native) result.matmul.push({ system: 'native sgemm (numpy + OpenBLAS)', precision: 'f32', n: 1024, gflops: native.gflops, note: `numpy ${native.numpy}, ${native.blas}` });
+  else notes.push(native.error);
+
+  if (has('--gpt2-124m')) {
+    const c124 = makeConfig({ nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 });
+    for (const precision of precisions) {
+      const model = new GPT2(gpu, c124, { precision });
+      model.initRandom(1);
+      const ms: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const b = randomBatch(50257, 256, i);
+        const t0 = performance.now();
+        await model.trainStep(b.inputs, b.targets, 1, 256, adam);
+        if (i > 0) ms.push(performance.now() - t0);
+      }
+      const tps = (256 * 1000) / med(ms);
+      const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
+      result.train.push({ config: 'GPT-2 124M shape', system: 'mqg-webgpu', precision, B: 1, T: 256, msPerStep: med(ms), tokensPerSecond: tps, gflops: (trainingFlopsPerToken(c124, 256, params) * tps) / 1e9 });
+      model.destroy();
+    }
+  }
+  gpu.destroy();
+  if (has('--kernels')) result.kernels = await runKernelBench({ runs: 3, maxTime: 0.5 });
+
+  // ---- ratios and goals (issue 15)
+  const tps = (system: string, precision?: string) => result.train.find((r) => r.config === name && r.system === system && (!precision || r.precision === precision))?.tokensPerSecond;
+  const mm = (system: string) => result.matmul.find((r) => r.system.startsWith(system) && r.precision === 'f32')?.gflops;
+  const best = Math.max(...result.train.filter((r) => r.config === name && r.system === 'mqg-webgpu').map((r) => r.tokensPerSecond));
+  const add = (key: string, a: number | undefined, b: number | undefined, goal?: number) => {
+    if (a === undefined || b === undefined) return;
+    result.ratios[key] = a / b;
+    if (goal !== undefined) result.goals.push({ name: key, value: a / b, goal, met: a / b >= goal });
+  };
+  add('training: mqg-webgpu (best precision) / jax-js wasm', best, tps('jax-js wasm'), 3);
+  add('training: mqg-webgpu (best precision) / TensorFlow.js WebGPU', best, tps('TensorFlow.js WebGPU'), 10);
+  add('training f32: mqg-webgpu / TensorFlow.js WebGPU', tps('mqg-webgpu', 'f32'), tps('TensorFlow.js WebGPU'));
+  add('training f32: mqg-webgpu / jax-js wasm', tps('mqg-webgpu', 'f32'), tps('jax-js wasm'));
+  add('matmul 1024³ f32: mqg-webgpu / native sgemm', mm('mqg-webgpu'), mm('native'), 0.2);
+  add('matmul 1024³ f32: mqg-webgpu / TensorFlow.js WebGPU', mm('mqg-webgpu'), mm('TensorFlow.js'));
+  add('matmul 1024³ f32: mqg-webgpu / jax-js wasm', mm('mqg-webgpu'), mm('jax-js'));
+  add('matmul 1024³ f32: jax-js wasm / native sgemm', mm('jax-js'), mm('native'));
+
+  console.log('\ntraining, tokens/s (median):');
+  for (const r of result.train) console.log(`  ${r.config} ${r.system} ${r.precision}: ${r.tokensPerSecond.toFixed(0)} tokens/s (${r.msPerStep.toFixed(0)} ms/step, ${r.gflops.toFixed(2)} GFLOP/s)${r.topKernels ? `\n    top kernels: ${r.topKernels}` : ''}`);
+  console.log('matmul 1024³:');
+  for (const r of result.matmul) console.log(`  ${r.system} ${r.precision}: ${r.gflops.toFixed(2)} GFLOP/s${r.variant ? ` [${r.variant}]` : ''}${r.note ? ` (${r.note})` : ''}`);
+  console.log('ratios:');
+  for (const [k, v] of Object.entries(result.ratios)) {
+    const g = result.goals.find((x) => x.name === k);
+    console.log(`  ${k}: ${v.toFixed(2)}${g ? ` (goal ≥ ${g.goal}: ${g.met ? 'met' : 'not met'})` : ''}`);
+  }
+  console.log('before → after in this run:');
+  for (const c of result.beforeAfter) console.log(`  ${c.change}: ${c.before.toFixed(2)} → ${c.after.toFixed(2)} ${c.unit}`);
+  for (const n of notes) console.log(`note: ${n}`);
+
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(`bench/results/train-${date.slice(0, 10)}.json`, JSON.stringify({ date, adapter, steps, rows, kernels }, null, 2));
-  writeFileSync('bench/results/train.md', md + '\n');
+  const file = `bench/results/${result.date.slice(0, 10)}.json`;
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nwrote ${file}`);
+  if (!has('--no-readme')) console.log(writeReadmeTable());
   process.exit(0);
 }
 

@@ -57,7 +57,10 @@ import {
 } from './matmul-wgsl';
 
 export type { MatmulVariant } from './matmul-wgsl';
-export { autoTune, autoTuneOnce, matmulCandidates, tuneMatmul, type AutoTuneOptions, type TuneMatmulOptions } from './matmul-tune';
+export {
+  autoTune, autoTuneEnabled, autoTuneOnce, matmulCandidates, modelTuneShapes, tuneMatmul,
+  type AutoTuneOptions, type AutoTuneResult, type TuneMatmulOptions, type TuneModelShape,
+} from './matmul-tune';
 
 const ACT_FN: Record<Activation, ActFn> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu: 'erf', relu: 'relu', silu: 'silu' };
 

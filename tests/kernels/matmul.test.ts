@@ -398,6 +398,31 @@ async function variantCases(gpu: GPUContext, p: F): Promise<void> {
   expect(await runCase(gpu, { M: 36, N: 40, K: 22, transB: true, padB: 2, types: T }, 92)).toBe('');
 }
 
+describe('dispatches sharing one compute pass', () => {
+  it('a chain of GEMMs, each reading the previous one\'s output, is the same with one pass per step or per dispatch', async () => {
+    const gpu = await getGPU('f32');
+    const n = 24, M = 16;
+    const x0 = data(M * n, 120, 'f32'), w = data(n * n, 121, 'f32').map((v) => v / 4);
+    let ref: ArrayLike<number> = Float64Array.from(x0);
+    for (let i = 0; i < 6; i++) ref = gemmRef(new Float64Array(M * n), ref, w, { M, N: n, K: n }).out;
+    const saved = gpu.passPerDispatch;
+    try {
+      for (const per of [false, true]) {
+        gpu.passPerDispatch = per;
+        const bufs = [gpu.tensor([M * n], 'f32', 'x0', x0), gpu.tensor([M * n], 'f32', 'x1')];
+        const tw = gpu.tensor([n * n], 'f32', 'w', w);
+        const step = gpu.step('chain');
+        // x1 = x0·w, x0 = x1·w, ...: each dispatch reads what the one before wrote (x0 is rewritten in the step)
+        for (let i = 0; i < 6; i++) gemm(step, bufs[(i + 1) % 2]!, bufs[i % 2]!, tw, { M, N: n, K: n });
+        step.submit();
+        expect(compare(await gpu.download(bufs[0]!), ref, 1e-5, 1e-5), `passPerDispatch ${per}`).toBe('');
+      }
+    } finally {
+      gpu.passPerDispatch = saved;
+    }
+  });
+});
+
 describe('matmul split over bindings', () => {
   it('operands larger than the binding limit are split along M, N and K', async () => {
     const gpu = await getGPU('f32');
