@@ -51,13 +51,13 @@ class KVCache {
     this.caches = Array.from({ length: L }, (_, l) => g.tensor([maxT, 3 * C], st, `kv_cache.${l}`));
     this.token = g.tensor([1], 'i32', 'gen_token');
     this.wpeRow = g.tensor([1, C], st, 'gen_wpe_row');
-    this.x = [0, 1, 2].map((i) => g.tensor([1, C], st, `gen_x${i}`));
+    this.x = [0, 1, 2].map((i) => g.tensor([1, C], 'f32', `gen_x${i}`)); // the residual stream is f32, as in training
     this.ln = g.tensor([1, C], st, 'gen_ln');
     this.mean = g.tensor([1], 'f32', 'gen_mean');
     this.rstd = g.tensor([1], 'f32', 'gen_rstd');
     this.qkv = g.tensor([1, 3 * C], st, 'gen_qkv');
     this.atty = g.tensor([1, C], st, 'gen_atty');
-    this.proj = g.tensor([1, C], st, 'gen_proj');
+    this.proj = g.tensor([1, C], 'f32', 'gen_proj');
     this.fch = g.tensor([1, H], st, 'gen_fch');
     this.fchGelu = g.tensor([1, H], st, 'gen_fch_gelu');
     this.logits = g.tensor([1, Vp], st, 'gen_logits');

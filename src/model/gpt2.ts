@@ -6,7 +6,12 @@
 //
 // Precision f32: everything f32. Precision f16: f16 weights (a copy of the f32 master weights kept by
 // AdamW), f16 activations and activation gradients, f32 accumulation in every kernel, f32 parameter
-// gradients, AdamW moments and master weights, and dynamic loss scaling.
+// gradients, AdamW moments and master weights, and dynamic loss scaling. The residual stream stays
+// f32 at both precisions (encoded, attproj, residual2, fcproj, residual3 and its gradient dresidual),
+// as Megatron-LM's fp32_residual_connection does: it is a running sum that LayerNorm rescales, so it
+// may grow past f16's 65504 while every normalised activation stays small. In f16 it did (mqg-tiny at
+// lr 0.5: |residual| reached 65504 at step 5); an overflowing forward cannot be cured by loss
+// scaling (each step then overflows again and is skipped, for good).
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
@@ -53,15 +58,15 @@ interface LayerActs {
   qkv: Tensor; // [B,T,3C]
   atty: Tensor; // [B,T,C]
   lse: Tensor; // [B,NH,T] f32
-  attproj: Tensor; // [B,T,C]
-  residual2: Tensor; // [B,T,C]
+  attproj: Tensor; // [B,T,C] f32 (residual stream)
+  residual2: Tensor; // [B,T,C] f32
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
   fch: Tensor; // [B,T,H] pre-activation (H = nInner)
   fchGelu: Tensor; // [B,T,H] after the activation
-  fcproj: Tensor; // [B,T,C]
-  residual3: Tensor; // [B,T,C]
+  fcproj: Tensor; // [B,T,C] f32
+  residual3: Tensor; // [B,T,C] f32
 }
 
 interface Activations {
@@ -69,7 +74,7 @@ interface Activations {
   T: number;
   inputs: Tensor; // [B,T] i32
   targets: Tensor; // [B,T] i32
-  encoded: Tensor; // [B,T,C]
+  encoded: Tensor; // [B,T,C] f32 (residual stream)
   layers: LayerActs[];
   lnf: Tensor; // [B,T,C]
   lnfMean: Tensor; // [B,T] f32
@@ -80,7 +85,7 @@ interface Activations {
   losses: Tensor; // [B,T] f32
   lossSum: Tensor; // [1] f32
   // gradients of activations (reused across layers)
-  dresidual: Tensor; // [B,T,C] accumulates along the residual stream
+  dresidual: Tensor; // [B,T,C] f32, accumulates along the residual stream
   dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
   dfch: Tensor; // [B,T,H]
   dqkv: Tensor; // [B,T,3C]
@@ -314,7 +319,7 @@ export class GPT2 {
     for (let l = 0; l < L; l++) {
       if (this.checkpointActivations && l > 0) {
         // Checkpointing: one set of block activations for all blocks, each block's output kept.
-        layers.push({ ...layers[0]!, residual3: t([B, T, C], `residual3.${l}`) });
+        layers.push({ ...layers[0]!, residual3: t([B, T, C], `residual3.${l}`, 'f32') });
         continue;
       }
       layers.push({
@@ -324,29 +329,29 @@ export class GPT2 {
         qkv: t([B, T, 3 * C], `qkv.${l}`),
         atty: t([B, T, C], `atty.${l}`),
         lse: t([B, NH, T], `lse.${l}`, 'f32'),
-        attproj: t([B, T, C], `attproj.${l}`),
-        residual2: t([B, T, C], `residual2.${l}`),
+        attproj: t([B, T, C], `attproj.${l}`, 'f32'),
+        residual2: t([B, T, C], `residual2.${l}`, 'f32'),
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
         fch: t([B, T, H], `fch.${l}`),
         fchGelu: t([B, T, H], `fch_gelu.${l}`),
-        fcproj: t([B, T, C], `fcproj.${l}`),
-        residual3: t([B, T, C], `residual3.${l}`),
+        fcproj: t([B, T, C], `fcproj.${l}`, 'f32'),
+        residual3: t([B, T, C], `residual3.${l}`, 'f32'),
       });
     }
     this.base = {
       B, T, layers, chunkRows,
       inputs: t([B, T], 'inputs', 'i32'),
       targets: t([B, T], 'targets', 'i32'),
-      encoded: t([B, T, C], 'encoded'),
+      encoded: t([B, T, C], 'encoded', 'f32'),
       lnf: t([B, T, C], 'lnf'),
       lnfMean: t([B, T], 'lnf_mean', 'f32'),
       lnfRstd: t([B, T], 'lnf_rstd', 'f32'),
       logits: t([chunkRows, Vp], 'logits'),
       losses: t([B, T], 'losses', 'f32'),
       lossSum: t([1], 'loss_sum', 'f32'),
-      dresidual: t([B, T, C], 'dresidual'),
+      dresidual: t([B, T, C], 'dresidual', 'f32'),
       dlnf: t([B, T, C], 'dln'),
       dfch: t([B, T, H], 'dfch'),
       dqkv: t([B, T, 3 * C], 'dqkv'),

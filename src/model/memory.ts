@@ -93,18 +93,19 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   // activations of allocate(B, T)
   const BT = i.B * i.T;
   const t = (n: number, e = elt) => buf(n * e);
-  const perLayer = 7 * t(BT * C) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
+  // the residual stream (attproj, residual2, fcproj, residual3; encoded; dresidual) is f32 at both precisions
+  const perLayer = 3 * t(BT * C) + 4 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
   // ln1, atty, attproj, residual2, ln2, fcproj, residual3 [B,T,C]; qkv [B,T,3C]; fch, fchGelu [B,T,n_inner];
   // ln1/ln2 mean and rstd [B,T] f32; lse [B,NH,T] f32
-  p.activations = L * perLayer + 2 * t(BT * C) + 3 * t(BT, 4); // encoded, lnf; lnf mean/rstd, losses
-  if (i.checkpointActivations) p.activations -= (L - 1) * (perLayer - t(BT * C)); // one block's set; every block keeps residual3
+  p.activations = L * perLayer + t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4); // encoded, lnf; lnf mean/rstd, losses
+  if (i.checkpointActivations) p.activations -= (L - 1) * (perLayer - t(BT * C, 4)); // one block's set; every block keeps residual3
   if (lora) {
     p.activations += lora.activations;
     p.activationGrads += lora.activationGrads;
   }
   p.chunkRows = logitsChunkRows(BT, Vp, elt, maxBinding);
   p.logitsChunk = t(p.chunkRows * Vp);
-  p.activationGrads += 2 * t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
+  p.activationGrads += t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
   // inputs, targets [B,T] i32, loss sum, loss scratch, encoder backward plan (3 u32 [BT] buffers)
   p.other += 2 * t(BT, 4) + buf(4) + buf(4 * reduceScratch(BT)) + 2 * t(BT, 4) + t(BT + 1, 4);
 

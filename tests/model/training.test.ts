@@ -1,6 +1,8 @@
 // The fused training steps (trainStep / microStep, what `mqg train` runs): ignored targets in the
 // mean loss, gradient accumulation against the same rows as one batch, `lastStep` (one readback per
 // step), and an f16 optimiser-state export/import that resumes bit for bit.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GPT2, makeConfig } from '../../src/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
@@ -169,6 +171,35 @@ describe.each(PRECISIONS)('training steps (%s)', (precision) => {
     } finally {
       a.destroy();
       b.destroy();
+    }
+  });
+});
+
+// Regression (issue 13): at a high learning rate the residual stream grows past f16's 65504 while
+// the weights stay small (max |w| < 3); with an f16 residual stream the forward overflowed from
+// step 5 on, every later step was skipped and the loss stayed NaN, where f32 trained on.
+describe.skipIf(!PRECISIONS.includes('f16'))('f16 at a high learning rate', () => {
+  it('trains 10 steps at lr 1 without a non-finite loss or a skipped step, as f32 does', async () => {
+    const text = readFileSync(join(__dirname, '../../data/corpus/topics.txt'));
+    const tokens = Array.from(text.subarray(0, 4096));
+    const c = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 64, nPositions: 64, vocabSize: 256 });
+    const B = 2, T = 32;
+    for (const precision of ['f32', 'f16'] as const) {
+      const model = new GPT2(await getGPU(precision), c, { precision });
+      try {
+        model.initRandom(1);
+        if (precision === 'f16') model.setLossScale({ initScale: 2 ** 14, growthInterval: 500 });
+        const losses: number[] = [];
+        for (let step = 0; step < 10; step++) {
+          const o = step * B * T;
+          losses.push(await model.trainStep(tokens.slice(o, o + B * T), tokens.slice(o + 1, o + B * T + 1), B, T, { lr: 1, weightDecay: 0.1, gradClip: 0 }));
+          expect(model.lastStep!.skipped, `${precision} step ${step} skipped (losses ${losses.join(', ')})`).toBe(false);
+        }
+        expect(losses.every(Number.isFinite), `${precision} losses ${losses.join(', ')}`).toBe(true);
+        expect(Math.max(...losses)).toBeGreaterThan(20); // it did diverge, into the regime that overflowed
+      } finally {
+        model.destroy();
+      }
     }
   });
 });
