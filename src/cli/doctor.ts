@@ -3,7 +3,7 @@ import { createGPU } from '../gpu/context';
 import { doctorReport } from '../gpu/doctor';
 
 const spec = {
-  precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
+  precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   help: { type: 'boolean', help: 'show this help' },
 } as const;
 

@@ -5,6 +5,7 @@ import { createGPU, type GPUContext } from '../gpu/context';
 import { loadModelAndSource } from '../model/io.node';
 import { DataLoader } from '../train/data/loader';
 import { listShards, readShard } from '../train/data/shards.node';
+import { checkModelInputs } from '../train/inputs.node';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
@@ -48,6 +49,8 @@ async function evaluate(gpu: GPUContext, checkpoint: string, data: string, files
   const t0 = performance.now();
   const { model } = await loadModelAndSource(gpu, checkpoint, { training: false });
   const loadSeconds = (performance.now() - t0) / 1000;
+  // model, tokenizer (if the checkpoint has one) and shards must agree (src/train/inputs.node.ts)
+  checkModelInputs({ checkpoint, vocabSize: model.config.vocabSize, shards: files, needTokenizer: false, command: 'eval' });
   const T = seqLen || model.config.nPositions;
   if (T > model.config.nPositions) throw new UsageError(`mqg eval: --seq-len ${T} exceeds the model's context (${model.config.nPositions})`);
   const loader = new DataLoader(tokens, { B, T, shuffle: false, vocabSize: model.config.vocabSize, names: files });

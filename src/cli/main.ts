@@ -2,7 +2,7 @@
 import '../gpu/node';
 import '../kernels/matmul-tune.node';
 import { UsageError } from './args';
-import { MQGError } from '../gpu/errors';
+import { reportError } from './report';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };
 
@@ -41,18 +41,6 @@ async function main(argv: string[]): Promise<void> {
   const cmd = commands[two ?? name];
   if (!cmd) throw new UsageError(`mqg: unknown command "${name}"\n\n${help()}`);
   await cmd.run(two ? rest.slice(1) : rest);
-}
-
-/** User errors (typed: flags, files, data, checkpoints) print one or two lines; anything else is an
- *  internal fault: a one-line report, and the stack with MQG_DEBUG=1. Exit 2 for usage, 1 otherwise. */
-export function reportError(e: unknown): number {
-  const err = e instanceof Error ? e : new Error(String(e));
-  const fsCode = (err as NodeJS.ErrnoException).code;
-  const user = err instanceof MQGError || err.name === 'CheckpointError' || (typeof fsCode === 'string' && /^E[A-Z]+$/.test(fsCode));
-  if (process.env.MQG_DEBUG) console.error(err);
-  else if (user) console.error(`error: ${err.message}`);
-  else console.error(`internal error: ${err.message}\n(a bug in mqg; rerun with MQG_DEBUG=1 for the stack trace and report it)`);
-  return err instanceof UsageError ? 2 : 1;
 }
 
 main(process.argv.slice(2)).then(

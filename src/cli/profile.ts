@@ -2,25 +2,25 @@
 import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
 import { GPT2 } from '../model/gpt2';
-import { presetConfig } from '../model/config';
+import { presetConfig, PRESET_NAMES } from '../model/config';
 import { formatProfile, profileTrainStep } from '../train/profile';
 
 const spec: Record<string, FlagSpec> = {
-  preset: { type: 'string', default: 'mqg-tiny', help: 'model preset' },
-  'vocab-size': { type: 'int', default: 4096, help: 'vocab for mqg-* presets (others keep theirs unless given)' },
-  'batch-size': { type: 'int', default: 8, help: 'B' },
-  'seq-len': { type: 'int', default: 128, help: 'T' },
-  precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
-  steps: { type: 'int', default: 3, help: 'profiled steps (after 2 warm-up steps)' },
+  preset: { type: 'string', default: 'mqg-tiny', choices: PRESET_NAMES, help: 'model preset' },
+  'vocab-size': { type: 'int', default: 4096, min: 1, max: 65535, help: 'vocab for mqg-* presets (others keep theirs unless given)' },
+  'batch-size': { type: 'int', default: 8, min: 1, help: 'B' },
+  'seq-len': { type: 'int', default: 128, min: 1, help: 'T' },
+  precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
+  steps: { type: 'int', default: 3, min: 1, help: 'profiled steps (after 2 warm-up steps)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
 export async function main(argv: string[]): Promise<void> {
-  const { flags } = parseFlags(argv, spec, 'profile');
+  const { flags, given } = parseFlags(argv, spec, 'profile');
   if (flags.help) return void console.log(usage('profile', 'GPU time of every kernel in a training step', spec));
   const preset = flags.preset as string;
   const gpu = await createGPU({ precision: flags.precision as 'auto', profile: true });
-  const config = presetConfig(preset, preset.startsWith('mqg') || argv.some((a) => a.startsWith('--vocab-size')) ? (flags['vocab-size'] as number) : undefined);
+  const config = presetConfig(preset, preset.startsWith('mqg') || given.has('vocab-size') ? (flags['vocab-size'] as number) : undefined);
   const model = new GPT2(gpu, config);
   model.initRandom(1);
   const B = flags['batch-size'] as number, T = flags['seq-len'] as number;

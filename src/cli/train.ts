@@ -6,7 +6,7 @@ import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
 import { loadTokenizerRecorded, saveTokenizer } from '../train/tokenizer/load.node';
 import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
-import { DataError } from '../gpu/errors';
+import { DataError, asDataError } from '../gpu/errors';
 import { readTextFile } from '../train/data/shards.node';
 import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
@@ -113,7 +113,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('eval-mcq', 'multiple-choice accuracy by option log-likelihood', evalSpec));
   if (!flags.checkpoint) throw new UsageError('mqg eval-mcq: --checkpoint is required');
   if (!flags.data) throw new UsageError('mqg eval-mcq: --data is required');
-  let records = readMcqFile(flags.data as string);
+  let records = asDataError(() => readMcqFile(flags.data as string));
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });

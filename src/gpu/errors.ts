@@ -31,3 +31,13 @@ export class ConsistencyError extends DataError {}
 
 /** A run directory that cannot be used as asked (exists, not writable, no checkpoint to resume). */
 export class RunDirError extends MQGError {}
+
+/** Runs `read` (a parser of user data) and turns its plain errors into DataErrors with the same message. */
+export function asDataError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof MQGError || !(e instanceof Error)) throw e;
+    throw new DataError(e.message);
+  }
+}

@@ -85,8 +85,9 @@ export interface TrainLoopOptions<TBatch> {
   /** f16: stop after more than this many consecutive skipped updates (default 10). f32 stops at the first. */
   maxSkippedSteps?: number;
   evaluate?: { every: number; run: (stepsDone: number) => Promise<number> };
-  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early. */
-  save?: { every: number; run: (stepsDone: number, final: boolean) => Promise<void> };
+  /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early.
+   *  `lastGood` is the newest earlier save whose next step was finite: keep it when pruning old checkpoints. */
+  save?: { every: number; run: (stepsDone: number, final: boolean, lastGood: number | undefined) => Promise<void> };
   onStep?: (r: StepReport) => void | Promise<void>;
   /** Polled before each step: true ends the run after the final save (an interrupt). */
   shouldStop?: () => boolean;
@@ -189,11 +190,11 @@ export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<Tr
     history.push(r);
     await o.onStep?.(r);
     if (o.save && o.save.every > 0 && done % o.save.every === 0 && done < o.steps) {
-      await o.save.run(done, false);
+      await o.save.run(done, false, lastGood);
       pendingSave = done;
     }
   }
-  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true);
+  if (o.save && (step > startStep || interrupted)) await o.save.run(step, true, lastGood);
   const secs = (performance.now() - t0) / 1000;
   return { startStep, stepsDone: step, interrupted, history, skippedSteps, lastGoodCheckpoint: lastGood, tokensPerSecond: tokensDone / Math.max(1e-9, secs) };
 }

@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { DataError, MQGError, RunDirError } from '../gpu/errors';
+import { DataError, MQGError, RunDirError, asDataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
-import { configToMetadata } from '../model/source/config';
+import { configToHFJson, configToMetadata } from '../model/source/config';
 import { saveGPT2Weights } from '../model/source/names';
 import { openCheckpoint, readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
@@ -109,7 +109,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   evalEvery: { type: 'int', help: 'validation loss every N steps (0 = off)', min: 0, resume: 'applies' },
   evalBatches: { type: 'int', help: 'batches per validation', ...pos, resume: 'applies' },
   saveEvery: { type: 'int', help: 'checkpoint every N steps (0 = only at the end)', min: 0, resume: 'applies' },
-  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints', ...pos, resume: 'applies' },
+  keepLast: { type: 'int', help: 'checkpoints kept in <out>/checkpoints (during a run also the newest one whose next step was finite)', ...pos, resume: 'applies' },
   maxSkippedSteps: { type: 'int', help: 'f16: stop after more than N consecutive skipped (overflowed) steps', min: 0, resume: 'applies' },
   out: { type: 'string', help: 'run directory (checkpoints/, metrics.jsonl, loss.svg)', resume: 'applies' },
   seed: { type: 'int', help: 'random seed (init and shuffling)', min: 0, max: 2 ** 32 - 1, resume: 'fixed' },
@@ -250,18 +250,6 @@ interface SavedState {
   /** Train shards: base names and token counts (a --data given on resume must match). */
   shards: { name: string; tokens: number }[];
   config: GPT2Config;
-}
-
-/** An HF config.json for the model (so the checkpoint directory is a Hugging Face model directory). */
-export function hfConfigJson(c: GPT2Config): Record<string, unknown> {
-  return {
-    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'],
-    n_layer: c.nLayer, n_head: c.nHead, n_embd: c.nEmbd, n_positions: c.nPositions, n_ctx: c.nPositions, vocab_size: c.vocabSize,
-    n_inner: c.nInner === 4 * c.nEmbd ? null : c.nInner, layer_norm_epsilon: c.layerNormEpsilon, activation_function: c.activation,
-    scale_attn_weights: c.scaleAttnWeights, scale_attn_by_inverse_layer_idx: c.scaleAttnByInverseLayerIdx,
-    tie_word_embeddings: c.tieWordEmbeddings, reorder_and_upcast_attn: c.reorderAndUpcastAttn,
-    bos_token_id: c.vocabSize - 1, eos_token_id: c.vocabSize - 1,
-  };
 }
 
 /** The tokenizer a checkpoint records in its metadata (tokenizer_sha256, tokenizer_vocab_size). */
@@ -499,8 +487,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     options: { ...o, out: '.', resume: false, overwrite: false, data: o.data && relocatable(o.data, outDir), valData: o.valData && relocatable(o.valData, outDir), tokenizer: undefined, init: o.init && relocatable(o.init, outDir) },
   };
   let lastCheckpoint = ckptDir ?? '';
-  let lastGood: number | undefined;
-  const save = async (step: number) => {
+  const save = async (step: number, lastGood: number | undefined) => {
     const opt = await model.exportOptimizerState();
     const state: SavedState = { ...record, step, t: opt.t, loader: loader.state() };
     const meta: Record<string, string> = { step: String(step) };
@@ -510,7 +497,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
       if (weights) writeSynced(join(tmp, MODEL_FILE), weights);
-      writeSynced(join(tmp, 'config.json'), JSON.stringify(hfConfigJson(config), null, 2) + '\n');
+      writeSynced(join(tmp, 'config.json'), JSON.stringify(configToHFJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
       writeAdapterFiles(tmp, adapter, writeSynced);
@@ -546,7 +533,8 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       model, batches: loader, gradAccum: o.gradAccum, startStep, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
       schedule: o, adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, gradClip: o.gradClip },
       evaluate: valTokens.length ? { every: o.evalEvery, run: evaluate } : undefined,
-      save: { every: o.saveEvery, run: (done) => save(done) },
+      // while the run goes on, pruning keeps the last good checkpoint too; the final save keeps the newest N only
+      save: { every: o.saveEvery, run: (done, final, lastGood) => save(done, final ? undefined : lastGood) },
       shouldStop: () => interrupted,
       onStep: (r: StepReport) => {
         const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
@@ -579,7 +567,6 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-  lastGood = summary.lastGoodCheckpoint;
   const step = summary.stepsDone;
   info(`saved ${shown(lastCheckpoint)} (step ${step})`);
 
@@ -597,7 +584,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       if (samples.length) info('samples:');
       for (const s of samples) info(`  > ${s.replace(/\n/g, '\n    ')}`);
       if (mcqPath) {
-        let records = readMcqFile(mcqPath);
+        let records = asDataError(() => readMcqFile(mcqPath));
         if (!records.length) throw new DataError(`${mcqPath}: no multiple-choice questions in the file`);
         if (o.mcqLimit > 0) records = records.slice(0, o.mcqLimit);
         mcq = await evaluateMcq(model, tok, records);

@@ -56,7 +56,25 @@ describe('mqg CLI', () => {
     expect(r.stderr).toMatch(/nope\.safetensors/);
     r = mqg('eval-mcq', '--checkpoint', 'x', '--data', join(dir, 'missing.jsonl'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/missing\.jsonl/);
+    expect(r.stderr.trim()).toMatch(/^error: .*missing\.jsonl/);
+    expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
+    // --help says what --resume does with each flag
+    r = mqg('train', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/These flags apply to the resumed run: .*--steps.*--eval-every.*--save-every.*--keep-last/);
+    expect(r.stdout).toMatch(/These must match the run \(a different value is an error\): .*--batch-size.*--lr.*--precision/);
+  });
+
+  it('rebuilds a stale dist/ before running the CLI (npm test and these tests never use old code)', async () => {
+    // @ts-expect-error: a plain .mjs script without types
+    const { ensureDist } = await import('../../scripts/ensure-dist.mjs');
+    const { utimesSync } = await import('node:fs');
+    const past = new Date(Date.now() - 3600_000 * 24 * 365);
+    utimesSync('dist/node/cli.js', past, past);
+    expect(ensureDist()).toBe('built');
+    expect(ensureDist()).toBe('fresh');
+    const r = mqg('profile', '--preset', 'gpt5');
+    expect([r.status, r.stderr.trim()]).toEqual([2, `error: mqg profile: --preset must be one of mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm; got "gpt5"`]);
   });
 
   it('runs the README API example', () => {

@@ -119,3 +119,31 @@ describe('train options that cannot be honoured', () => {
     expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(5);
   });
 });
+
+describe('error style', () => {
+  it('user errors print one line and exit 1 (2 for usage); internal faults say so, with the stack behind MQG_DEBUG=1', async () => {
+    const { reportError } = await import('../../src/cli/report');
+    const { DataError } = await import('../../src/gpu/errors');
+    const printed: unknown[] = [];
+    const orig = console.error;
+    const debug = process.env.MQG_DEBUG;
+    console.error = (x: unknown) => void printed.push(x);
+    try {
+      delete process.env.MQG_DEBUG;
+      expect(reportError(new UsageError('mqg train: --lr must be > 0; got 0'))).toBe(2);
+      expect(reportError(new DataError('x.bin: not an llm.c shard'))).toBe(1);
+      expect(reportError(Object.assign(new Error("ENOENT: no such file or directory, open 'a'"), { code: 'ENOENT' }))).toBe(1);
+      expect(reportError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(1);
+      process.env.MQG_DEBUG = '1';
+      const fault = new TypeError('boom');
+      expect(reportError(fault)).toBe(1);
+    } finally {
+      console.error = orig;
+      if (debug === undefined) delete process.env.MQG_DEBUG;
+      else process.env.MQG_DEBUG = debug;
+    }
+    expect(printed.slice(0, 3)).toEqual(['error: mqg train: --lr must be > 0; got 0', 'error: x.bin: not an llm.c shard', "error: ENOENT: no such file or directory, open 'a'"]);
+    expect(printed[3]).toBe("internal error: Cannot read properties of undefined (reading 'x')\n(a bug in mqg; rerun with MQG_DEBUG=1 for the stack trace and report it)");
+    expect((printed[4] as Error).stack).toMatch(/TypeError: boom\n\s+at /);
+  });
+});

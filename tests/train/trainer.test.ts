@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { GPT2, makeConfig, saveModel } from '../../src/index';
 import { train, type TrainOptions } from '../../src/train/trainer.node';
 import { parseFlags } from '../../src/cli/args';
-import { getGPU } from '../helpers/gpu';
+import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const small: Partial<TrainOptions> = {
   preset: 'mqg-tiny', vocabSize: 512, batchSize: 2, seqLen: 32, steps: 6, warmup: 2, evalEvery: 3, evalBatches: 2,
@@ -74,5 +74,18 @@ describe('trainer', () => {
     await expect(train({ ...small, out: dir, data: big, tokenizer: join(dir, 'none.json') }, quiet, gpu)).rejects.toThrow(/tokenizer not found/);
     expect(() => parseFlags(['--bogus', '1'], { steps: { type: 'int', help: '' } }, 'train')).toThrow(/mqg train: unknown flag --bogus/);
     expect(() => parseFlags(['--steps', 'ten'], { steps: { type: 'int', help: '' } }, 'train')).toThrow(/--steps must be a decimal integer; got "ten"/);
+  });
+
+  it.skipIf(!PRECISIONS.includes('f16'))('reports a skipped (overflowed) f16 update on its step line and in metrics.jsonl', async () => {
+    const gpu = await getGPU('f16');
+    const out = mkdtempSync(join(tmpdir(), 'mqg-skip-'));
+    const lines: string[] = [];
+    const r = await train({ ...small, precision: 'f16', lossScale: 2 ** 24, steps: 3, evalEvery: 0, saveEvery: 0, logFormat: 'text', out: join(out, 'run') }, (l) => lines.push(l), gpu);
+    expect(r.history[0]!.skipped).toBe(true);
+    expect(r.skippedSteps).toBeGreaterThanOrEqual(1);
+    expect(lines.find((l) => /^step 1\/3/.test(l))).toMatch(/ \| update SKIPPED \(gradient norm (Infinity|NaN), loss scale now \d+; 1 in a row\)$/);
+    const m = readFileSync(join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(m[0].skipped).toBe(true);
+    expect(m[1].loss_scale).toBeLessThan(m[0].loss_scale); // each overflow halves the scale
   });
 });
