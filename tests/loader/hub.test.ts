@@ -1,7 +1,9 @@
 // hf:org/name[@revision] sources: the local Hugging Face cache as huggingface_hub lays it out
 // (written here by the test), and the error when a model is absent and cannot be downloaded.
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hubCacheDir, readCheckpoint, resolveCheckpoint } from '../../src/model/node';
@@ -103,5 +105,61 @@ describe('hf: sources', () => {
   it('rejects malformed ids', async () => {
     await expect(readCheckpoint('hf:')).rejects.toThrow(/hf:: expected hf:org\/name or hf:org\/name@revision/);
     await expect(readCheckpoint('hf:a/b@c@d')).rejects.toThrow(/expected hf:org\/name/);
+  });
+
+  it('downloads an absent model into the cache layout (refs, snapshots -> blobs) with progress, from a local stand-in Hub', async () => {
+    const files: Record<string, Buffer> = {
+      'config.json': Buffer.from(JSON.stringify({ model_type: 'gpt2', n_layer: 2, n_head: 4, n_embd: 64, n_positions: 64, vocab_size: 512 })),
+      'model.safetensors': readFileSync(FIXTURE),
+      'README.md': Buffer.from('not fetched'),
+    };
+    const oid = (p: string) => `oid${Object.keys(files).indexOf(p)}`.padEnd(40, '0');
+    const requests: string[] = [];
+    // The endpoints @huggingface/hub uses: model info (for the commit), tree, paths-info, resolve (ranged GETs).
+    const server = createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      requests.push(`${req.method} ${url.pathname}`);
+      const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+      if (url.pathname === '/api/models/org/net/revision/main') return json({ _id: 'x', id: 'org/net', sha: SHA });
+      if (url.pathname === `/api/models/org/net/tree/${SHA}`) return json(Object.entries(files).map(([p, b]) => ({ type: 'file', path: p, size: b.length, oid: oid(p) })));
+      if (url.pathname === `/api/models/org/net/paths-info/${SHA}`) {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => json((JSON.parse(body).paths as string[]).map((p) => ({ type: 'file', path: p, size: files[p]!.length, oid: oid(p), lastCommit: { id: SHA, title: 't', date: '2024-01-01' } }))));
+        return;
+      }
+      const m = new RegExp(`^/org/net/resolve/${SHA}/(.+)$`).exec(url.pathname);
+      const b = m && files[m[1]!];
+      if (!b) return res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' }).end();
+      const [, from, to] = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '') ?? [, '0', String(b.length - 1)];
+      res.writeHead(206, { 'content-range': `bytes ${from}-${to}/${b.length}`, etag: `"${oid(m![1]!)}"`, 'content-type': 'application/octet-stream' });
+      res.end(b.subarray(Number(from), Number(to) + 1));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      process.env.HF_ENDPOINT = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      delete process.env.HF_HUB_OFFLINE;
+      const cache = mkdtempSync(path.join(tmpdir(), 'mqg-hubdl-'));
+      const progress: [string, number, number][] = [];
+      const ck = await readCheckpoint('hf:org/net', { cacheDir: cache, onProgress: (f, l, t) => void progress.push([f, l, t]) });
+      const expected = await readCheckpoint(FIXTURE);
+      for (const [k, v] of expected.params) expect(Buffer.from(ck.params.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
+      const repo = path.join(cache, 'models--org--net');
+      expect(readFileSync(path.join(repo, 'refs', 'main'), 'utf8')).toBe(SHA);
+      const weights = path.join(repo, 'snapshots', SHA, 'model.safetensors');
+      expect(lstatSync(weights).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(weights)).toMatch(/blobs/);
+      expect(ck.resolved.hub).toMatchObject({ repo: 'org/net', revision: 'main', commit: SHA, cacheDir: cache });
+      const total = files['config.json']!.length + files['model.safetensors']!.length;
+      expect(progress.at(-1)).toEqual(['', total, total]);
+      expect(progress.some(([f, l]) => f === 'model.safetensors' && l > 0 && l < total)).toBe(true);
+      expect(requests.some((r) => r.includes('README.md'))).toBe(false);
+      // A second load finds it in the cache: no request.
+      const before = requests.length;
+      await readCheckpoint('hf:org/net', { cacheDir: cache });
+      expect(requests.length).toBe(before);
+    } finally {
+      server.close();
+    }
   });
 });

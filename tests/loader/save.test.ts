@@ -87,6 +87,12 @@ describe('saving checkpoints', () => {
     }
   });
 
+  it('refuses an llm.c file for a config it cannot represent', async () => {
+    await expect(writeCheckpoint(path.join(tmp(), 'm.bin'), UNTIED, randomParams(UNTIED))).rejects.toThrow(
+      /an llm\.c checkpoint stores stock GPT-2 only; this config sets nInner = 24, layerNormEpsilon = 0\.000001, activation = gelu, scaleAttnByInverseLayerIdx = true, tieWordEmbeddings = false, reorderAndUpcastAttn = true: save as safetensors/,
+    );
+  });
+
   it('refuses sharding into a file path, and leaves no temp files', async () => {
     const d = tmp();
     const c = makeConfig({ nLayer: 1, nHead: 2, nEmbd: 8, nPositions: 4, vocabSize: 10 });

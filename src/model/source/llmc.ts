@@ -14,7 +14,7 @@
  * own `paddedVocab(V)`; the file's Vp is reported separately. Browser-safe.
  */
 
-import { CheckpointError, type GPT2Config } from '../config';
+import { CheckpointError, makeConfig, type GPT2Config } from '../config';
 import type { ByteSource } from './bytes';
 import { decodeFloat32 } from './dtype';
 import { canonicalParamList } from './names';
@@ -187,6 +187,12 @@ export function writeLlmcCheckpoint(
   params: ReadonlyMap<string, Float32Array>,
   opts: { paddedVocabSize?: number } = {},
 ): Uint8Array {
+  // The format has room for the five sizes only; anything else would be read back as stock GPT-2.
+  const stock = makeConfig({ nLayer: config.nLayer, nHead: config.nHead, nEmbd: config.nEmbd, nPositions: config.nPositions, vocabSize: config.vocabSize });
+  const differ = (Object.keys(stock) as (keyof GPT2Config)[]).filter((k) => k !== 'paddedVocabSize' && stock[k] !== config[k]);
+  if (differ.length > 0) {
+    throw new CheckpointError(`an llm.c checkpoint stores stock GPT-2 only; this config sets ${differ.map((k) => `${k} = ${String(config[k])}`).join(', ')}: save as safetensors instead`);
+  }
   const list = canonicalParamList(config, params);
   const byName = new Map(list.map((p) => [p.name, p.data]));
   const g = (k: string): Float32Array => byName.get(k)!;

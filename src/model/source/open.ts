@@ -1,5 +1,5 @@
 /**
- * The loader pipeline after the source is resolved, browser-safe:
+ * The loader pipeline after the source is resolved (step 1, resolve.node.ts), browser-safe:
  *   files (ByteSources, any format) + shard index -> tensor index -> config (decided in one
  *   place) -> canonical parameters, each read and handed over one at a time.
  * checkpoint.node.ts feeds it from paths (a file, an HF model directory, an hf: id); a browser
@@ -41,8 +41,10 @@ export interface OpenedCheckpoint {
 export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<OpenedCheckpoint> {
   const files: TensorFile[] = [];
   try {
+    // 2. The tensor index: every file's header or directory, checked against the shard index.
     for (const src of inputs.files) files.push(await openTensorFile(src));
     const tensors = indexTensors(files, inputs.index);
+    // 3. The config: every place that states one, which must agree.
     const sources: ConfigSource[] = [];
     if (inputs.configJson) sources.push(jsonConfigSource(inputs.configJson.json, inputs.configJson.where));
     for (const f of files) {
@@ -52,6 +54,7 @@ export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<Open
     }
     if (inputs.config) sources.push(fullConfigSource(inputs.config, 'the given config'));
     const config = decideConfig(sources, inputs.what);
+    // 4. Stored names to our parameters.
     const { params, tiedCopy } = mapParams(tensors, config, inputs.what);
     return {
       what: inputs.what,
