@@ -14,3 +14,8 @@ export * from './source/load';
 export * from './params';
 export * from './gpt2';
 export * from './generate';
+// LoRA (PEFT adapters), activation checkpointing and the memory plan.
+export * from './peft';
+export * from './lora';
+export * from './lora-memory';
+export * from './memory';
