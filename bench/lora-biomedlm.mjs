@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/node/cli.js');
 if (!existsSync(cli)) throw new Error('build first: node scripts/build.mjs --no-types');
-const { presetConfig } = await import(path.join(root, 'dist/node/index.js'));
+const { presetConfig, encodeShard } = await import(path.join(root, 'dist/node/index.js'));
 const { memoryPlan } = await import(path.join(root, 'dist/node/model/index.js'));
 
 const args = process.argv.slice(2);
@@ -60,13 +60,7 @@ try {
     const g = spawnSync(process.execPath, [path.join(root, 'bench/biomedlm-eval.mjs'), '--dir', dir, '--keep', '--preset', preset, '--seq-len', '8', '--max-batches', '1'], { stdio: 'inherit' });
     if (g.status !== 0) throw new Error('bench/biomedlm-eval.mjs failed');
   }
-  const count = T * (steps + 1) + 1;
-  const shard = new Uint8Array(1024 + count * 2);
-  const h = new Int32Array(shard.buffer, 0, 256);
-  h[0] = 20240520; h[1] = 1; h[2] = count;
-  const toks = new Uint16Array(shard.buffer, 1024, count);
-  for (let i = 0; i < count; i++) toks[i] = (i * 7919) % config.vocabSize;
-  writeFileSync(data, shard);
+  writeFileSync(data, encodeShard(Array.from({ length: T * (steps + 1) + 1 }, (_, i) => (i * 7919) % config.vocabSize), config.vocabSize));
   const common = ['--init', dir, '--data', data, '--batch-size', '1', '--seq-len', String(T), '--steps', String(steps), '--precision', 'f16', '--schedule', 'constant',
     '--warmup', '0', '--lr', '1e-3', '--min-lr', '1e-4', '--eval-every', '0', '--save-every', '0', '--sample-tokens', '0', '--mcq', '', '--log-format', 'jsonl', '--overwrite', '--out', out];
   const env = { ...process.env, MQG_AUTOTUNE: '0', XDG_RUNTIME_DIR: '/tmp' };
