@@ -126,7 +126,8 @@ async function fusedGeluBackward(gpu: GPUContext): Promise<{ before: number; aft
 /**
  * CPU microseconds (process CPU time, which load on the machine inflates less than wall time) to
  * record one dispatch, over steps of `n` small GEMMs: one compute pass per dispatch vs one per step.
- * The GPU is idle while recording (the previous step was waited for), so the time is ours and Dawn's.
+ * Measured up to the submit, while the GPU is idle (the previous step was waited for), so the time is
+ * ours and Dawn's recording, not lavapipe's execution.
  */
 async function recordingCost(gpu: GPUContext, n: number, rounds: number): Promise<{ perDispatch: number; shared: number }> {
   const a = gpu.tensor([64 * 64], gpu.precision, 'rec.a'), out = gpu.tensor([64 * 64], gpu.precision, 'rec.out');
@@ -136,11 +137,11 @@ async function recordingCost(gpu: GPUContext, n: number, rounds: number): Promis
   for (let r = 0; r <= rounds; r++) {
     for (const per of [true, false]) {
       gpu.passPerDispatch = per;
-      const c0 = process.cpuUsage();
       const s = gpu.step('record');
+      const c0 = process.cpuUsage();
       for (let i = 0; i < n; i++) gemm(s, out, a, a, { M: 64, N: 64, K: 64, transB: i % 2 === 1 });
+      const c = process.cpuUsage(c0); // before submit: from there on lavapipe's threads run the work in this process
       s.submit();
-      const c = process.cpuUsage(c0);
       await gpu.sync();
       if (r > 0) us[`${per}`].push((c.user + c.system) / n);
     }
@@ -243,7 +244,7 @@ async function main(): Promise<void> {
     dispatches = prof.rows.reduce((n, r) => n + r.calls, 0);
   }
   const fused = await fusedGeluBackward(gpu);
-  const rec = await recordingCost(gpu, dispatches, 6);
+  const rec = await recordingCost(gpu, dispatches, 12);
   result.beforeAfter.push({
     change: `CPU to record one dispatch (a step of ${dispatches} small GEMMs, as many dispatches as a ${name} training step): one compute pass per dispatch → one per step`,
     before: rec.perDispatch, after: rec.shared, unit: 'µs CPU',

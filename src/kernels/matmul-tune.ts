@@ -170,7 +170,8 @@ async function timeShapes(gpu: GPUContext, bufs: ReturnType<typeof shapeBuffers>
  * Pick the fastest correct GEMM variant for this adapter and record it (see the module header).
  * Returns the record; with a choice already recorded and no `force`, returns it without timing.
  * Candidates are timed round-robin, best of 3 rounds each, so a change in load while tuning (other
- * work on the same machine) does not favour whichever candidate ran first.
+ * work on the same machine) does not favour whichever candidate ran first; a candidate over 3× the
+ * leader's time skips the remaining rounds.
  */
 export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {}): Promise<MatmulTuneRecord> {
   const log = options.log ?? (() => {});
@@ -207,8 +208,11 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
         log(`matmul tune: ${name} failed: ${(e as Error).message}`);
       }
     }
+    const total = (c: (typeof live)[number]) => c.best.reduce((x, y) => x + y, 0);
     for (let round = 0; round < 3; round++) {
+      const lead = Math.min(...live.map(total));
       for (const c of live) {
+        if (total(c) > 3 * lead) continue; // 3× the leader: more rounds will not make it win, only cost time
         setMatmulVariant(gpu, c.v);
         const ms = await timeShapes(gpu, bufs, c.reps);
         c.best = c.best.map((b, i) => Math.min(b, ms[i]!));
