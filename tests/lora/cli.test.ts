@@ -39,6 +39,17 @@ describe.skipIf(!HAVE_GOLDEN)('mqg merge / --adapter', () => {
     merged.destroy();
   });
 
+  it('mqg eval takes --adapter: the adapted loss is the golden first-step loss', () => {
+    const exp = JSON.parse(readFileSync(path.join(GOLDEN, 'expected.json'), 'utf8'));
+    const r = mqg('eval', '--checkpoint', path.join(GOLDEN, 'model'), '--adapter', path.join(GOLDEN, 'adapter'), '--data', path.join(GOLDEN, 'tokens.bin'),
+      '--batch-size', '4', '--seq-len', '32', '--max-batches', '1', '--precision', 'f32', '--log-format', 'jsonl');
+    expect(r.status, r.stderr).toBe(0);
+    // the first batch of the stream is step 0's: its loss is the golden's first loss
+    expect(Math.abs(JSON.parse(r.stdout.trim().split('\n').pop()!).loss - exp.stream.losses[0])).toBeLessThan(1e-4);
+    const plain = mqg('eval', '--checkpoint', path.join(GOLDEN, 'model'), '--data', path.join(GOLDEN, 'tokens.bin'), '--batch-size', '4', '--seq-len', '32', '--max-batches', '1', '--precision', 'f32', '--log-format', 'jsonl');
+    expect(JSON.parse(plain.stdout.trim().split('\n').pop()!).loss).not.toBeCloseTo(exp.stream.losses[0], 4);
+  });
+
   it('refuses a bad adapter with the reason', () => {
     const r = mqg('merge', '--init', path.join(GOLDEN, 'model'), '--adapter', path.join(dir, 'missing'), '--out', path.join(dir, 'x'));
     expect(r.status).toBe(1);
