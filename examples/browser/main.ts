@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const b = loader.nextBatch();
       const peak = LORA > 0 ? 1e-2 : 2e-3; // adapters start at zero (B = 0) and take a larger step
-      const lr = learningRate(state.step, { lr: peak, minLr: peak / 10, warmup: 20, steps: STEPS, schedule: 'cosine' });
+      const lr = learningRate(state.step, { lr: peak, minLr: peak / 10, warmup: LORA > 0 ? 0 : 20, steps: STEPS, schedule: 'cosine' });
       const loss = await model.trainStep(b.inputs, b.targets, B, T, { lr, weightDecay: LORA > 0 ? 0 : 0.1, gradClip: 1, beta2: 0.95 });
       const ms = performance.now() - t0;
       state.step++;

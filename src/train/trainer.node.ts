@@ -467,6 +467,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   } else if (initCk) await loadWeightsFrom(model, o.init!);
   else model.initRandom(o.seed);
   if (lora.weights) model.lora!.load(lora.weights);
+  else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   if (model.dtype === 'f16' && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
   const startStep = saved?.step ?? 0;
 
