@@ -28,6 +28,12 @@ type Width = 1 | 4;
 const kernels = new Map<string, KernelSource>();
 
 /**
+ * `maxRowsPerDispatch` caps the rows of one dispatch below what the binding limit allows (tests use
+ * it to run the split path on small inputs; it is rounded down to the binding-offset alignment).
+ */
+export const classifierOptions: { maxRowsPerDispatch: number } = { maxRowsPerDispatch: Infinity };
+
+/**
  * Threads per row. Workgroup barriers are expensive on CPU implementations (on lavapipe, 64 threads
  * ran V=4096 rows twice as fast as 256), and a short row has little to share out; long rows get 128
  * so a GPU still has enough threads in flight when BT is small.
@@ -213,9 +219,10 @@ function rowsPerDispatch(step: Step, BT: number, Vp: number, bytes: number): num
   const maxBinding = step.ctx.limits.maxStorageBufferBindingSize!;
   const align = step.ctx.limits.minStorageBufferOffsetAlignment!;
   const rowBytes = Vp * bytes;
-  if (BT * rowBytes <= maxBinding) return BT;
+  const cap = classifierOptions.maxRowsPerDispatch;
+  if (BT * rowBytes <= maxBinding && BT <= cap) return BT;
   const rowAlign = lcm(align / gcd(4, align), align / gcd(rowBytes % align || align, align));
-  const fit = Math.floor(maxBinding / rowBytes);
+  const fit = Math.min(Math.floor(maxBinding / rowBytes), cap);
   if (fit < rowAlign) throw new RangeError(`crossEntropy: rows of ${rowBytes} bytes are too large to split under the binding limit`);
   return Math.floor(fit / rowAlign) * rowAlign;
 }

@@ -10,7 +10,8 @@
 // backward: dinp [N] f16|f32 = act'(inp) * dout  (overwritten, not accumulated),
 //           inp [N], dout [N]. dinp may be dout itself: then an in-place variant binds it once,
 //           since WebGPU forbids binding one buffer twice when one binding is writable.
-// The model applies gelu_new in the c_fc matmul's epilogue (matmul.ts) and this pass for the others.
+// The model runs its activation in the c_fc matmul's epilogue and the backward in c_proj's (matmul.ts);
+// these standalone passes are for other callers (any elementwise activation of a tensor).
 //
 // Math in f32. tanh GELU is written without tanh: 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)). That stays
 // accurate where 1 + tanh(u) would cancel (x < -3; with tanh, lavapipe's gelu' there was off by ~1e-6

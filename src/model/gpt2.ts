@@ -7,7 +7,7 @@
 // Precision f32: everything f32. Precision f16: f16 weights (a copy of the f32 master weights kept by
 // AdamW), f16 activations and activation gradients, f32 accumulation in every kernel, f32 parameter
 // gradients, AdamW moments and master weights, and dynamic loss scaling. The residual stream stays
-// f32 at both precisions (encoded, attproj, residual2, fcproj, residual3 and its gradient dresidual),
+// f32 at both precisions (encoded, the projections added to it, residual2, residual3 and its gradient dresidual),
 // as Megatron-LM's fp32_residual_connection does: it is a running sum that LayerNorm rescales, so it
 // may grow past f16's 65504 while every normalised activation stays small. In f16 it did (mqg-tiny at
 // lr 0.5: |residual| reached 65504 at step 5); an overflowing forward cannot be cured by loss
@@ -24,7 +24,6 @@ import { encoderBackward, encoderForward, createEncoderBackwardPlan, type Encode
 import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { activationBackward, activationForward, isTanhGelu } from '../kernels/gelu';
 import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
@@ -58,14 +57,12 @@ interface LayerActs {
   qkv: Tensor; // [B,T,3C]
   atty: Tensor; // [B,T,C]
   lse: Tensor; // [B,NH,T] f32
-  attproj: Tensor; // [B,T,C] f32 (residual stream)
   residual2: Tensor; // [B,T,C] f32
   ln2: Tensor; // [B,T,C]
   ln2Mean: Tensor; // [B,T] f32
   ln2Rstd: Tensor; // [B,T] f32
   fch: Tensor; // [B,T,H] pre-activation (H = nInner)
   fchGelu: Tensor; // [B,T,H] after the activation
-  fcproj: Tensor; // [B,T,C] f32
   residual3: Tensor; // [B,T,C] f32
 }
 
@@ -75,6 +72,8 @@ interface Activations {
   inputs: Tensor; // [B,T] i32
   targets: Tensor; // [B,T] i32
   encoded: Tensor; // [B,T,C] f32 (residual stream)
+  /** [B,T,C] f32: attproj, then fcproj, of each layer in turn; the backward needs neither, only their sums. */
+  proj: Tensor;
   layers: LayerActs[];
   lnf: Tensor; // [B,T,C]
   lnfMean: Tensor; // [B,T] f32
@@ -329,14 +328,12 @@ export class GPT2 {
         qkv: t([B, T, 3 * C], `qkv.${l}`),
         atty: t([B, T, C], `atty.${l}`),
         lse: t([B, NH, T], `lse.${l}`, 'f32'),
-        attproj: t([B, T, C], `attproj.${l}`, 'f32'),
         residual2: t([B, T, C], `residual2.${l}`, 'f32'),
         ln2: t([B, T, C], `ln2.${l}`),
         ln2Mean: t([B, T], `ln2_mean.${l}`, 'f32'),
         ln2Rstd: t([B, T], `ln2_rstd.${l}`, 'f32'),
         fch: t([B, T, H], `fch.${l}`),
         fchGelu: t([B, T, H], `fch_gelu.${l}`),
-        fcproj: t([B, T, C], `fcproj.${l}`, 'f32'),
         residual3: t([B, T, C], `residual3.${l}`, 'f32'),
       });
     }
@@ -345,6 +342,7 @@ export class GPT2 {
       inputs: t([B, T], 'inputs', 'i32'),
       targets: t([B, T], 'targets', 'i32'),
       encoded: t([B, T, C], 'encoded', 'f32'),
+      proj: t([B, T, C], 'proj', 'f32'),
       lnf: t([B, T, C], 'lnf'),
       lnfMean: t([B, T], 'lnf_mean', 'f32'),
       lnfRstd: t([B, T], 'lnf_rstd', 'f32'),
@@ -384,7 +382,7 @@ export class GPT2 {
     });
     v = {
       ...a, B, T, layers,
-      inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), lnf: btx(a.lnf),
+      inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), proj: btx(a.proj), lnf: btx(a.lnf),
       lnfMean: btx(a.lnfMean), lnfRstd: btx(a.lnfRstd), losses: btx(a.losses),
       dresidual: btx(a.dresidual), dlnf: btx(a.dlnf), dfch: btx(a.dfch), dqkv: btx(a.dqkv),
       delta: head(a.delta, [B, NH, T]),
@@ -398,7 +396,7 @@ export class GPT2 {
   private freeActivations(): void {
     if (!this.base) return;
     const a = this.base;
-    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
+    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
     for (const l of a.layers) all.push(...Object.values(l));
     for (const t of all) t?.buffer.destroy();
     a.plan.destroy?.();
@@ -419,7 +417,7 @@ export class GPT2 {
     };
     const a = this.base;
     if (a) {
-      report.activations = sum([a.encoded, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes().activations ?? 0);
+      report.activations = sum([a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes().activations ?? 0);
       report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]) + (this.lora?.activationBytes().gradients ?? 0);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
@@ -479,13 +477,13 @@ export class GPT2 {
     layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
     this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
     attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
-    this.linearForward(step, l, 'attn.c_proj', x.attproj, x.atty, BT, C, C);
-    residualForward(step, x.residual2, residual, x.attproj, BT * C);
+    this.linearForward(step, l, 'attn.c_proj', a.proj, x.atty, BT, C, C); // attproj
+    residualForward(step, x.residual2, residual, a.proj, BT * C);
     layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
     fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
       (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
-    this.linearForward(step, l, 'mlp.c_proj', x.fcproj, x.fchGelu, BT, H, C);
-    residualForward(step, x.residual3, x.residual2, x.fcproj, BT * C);
+    this.linearForward(step, l, 'mlp.c_proj', a.proj, x.fchGelu, BT, H, C); // fcproj
+    residualForward(step, x.residual3, x.residual2, a.proj, BT * C);
   }
 
   /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
@@ -557,8 +555,8 @@ export class GPT2 {
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
-      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, H, C);
-      activationBackward(step, a.dfch, x.fch, a.dfch, BT * H, activation);
+      // dfch = (dresidual · c_projᵀ) ⊙ act'(fch), the activation's backward fused into the matmul's epilogue
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, H, C, { preact: x.fch, activation });
       this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, H);
       layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
@@ -795,19 +793,14 @@ export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
 
 /**
  * MLP up-projection and activation: preact[BT,H] = inp[BT,C] · weight[C,H] + bias[H] and
- * out = act(preact). The tanh GELU runs in the matmul's epilogue; the other activations as their own pass.
+ * out = act(preact), the activation in the matmul's epilogue.
  */
 export function fcForward(
-  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, act: Activation,
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, activation: Activation,
   /** The projection itself (default matmulForward; the LoRA-adapted layer in a LoRA model). */
-  linear: (out: Tensor, epilogue?: { preact: Tensor }) => void = (o, e) => matmulForward(step, o, inp, weight, bias, BT, C, H, e),
+  linear: (out: Tensor, epilogue: { preact: Tensor; activation: Activation }) => void = (o, e) => matmulForward(step, o, inp, weight, bias, BT, C, H, e),
 ): void {
-  if (isTanhGelu(act)) {
-    linear(out, { preact });
-    return;
-  }
-  linear(preact);
-  activationForward(step, out, preact, BT * H, act);
+  linear(out, { preact, activation });
 }
 
 export function canonical(name: string): string {

@@ -3,6 +3,7 @@ import type { GPUContext } from '../gpu/context';
 import type { GPT2, ModelOptions } from './gpt2';
 import { openCheckpoint, writeCheckpoint, type ReadCheckpointOptions, type ResolvedCheckpoint, type WriteCheckpointOptions } from './checkpoint.node';
 import { buildModel } from './source/load';
+import { paramShapes } from './config';
 
 /**
  * Build a model from any checkpoint source (a file, a Hugging Face model directory, hf:org/name):
@@ -34,9 +35,11 @@ export async function loadModel(gpu: GPUContext, source: string, options: ModelO
  * directory for any other path (config.json + safetensors, sharded with `maxShardSize`).
  */
 export async function saveModel(model: GPT2, path: string, options: WriteCheckpointOptions = {}): Promise<void> {
+  // Stored shapes are the canonical ones: wte and an untied lm_head with vocabSize rows (the GPU pads them).
+  const canonicalShapes = new Map(paramShapes(model.config).map((p) => [p.name, p.shape]));
   const params = model.params.slots.map((s) => ({
     name: s.name,
-    shape: s.name === 'wte.weight' ? [model.config.vocabSize, model.config.nEmbd] : s.shape,
+    shape: canonicalShapes.get(s.name) ?? s.shape,
     values: () => model.parameter(s.name),
   }));
   await writeCheckpoint(path, model.config, params, options);

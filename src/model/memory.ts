@@ -93,11 +93,12 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   // activations of allocate(B, T)
   const BT = i.B * i.T;
   const t = (n: number, e = elt) => buf(n * e);
-  // the residual stream (attproj, residual2, fcproj, residual3; encoded; dresidual) is f32 at both precisions
-  const perLayer = 3 * t(BT * C) + 4 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
-  // ln1, atty, attproj, residual2, ln2, fcproj, residual3 [B,T,C]; qkv [B,T,3C]; fch, fchGelu [B,T,n_inner];
-  // ln1/ln2 mean and rstd [B,T] f32; lse [B,NH,T] f32
-  p.activations = L * perLayer + t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4); // encoded, lnf; lnf mean/rstd, losses
+  // ln1, atty, ln2 [B,T,C]; the residual stream residual2, residual3 [B,T,C] in f32 (f16 would
+  // overflow it); qkv [B,T,3C]; fch, fchGelu [B,T,n_inner]; ln1/ln2 mean and rstd [B,T] f32;
+  // lse [B,NH,T] f32
+  const perLayer = 3 * t(BT * C) + 2 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
+  // encoded and the one attproj/fcproj scratch (f32), lnf; lnf mean/rstd, losses
+  p.activations = L * perLayer + 2 * t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4);
   if (i.checkpointActivations) p.activations -= (L - 1) * (perLayer - t(BT * C, 4)); // one block's set; every block keeps residual3
   if (lora) {
     p.activations += lora.activations;
@@ -110,7 +111,8 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   p.other += 2 * t(BT, 4) + buf(4) + buf(4 * reduceScratch(BT)) + 2 * t(BT, 4) + t(BT + 1, 4);
 
   if (generation) {
-    p.kvCache = L * t(nPositions * 3 * C) + buf(4) + 5 * t(C) + 2 * buf(4) + t(3 * C) + 2 * t(C) + 2 * t(H) + t(Vp);
+    // generate.ts: per-layer caches; token, wpe row, 3 residual rows (f32), ln row, mean, rstd, qkv, atty, proj (f32), fch, fchGelu, logits
+    p.kvCache = L * t(nPositions * 3 * C) + buf(4) + t(C) + 3 * t(C, 4) + t(C) + 2 * buf(4) + t(3 * C) + t(C) + t(C, 4) + 2 * t(H) + t(Vp);
   }
   p.total = MEMORY_CATEGORIES.reduce((n, k) => n + p[k], 0);
   return p;

@@ -17,8 +17,8 @@
 //     save), the caller decides WHAT. `shouldStop()` is polled between steps (Ctrl-C, a UI button).
 // Non-finite values stop the run with a NonFiniteError naming the step and the newest checkpoint
 // whose next step was finite ("the last good checkpoint"): in f32 at the first non-finite loss or
-// gradient; in f16 (where the loss scale makes overflow routine) after more than `maxSkippedSteps`
-// consecutive skipped updates.
+// gradient; in f16 at the first non-finite loss (a forward overflow) and, for non-finite gradients
+// (which the loss scale makes routine), after more than `maxSkippedSteps` consecutive skipped updates.
 
 import type { GPT2, AdamWOptions } from '../model/gpt2';
 import { MQGError } from '../gpu/errors';
@@ -179,11 +179,18 @@ export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<Tr
     tokensDone += tokens;
     const r: StepReport = { step, loss, lr, ms, tokens, tokensPerSecond: ms > 0 ? (tokens * 1000) / ms : 0, ...st, skippedRun };
     const f32 = model.dtype !== 'f16';
-    if (!finite && (f32 || skippedRun > maxSkipped || !Number.isFinite(loss) && !st.skipped)) {
+    // A non-finite loss comes from the forward pass, which the loss scale does not touch: stop at
+    // once in f16 too (its weights are finite, since a non-finite gradient skips the update, so an
+    // activation passed the f16 range). A non-finite gradient with a finite loss is what dynamic loss
+    // scaling rides out in f16: stop only after a run of them.
+    const lossBad = !Number.isFinite(loss);
+    if (!finite && (f32 || lossBad || skippedRun > maxSkipped)) {
       history.push(r);
       await o.onStep?.(r);
-      const what = !Number.isFinite(loss) ? `loss is ${loss}` : `the gradient norm is ${st.gradNorm}`;
-      const why = f32 || skippedRun <= maxSkipped ? `${what} at step ${done}` : `${skippedRun} consecutive steps skipped for non-finite gradients (the last at step ${done}, ${what}; --max-skipped-steps ${maxSkipped})`;
+      const what = lossBad ? `loss is ${loss}` : `the gradient norm is ${st.gradNorm}`;
+      const why = f32 || lossBad
+        ? `${what} at step ${done}${!f32 ? ' (the f16 forward pass overflowed: an activation passed the f16 range, which the loss scale cannot help; train in f32 or with a lower learning rate)' : ''}`
+        : `${skippedRun} consecutive steps skipped for non-finite gradients (the last at step ${done}, ${what}; --max-skipped-steps ${maxSkipped})`;
       throw new NonFiniteError(why, done, lastGood);
     }
     if (o.evaluate && o.evaluate.every > 0 && (done % o.evaluate.every === 0 || done === o.steps)) r.valLoss = await o.evaluate.run(done);

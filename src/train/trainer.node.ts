@@ -306,6 +306,9 @@ function resumedOptions(saved: TrainOptions, given: Partial<TrainOptions>, out: 
   for (const [k, v] of Object.entries(given) as [Key, unknown][]) {
     if (v === undefined || k === 'out' || k === 'resume') continue;
     if (k === 'overwrite' && v) throw new UsageError('mqg train: --overwrite and --resume exclude each other (--resume continues the run, --overwrite replaces it)');
+    if (k === 'tokenizer' || k === 'init') {
+      throw new UsageError(`mqg train --resume: --${k} cannot change a run: it continues from its checkpoint${k === 'tokenizer' ? ', with the tokenizer copied into it' : ''}. Drop --${k}, or start a new run`);
+    }
     if (TRAIN_FLAGS[k].resume === 'applies') (o as unknown as Record<string, unknown>)[k] = v;
     else if (k === 'data' || k === 'valData') (o as unknown as Record<string, unknown>)[k] = v; // checked against the recorded shards
     else if (JSON.stringify(v) !== JSON.stringify(saved[k])) {

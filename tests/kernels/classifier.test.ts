@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { compare, getGPU, PRECISIONS, randn } from '../helpers/gpu';
-import { crossEntropyForwardBackward } from '../../src/kernels/classifier';
+import { classifierOptions, crossEntropyForwardBackward } from '../../src/kernels/classifier';
 import { roundToF16 } from '../../src/util/f16';
 import { crossEntropyObjective, crossEntropyRef } from '../reference/classifier';
 
@@ -155,5 +155,30 @@ describe('crossEntropyForwardBackward, logits larger than one binding (f32)', ()
       expect(compare(new Float32Array(bytes.buffer, bytes.byteOffset, Vp), ref, 0, 1e-5)).toBe('');
     }
     logits.buffer.destroy();
+  });
+});
+
+describe.each(PRECISIONS)('crossEntropyForwardBackward, rows split over several dispatches (%s)', (precision) => {
+  afterEach(() => { classifierOptions.maxRowsPerDispatch = Infinity; });
+
+  it('every row keeps its own logits, target and loss (rows differ, so a wrong row mapping fails)', async () => {
+    const gpu = await getGPU(precision);
+    classifierOptions.maxRowsPerDispatch = 64; // f32 rows of 128 columns: 64 rows keep 256-byte alignment
+    const BT = 200, V = 101, Vp = 128;
+    const logits = randn(BT * Vp, 77, 4);
+    // A per-row offset on the target column makes every row's loss distinct.
+    const targets = Int32Array.from({ length: BT }, (_, i) => (i * 37 + 5) % V);
+    for (let i = 0; i < BT; i++) logits[i * Vp + targets[i]!] += (i % 13) * 0.5;
+    targets[70] = -1;
+    if (precision === 'f16') roundToF16(logits);
+    const ref = crossEntropyRef(logits, targets, BT, V, Vp, 1 / (BT - 1), 2);
+    const logitsT = gpu.tensor([BT, Vp], precision, 'logits', logits);
+    const lossesT = gpu.tensor([BT], 'f32', 'losses');
+    const step = gpu.step('ce-split');
+    crossEntropyForwardBackward(step, lossesT, logitsT, gpu.tensor([BT], 'i32', 't', targets), gpu.tensor([1], 'f32', 's', [2]), BT, V, Vp, { dlossMean: 1 / (BT - 1) });
+    step.submit();
+    expect(compare(await gpu.download(lossesT), ref.losses, 1e-5, 1e-5)).toBe('');
+    const [atol, rtol] = precision === 'f16' ? [1e-4, 1e-2] : [1e-7, 1e-5];
+    expect(compare(await gpu.download(logitsT), ref.dlogits, atol, rtol)).toBe('');
   });
 });

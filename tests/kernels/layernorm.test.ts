@@ -125,6 +125,28 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     it(`backward accumulates (+=) BT=${s.BT} C=${s.C}`, () => backward(s, s.BT * 17 + s.C));
   }
 
+  // Rows of variance ~3e-7, far below eps: the result depends on eps (rstd ~10 at eps 1e-2, ~310 at
+  // 1e-5), by far more than the tolerance, so a kernel that ignored its eps argument fails.
+  it.each([1e-2, 1e-5])('forward honours eps=%f on rows of tiny variance', async (eps) => {
+    const gpu = await getGPU(precision);
+    const BT = 13, C = 40;
+    const inp = randn(BT * C, 91, 1e-3);
+    const weight = randn(C, 92, 1), bias = randn(C, 93, 0.1);
+    if (f16) { roundToF16(inp); roundToF16(weight); roundToF16(bias); }
+    const out = gpu.tensor([BT, C], precision, 'out');
+    const mean = gpu.tensor([BT], 'f32', 'mean');
+    const rstd = gpu.tensor([BT], 'f32', 'rstd');
+    const step = gpu.step('layernorm eps');
+    layernormForward(step, out, mean, rstd, gpu.tensor([BT, C], precision, 'inp', inp), gpu.tensor([C], precision, 'w', weight), gpu.tensor([C], precision, 'b', bias), BT, C, eps);
+    step.submit();
+    const ref = layernormForwardRef(inp, weight, bias, BT, C, eps);
+    const other = layernormForwardRef(inp, weight, bias, BT, C, eps === 1e-2 ? 1e-5 : 1e-2);
+    const got = await gpu.download(out);
+    expect(compare(got, ref.out, tol.atol, tol.rtol)).toBe('');
+    expect(compare(await gpu.download(rstd), ref.rstd, 0, 1e-4)).toBe('');
+    expect(compare(got, other.out, tol.atol, tol.rtol)).not.toBe(''); // the other eps is distinguishable
+  });
+
   it('backward is bit-identical from run to run', async () => {
     const s = { BT: 259, C: 36 };
     const { gpu, dinp, dweight, dbias, scratch, args, x } = await backward(s, 5);

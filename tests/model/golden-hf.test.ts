@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GPT2, type GPT2ConfigInit, canonicalName, decodeShard, makeConfig, parseSafetensors, toFloat32 } from '../../src/index';
+import { GPT2, type GPT2ConfigInit, canonicalName, configsEqual, decodeShard, loadModel, makeConfig, parseSafetensors, toFloat32 } from '../../src/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const CANDIDATES = [join(__dirname, '../fixtures/hf-biomedlm-tiny'), resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny')];
@@ -81,6 +81,17 @@ describe.skipIf(!dir).each(PRECISIONS)('HF GPT-2 with BioMedLM config fields vs 
     expect(config.nInner).toBe(4 * config.nEmbd);
     expect(config.tieWordEmbeddings).toBe(true);
     expect(config.vocabSize % 64).not.toBe(0);
+  });
+
+  it('loadModel(gpu, dir) reads the same config and weights as this test does', async () => {
+    const gpu = await getGPU(precision);
+    const model = await loadModel(gpu, join(dir!, 'model'), { precision });
+    try {
+      expect(configsEqual(model.config, config)).toBe(true);
+      for (const [name, w] of weights) expect(Buffer.from((await model.parameter(name)).buffer).equals(Buffer.from(w.buffer)), name).toBe(true); // f32 master weights at both precisions
+    } finally {
+      model.destroy();
+    }
   });
 
   it('loss, logits and every gradient at the initial weights', async () => {

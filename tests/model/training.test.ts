@@ -146,6 +146,32 @@ describe.each(PRECISIONS)('training steps (%s)', (precision) => {
     }
   });
 
+  it('an untied lm_head is its own parameter: trained by AdamW, read and loaded as lm_head.weight', async () => {
+    const gpu = await getGPU(precision);
+    const c = makeConfig({ ...config, tieWordEmbeddings: false });
+    const T = 8;
+    const { inputs, targets } = rows(2, T, 6);
+    const a = new GPT2(gpu, c, { precision });
+    const b = new GPT2(gpu, c, { precision });
+    try {
+      a.initRandom(2);
+      const w0 = await a.weights();
+      expect(w0.get('lm_head.weight')!.length).toBe(c.vocabSize * c.nEmbd);
+      const missing = new Map(w0);
+      missing.delete('lm_head.weight');
+      expect(() => b.loadWeights(missing)).toThrow(/lm_head\.weight/);
+      await a.trainStep(inputs, targets, 2, T, OPT);
+      const w1 = await a.weights();
+      expect(maxAbsDiff(w1.get('lm_head.weight')!, w0.get('lm_head.weight')!)).toBeGreaterThan(1e-3); // AdamW moved it
+      expect(maxAbsDiff(w1.get('lm_head.weight')!, w1.get('wte.weight')!)).toBeGreaterThan(1e-2); // not tied to wte
+      b.loadWeights(w1);
+      expect(await b.forward(inputs, targets, 2, T)).toBe(await a.forward(inputs, targets, 2, T));
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+
   it('exported optimiser state resumes bit for bit', async () => {
     const gpu = await getGPU(precision);
     const T = 8;

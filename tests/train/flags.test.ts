@@ -104,6 +104,7 @@ describe('train options that cannot be honoured', () => {
       await expect(p, msg).rejects.toThrow(UsageError);
       await expect(p).rejects.toThrow(`mqg train --resume: ${msg}; it would change the model, the data order or the batch shape`);
     }
+    await expect(train({ out, resume: true, tokenizer: 'gpt2' }, quiet, gpu)).rejects.toThrow('mqg train --resume: --tokenizer cannot change a run: it continues from its checkpoint, with the tokenizer copied into it');
     // the same value as the run's is not a change
     const lines: string[] = [];
     const r = await train({ out, resume: true, lr: 0.002, steps: 4, evalEvery: 1, evalBatches: 1, saveEvery: 1, keepLast: 1, logFormat: 'jsonl' }, (l) => lines.push(l), gpu);

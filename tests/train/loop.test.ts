@@ -78,5 +78,9 @@ describe('trainLoop', () => {
     expect(e).toBeInstanceOf(NonFiniteError);
     expect(e.message).toBe('4 consecutive steps skipped for non-finite gradients (the last at step 5, the gradient norm is Infinity; --max-skipped-steps 3)');
     expect(e.lastGoodCheckpoint).toBeUndefined(); // checkpoint 1's next step was skipped
+    // a non-finite loss is a forward overflow, which no loss scale helps: f16 stops at once
+    const nan = await trainLoop(scripted('f16', (s) => (s === 3 ? { loss: NaN, stats: { gradNorm: NaN, skipped: true, lossScale: 512 } } : ok())).o).catch((x: unknown) => x) as NonFiniteError;
+    expect([nan.step, nan.lastGoodCheckpoint]).toEqual([4, 2]);
+    expect(nan.message).toMatch(/^loss is NaN at step 4 \(the f16 forward pass overflowed: an activation passed the f16 range/);
   });
 });

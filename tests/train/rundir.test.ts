@@ -1,10 +1,11 @@
 // A run directory as a unit, from the outside (the built `mqg`, as a user runs it): kill -9 inside
 // the save window, a second Ctrl-C, exit codes, --out that cannot hold a run.
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mqg, mqgChild } from '../helpers/cli';
+import { cliEnv, mqg, mqgChild } from '../helpers/cli';
 
 const tiny = ['--vocab-size', '300', '--batch-size', '2', '--seq-len', '16', '--eval-every', '0', '--mcq', '', '--sample-tokens', '0', '--precision', 'f32', '--warmup', '2'];
 const dir = mkdtempSync(join(tmpdir(), 'mqg-rundir-'));
@@ -131,8 +132,22 @@ describe('run directory (mqg CLI)', () => {
     expect([r.status, r.stderr.trim()]).toEqual([1, 'error: --out /proc/mqg-run: /proc is a kernel file system, not a place for a run directory']);
   });
 
-  it.skipIf(process.getuid?.() === 0)('--out in a read-only directory is an error naming it', () => {
-    // (skipped as root, who can write anywhere: the permission bits cannot make a directory read-only)
+  // chmod 555 does not stop root: as root, the check runs as "nobody" (runuser), else it is skipped visibly
+  const root = process.getuid?.() === 0;
+  const runuser = root ? spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0 : false;
+  if (root && !runuser) console.warn('skipping the read-only --out test: running as root without runuser, and chmod 555 does not stop root');
+  it.skipIf(root && !runuser)('--out in a read-only directory is an error naming it', () => {
+    const ro = join(dir, 'read-only');
+    mkdirSync(ro);
+    chmodSync(dir, 0o755);
+    chmodSync(ro, 0o555);
+    const as = (...args: string[]) => {
+      const cmd = root ? ['runuser', '-u', 'nobody', '--', 'node', 'bin/mqg.js', ...args] : ['node', 'bin/mqg.js', ...args];
+      const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: cliEnv({ HOME: tmpdir() }) });
+      return [r.status, r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: maxDynamic')).join('\n')];
+    };
+    expect(as('train', '--out', ro)).toEqual([1, `error: --out ${ro} is not writable (permission denied)`]);
+    expect(as('train', '--out', join(ro, 'run'))).toEqual([1, `error: --out ${join(ro, 'run')}: cannot create the directory (permission denied)`]);
+    chmodSync(ro, 0o755);
   });
-  if (process.getuid?.() === 0) console.warn('skipping the read-only --out test: running as root, for whom chmod 555 does not forbid writing');
 });

@@ -78,11 +78,24 @@ async function closeAll(files: TensorFile[]): Promise<void> {
 }
 
 /**
- * Read every parameter in order and hand it to `onParam` (e.g. to upload it): one tensor in
- * memory at a time, plus wte until a tied lm_head copy has been compared with it.
+ * Read every parameter in order and hand it to `onParam` (e.g. to convert and upload it). The next
+ * tensor is read while `onParam` works on the current one, so at most two are in memory (plus wte's
+ * tied lm_head copy while they are compared).
  */
 export async function readParams(ck: OpenedCheckpoint, onParam: (name: string, values: Float32Array) => void | Promise<void>): Promise<void> {
-  for (const name of ck.params.keys()) await onParam(name, await readParam(ck, name));
+  const names = [...ck.params.keys()];
+  const start = (i: number): Promise<Float32Array> | undefined => {
+    if (i >= names.length) return undefined;
+    const p = readParam(ck, names[i]!);
+    p.catch(() => undefined); // awaited below; never an unhandled rejection if onParam throws first
+    return p;
+  };
+  let next = start(0);
+  for (let i = 0; i < names.length; i++) {
+    const values = await next!;
+    next = start(i + 1);
+    await onParam(names[i]!, values);
+  }
 }
 
 /** One parameter's values; reading wte also checks a tied lm_head copy against it. */
