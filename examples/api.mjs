@@ -1,5 +1,8 @@
-// The public API in one page: run with `node examples/api.mjs` after `npm run setup`.
-import { createGPU, GPT2, presetConfig, gpt2Tokenizer, saveModel, loadModel, generate } from 'mqg-webgpu';
+// The public API in one page. In a checkout: `node examples/api.mjs` after `npm run setup`; in
+// your own project: `npm install mqg-webgpu`, copy this file, `node api.mjs`. The README shows it
+// and a test runs it as written, both in the checkout and against the packed package.
+import { createGPU, GPT2, presetConfig, gpt2Tokenizer, loadModel, generate, modelToSafetensors } from 'mqg-webgpu';
+import { saveModel } from 'mqg-webgpu/node'; // file I/O is Node-only
 
 const gpu = await createGPU({ precision: 'auto' }); // f16 where the adapter has shader-f16
 console.log(`device: ${gpu.adapterName} (${gpu.precision})`);
@@ -28,7 +31,14 @@ console.log(`loss after one AdamW step: ${(await model.forward(inputs, targets, 
 for (let i = 0; i < 5; i++) await model.trainStep(inputs, targets, B, T, { lr: 1e-3 });
 
 await saveModel(model, 'runs/api-example/model.safetensors'); // HF GPT-2 names, written atomically
-const again = await loadModel(gpu, 'runs/api-example/model.safetensors');
+const again = await loadModel(gpu, 'runs/api-example/model.safetensors'); // in a browser: bytes, a URL or a File
 const out = await generate(again, tok.encode('The heart'), { maxNewTokens: 12, temperature: 0 });
 console.log(`greedy: The heart${tok.decode(out)}`);
-gpu.destroy();
+
+// In memory, as in a browser: safetensors bytes out, and a model back from them.
+const bytes = await modelToSafetensors(model);
+const copy = await loadModel(gpu, bytes);
+console.log(`${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB of safetensors; same loss: ${(await copy.forward(inputs, targets, B, T)).toFixed(4)}`);
+
+for (const m of [model, again, copy]) m.destroy();
+gpu.destroy(); // frees the device; using the context after this throws

@@ -1,6 +1,7 @@
-// Node entry: the whole library, with WebGPU through Dawn.
+// The package root in Node (the `node` export condition): the same surface as in browsers, with
+// WebGPU through Dawn and a `loadModel` that also takes file paths. Writing files (saveModel,
+// tokenizer files, the file-based trainer) is in `mqg-webgpu/node`.
 import './gpu/node';
 import './kernels/matmul-tune.node';
 export * from './core';
-export * from './model/checkpoint.node';
-export * from './model/io.node';
+export { loadModel } from './model/load.node';

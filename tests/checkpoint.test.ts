@@ -111,6 +111,7 @@ describe('config', () => {
   });
 
   it('rejects unknown presets, missing mqg vocab and bad configs', async () => {
+    // @ts-expect-error 'gpt3' is not a PresetName: the type rejects it, and so does the run-time check
     expect(() => presetConfig('gpt3')).toThrow(
       /unknown model preset 'gpt3' \(valid presets: mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm\)/,
     );
@@ -118,6 +119,7 @@ describe('config', () => {
     expect(() => makeConfig({ nLayer: 2, nHead: 5, nEmbd: 64, nPositions: 8, vocabSize: 10 })).toThrow(
       /nEmbd \(64\) must be divisible by nHead \(5\)/,
     );
+    // @ts-expect-error not a PresetName
     expect(() => presetConfig('gpt3')).toThrow(CheckpointError);
   });
 

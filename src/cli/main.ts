@@ -3,6 +3,9 @@ import '../gpu/node';
 import '../kernels/matmul-tune.node';
 import { UsageError } from './args';
 import { reportError } from './report';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };
 
@@ -27,11 +30,25 @@ export function registerCommand(name: string, cmd: Command): void {
 
 function help(): string {
   const rows = Object.entries(commands).map(([k, c]) => `  ${k.padEnd(18)}${c.summary}`);
-  return `mqg: train and run GPT-2-class (MQG) models on WebGPU\n\nusage: mqg <command> [flags]   (mqg <command> --help for its flags)\n\n${rows.join('\n')}`;
+  return `mqg: train and run GPT-2-class (MQG) models on WebGPU\n\nusage: mqg <command> [flags]   (mqg <command> --help for its flags; mqg --version)\n\n${rows.join('\n')}`;
+}
+
+/** This package's version, from the package.json above this file (src/cli or dist/lib/cli). */
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')).version;
+  }
+  return 'unknown';
 }
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(version());
+    return;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
     return;

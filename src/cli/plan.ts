@@ -1,6 +1,6 @@
 // `mqg plan`: GPU memory by category for inference and training, against the memory budget.
 import { parseFlags, usage, UsageError, type FlagSpec } from './args';
-import { presetConfig, PRESET_NAMES } from '../model/config';
+import { presetConfig, PRESET_NAMES, type PresetName } from '../model/config';
 import { readCheckpointConfig } from '../model/checkpoint.node';
 import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BINDING } from '../model/memory';
 import { memoryBudget } from '../train/budget.node';
@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, spec, 'plan');
   if (flags.help) return void console.log(usage('plan', 'GPU memory by category (weights, master weights, gradients, AdamW moments, activations, KV cache) for inference and training', spec));
   if (!!flags.init === !!flags.preset) throw new UsageError('mqg plan: give exactly one of --init C and --preset P');
-  const config = flags.init ? await readCheckpointConfig(resolveModelPath(flags.init as string)) : presetConfig(flags.preset as string, flags['vocab-size'] as number | undefined ?? (String(flags.preset).startsWith('mqg') ? 2048 : undefined));
+  const config = flags.init ? await readCheckpointConfig(resolveModelPath(flags.init as string)) : presetConfig(flags.preset as PresetName, flags['vocab-size'] as number | undefined ?? (String(flags.preset).startsWith('mqg') ? 2048 : undefined));
   const B = flags['batch-size'] as number;
   const T = (flags['seq-len'] as number | undefined) ?? config.nPositions;
   if (T > config.nPositions) throw new UsageError(`mqg plan: --seq-len ${T} exceeds the model's context (${config.nPositions})`);

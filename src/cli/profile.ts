@@ -2,7 +2,7 @@
 import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
 import { GPT2 } from '../model/gpt2';
-import { presetConfig, PRESET_NAMES } from '../model/config';
+import { presetConfig, PRESET_NAMES, type PresetName } from '../model/config';
 import { formatProfile, profileTrainStep } from '../train/profile';
 
 const spec: Record<string, FlagSpec> = {
@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('profile', 'GPU time of every kernel in a training step', spec));
   const preset = flags.preset as string;
   const gpu = await createGPU({ precision: flags.precision as 'auto', profile: true });
-  const config = presetConfig(preset, preset.startsWith('mqg') || given.has('vocab-size') ? (flags['vocab-size'] as number) : undefined);
+  const config = presetConfig(preset as PresetName, preset.startsWith('mqg') || given.has('vocab-size') ? (flags['vocab-size'] as number) : undefined);
   const model = new GPT2(gpu, config);
   model.initRandom(1);
   const B = flags['batch-size'] as number, T = flags['seq-len'] as number;

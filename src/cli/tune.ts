@@ -5,7 +5,7 @@ import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
 import { autoTune } from '../kernels/matmul-tune';
 import { variantName } from '../kernels/matmul-wgsl';
-import { presetConfig } from '../model/config';
+import { presetConfig, type PresetName } from '../model/config';
 
 const spec: Record<string, FlagSpec> = {
   preset: { type: 'string', default: 'mqg-tiny', help: 'model preset whose shapes are timed' },
@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, spec, 'tune');
   if (flags.help) return void console.log(usage('tune', 'time the kernel variants on this adapter and record the fastest correct one', spec));
   const preset = flags.preset as string;
-  const config = presetConfig(preset, preset.startsWith('mqg') || argv.some((a) => a.startsWith('--vocab-size')) ? (flags['vocab-size'] as number) : undefined);
+  const config = presetConfig(preset as PresetName, preset.startsWith('mqg') || argv.some((a) => a.startsWith('--vocab-size')) ? (flags['vocab-size'] as number) : undefined);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
   const B = flags['batch-size'] as number, T = flags['seq-len'] as number;
   console.log(`tuning on ${gpu.adapterName}, ${preset} B=${B} T=${T} ${gpu.precision}`);

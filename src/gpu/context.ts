@@ -2,22 +2,51 @@
 // source), bind group and uniform caches, command recording, readback and the profiler.
 // Kernel modules never touch raw WebGPU: they describe kernels as data and call `Step.dispatch`.
 
-import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, SETUP_HINT } from './errors';
+import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, MQGError } from './errors';
 import { type BindingInfo, type KernelLayout, type KernelSource, dtypeMatches, packUniform, reflectKernel } from './kernel';
 import { type DType, DTYPE_BYTES, Tensor, alignUp } from './tensor';
 import { f16ToFloat32Array, float32ToF16Array } from '../util/f16';
 
+/** Storage precision of weights and activations: `f16` (f32 accumulation and master weights) or `f32`. */
 export type Precision = 'f16' | 'f32';
 
+/** An object (GPUContext, model) was used after `destroy()`. */
+export class DisposedError extends MQGError {}
+
+// `Symbol.dispose` where the runtime predates explicit resource management (Node < 20.4, older
+// browsers), and in the types where the consumer's `lib` lacks it (as @types/node declares it).
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('Symbol.dispose');
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
+/**
+ * Options of {@link createGPU}. Every field is optional.
+ */
 export interface CreateGPUOptions {
-  /** `auto` picks f16 storage where the adapter has `shader-f16`. */
+  /** Storage precision. Default `'auto'`: f16 storage where the adapter has `shader-f16`, else f32. */
   precision?: 'auto' | Precision;
-  /** A `navigator.gpu`-like object; defaults to the browser's, or Dawn in Node. */
+  /**
+   * Adopt this device instead of requesting one (e.g. to share it with TensorFlow.js or a renderer).
+   * It is checked against what the library needs ({@link REQUIRED_LIMITS}; `shader-f16` for
+   * precision `'f16'`); `'auto'` uses f16 only if the device was created with `shader-f16`.
+   * Features are used where the device has them (`shader-f16`, `subgroups`, `timestamp-query`), and
+   * larger `maxStorageBufferBindingSize` / `maxBufferSize` limits let larger models fit, so request
+   * the adapter's limits when you create it. `destroy()` then releases the library's resources but
+   * leaves the device to its owner. Default: none (a device is requested from `gpu`).
+   */
+  device?: GPUDevice;
+  /** The adapter `device` came from (for its name and info); optional with `device`. */
+  adapter?: GPUAdapter;
+  /** A `navigator.gpu`-like object. Default: the browser's `navigator.gpu`, or Dawn in Node. */
   gpu?: GPU;
+  /** Passed to `requestAdapter`. Default: the implementation's choice. */
   powerPreference?: GPUPowerPreference;
-  /** Record GPU timestamps per kernel (needs `timestamp-query`). */
+  /** Record GPU timestamps per kernel (needs `timestamp-query`). Default false. */
   profile?: boolean;
-  /** Directory (Node) or callback that receives every kernel's WGSL; defaults to $MQG_DUMP_WGSL. */
+  /** Directory (Node) or callback that receives every kernel's WGSL. Default: `$MQG_DUMP_WGSL` in Node, else none. */
   dumpWgsl?: string | ((name: string, code: string) => void);
   /**
    * One compute pass per dispatch, labelled with the kernel (default: only when profiling, or with
@@ -27,12 +56,19 @@ export interface CreateGPUOptions {
   passPerDispatch?: boolean;
 }
 
+/** What the adapter reports about itself (see `mqg doctor`). */
 export interface AdapterSummary {
+  /** GPUAdapterInfo.vendor (empty where the implementation hides it). */
   vendor: string;
+  /** GPUAdapterInfo.architecture. */
   architecture: string;
+  /** GPUAdapterInfo.device. */
   device: string;
+  /** GPUAdapterInfo.description. */
   description: string;
+  /** Every feature the adapter offers, sorted (the device enables those the library uses). */
   features: string[];
+  /** The adapter's limits, for each limit the device reports. */
   limits: Record<string, number>;
 }
 
@@ -41,12 +77,34 @@ type WgslDumper = (dir: string, name: string, code: string) => void;
 
 let defaultProvider: GPUProvider | undefined;
 let fileDumper: WgslDumper | undefined;
+let platformHint = 'This needs a browser with WebGPU (navigator.gpu), or Node.js with the package\'s Node entry (which opens Dawn).';
 
-/** Set by the Node entry: opens Dawn, and writes dumped WGSL files. Browsers use navigator.gpu. */
-export function registerPlatform(provider: GPUProvider, dumper?: WgslDumper): void {
+/**
+ * Set by the Node entries: opens Dawn, writes dumped WGSL files, and says how to fix a missing
+ * adapter where it runs. Browsers use navigator.gpu. Internal: not exported from the package.
+ */
+export function registerPlatform(provider: GPUProvider, dumper?: WgslDumper, hint?: string): void {
   defaultProvider = provider;
   fileDumper = dumper;
+  if (hint) platformHint = hint;
 }
+
+/** The hint that follows "no WebGPU adapter" errors, for the platform this runs on. */
+export function setupHint(): string {
+  return platformHint;
+}
+
+/**
+ * Limits the kernels need at least (the WebGPU defaults). A device given to `createGPU({ device })`
+ * with less is refused, naming the limit.
+ */
+export const REQUIRED_LIMITS: Readonly<Record<string, number>> = {
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+};
 
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 const RAISED_LIMITS = [
@@ -61,15 +119,21 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
+/**
+ * Open a WebGPU device (or adopt `options.device`) and wrap it in a {@link GPUContext}.
+ * In Node the package's Node entries open Dawn; in a browser `navigator.gpu` is used.
+ * Throws {@link GPUInitError} naming what is missing (no WebGPU, no adapter, a feature or limit).
+ */
 export async function createGPU(options: CreateGPUOptions = {}): Promise<GPUContext> {
   const requested = options.precision ?? 'auto';
   if (!['auto', 'f16', 'f32'].includes(requested)) {
     throw new GPUInitError(`precision must be auto, f16 or f32, got "${requested}"`);
   }
+  if (options.device) return adoptDevice(options.device, requested, options);
   const gpu = options.gpu ?? (globalThis as any).navigator?.gpu ?? (defaultProvider ? await defaultProvider() : undefined);
-  if (!gpu) throw new GPUInitError(`WebGPU is not available here (no navigator.gpu, no Dawn). ${SETUP_HINT}`);
+  if (!gpu) throw new GPUInitError(`WebGPU is not available here (no navigator.gpu, no Dawn). ${setupHint()}`);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
-  if (!adapter) throw new GPUInitError(`No WebGPU adapter found. ${SETUP_HINT}`);
+  if (!adapter) throw new GPUInitError(`No WebGPU adapter found. ${setupHint()}`);
 
   const hasF16 = adapter.features.has('shader-f16');
   if (requested === 'f16' && !hasF16) {
@@ -94,6 +158,24 @@ export async function createGPU(options: CreateGPUOptions = {}): Promise<GPUCont
   return ctx;
 }
 
+function adoptDevice(device: GPUDevice, requested: 'auto' | Precision, options: CreateGPUOptions): GPUContext {
+  for (const [name, min] of Object.entries(REQUIRED_LIMITS)) {
+    const v = (device.limits as any)[name];
+    if (typeof v === 'number' && v < min) {
+      throw new GPUInitError(`the device given to createGPU has ${name} = ${v}; mqg-webgpu needs at least ${min}`);
+    }
+  }
+  const hasF16 = device.features.has('shader-f16');
+  if (requested === 'f16' && !hasF16) {
+    throw new GPUInitError('precision "f16" was requested but the device given to createGPU was created without the shader-f16 feature');
+  }
+  // Without its adapter, the device stands in for one: its own info, features and limits.
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const adapter = options.adapter ?? ({ info, features: device.features, limits: device.limits } as unknown as GPUAdapter);
+  const precision: Precision = requested === 'auto' ? (hasF16 ? 'f16' : 'f32') : requested;
+  return new GPUContext(options.gpu, adapter, device, precision, options, false);
+}
+
 function describeAdapter(adapter: GPUAdapter): string {
   const info = adapter.info;
   return [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' / ') || 'unknown adapter';
@@ -111,14 +193,26 @@ interface CompiledKernel {
 export type BindingValue = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | Record<string, number>;
 export type Bindings = Record<string, BindingValue>;
 
+/**
+ * A WebGPU device with the library's caches: pipelines (keyed by WGSL source), bind groups,
+ * uniforms, command recording, readback and the optional profiler. Made by {@link createGPU}.
+ * Release it with `destroy()` (or a `using` declaration); any use after that throws
+ * {@link DisposedError}.
+ */
 export class GPUContext {
+  /** What the adapter reports about itself. */
   readonly adapterInfo: AdapterSummary;
+  /** The device has `shader-f16` (f16 storage is possible). */
   readonly hasF16: boolean;
+  /** The device has `subgroups` (faster matmul and attention variants). */
   readonly hasSubgroups: boolean;
+  /** The device has `timestamp-query` (the profiler works). */
   readonly hasTimestamps: boolean;
+  /** The device's limits, by name. */
   readonly limits: Record<string, number>;
   /** Set when the device is lost; every later call throws it. */
   lost: DeviceLostError | undefined;
+  /** Per-kernel GPU timestamps, when created with `profile: true`. @internal */
   readonly profiler: Profiler | undefined;
   /** See CreateGPUOptions.passPerDispatch; may be changed between steps (benchmarks compare both). */
   passPerDispatch: boolean;
@@ -134,13 +228,19 @@ export class GPUContext {
   private readonly pendingScopes: Promise<void>[] = [];
   private readonly dump: ((name: string, code: string) => void) | undefined;
 
+  /** @internal Use {@link createGPU}. */
   constructor(
-    /** Held so the Dawn instance outlives the device. */
-    readonly gpu: GPU,
+    /** Held so the Dawn instance outlives the device (undefined for an adopted device). */
+    readonly gpu: GPU | undefined,
+    /** The adapter (for an adopted device without one: a stand-in with the device's info, features and limits). */
     readonly adapter: GPUAdapter,
+    /** The WebGPU device every kernel runs on. */
     readonly device: GPUDevice,
+    /** Storage precision of models made on this context (ModelOptions.precision can override it). */
     readonly precision: Precision,
     options: CreateGPUOptions = {},
+    /** Whether destroy() destroys the device (false for a device the caller owns). */
+    private readonly ownsDevice = true,
   ) {
     this.hasF16 = device.features.has('shader-f16');
     this.hasSubgroups = device.features.has('subgroups');
@@ -182,6 +282,7 @@ export class GPUContext {
 
   private destroyed = false;
 
+  /** "vendor / architecture / device / description" of the adapter, for logs. */
   get adapterName(): string {
     return describeAdapter(this.adapter);
   }
@@ -191,8 +292,14 @@ export class GPUContext {
     return this.precision;
   }
 
-  /** Throws if the device was lost or an earlier asynchronous validation error was reported. */
+  /** Whether destroy() was called. */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** Throws if the context was destroyed, the device was lost, or an earlier asynchronous validation error was reported. */
   check(): void {
+    if (this.destroyed) throw new DisposedError('this GPUContext was destroyed; create a new one with createGPU()');
     if (this.lost) throw this.lost;
     if (this.errors.length) {
       const msg = this.errors.splice(0).join('\n');
@@ -202,12 +309,17 @@ export class GPUContext {
 
   // ---------------------------------------------------------------- buffers and tensors
 
+  /** A small number naming a buffer in cache keys. @internal */
   id(buffer: GPUBuffer): number {
     let id = this.bufferIds.get(buffer);
     if (id === undefined) this.bufferIds.set(buffer, (id = this.nextId++));
     return id;
   }
 
+  /**
+   * A GPU buffer of at least `size` bytes (rounded up to 16), usage storage | copy-src | copy-dst
+   * by default. Throws {@link GPUInitError} above the device's maxBufferSize.
+   */
   createBuffer(size: number, label: string, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
     this.check();
     const max = this.limits.maxBufferSize!;
@@ -261,6 +373,7 @@ export class GPUContext {
     }
   }
 
+  /** Copy `size` bytes at `offset` of a buffer back to the CPU. Waits for queued work. */
   async readBytes(buffer: GPUBuffer, offset: number, size: number): Promise<Uint8Array> {
     this.check();
     const start = offset - (offset % 4);
@@ -305,6 +418,7 @@ export class GPUContext {
   // ---------------------------------------------------------------- kernels
 
   /** Compile (or fetch from the cache) a kernel. The cache key is the source and entry point. */
+  /** The compiled pipeline of a kernel (cached by source). @internal */
   kernel(src: KernelSource): CompiledKernel {
     const hit = this.bySource.get(src);
     if (hit) return hit;
@@ -336,6 +450,7 @@ export class GPUContext {
   }
 
   /** Check bindings against the kernel's reflected layout and return a (cached) bind group. */
+  /** The bind group for a kernel's bindings (cached). @internal */
   bindGroup(k: CompiledKernel, bindings: Bindings): GPUBindGroup {
     const expected = k.layout.bindings;
     for (const name of Object.keys(bindings)) {
@@ -449,12 +564,23 @@ export class GPUContext {
     this.pendingScopes.push(this.device.popErrorScope().then(collect), this.device.popErrorScope().then(collect));
   }
 
+  /**
+   * Release the GPU resources: the device itself (unless it was adopted with
+   * `createGPU({ device })`), which frees every tensor and model made on it. Idempotent.
+   */
   destroy(): void {
+    if (this.destroyed) return;
     this.destroyed = true;
     for (const b of this.uniforms.values()) b.destroy();
     this.uniforms.clear();
     this.bindGroups.clear();
-    this.device.destroy();
+    this.pipelines.clear();
+    if (this.ownsDevice) this.device.destroy();
+  }
+
+  /** `using gpu = await createGPU()` destroys it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.destroy();
   }
 }
 

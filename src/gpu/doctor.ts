@@ -34,6 +34,7 @@ export async function precisionWorks(gpu: GPUContext, t: 'f16' | 'f32'): Promise
   return values.every((v, i) => got[i] === v * 3 + 0.5);
 }
 
+/** What `mqg doctor` prints: the adapter, its features and limits, and whether f32 and f16 kernels compute exactly. */
 export async function doctorReport(gpu: GPUContext): Promise<string> {
   const info = gpu.adapterInfo;
   const lines = [

@@ -1,5 +1,6 @@
 // Errors raised by the GPU runtime. Each names what went wrong and, where known, the kernel.
 
+/** Base class of every error the library raises on purpose: its message names the problem (file, tensor, field, flag). */
 export class MQGError extends Error {
   constructor(message: string) {
     super(message);

@@ -1,8 +1,10 @@
-// Node platform hooks: WebGPU through Dawn (npm `webgpu`), and WGSL dumps written to files.
-// Imported by the Node entry points only; browser bundles never see it.
+// Node platform hooks: WebGPU through Dawn (npm `webgpu`), WGSL dumps written to files, and a
+// setup hint that fits where the code runs (a repository checkout or an installed package).
+// Imported by every Node entry point; browser bundles never see it.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { registerPlatform } from './context';
 
 let dawn: GPU | undefined;
@@ -17,7 +19,26 @@ async function dawnGPU(): Promise<GPU> {
   return dawn;
 }
 
-registerPlatform(dawnGPU, (dir, name, code) => {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${name.replace(/[^\w.-]+/g, '_')}.wgsl`), code);
-});
+/** A checkout has scripts/setup.sh beside package.json; the published package does not. */
+function inCheckout(): boolean {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return existsSync(join(dir, 'scripts', 'setup.sh'));
+  }
+  return false;
+}
+
+const DRIVERS =
+  'Dawn needs a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; without a GPU on Debian/Ubuntu, install Mesa\'s ' +
+  'software driver, lavapipe (Mesa 24+: `apt-get install mesa-vulkan-drivers`, from bookworm-backports on Debian 12).';
+
+registerPlatform(
+  dawnGPU,
+  (dir, name, code) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name.replace(/[^\w.-]+/g, '_')}.wgsl`), code);
+  },
+  inCheckout()
+    ? `Run \`npm run setup\`: on Debian/Ubuntu it installs a software Vulkan driver new enough for Dawn (Mesa 24+); elsewhere install your GPU vendor's driver. ${DRIVERS}`
+    : `${DRIVERS} \`npx mqg doctor\` shows what the adapter offers.`,
+);

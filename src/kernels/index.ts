@@ -9,3 +9,14 @@ export * from './encoder';
 export * from './classifier';
 export * from './reduce';
 export * from './adamw';
+
+// The runtime types the launchers take: a Step records dispatches into one command encoder
+// (`gpu.step(label)`), tensors are `gpu.tensor(shape, dtype, label)`.
+export { Tensor } from '../gpu/tensor';
+export type { DType } from '../gpu/tensor';
+export type { Step, Grid, Bindings, BindingValue, DispatchCost } from '../gpu/context';
+export type { KernelSource } from '../gpu/kernel';
+
+// The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
+export { createGPU, GPUContext } from '../gpu/context';
+export type { CreateGPUOptions, Precision } from '../gpu/context';

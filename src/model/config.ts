@@ -29,12 +29,17 @@ export class CheckpointError extends Error {
 export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 'silu';
 export const ACTIVATIONS: readonly Activation[] = ['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu', 'silu'];
 
+/** A GPT-2 architecture: sizes and the config.json options that change the computation. Build one with `makeConfig` or `presetConfig`. */
 export interface GPT2Config {
+  /** Transformer blocks (HF `n_layer`). */
   nLayer: number;
+  /** Attention heads per block (HF `n_head`); must divide nEmbd. */
   nHead: number;
+  /** Model width C (HF `n_embd`). */
   nEmbd: number;
   /** Maximum context length (rows of `wpe`). */
   nPositions: number;
+  /** Token ids 0 .. vocabSize-1 (HF `vocab_size`). */
   vocabSize: number;
   /** vocabSize rounded up to a multiple of 64 (see `paddedVocab`). Not stored in files. */
   paddedVocabSize: number;
@@ -88,6 +93,7 @@ export function paddedVocab(v: number): number {
   return Math.ceil(v / VOCAB_PAD_MULTIPLE) * VOCAB_PAD_MULTIPLE;
 }
 
+/** What `makeConfig` takes: the five sizes, and any other GPT2Config field (HF defaults otherwise; paddedVocabSize and nInner are derived). */
 export type GPT2ConfigInit = Pick<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'> &
   Partial<Omit<GPT2Config, 'nLayer' | 'nHead' | 'nEmbd' | 'nPositions' | 'vocabSize'>>;
 
@@ -153,7 +159,10 @@ interface PresetDef {
   scaleAttnByInverseLayerIdx?: boolean;
 }
 
-const PRESETS: Record<string, PresetDef> = {
+/** The names `presetConfig` accepts. */
+export type PresetName = 'mqg-tiny' | 'mqg-small' | 'gpt2' | 'gpt2-medium' | 'biomedlm';
+
+const PRESETS: Record<PresetName, PresetDef> = {
   'mqg-tiny': { nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256 },
   'mqg-small': { nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 512 },
   gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 },
@@ -161,15 +170,16 @@ const PRESETS: Record<string, PresetDef> = {
   biomedlm: { nLayer: 32, nHead: 20, nEmbd: 2560, nPositions: 1024, vocabSize: 28896, scaleAttnByInverseLayerIdx: true },
 };
 
-export const PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
+/** Every preset name, in a fixed order: mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm. */
+export const PRESET_NAMES: readonly PresetName[] = Object.keys(PRESETS) as PresetName[];
 
 /**
  * Config for a named preset. `mqg-*` presets need `vocabSize` (from the tokenizer). The
  * `gpt2*` / `biomedlm` presets have a default vocab; a given `vocabSize` overrides it
  * (same architecture, different tokenizer).
  */
-export function presetConfig(name: string, vocabSize?: number): GPT2Config {
-  const p = Object.prototype.hasOwnProperty.call(PRESETS, name) ? PRESETS[name] : undefined;
+export function presetConfig(name: PresetName, vocabSize?: number): GPT2Config {
+  const p: PresetDef | undefined = Object.prototype.hasOwnProperty.call(PRESETS, name) ? PRESETS[name] : undefined;
   if (!p) {
     throw new CheckpointError(`unknown model preset '${name}' (valid presets: ${PRESET_NAMES.join(', ')})`);
   }

@@ -13,7 +13,9 @@ import { gemm, matmulForward } from '../kernels/matmul';
 import { residualForward } from '../kernels/residual';
 import { attentionDecode } from '../kernels/decode';
 
+/** Options of `generate`. */
 export interface GenerateOptions {
+  /** How many tokens to produce at most (required). */
   maxNewTokens: number;
   /** 0 = greedy (argmax). Default 1. */
   temperature?: number;
@@ -21,6 +23,7 @@ export interface GenerateOptions {
   topK?: number;
   /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
   topP?: number;
+  /** Sampling seed. Default 1. */
   seed?: number;
   /** Stop after emitting this token (e.g. end-of-text). */
   stopToken?: number;

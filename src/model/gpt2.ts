@@ -14,6 +14,7 @@
 // scaling (each step then overflows again and is skipped, for good).
 
 import type { GPUContext, Step } from '../gpu/context';
+import { DisposedError } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../gpu/errors';
 import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
@@ -32,16 +33,23 @@ import { LoraAdapters, type LoraOptions } from './lora';
 import type { ActEpilogue } from '../kernels/lora';
 import type { LoraConfig, LoraModuleKind } from './peft';
 
+/** AdamW settings of one update. Defaults: beta1 0.9, beta2 0.95, eps 1e-8, weightDecay 0.1 (on matmul weights and embeddings), gradClip 1. */
 export interface AdamWOptions {
+  /** Learning rate (required). */
   lr: number;
+  /** First-moment decay. Default 0.9. */
   beta1?: number;
+  /** Second-moment decay. Default 0.95. */
   beta2?: number;
+  /** Denominator epsilon. Default 1e-8. */
   eps?: number;
+  /** Decoupled weight decay, applied to the parameters `ModelOptions.decay` selects. Default 0.1. */
   weightDecay?: number;
   /** Clip the global gradient L2 norm to this value; 0 turns clipping off. */
   gradClip?: number;
 }
 
+/** Dynamic loss scaling for f16 training: overflow skips the step and halves the scale; it doubles after `growthInterval` clean steps. */
 export interface LossScaleOptions {
   /** Initial loss scale (f16 only). */
   initScale?: number;
@@ -117,6 +125,7 @@ export interface StepStats {
   lossScale: number;
 }
 
+/** Options of the GPT2 constructor (and of loadModel). Every field is optional. */
 export interface ModelOptions {
   /** Storage precision; defaults to the context's. */
   precision?: 'f16' | 'f32';
@@ -139,10 +148,13 @@ export interface ModelOptions {
   checkpointActivations?: boolean;
 }
 
+/** GPT-2 on the GPU: parameters in flat banks, explicit forward and backward (llm.c order), AdamW, a KV cache for generation. Parameters are addressed by Hugging Face names. Release it with `destroy()` or `using`; any later use throws DisposedError. */
 export class GPT2 {
+  /** The parameter banks (master weights, gradients, AdamW moments). @internal */
   readonly params: ParamStore;
   /** Whether gradients and optimiser state exist (ModelOptions.training). */
   readonly training: boolean;
+  /** Storage precision of weights and activations. */
   readonly dtype: 'f16' | 'f32';
   /** AdamW step count t: one per update() call, including f16 steps skipped for overflow. */
   t = 0;
@@ -169,7 +181,9 @@ export class GPT2 {
   private frozenLnGrads: Tensor | undefined;
 
   constructor(
+    /** The context the model lives on. */
     readonly gpu: GPUContext,
+    /** The architecture. */
     readonly config: GPT2Config,
     options: ModelOptions = {},
   ) {
@@ -223,6 +237,7 @@ export class GPT2 {
 
   /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0. */
   initRandom(seed = 1337): void {
+    this.alive();
     const rng = new Rng(seed);
     const L = this.config.nLayer;
     for (const s of this.params.slots) {
@@ -242,6 +257,7 @@ export class GPT2 {
    * must be present (an untied model needs `lm_head.weight`; a tied one ignores it).
    */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    this.alive();
     for (const s of this.params.slots) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
@@ -266,6 +282,7 @@ export class GPT2 {
 
   /** A parameter's f32 master value by HF name (with or without `transformer.`). */
   async parameter(name: string): Promise<Float32Array> {
+    this.alive();
     const n = canonical(name);
     if (this.lora && isLoraName(n)) return (await this.gpu.download(this.lora.params.master(n))) as Float32Array;
     return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
@@ -273,6 +290,7 @@ export class GPT2 {
 
   /** A parameter's gradient by HF name: d(loss)/d(param) for the mean loss, loss scaling removed. */
   async gradient(name: string): Promise<Float32Array> {
+    this.alive();
     this.requireTraining('gradient()');
     const n = canonical(name);
     const grads = this.lora && isLoraName(n) ? this.lora.params : this.params;
@@ -292,6 +310,7 @@ export class GPT2 {
    * [B,T,...] row-major, so any (B', T') with B'*T' <= B*T is a prefix of each buffer.
    */
   allocate(B: number, T: number): void {
+    this.alive();
     const { nLayer: L, nEmbd: C, nHead: NH, paddedVocabSize: Vp, nPositions, nInner: H } = this.config;
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new MQGError(`batch shape B=${B}, T=${T} must be positive integers`);
     if (T > nPositions) throw new MQGError(`sequence length ${T} exceeds the model's context ${nPositions}`);
@@ -428,6 +447,7 @@ export class GPT2 {
 
   /** Validate and upload a batch. Token ids must be in [0, vocabSize); a target may be -1 (ignored: not in the loss). */
   setBatch(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): void {
+    this.alive();
     const a = this.use(B, T);
     const V = this.config.vocabSize;
     const check = (xs: ArrayLike<number>, what: string, allowIgnore: boolean) => {
@@ -628,6 +648,7 @@ export class GPT2 {
    * targets, divided by `gradAccum` (see microStep for how accumulation normalises).
    */
   backward(gradAccum = 1): void {
+    this.alive();
     this.requireTraining('backward()');
     const a = this.acts;
     if (!a || !this.forwardDone?.hasTargets) throw new MQGError('backward(): run forward() with targets first');
@@ -640,6 +661,7 @@ export class GPT2 {
 
   /** One AdamW update over all parameters (one dispatch per parameter bank). */
   update(opts: AdamWOptions, step?: Step): void {
+    this.alive();
     this.requireTraining('update()');
     this.writeHyper(opts);
     const s = step ?? this.gpu.step('update');
@@ -740,6 +762,7 @@ export class GPT2 {
     return { t: this.t, tensors };
   }
 
+  /** Restore what exportOptimizerState returned (a resumed run continues bit for bit); `source` names it in errors. */
   importOptimizerState(t: number, tensors: ReadonlyMap<string, { shape: number[]; data: Uint8Array }>, source = 'optimizer state'): void {
     const put = (name: string, dst: Tensor) => {
       const src = tensors.get(name);
@@ -774,12 +797,28 @@ export class GPT2 {
     if (!this.training) throw new MQGError(`${what} needs gradients and optimiser state, but the model was built with training: false`);
   }
 
+  /** Free the model's GPU memory (weights, optimiser state, activations). Idempotent; any later use throws DisposedError. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.freeActivations();
     this.params.destroy();
     this.lora?.destroy();
     this.frozenLnGrads?.buffer.destroy();
     for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
+  }
+
+  /** `using model = new GPT2(...)` destroys it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  private destroyed = false;
+
+  /** Throws DisposedError after destroy() (or the context's). */
+  private alive(): void {
+    if (this.destroyed) throw new DisposedError('this GPT2 model was destroyed; load or create it again');
+    if (this.gpu.isDestroyed) throw new DisposedError('the GPUContext of this GPT2 model was destroyed');
   }
 }
 

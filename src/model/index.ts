@@ -1,4 +1,5 @@
-// GPT-2 model, configs and checkpoint formats (browser-safe parts; file I/O is in the Node entry).
+// `mqg-webgpu/model`: GPT-2, its configs, generation, and the loader pipeline's browser-safe steps
+// (safetensors, PyTorch, llm.c .bin on bytes or Blobs; Hugging Face names). File I/O is in `mqg-webgpu/node`.
 export * from './config';
 // The loader pipeline's browser-safe steps (source/*.ts; the Node steps are in node.ts).
 export * from './source/bytes';
@@ -11,11 +12,19 @@ export * from './source/config';
 export * from './source/names';
 export * from './source/open';
 export * from './source/load';
-export * from './params';
 export * from './gpt2';
 export * from './generate';
-// LoRA (PEFT adapters), activation checkpointing and the memory plan.
+export * from './load';
+export { ModelMemoryError, decaysByDefault } from './params';
+export { memoryPlan, largestFittingBatch, formatMemoryTable, MEMORY_CATEGORIES } from './memory';
+export type { MemoryPlan, MemoryPlanInput, MemoryCategory } from './memory';
+export type { ParamStore, ParamSlot, Bank } from './params';
+
+// LoRA: PEFT adapter files (browser-safe), adapters on the GPU (ModelOptions.lora), their memory.
 export * from './peft';
-export * from './lora';
-export * from './lora-memory';
-export * from './memory';
+export { LoraAdapters, loraConfigFromOptions, type LoraOptions } from './lora';
+export { loraMemory, type LoraMemory } from './lora-memory';
+
+// The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
+export { createGPU, GPUContext } from '../gpu/context';
+export type { CreateGPUOptions, Precision } from '../gpu/context';

@@ -1,5 +1,3 @@
+// `mqg-webgpu/model` in Node: the same modules as in browsers, with WebGPU through Dawn.
+import '../gpu/node';
 export * from './index';
-export * from './checkpoint.node';
-export * from './io.node';
-export * from './peft.node';
-export * from './lora.node';

@@ -40,6 +40,7 @@ export interface Bank {
   decayMask: Tensor | null;
 }
 
+/** A model would need more GPU memory than allowed (ModelOptions.maxMemoryBytes) or than a binding can hold; the message gives the numbers. */
 export class ModelMemoryError extends MQGError {}
 
 /** Partial sums of several banks sit 64 floats (256 bytes) apart, so each is a legal binding offset. */

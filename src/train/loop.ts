@@ -53,9 +53,13 @@ export interface StepReport extends StepStats {
   step: number;
   /** Mean loss over the step's micro-batches. */
   loss: number;
+  /** The learning rate used. */
   lr: number;
+  /** Wall time of the step in milliseconds. */
   ms: number;
+  /** Tokens processed in the step. */
   tokens: number;
+  /** tokens / (ms / 1000). */
   tokensPerSecond: number;
   /** Consecutive skipped steps ending with this one. */
   skippedRun: number;
@@ -63,9 +67,11 @@ export interface StepReport extends StepStats {
   valLoss?: number;
 }
 
+/** Options of `train` (trainLoop): model, batches, schedule, adamw and steps are required. */
 export interface TrainLoopOptions<TBatch> {
   /** The model trained; the default microStep and stats use it. */
   model: GPT2;
+  /** Where batches come from: anything with `nextBatch()` (a DataLoader, a fixed batch). */
   batches: { nextBatch(): TBatch };
   /** Default: languageModelStep(model, B, T) with B, T taken from `batches` (a DataLoader has them). */
   microStep?: MicroStep<TBatch>;
@@ -75,6 +81,7 @@ export interface TrainLoopOptions<TBatch> {
   schedule: ScheduleOptions | ((step: number) => number);
   /** AdamW settings other than the learning rate. */
   adamw: Omit<AdamWOptions, 'lr'>;
+  /** Micro-batches per optimiser step. Default 1. */
   gradAccum?: number;
   /** Updates already done (a resumed run); the loop runs steps startStep .. steps-1. */
   startStep?: number;
@@ -84,24 +91,32 @@ export interface TrainLoopOptions<TBatch> {
   tokensPerMicroBatch?: number;
   /** f16: stop after more than this many consecutive skipped updates (default 10). f32 stops at the first. */
   maxSkippedSteps?: number;
+  /** Run `run(stepsDone)` every `every` steps; its result is the step's valLoss. Default none. */
   evaluate?: { every: number; run: (stepsDone: number) => Promise<number> };
   /** Called every `every` steps (0 = only at the end) and once at the end (`final`), also when stopped early.
    *  `lastGood` is the newest earlier save whose next step was finite: keep it when pruning old checkpoints. */
   save?: { every: number; run: (stepsDone: number, final: boolean, lastGood: number | undefined) => Promise<void> };
+  /** Called after every optimiser step with its typed report. Default none. */
   onStep?: (r: StepReport) => void | Promise<void>;
   /** Polled before each step: true ends the run after the final save (an interrupt). */
   shouldStop?: () => boolean;
 }
 
+/** What `train` returns. */
 export interface TrainLoopSummary {
+  /** The step the run started from. */
   startStep: number;
   /** Updates done when the loop ended (the final checkpoint's step). */
   stepsDone: number;
+  /** shouldStop() ended the run early. */
   interrupted: boolean;
+  /** Every step's report. */
   history: StepReport[];
+  /** Updates skipped for non-finite gradients (f16 overflow). */
   skippedSteps: number;
   /** The newest saved step whose next step was finite (or the start when it was a checkpoint). */
   lastGoodCheckpoint: number | undefined;
+  /** Mean throughput over the run. */
   tokensPerSecond: number;
 }
 
@@ -124,6 +139,7 @@ export async function gpt2StepStats(model: GPT2): Promise<StepStats> {
   return { gradNorm: last.gradNorm, skipped: last.skipped, lossScale: model.dtype === 'f16' ? last.lossScale : 1 };
 }
 
+/** The training loop every trainer uses: for each step, `gradAccum` micro-batches (each one submit), the AdamW update on the last, one readback of the step's statistics, then the hooks (onStep, evaluate, save). Works in Node and in browsers on in-memory data. Throws NonFiniteError on a non-finite loss or gradient. */
 export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<TrainLoopSummary> {
   const { model, batches } = o;
   const gradAccum = o.gradAccum ?? 1;

@@ -5,26 +5,38 @@ import type { GPT2 } from '../model/gpt2';
 import type { Tokenizer } from './tokenizer/types';
 import type { McqRecord } from './data/mcq';
 
+/** One question's scores: each option's log-likelihood after the prompt. */
 export interface McqScore {
+  /** The question id. */
   id: string;
+  /** The question source. */
   source: string;
   /** Per option: summed log-likelihood of its tokens, and the per-token mean. */
   sum: number[];
+  /** Per option: mean log-likelihood per token. */
   mean: number[];
+  /** The option with the highest summed log-likelihood. */
   predictedSum: number;
+  /** The option with the highest per-token mean. */
   predictedMean: number;
+  /** The correct option indexes. */
   answer: number[];
 }
 
+/** Accuracy over a set of questions, overall and by source. */
 export interface McqReport {
+  /** Questions scored. */
   questions: number;
   /** Top-1 prediction is in the answer set. */
   accuracySum: number;
+  /** Top-1 accuracy by the per-token mean log-likelihood. */
   accuracyMean: number;
   /** The |answer| best options by summed log-likelihood are exactly the answer set (for questions
    *  with one correct option this equals top-1 accuracy). */
   exactMatch: number;
+  /** The same figures per source. */
   bySource: Record<string, { questions: number; accuracySum: number; accuracyMean: number }>;
+  /** Every question's scores. */
   scores: McqScore[];
 }
 
@@ -63,6 +75,7 @@ export async function scoreQuestion(model: GPT2, tok: Tokenizer, rec: McqRecord)
   return { id: rec.id, source: rec.source, sum, mean, predictedSum: argmax(sum), predictedMean: argmax(mean), answer: rec.answer };
 }
 
+/** Score every question (`scoreQuestion`) and summarise: accuracy by summed and by mean log-likelihood, exact match, per source. `onProgress` gets the number done. */
 export async function evaluateMcq(model: GPT2, tok: Tokenizer, records: McqRecord[], onProgress?: (done: number) => void): Promise<McqReport> {
   const scores: McqScore[] = [];
   for (const rec of records) {

@@ -1,9 +1,3 @@
-// Node entry for training: everything in ./index plus the file-based pieces.
+// `mqg-webgpu/train` in Node: the same modules as in browsers, with WebGPU through Dawn.
+import '../gpu/node';
 export * from './index';
-export * from './schedule';
-export * from './mcq-eval';
-export * from './plot';
-export * from './trainer.node';
-export * from './data/shards.node';
-export * from './data/mcq.node';
-export * from './tokenizer/load.node';

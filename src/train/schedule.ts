@@ -1,12 +1,19 @@
 // Learning-rate schedules: linear warmup from 0, then cosine, linear or constant decay to minLr.
 
+/** Decay after warmup: cosine or linear to minLr, or constant. */
 export type ScheduleName = 'cosine' | 'linear' | 'constant';
 
+/** A learning-rate schedule: linear warmup from 0 to lr, then decay to minLr by the last step. */
 export interface ScheduleOptions {
+  /** Peak learning rate. */
   lr: number;
+  /** Learning rate at the last step. */
   minLr: number;
+  /** Warmup steps (0 = none). */
   warmup: number;
+  /** Total steps of the run. */
   steps: number;
+  /** The decay shape. */
   schedule: ScheduleName;
 }
 

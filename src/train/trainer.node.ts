@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError, asDataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
-import { presetConfig, type GPT2Config } from '../model/config';
+import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
 import { configToHFJson, configToMetadata } from '../model/source/config';
 import { saveGPT2Weights } from '../model/source/names';
@@ -427,7 +427,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     if (vocab === undefined) {
       throw new UsageError(`mqg train: the shards in ${o.data} record no tokenizer, so the vocab of a new ${o.preset} model is unknown: give --tokenizer (gpt2 or a tokenizer.json) or --init`);
     }
-    config = presetConfig(o.preset, vocab);
+    config = presetConfig(o.preset as PresetName, vocab);
     modelSource = `the new ${o.preset} model`;
   }
   checkConsistency({

@@ -93,7 +93,7 @@ describe('binding validation', () => {
 describe('device', () => {
   it('reports f16 requested where shader-f16 is missing', async () => {
     const gpu = await getGPU('f32');
-    const noF16 = { requestAdapter: async () => new Proxy((await gpu.gpu.requestAdapter())!, {
+    const noF16 = { requestAdapter: async () => new Proxy((await gpu.gpu!.requestAdapter())!, {
       get(target, prop) {
         if (prop === 'features') return new Set([...target.features].filter((f) => f !== 'shader-f16'));
         const v = (target as any)[prop];

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseSafetensors, paramShapes, readCheckpoint, resolveCheckpoint, toFloat32 } from '../../src/model/node';
+import { parseSafetensors, paramShapes, toFloat32 } from '../../src/model/index';
+import { readCheckpoint, resolveCheckpoint } from '../../src/node';
 
 const GOLDEN = path.resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny');
 const present = existsSync(GOLDEN);

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { hubCacheDir, readCheckpoint, resolveCheckpoint } from '../../src/model/node';
+import { hubCacheDir, readCheckpoint, resolveCheckpoint } from '../../src/node';
 import { loadTokenizer } from '../../src/train/tokenizer/load.node';
 import { BYTE_TO_CHAR } from '../../src/train/tokenizer/bytes';
 

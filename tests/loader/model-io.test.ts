@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { GPT2, loadModel, loadModelAndSource, makeConfig, readCheckpoint, saveModel } from '../../src/index';
+import { GPT2, loadModel, makeConfig } from '../../src/index';
+import { loadModelAndSource, readCheckpoint, saveModel } from '../../src/node';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { makeConfig, paramShapes, parseSafetensors, readCheckpoint, readCheckpointBytes, serializeSafetensors, writeCheckpoint, type GPT2Config } from '../../src/model/node';
+import { makeConfig, paramShapes, parseSafetensors, readCheckpointBytes, serializeSafetensors, type GPT2Config } from '../../src/model/index';
+import { readCheckpoint, writeCheckpoint } from '../../src/node';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'mqg-save-'));
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);

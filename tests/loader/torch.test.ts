@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CheckpointError, bytesSource, float32ToBF16Array, openTorch, readCheckpoint, readCheckpointBytes } from '../../src/model/node';
+import { CheckpointError, bytesSource, float32ToBF16Array, openTorch, readCheckpointBytes } from '../../src/model/index';
+import { readCheckpoint } from '../../src/node';
 import { float32ToF16Array } from '../../src/util/f16';
 import { PickleWriter, stateDictPickle, torchFile, writeZip, type TorchTensorSpec } from './torchfile';
 

@@ -6,7 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GPT2, type GPT2ConfigInit, canonicalName, configsEqual, decodeShard, loadModel, makeConfig, parseSafetensors, toFloat32 } from '../../src/index';
+import { GPT2, type GPT2ConfigInit, loadModel, makeConfig } from '../../src/index';
+import { canonicalName, configsEqual, parseSafetensors, toFloat32 } from '../../src/model/index';
+import { decodeShard } from '../../src/train/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const CANDIDATES = [join(__dirname, '../fixtures/hf-biomedlm-tiny'), resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny')];

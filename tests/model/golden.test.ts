@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GPT2, loadModel, parseSafetensors, toFloat32, canonicalName } from '../../src/index';
+import { GPT2, loadModel } from '../../src/index';
+import { parseSafetensors, toFloat32, canonicalName } from '../../src/model/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const dir = join(__dirname, '../fixtures/gpt2-tiny');

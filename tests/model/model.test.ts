@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GPT2, generate, loadModel, makeConfig, saveModel } from '../../src/index';
+import { GPT2, generate, loadModel, makeConfig } from '../../src/index';
+import { saveModel } from '../../src/node';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
 
 const tiny = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, nPositions: 48, vocabSize: 101 });

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GPT2, makeConfig, saveModel } from '../../src/index';
+import { GPT2, makeConfig } from '../../src/index';
+import { saveModel } from '../../src/node';
 import { train, type TrainOptions } from '../../src/train/trainer.node';
 import { parseFlags } from '../../src/cli/args';
 import { PRECISIONS, getGPU } from '../helpers/gpu';

@@ -10,6 +10,7 @@
 import { Rng } from './rng';
 import { DataError } from '../../gpu/errors';
 
+/** Options of the DataLoader: B and T are required. */
 export interface DataLoaderOptions {
   /** Batch size (rows). */
   B: number;
@@ -25,6 +26,7 @@ export interface DataLoaderOptions {
   names?: string[];
 }
 
+/** One batch: B rows of T token ids and their next-token targets. */
 export interface Batch {
   /** (B, T) row-major. */
   inputs: Int32Array;
@@ -52,10 +54,15 @@ export interface DataLoaderState {
   rng: number;
 }
 
+/** llm.c's data loader over in-memory token shards: batches of B rows of T tokens, shuffled per epoch from a seed, resumable with state()/restore(). */
 export class DataLoader {
+  /** Rows per batch. */
   readonly B: number;
+  /** Tokens per row. */
   readonly T: number;
+  /** Whether batches are shuffled (default true). */
   readonly shuffle: boolean;
+  /** The shuffling seed (default 1337). */
   readonly seed: number;
   private readonly shards: ArrayLike<number>[];
   private readonly names: string[];
@@ -96,10 +103,12 @@ export class DataLoader {
     return this.batchesIn.reduce((a, b) => a + b, 0);
   }
 
+  /** Completed passes over the data. */
   get epoch(): number {
     return this.epochNo;
   }
 
+  /** The next batch; after the last shard it wraps to the first (a new epoch). */
   nextBatch(): Batch {
     let shard = this.shardOrder[this.shardPos];
     if (this.sample >= this.batchesIn[shard]) {
@@ -130,6 +139,7 @@ export class DataLoader {
     this.startEpoch();
   }
 
+  /** The position, as plain JSON, for restore(). */
   state(): DataLoaderState {
     return {
       version: 1,
@@ -147,6 +157,7 @@ export class DataLoader {
     };
   }
 
+  /** Continue exactly where state() was taken (same options required). */
   restore(s: DataLoaderState): void {
     const bad = (why: string): never => {
       throw new DataError(`DataLoader.restore: ${why}`);

@@ -1,13 +1,19 @@
 // Multiple-choice question JSONL (shared/data/*.jsonl): one object per line,
 // {"id", "question", "options": [...], "answer": [0-based indexes], "source", "chapter"}.
 
+/** One multiple-choice question (a line of the MCQ JSONL format). */
 export interface McqRecord {
+  /** Unique id of the question. */
   id: string;
+  /** The question text. */
   question: string;
+  /** The answer options, in order (A, B, C, ...). */
   options: string[];
   /** Sorted 0-based indexes into options; never empty. */
   answer: number[];
+  /** Where it comes from (reported per source). */
   source: string;
+  /** Chapter or topic within the source. */
   chapter: string;
 }
 

@@ -34,10 +34,12 @@ export interface BpeSpec {
 const CACHE_LIMIT = 200_000;
 const SHORT_WORD = 48; // below this, rescanning for the best pair beats a heap
 
+/** A byte-level BPE (GPT-2 style): from `trainBpe`, or a Hugging Face tokenizer.json through `hfTokenizerFromJSON`. `toJSON()` gives the tokenizer.json. */
 export class BpeTokenizer implements Tokenizer {
   readonly name: string;
   readonly vocabSize: number;
   readonly eotToken: number;
+  /** Special tokens by text. */
   readonly specials: ReadonlyMap<string, number>;
   private readonly idToBytes: (Uint8Array | undefined)[];
   private readonly byteIds: Int32Array;
@@ -77,6 +79,7 @@ export class BpeTokenizer implements Tokenizer {
     this.jsonFn = spec.json;
   }
 
+  /** Number of merge rules. */
   get numMerges(): number {
     return this.mergedId.length;
   }

@@ -11,10 +11,12 @@ import type { EncodeOptions, Tokenizer } from './types';
 export const GPT2_VOCAB_SIZE = 50257;
 export const GPT2_EOT = 50256;
 
+/** GPT-2's byte-level BPE (r50k_base, 50,257 ids); get the shared instance with `gpt2Tokenizer()` or `loadGpt2Tokenizer()`. */
 export class Gpt2Tokenizer implements Tokenizer {
   readonly name = 'gpt2';
   readonly vocabSize = GPT2_VOCAB_SIZE;
   readonly eotToken = GPT2_EOT;
+  /** Special tokens by text: `<|endoftext|>` = 50256. */
   readonly specials: ReadonlyMap<string, number> = new Map([['<|endoftext|>', GPT2_EOT]]);
   private idToBytes: Uint8Array[] | undefined;
   // Treat every special token as plain text: a literal "<|endoftext|>" in a document is not a separator.

@@ -37,6 +37,7 @@ export interface HfAddedToken {
   normalized?: boolean;
 }
 
+/** Options of hfTokenizerFromJSON. */
 export interface HfLoadOptions {
   /** Tokenizer.name (default "hf-bpe"). */
   name?: string;
@@ -50,6 +51,7 @@ function fail(msg: string): never {
   throw new Error(`tokenizer.json: ${msg}`);
 }
 
+/** A byte-level BPE from a Hugging Face tokenizer.json (its text or parsed object), e.g. GPT-2's or BioMedLM's; anything else is an error naming the field. */
 export function hfTokenizerFromJSON(json: string | object, opts: HfLoadOptions = {}): BpeTokenizer {
   let j: any;
   if (typeof json === 'string') {

@@ -9,6 +9,7 @@ import { BpeTokenizer } from './bpe';
 import type { HfTokenizerJson } from './hf';
 import { GPT2_SPLIT_PATTERN, forEachPretoken, gpt2SplitRegex } from './pretokenize';
 
+/** Options of trainBpe. Every field is optional. */
 export interface TrainBpeOptions {
   /** Stop early when the most frequent pair occurs fewer times than this (default 2); the vocab is then
    *  smaller than asked for. */
@@ -21,6 +22,7 @@ export interface TrainBpeOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Train a byte-level BPE with `vocabSize` ids (256 bytes + merges + special tokens) on texts, GPT-2 pre-tokenisation. */
 export function trainBpe(texts: string[], vocabSize: number, opts: TrainBpeOptions = {}): BpeTokenizer {
   const specialTokens = opts.specialTokens ?? ['<|endoftext|>'];
   const minFrequency = Math.max(1, opts.minFrequency ?? 2);

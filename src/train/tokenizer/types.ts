@@ -1,5 +1,6 @@
 // The tokenizer contract shared by GPT-2's BPE, Hugging Face tokenizer.json files and trained BPEs.
 
+/** What every tokenizer offers: text to ids and back, its vocabulary size and end-of-text id. */
 export interface Tokenizer {
   /** What to record in run metadata, e.g. "gpt2", a tokenizer.json path, or "bpe-8192". */
   name: string;

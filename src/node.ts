@@ -1,0 +1,21 @@
+// `mqg-webgpu/node`: the Node-only parts, file I/O. Checkpoints from files, model directories and
+// the Hugging Face Hub (streamed reads, atomic writes), models from and to files, llm.c token shards, multiple-choice files, tokenizer files,
+// and `trainRun`, the file-based training run behind `mqg train` (run directories, checkpoints,
+// resume). Importing it opens WebGPU through Dawn.
+import './gpu/node';
+import './kernels/matmul-tune.node';
+// Checkpoints from any source: a file, a Hugging Face model directory (sharded, with config.json),
+// an hf:org/name[@rev] id (the local Hub cache, else downloaded); convert and write them atomically.
+export * from './model/checkpoint.node';
+export { loadModel } from './model/load.node';
+export { saveModel, loadModelAndSource } from './model/io.node';
+// LoRA adapters as PEFT directories; base + adapter loading; the adapter of a LoRA model to disk.
+export { readAdapter, readAdapterConfig, writeAdapter } from './model/peft.node';
+export { loadAdaptedModel, loadAdaptedModelAndSource, loadModelWithAdapter, saveAdapter } from './model/lora.node';
+export { train as trainRun, TRAIN_DEFAULTS, TrainingError } from './train/trainer.node';
+export type { TrainOptions, TrainSummary, StepRecord } from './train/trainer.node';
+export { readShard, writeShard, listShards, prepareData } from './train/data/shards.node';
+export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';
+export type { TokenizerRecord } from './train/consistency';
+export { readMcqFile } from './train/data/mcq.node';
+export { loadTokenizer, saveTokenizer } from './train/tokenizer/load.node';
