@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/node/cli.js');
 if (!existsSync(cli)) throw new Error('build first: node scripts/build.mjs --no-types');
-const { presetConfig, encodeShard } = await import(path.join(root, 'dist/node/index.js'));
-const { memoryPlan } = await import(path.join(root, 'dist/node/model/index.js'));
+const { presetConfig, memoryPlan } = await import(path.join(root, 'dist/lib/model/index.js'));
+const { encodeShard } = await import(path.join(root, 'dist/lib/train/index.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
