@@ -18,6 +18,11 @@ export { presetConfig, makeConfig, PRESET_NAMES, CheckpointError } from './model
 export type { GPT2Config, GPT2ConfigInit, PresetName, Activation } from './model/config';
 export { ModelMemoryError } from './model/params';
 
+// LoRA: adapters in PEFT's layout (ModelOptions.lora trains them on a frozen base)
+export { parseAdapterConfig, serializeAdapterConfig, parseAdapterWeights, serializeAdapterWeights, mergeAdapter, loraModules } from './model/peft';
+export type { LoraConfig, LoraWeights, LoraModule } from './model/peft';
+export type { LoraOptions } from './model/lora';
+
 // Loading and saving in memory (the root's `loadModel` is per platform: see index.ts / browser.ts)
 export { modelToSafetensors } from './model/load';
 export type { ModelSource, LoadModelOptions, SerializeModelOptions } from './model/load';

@@ -1,15 +1,24 @@
 // The browser demo: the library, unchanged, trains mqg-tiny in the tab. Only device acquisition
 // differs from Node (createGPU finds navigator.gpu). Exposes window.mqgDemo for automated tests.
-import { createGPU, DataLoader, GPT2, generate, learningRate, presetConfig, trainBpe } from '../../src/browser';
+// ?lora=R fine-tunes with LoRA instead: the base (trained first for ?pretrain=N steps, if given) is
+// frozen and only rank-R adapters on c_attn and c_fc train; "Download adapter" saves them as PEFT files.
+import {
+  createGPU, DataLoader, GPT2, generate, learningRate, presetConfig, trainBpe, serializeAdapterConfig, serializeAdapterWeights,
+} from '../../src/browser';
 
 const $ = (id: string) => document.getElementById(id)!;
-const state = { running: false, step: 0, losses: [] as number[], samples: [] as string[], error: '', precision: '', ready: false };
+const state = {
+  running: false, step: 0, losses: [] as number[], samples: [] as string[], error: '', precision: '', ready: false,
+  /** LoRA mode: trainable (adapter) and frozen (base) parameter counts, and the PEFT files' sizes once saved. */
+  lora: null as null | { trainable: number; frozen: number; files?: Record<string, number> },
+};
 (window as unknown as { mqgDemo: typeof state }).mqgDemo = state;
 
 // URL parameters let a test run a short, small session: ?batch=4&seq=32&sampleEvery=10&steps=100
 const params = new URLSearchParams(location.search);
 const num = (k: string, d: number) => Number(params.get(k) ?? d);
 const B = num('batch', 8), T = num('seq', 64), STEPS = num('steps', 2000), SAMPLE_EVERY = num('sampleEvery', 25);
+const LORA = num('lora', 0), PRETRAIN = num('pretrain', 0);
 
 function draw(): void {
   const c = $('chart') as HTMLCanvasElement;
@@ -50,10 +59,42 @@ async function main(): Promise<void> {
   state.precision = gpu.precision;
   $('precision').textContent = gpu.precision;
   $('adapter').textContent = gpu.adapterName;
-  const model = new GPT2(gpu, presetConfig('mqg-tiny', tok.vocabSize));
+  const config = presetConfig('mqg-tiny', tok.vocabSize);
+  const loader = new DataLoader(Uint16Array.from(ids), { B, T, seed: 1 });
+  let model = new GPT2(gpu, config);
   model.initRandom(1337);
   if (model.dtype === 'f16') model.setLossScale({ initScale: 2 ** 14 });
-  const loader = new DataLoader(Uint16Array.from(ids), { B, T, seed: 1 });
+  if (LORA > 0) {
+    // a base to adapt: a few full steps here (a real session would load a pretrained checkpoint)
+    for (let i = 0; i < PRETRAIN; i++) {
+      $('status').textContent = `pretraining the base: step ${i + 1}/${PRETRAIN}`;
+      const b = loader.nextBatch();
+      await model.trainStep(b.inputs, b.targets, B, T, { lr: 2e-3, weightDecay: 0.1, gradClip: 1, beta2: 0.95 });
+    }
+    const base = await model.weights();
+    model.destroy();
+    model = new GPT2(gpu, config, { lora: { r: LORA, alpha: 2 * LORA, targets: ['c_attn', 'c_fc'] } });
+    model.loadWeights(base);
+    if (model.dtype === 'f16') model.setLossScale({ initScale: 2 ** 14 });
+    state.lora = { trainable: model.lora!.numel, frozen: model.params.slots.reduce((n, p) => n + p.numel, 0) };
+    $('mode').textContent = `LoRA r=${LORA} on c_attn, c_fc: ${state.lora.trainable} trainable, ${state.lora.frozen} frozen parameters`;
+    ($('download') as HTMLButtonElement).hidden = false;
+    ($('download') as HTMLButtonElement).onclick = () => void downloadAdapter();
+  }
+  async function downloadAdapter(): Promise<void> {
+    const c = model.lora!.config;
+    const files: [string, BlobPart][] = [['adapter_config.json', serializeAdapterConfig(c)], ['adapter_model.safetensors', serializeAdapterWeights(await model.lora!.weights(), c) as BlobPart]];
+    state.lora!.files = {};
+    for (const [name, data] of files) {
+      const blob = new Blob([data]);
+      state.lora!.files[name] = blob.size;
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      a.click();
+      URL.revokeObjectURL(a.href);
+    }
+  }
   state.ready = true;
   $('status').textContent = 'ready';
   ($('start') as HTMLButtonElement).onclick = () => {
@@ -73,8 +114,9 @@ async function main(): Promise<void> {
     while (state.running && state.step < STEPS) {
       const t0 = performance.now();
       const b = loader.nextBatch();
-      const lr = learningRate(state.step, { lr: 2e-3, minLr: 2e-4, warmup: 20, steps: STEPS, schedule: 'cosine' });
-      const loss = await model.trainStep(b.inputs, b.targets, B, T, { lr, weightDecay: 0.1, gradClip: 1, beta2: 0.95 });
+      const peak = LORA > 0 ? 1e-2 : 2e-3; // adapters start at zero (B = 0) and take a larger step
+      const lr = learningRate(state.step, { lr: peak, minLr: peak / 10, warmup: LORA > 0 ? 0 : 20, steps: STEPS, schedule: 'cosine' });
+      const loss = await model.trainStep(b.inputs, b.targets, B, T, { lr, weightDecay: LORA > 0 ? 0 : 0.1, gradClip: 1, beta2: 0.95 });
       const ms = performance.now() - t0;
       state.step++;
       state.losses.push(loss);

@@ -2,7 +2,7 @@
 // in the model's inference-only mode (no gradients or optimiser state are allocated).
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { loadModelAndSource } from '../model/io.node';
+import { loadModelWithAdapter } from '../model/lora.node';
 import { DataLoader } from '../train/data/loader';
 import { listShards, readShard } from '../train/data/shards.node';
 import { checkModelInputs } from '../train/inputs.node';
@@ -15,6 +15,7 @@ const spec: Record<string, FlagSpec> = {
   'max-batches': { type: 'int', default: 0, help: 'stop after N batches (0 = one pass over the data)' },
   precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
   'log-format': { type: 'string', default: 'text', help: 'text | jsonl (one object: loss, ppl, tokens, load_seconds, tokens_per_second)' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -39,15 +40,15 @@ export async function evalMain(argv: string[]): Promise<void> {
 
   const gpu = await createGPU({ precision: precision as 'auto' });
   try {
-    await evaluate(gpu, flags.checkpoint as string, flags.data as string, files, tokens, B, flags['seq-len'] as number, maxBatches, format);
+    await evaluate(gpu, flags.checkpoint as string, flags.adapter as string | undefined, flags.data as string, files, tokens, B, flags['seq-len'] as number, maxBatches, format);
   } finally {
     gpu.destroy();
   }
 }
 
-async function evaluate(gpu: GPUContext, checkpoint: string, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
+async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | undefined, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
   const t0 = performance.now();
-  const { model } = await loadModelAndSource(gpu, checkpoint, { training: false });
+  const { model } = await loadModelWithAdapter(gpu, checkpoint, adapter, { training: false });
   const loadSeconds = (performance.now() - t0) / 1000;
   // model, tokenizer (if the checkpoint has one) and shards must agree (src/train/inputs.node.ts)
   checkModelInputs({ checkpoint, vocabSize: model.config.vocabSize, shards: files, needTokenizer: false, command: 'eval' });

@@ -19,8 +19,9 @@ const commands: Record<string, Command> = {
   'finetune-mcq': { summary: 'fine-tune a multiple-choice / proposition head on MCQ files', run: (a) => import('./finetune-mcq').then((m) => m.finetuneMcqMain(a)) },
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
   profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.main(a)) },
-  plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.main(a)) },
+  merge: { summary: 'fold a LoRA adapter into its base model (merged Hugging Face checkpoint)', run: (a) => import('./merge').then((m) => m.main(a)) },
   tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
+  plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.main(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
 

@@ -5,6 +5,7 @@ import { readCheckpointConfig } from '../model/checkpoint.node';
 import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BINDING } from '../model/memory';
 import { memoryBudget } from '../train/budget.node';
 import { resolveModelPath } from '../train/inputs.node';
+import { LORA_TRAIN_DEFAULTS, loraSetup } from '../train/lora.node';
 
 const spec: Record<string, FlagSpec> = {
   init: { type: 'string', help: 'a checkpoint (file, checkpoint or run directory, HF directory): its config' },
@@ -14,6 +15,9 @@ const spec: Record<string, FlagSpec> = {
   'seq-len': { type: 'int', min: 1, help: 'T (default: the model\'s context)' },
   precision: { type: 'string', default: 'f16', choices: ['f16', 'f32'], help: 'storage precision' },
   'max-memory': { type: 'string', help: 'the budget (8G, 512M; default: the adapter\'s, or this machine\'s for a software adapter)' },
+  lora: { type: 'int', default: 0, min: 0, help: 'plan LoRA training of this rank (frozen base; 0 = full training)' },
+  'lora-targets': { type: 'string', default: LORA_TRAIN_DEFAULTS.loraTargets, help: 'LoRA target modules (as mqg train)' },
+  'checkpoint-activations': { type: 'boolean', default: false, help: 'plan with activation checkpointing' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -36,10 +40,12 @@ export async function main(argv: string[]): Promise<void> {
     maxBindingBytes = gpu.limits.maxStorageBufferBindingSize ?? maxBindingBytes;
     gpu.destroy();
   }
-  const i = { config, B, T, precision, maxBindingBytes };
+  const lora = await loraSetup({ ...LORA_TRAIN_DEFAULTS, lora: flags.lora as number, loraTargets: flags['lora-targets'] as string, checkpointActivations: !!flags['checkpoint-activations'] }, config, undefined);
+  const i = { config, B, T, precision, maxBindingBytes, ...lora.options };
   const inference = memoryPlan({ ...i, training: false });
   const training = memoryPlan({ ...i, training: true });
-  console.log(`model: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, context ${config.nPositions}, vocab ${config.vocabSize} | B=${B} T=${T} ${precision}`);
+  const how = `${lora.options.lora ? ` | LoRA r=${lora.options.lora.r} on ${flags['lora-targets']}` : ''}${lora.options.checkpointActivations ? ' | activation checkpointing' : ''}`;
+  console.log(`model: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, context ${config.nPositions}, vocab ${config.vocabSize} | B=${B} T=${T} ${precision}${how}`);
   console.log(formatMemoryTable(inference, training));
   if (!budget) return void console.log('budget: unknown (the adapter reports no memory heaps); give --max-memory to check a configuration');
   console.log(`budget: ${fmtBytes(budget.bytes)} (${budget.source})`);

@@ -2,7 +2,6 @@
 
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
-import { loadModel } from '../model/io.node';
 import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
 import { loadTokenizerRecorded, saveTokenizer } from '../train/tokenizer/load.node';
@@ -13,6 +12,7 @@ import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
 import { readMcqFile } from '../train/data/mcq.node';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
+import { loadModelWithAdapter } from '../model/lora.node';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
@@ -61,6 +61,7 @@ const sampleSpec: Record<string, FlagSpec> = {
   'top-p': { type: 'number', default: 1, min: 0, minExclusive: true, max: 1, help: 'nucleus sampling threshold (1 = off)' },
   seed: { type: 'int', default: 1337, min: 0, help: 'sampling seed' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help,
 };
 
@@ -69,7 +70,7 @@ export async function sampleMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModel(gpu, resolveModelPath(flags.checkpoint as string), { training: false });
+  const { model } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample' }).tokenizer!.tokenizer;
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
   process.stdout.write(flags.prompt as string);
@@ -103,6 +104,7 @@ const evalSpec: Record<string, FlagSpec> = {
   limit: { type: 'int', default: 0, min: 0, help: 'first N questions only (0 = all)' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help,
 };
 
@@ -115,7 +117,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = await loadModel(gpu, resolveModelPath(flags.checkpoint as string), { training: false });
+  const { model } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq' }).tokenizer!.tokenizer;
   const report = await evaluateMcq(model, tok, records, (n) => {
     if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);

@@ -64,6 +64,8 @@ export interface GemmSpec {
   bias: FloatType | null;
   /** Activation epilogue: which function, preact's dtype, and forward (write preact, out = act) or backward (out ⊙= act'(preact)). */
   act: ActSpec | null;
+  /** Low-rank epilogue (LoRA, see lowRankWgsl below): dtypes of u and e, or absent. */
+  lowRank?: { u: FloatType; e: FloatType } | null;
 }
 
 /** The activation functions of the epilogue: 'tanh' = GPT-2's gelu_new / gelu_pytorch_tanh, 'erf' = exact GELU. */
@@ -86,7 +88,8 @@ export function specName(s: GemmSpec): string {
   const act = s.act ? `_${s.act.backward ? 'd' : ''}${s.act.fn === 'tanh' ? 'gelu' : s.act.fn}${s.act.preact}` : '';
   const types = `${s.a}${s.b}_${s.out}${s.bias ? `_bias${s.bias}` : ''}${act}`;
   const vec = `${s.vecA ? 'v' : 's'}${s.vecB ? 'v' : 's'}${s.vecOut ? 'v' : 's'}`;
-  return `gemm_${layout}_${variantName(s.variant)}_${vec}_${types}${s.accumulate ? '_acc' : ''}`;
+  const lowRank = s.lowRank ? `_lr${s.lowRank.u}${s.lowRank.e}` : '';
+  return `gemm_${layout}_${variantName(s.variant)}_${vec}_${types}${lowRank}${s.accumulate ? '_acc' : ''}`;
 }
 
 /**
@@ -193,7 +196,7 @@ ${l.fn}`;
 }
 
 function header(s: GemmSpec, subgroups: boolean): string {
-  const anyF16 = [s.a, s.b, s.out, s.bias, s.act?.preact].includes('f16');
+  const anyF16 = [s.a, s.b, s.out, s.bias, s.act?.preact, s.lowRank?.u, s.lowRank?.e].includes('f16');
   const la = loader('a', 'loadA4', s.a, s.vecA);
   const lb = loader('b', 'loadB4', s.b, s.vecB);
   const lines = [
@@ -209,6 +212,7 @@ function header(s: GemmSpec, subgroups: boolean): string {
     la.fn,
     lb.fn,
     s.act ? ACT_WGSL[s.act.fn] : '',
+    s.lowRank ? lowRankWgsl(s.lowRank.u, s.lowRank.e) : '',
     epilogueFn(s),
   ];
   return lines.filter((l) => l).join('\n');
@@ -241,8 +245,9 @@ function epilogueFn(s: GemmSpec): string {
   }`
     : '';
   return /* wgsl */ `
-fn store4(m: u32, n: u32, v: vec4<f32>) {
+fn store4(m: u32, n: u32, product: vec4<f32>) {
   if (m >= params.M || n >= params.N) { return; }
+  let v = product${s.lowRank ? ' + lowRank4(m, n)' : ''};
   let i = params.offC + m * params.ldc + n;
   ${whole}
   for (var c = 0u; c < 4u; c++) {
@@ -252,6 +257,33 @@ fn store4(m: u32, n: u32, v: vec4<f32>) {
     }
   }
 }`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Low-rank epilogue (LoRA, src/kernels/lora.ts): before accumulate / bias / GELU each output gets
+//   out[m, n] += Σ_{j<r} u[offU + m*ldu + j] · e[offE + n*sn + j*sj]
+// u is [M, r] (r small: the adapter rank), e an [N, r] operand with strides (sn, sj), so both
+// B [out, r] (sn = r, sj = 1) and Aᵀ of A [r, in] (sn = 1, sj = in) fit. r·(1 + 4) loads per group
+// of 4 outputs: no extra pass over out.
+
+function lowRankWgsl(u: FloatType, e: FloatType): string {
+  return /* wgsl */ `
+struct LowRank { r: u32, ldu: u32, sn: u32, sj: u32, offU: u32, offE: u32 }
+@group(0) @binding(6) var<storage, read> lowRankU: array<${u}>;
+@group(0) @binding(7) var<storage, read> lowRankE: array<${e}>;
+@group(0) @binding(8) var<uniform> lowRank: LowRank;
+fn lowRank4(m: u32, n: u32) -> vec4<f32> {
+  let last = params.N - 1u;
+  let col = vec4<u32>(min(n, last), min(n + 1u, last), min(n + 2u, last), min(n + 3u, last)) * lowRank.sn + lowRank.offE;
+  let row = lowRank.offU + m * lowRank.ldu;
+  var acc = vec4<f32>();
+  for (var j = 0u; j < lowRank.r; j++) {
+    let o = j * lowRank.sj;
+    acc = fma(vec4<f32>(f32(lowRankU[row + j])), vec4<f32>(f32(lowRankE[col.x + o]), f32(lowRankE[col.y + o]), f32(lowRankE[col.z + o]), f32(lowRankE[col.w + o])), acc);
+  }
+  return acc;
+}
+`;
 }
 
 const C4 = ['x', 'y', 'z', 'w'];

@@ -93,6 +93,21 @@ export interface GemmOptions {
   lda?: number;
   ldb?: number;
   ldc?: number;
+  /** Low-rank epilogue (LoRA): out[m,n] += Σ_j u[m,j]·e[n,j] before accumulate, bias and GELU. */
+  lowRank?: LowRankEpilogue | null;
+}
+
+/**
+ * The low-rank term of a LoRA layer, added in the GEMM's epilogue (see matmul-wgsl.ts):
+ * u [M, r] (leading dimension ldu, default r), e element (n, j) at e[n*sn + j*sj].
+ */
+export interface LowRankEpilogue {
+  u: Tensor;
+  e: Tensor;
+  r: number;
+  ldu?: number;
+  sn: number;
+  sj: number;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -307,6 +322,11 @@ interface Block {
   bias0: number;
   accumulate: boolean;
   withBias: boolean;
+  /** Whether this block adds the low-rank term (once: not in the second half of a K split). */
+  withLowRank: boolean;
+  /** Element offsets of the block's first row of u / first column of e (low-rank epilogue). */
+  u0: number;
+  e0: number;
 }
 
 interface Problem {
@@ -318,6 +338,7 @@ interface Problem {
   act: ActFn | null;
   /** preact is read (backward epilogue), not written. */
   dact: boolean;
+  lowRank: LowRankEpilogue | null;
   transA: boolean;
   transB: boolean;
   lda: number;
@@ -363,8 +384,13 @@ export function gemm(step: Step, out: Tensor, a: Tensor, b: Tensor, opts: GemmOp
     if (bias.numel < N) throw new RangeError(`gemm: bias ${bias} needs ${N} elements`);
   }
   if (preact) floatType(preact, 'preact');
-  const p: Problem = { out, a, b, bias, preact, act: act?.fn ?? null, dact: !!act?.backward, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
-  launch(step, p, { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate: !!opts.accumulate, withBias: !!bias });
+  const lowRank = opts.lowRank ?? null;
+  if (lowRank) {
+    floatType(lowRank.u, 'lowRank.u');
+    floatType(lowRank.e, 'lowRank.e');
+  }
+  const p: Problem = { out, a, b, bias, preact, act: act?.fn ?? null, dact: !!act?.backward, lowRank, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
+  launch(step, p, { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate: !!opts.accumulate, withBias: !!bias, withLowRank: !!lowRank, u0: 0, e0: 0 });
 }
 
 /** Dispatch a block, first splitting it while a binding would pass the device limit or the grid 65535. */
@@ -382,13 +408,13 @@ function launch(step: Step, p: Problem, k: Block): void {
   if ((cBig && k.M > 1) || (aBig && !p.transA && k.M > 1)) {
     const m = half(k.M, unit);
     launch(step, p, { ...k, M: m });
-    launch(step, p, { ...k, M: k.M - m, a0: k.a0 + m * (p.transA ? 1 : p.lda), c0: k.c0 + m * p.ldc });
+    launch(step, p, { ...k, M: k.M - m, a0: k.a0 + m * (p.transA ? 1 : p.lda), c0: k.c0 + m * p.ldc, u0: k.u0 + m * (p.lowRank?.ldu ?? p.lowRank?.r ?? 0) });
     return;
   }
   if ((cBig && k.N > 1) || (bBig && p.transB && k.N > 1) || gx > maxGrid) {
     const n = half(k.N, 64);
     launch(step, p, { ...k, N: n });
-    launch(step, p, { ...k, N: k.N - n, b0: k.b0 + n * (p.transB ? p.ldb : 1), c0: k.c0 + n, bias0: k.bias0 + n });
+    launch(step, p, { ...k, N: k.N - n, b0: k.b0 + n * (p.transB ? p.ldb : 1), c0: k.c0 + n, bias0: k.bias0 + n, e0: k.e0 + n * (p.lowRank?.sn ?? 0) });
     return;
   }
   if ((aBig || bBig) && k.K > 1) {
@@ -402,6 +428,7 @@ function launch(step: Step, p: Problem, k: Block): void {
       b0: k.b0 + kk * (p.transB ? 1 : p.ldb),
       accumulate: true,
       withBias: false,
+      withLowRank: false,
     });
     return;
   }
@@ -416,6 +443,10 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
   const bias = k.withBias ? p.bias : null;
   const rbias = bias ? bindRange(gpu, bias, k.bias0, k.bias0 + k.N, 'bias') : null;
   const rp = p.preact ? bindRange(gpu, p.preact, k.c0, k.c0 + (k.M - 1) * p.ldc + k.N, 'preact') : null;
+  const lr = k.withLowRank ? p.lowRank : null;
+  const ldu = lr ? lr.ldu ?? lr.r : 0;
+  const ru = lr ? bindRange(gpu, lr.u, k.u0, k.u0 + (k.M - 1) * ldu + lr.r, 'lowRank.u') : null;
+  const re = lr ? bindRange(gpu, lr.e, k.e0, k.e0 + (k.N - 1) * lr.sn + (lr.r - 1) * lr.sj + 1, 'lowRank.e') : null;
   const vec = (r: Range | null, ld: number) => !r || (r.vecSafe && r.offset % 4 === 0 && ld % 4 === 0);
   const spec: GemmSpec = {
     variant: p.variant,
@@ -430,6 +461,7 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
     out: p.out.dtype as FloatType,
     bias: bias ? (bias.dtype as FloatType) : null,
     act: p.preact && p.act ? { fn: p.act, preact: p.preact.dtype as FloatType, backward: p.dact } : null,
+    lowRank: lr ? { u: lr.u.dtype as FloatType, e: lr.e.dtype as FloatType } : null,
   };
   const params = {
     M: k.M,
@@ -447,6 +479,11 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
   const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, b: rb.binding, params };
   if (rbias) bindings.bias = rbias.binding;
   if (rp) bindings.preact = rp.binding;
+  if (lr) {
+    bindings.lowRankU = ru!.binding;
+    bindings.lowRankE = re!.binding;
+    bindings.lowRank = { r: lr.r, ldu, sn: lr.sn, sj: lr.sj, offU: ru!.offset, offE: re!.offset };
+  }
   step.dispatch(gemmSource(spec), bindings as Parameters<Step['dispatch']>[1], gemmGrid(p.variant, k.M, k.N), { flops: 2 * k.M * k.N * k.K });
 }
 

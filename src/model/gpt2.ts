@@ -29,6 +29,9 @@ import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
+import { LoraAdapters, type LoraOptions } from './lora';
+import type { ActEpilogue } from '../kernels/lora';
+import type { LoraConfig, LoraModuleKind } from './peft';
 
 /** AdamW settings of one update. Defaults: beta1 0.9, beta2 0.95, eps 1e-8, weightDecay 0.1 (on matmul weights and embeddings), gradClip 1. */
 export interface AdamWOptions {
@@ -134,6 +137,15 @@ export interface ModelOptions {
   training?: boolean;
   /** Cap on elements per parameter bank, below the device's per-binding limit (tests use it to force several banks). */
   maxBankElements?: number;
+  // ---- LoRA and activation checkpointing (lora.ts)
+  /**
+   * Train LoRA adapters only (PEFT semantics, peft.ts): the base is frozen and kept at the storage
+   * precision with no master copy, gradient or optimiser state; the adapters have f32 master
+   * weights, gradients and AdamW moments. New adapters start as PEFT's (A random, B zero).
+   */
+  lora?: LoraOptions | LoraConfig;
+  /** Keep only each block's input in training and recompute the block in backward. */
+  checkpointActivations?: boolean;
 }
 
 /** GPT-2 on the GPU: parameters in flat banks, explicit forward and backward (llm.c order), AdamW, a KV cache for generation. Parameters are addressed by Hugging Face names. Release it with `destroy()` or `using`; any later use throws DisposedError. */
@@ -162,6 +174,11 @@ export class GPT2 {
   /** [scale, goodSteps, growthInterval, lastStepSkipped] f32, on the GPU. */
   readonly lossScale: Tensor;
   private readonly maxMemoryBytes: number | undefined;
+  /** LoRA adapters, when ModelOptions.lora is set: then they are the only trainable parameters. */
+  readonly lora: LoraAdapters | undefined;
+  readonly checkpointActivations: boolean;
+  /** [2, C] f32 sink for the LayerNorm parameter gradients the frozen base does not keep. */
+  private frozenLnGrads: Tensor | undefined;
 
   constructor(
     /** The context the model lives on. */
@@ -176,19 +193,34 @@ export class GPT2 {
     this.maxMemoryBytes = options.maxMemoryBytes;
     const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
+    this.checkpointActivations = !!options.checkpointActivations;
+    if (options.lora) {
+      this.lora = new LoraAdapters(gpu, config, options.lora, options.maxBankElements, this.training);
+      if (this.training && this.lora.config.loraDropout > 0) {
+        throw new MQGError(`lora_dropout ${this.lora.config.loraDropout}: dropout on the adapter input is not implemented; train with dropout 0`);
+      }
+    }
     this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
-    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training);
+    this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training && !this.lora);
+    if (this.lora && this.training) this.frozenLnGrads = gpu.tensor([2, Math.ceil(config.nEmbd / 64) * 64], 'f32', 'frozen_ln_grads');
     this.hyper = gpu.tensor([ADAMW_HYPER_SIZE], 'f32', 'adamw_hyper');
     this.normSq = gpu.tensor([1], 'f32', 'grad_norm_sq');
-    const largestBank = Math.max(...this.params.banks.map((b) => b.numel));
+    const trainBanks = this.trainable.banks;
+    const largestBank = Math.max(...trainBanks.map((b) => b.numel));
     this.normScratch = gpu.tensor([reduceScratchSize(largestBank)], 'f32', 'norm_scratch');
-    if (this.params.banks.length > 1) this.normParts = gpu.tensor([this.params.banks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(this.params.banks.length * NORM_STRIDE));
+    if (trainBanks.length > 1) this.normParts = gpu.tensor([trainBanks.length * NORM_STRIDE], 'f32', 'grad_norm_parts', new Float32Array(trainBanks.length * NORM_STRIDE));
     this.lossScale = gpu.tensor([4], 'f32', 'loss_scale', [1, 0, 2000, 0]);
     this.stepStats = gpu.tensor([4], 'f32', 'step_stats');
   }
 
+  /** The parameters AdamW updates: the LoRA adapters when there are any, else the whole model. */
+  get trainable(): ParamStore {
+    return this.lora?.params ?? this.params;
+  }
+
   private paramBytes(shapes: { shape: number[] }[]): number {
     const n = shapes.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    if (this.lora && this.training) return n * (this.dtype === 'f16' ? 2 : 4) + this.lora.numel * LoraAdapters.BYTES_PER_PARAM;
     if (!this.training) return n * (this.dtype === 'f16' ? 2 : 4);
     return n * (16 + (this.dtype === 'f16' ? 2 : 0)); // master, grad, m, v (+ f16 copy)
   }
@@ -252,6 +284,7 @@ export class GPT2 {
   async parameter(name: string): Promise<Float32Array> {
     this.alive();
     const n = canonical(name);
+    if (this.lora && isLoraName(n)) return (await this.gpu.download(this.lora.params.master(n))) as Float32Array;
     return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
   }
 
@@ -260,7 +293,8 @@ export class GPT2 {
     this.alive();
     this.requireTraining('gradient()');
     const n = canonical(name);
-    const g = this.unpad(n, (await this.gpu.download(this.params.grad(n))) as Float32Array);
+    const grads = this.lora && isLoraName(n) ? this.lora.params : this.params;
+    const g = this.unpad(n, (await this.gpu.download(grads.grad(n))) as Float32Array);
     if (this.dtype === 'f16') {
       const scale = (await this.gpu.download(this.lossScale))[0]!;
       if (scale !== 1) for (let i = 0; i < g.length; i++) g[i]! /= scale;
@@ -293,7 +327,7 @@ export class GPT2 {
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
     // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
-    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding }).total;
+    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding, lora: this.lora?.config, checkpointActivations: this.checkpointActivations }).total;
     this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
@@ -301,6 +335,11 @@ export class GPT2 {
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' | 'i32' = st) => g.tensor(shape, dtype, label);
     const layers: LayerActs[] = [];
     for (let l = 0; l < L; l++) {
+      if (this.checkpointActivations && l > 0) {
+        // Checkpointing: one set of block activations for all blocks, each block's output kept.
+        layers.push({ ...layers[0]!, residual3: t([B, T, C], `residual3.${l}`, 'f32') });
+        continue;
+      }
       layers.push({
         ln1: t([B, T, C], `ln1.${l}`),
         ln1Mean: t([B, T], `ln1_mean.${l}`, 'f32'),
@@ -338,6 +377,7 @@ export class GPT2 {
       plan: createEncoderBackwardPlan(g, BT, Vp),
     };
     this.lossSumScratch = g.tensor([reduceScratchSize(BT)], 'f32', 'loss_scratch');
+    this.lora?.allocate(BT);
     this.views.clear();
   }
 
@@ -385,8 +425,8 @@ export class GPT2 {
 
   /** Bytes of GPU memory by category. */
   memoryReport(): Record<string, number> {
-    const sum = (ts: (Tensor | null | undefined)[]) => ts.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
-    const banks = this.params.banks;
+    const sum = (ts: (Tensor | null | undefined)[]) => [...new Set(ts.map((t) => t?.buffer))].reduce((n, b) => n + (b ? b.size : 0), 0);
+    const banks = [...this.params.banks, ...(this.lora?.params.banks ?? [])];
     const report: Record<string, number> = {
       parameters: sum(banks.map((b) => b.master)) + sum(banks.map((b) => b.lowp)),
       gradients: sum(banks.map((b) => b.grad)),
@@ -396,8 +436,8 @@ export class GPT2 {
     };
     const a = this.base;
     if (a) {
-      report.activations = sum([a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]);
-      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]);
+      report.activations = sum([a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes().activations ?? 0);
+      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]) + (this.lora?.activationBytes().gradients ?? 0);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
     return report;
@@ -436,25 +476,57 @@ export class GPT2 {
   private recordForward(step: Step): void {
     const a = this.acts!;
     const { B, T } = a;
-    const { nLayer: L, nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
+    const { nLayer: L, nEmbd: C, layerNormEpsilon: eps } = this.config;
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
-    for (let l = 0; l < L; l++) {
-      const x = a.layers[l]!;
-      const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
-      const w = (n: string) => p.weight(`h.${l}.${n}`);
-      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
-      matmulForward(step, x.qkv, x.ln1, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
-      attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
-      matmulForward(step, a.proj, x.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C); // attproj
-      residualForward(step, x.residual2, residual, a.proj, BT * C);
-      layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
-      fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation);
-      matmulForward(step, a.proj, x.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C); // fcproj
-      residualForward(step, x.residual3, x.residual2, a.proj, BT * C);
-    }
+    for (let l = 0; l < L; l++) this.recordBlock(step, l);
     layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
+  }
+
+  /** Block l's forward, from its input (the previous block's residual3) to its residual3. */
+  private recordBlock(step: Step, l: number): void {
+    const a = this.acts!;
+    const { B, T } = a;
+    const { nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
+    const BT = B * T;
+    const p = this.params;
+    const x = a.layers[l]!;
+    const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
+    const w = (n: string) => p.weight(`h.${l}.${n}`);
+    layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
+    this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
+    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
+    this.linearForward(step, l, 'attn.c_proj', a.proj, x.atty, BT, C, C); // attproj
+    residualForward(step, x.residual2, residual, a.proj, BT * C);
+    layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
+    fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
+      (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
+    this.linearForward(step, l, 'mlp.c_proj', a.proj, x.fchGelu, BT, H, C); // fcproj
+    residualForward(step, x.residual3, x.residual2, a.proj, BT * C);
+  }
+
+  /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
+  private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
+    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    const b = this.params.weight(`h.${l}.${kind}.bias`);
+    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act)) matmulForward(step, out, inp, w, b, BT, C, OC, act);
+  }
+
+  /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
+  private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
+    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC, act)) return;
+    const frozen = !!this.lora;
+    matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC, act);
+  }
+
+  /** LayerNorm parameter gradients: into the model's, or into a sink when the base is frozen. */
+  private lnGrads(name: string): [Tensor, Tensor] {
+    if (!this.lora) return [this.params.grad(`${name}.weight`), this.params.grad(`${name}.bias`)];
+    const C = this.config.nEmbd;
+    const sink = this.frozenLnGrads!;
+    return [sink.view([C], 0), sink.view([C], sink.shape[1]!)];
   }
 
   /**
@@ -480,7 +552,7 @@ export class GPT2 {
       });
       if (mode !== 'train') continue;
       gemm(step, a.dlnf.view([rows, C], r0 * C), logits, wte, { M: rows, N: C, K: Vp });
-      gemm(step, this.params.grad(head), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
+      if (!this.lora) gemm(step, this.params.grad(head), logits, lnf, { M: Vp, N: C, K: rows, transA: true, accumulate: true });
     }
     sumReduce(step, a.lossSum, a.losses, BT, this.lossSumScratch!);
   }
@@ -493,25 +565,27 @@ export class GPT2 {
     const p = this.params;
     step.clear(a.dresidual);
     const lastResidual = a.layers[L - 1]!.residual3;
-    layernormBackward(step, a.dresidual, p.grad('ln_f.weight'), p.grad('ln_f.bias'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
+    layernormBackward(step, a.dresidual, ...this.lnGrads('ln_f'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
     const dln = a.dlnf; // re-used as dln2, datty, dln1: each [B,T,C], consumed before the next is written
     for (let l = L - 1; l >= 0; l--) {
+      // With activation checkpointing the blocks share one set of buffers: recompute this block's
+      // (the last block's are still there from the forward pass).
+      if (this.checkpointActivations && l < L - 1) this.recordBlock(step, l);
       const x = a.layers[l]!;
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);
-      const d = (n: string) => p.grad(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
       // dfch = (dresidual · c_projᵀ) ⊙ act'(fch), the activation's backward fused into the matmul's epilogue
-      matmulBackward(step, a.dfch, d('mlp.c_proj.weight'), d('mlp.c_proj.bias'), a.dresidual, x.fchGelu, w('mlp.c_proj.weight'), BT, H, C, { preact: x.fch, activation });
-      matmulBackward(step, dln, d('mlp.c_fc.weight'), d('mlp.c_fc.bias'), a.dfch, x.ln2, w('mlp.c_fc.weight'), BT, C, H);
-      layernormBackward(step, a.dresidual, d('ln_2.weight'), d('ln_2.bias'), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, H, C, { preact: x.fch, activation });
+      this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, H);
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
       // residual2 = residual + attproj
-      matmulBackward(step, dln, d('attn.c_proj.weight'), d('attn.c_proj.bias'), a.dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
+      this.linearBackward(step, l, 'attn.c_proj', dln, a.dresidual, x.atty, BT, C, C);
       attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
-      matmulBackward(step, dln, d('attn.c_attn.weight'), d('attn.c_attn.bias'), a.dqkv, x.ln1, w('attn.c_attn.weight'), BT, C, 3 * C);
-      layernormBackward(step, a.dresidual, d('ln_1.weight'), d('ln_1.bias'), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
+      this.linearBackward(step, l, 'attn.c_attn', dln, a.dqkv, x.ln1, BT, C, 3 * C);
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
     }
-    encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
+    if (!this.lora) encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
   }
 
   // ------------------------------------------------------------------ public steps
@@ -564,7 +638,7 @@ export class GPT2 {
   zeroGrad(step?: Step): void {
     this.requireTraining('zeroGrad()');
     const s = step ?? this.gpu.step('zero_grad');
-    for (const b of this.params.banks) s.clear(b.grad!);
+    for (const b of this.trainable.banks) s.clear(b.grad!);
     if (!step) s.submit();
   }
 
@@ -597,7 +671,7 @@ export class GPT2 {
 
   private recordUpdate(s: Step): void {
     // The global norm covers all banks: reduce each into the scratch-backed total.
-    const banks = this.params.banks;
+    const banks = this.trainable.banks;
     if (banks.length === 1) globalNormSquared(s, this.normSq, banks[0]!.grad!, banks[0]!.numel, this.normScratch);
     else {
       banks.forEach((b, i) => globalNormSquared(s, this.normParts!.view([1], i * NORM_STRIDE), b.grad!, b.numel, this.normScratch));
@@ -679,7 +753,7 @@ export class GPT2 {
       tensors.push({ name, dtype: t.dtype === 'f16' ? 'F16' : 'F32', shape: [t.numel], data: await this.gpu.readBytes(t.buffer, t.offset, t.byteLength) });
     };
     this.requireTraining('exportOptimizerState()');
-    for (const [i, b] of this.params.banks.entries()) {
+    for (const [i, b] of this.trainable.banks.entries()) {
       await raw(`adam_m.${i}`, b.m!);
       await raw(`adam_v.${i}`, b.v!);
       if (b.lowp) await raw(`params_f16.${i}`, b.lowp);
@@ -699,7 +773,7 @@ export class GPT2 {
       this.gpu.writeBytes(dst.buffer, dst.offset, src.data);
     };
     this.requireTraining('importOptimizerState()');
-    for (const [i, b] of this.params.banks.entries()) {
+    for (const [i, b] of this.trainable.banks.entries()) {
       put(`adam_m.${i}`, b.m!);
       put(`adam_v.${i}`, b.v!);
       if (b.lowp) put(`params_f16.${i}`, b.lowp);
@@ -775,6 +849,8 @@ export class GPT2 {
     this.destroyed = true;
     this.freeActivations();
     this.params.destroy();
+    this.lora?.destroy();
+    this.frozenLnGrads?.buffer.destroy();
     for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
   }
 
@@ -806,10 +882,15 @@ export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
  */
 export function fcForward(
   step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, activation: Activation,
+  /** The projection itself (default matmulForward; the LoRA-adapted layer in a LoRA model). */
+  linear: (out: Tensor, epilogue: { preact: Tensor; activation: Activation }) => void = (o, e) => matmulForward(step, o, inp, weight, bias, BT, C, H, e),
 ): void {
-  matmulForward(step, out, inp, weight, bias, BT, C, H, { preact, activation });
+  linear(out, { preact, activation });
 }
 
 export function canonical(name: string): string {
+  if (name.startsWith('base_model.model.')) name = name.slice('base_model.model.'.length); // PEFT
   return name.startsWith('transformer.') ? name.slice('transformer.'.length) : name;
 }
+
+const isLoraName = (n: string) => /\.lora_[AB]\.weight$/.test(n);

@@ -20,6 +20,11 @@ export { memoryPlan, largestFittingBatch, formatMemoryTable, MEMORY_CATEGORIES }
 export type { MemoryPlan, MemoryPlanInput, MemoryCategory } from './memory';
 export type { ParamStore, ParamSlot, Bank } from './params';
 
+// LoRA: PEFT adapter files (browser-safe), adapters on the GPU (ModelOptions.lora), their memory.
+export * from './peft';
+export { LoraAdapters, loraConfigFromOptions, type LoraOptions } from './lora';
+export { loraMemory, type LoraMemory } from './lora-memory';
+
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
 export { createGPU, GPUContext } from '../gpu/context';
 export type { CreateGPUOptions, Precision } from '../gpu/context';

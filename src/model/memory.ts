@@ -18,6 +18,8 @@ import { paramShapes } from './config';
 import { layoutParams } from './params';
 import { reduceScratchSize as reduceScratch } from '../kernels/reduce';
 import { layernormBackwardScratchSize as layernormScratch } from '../kernels/layernorm';
+import { loraMemory } from './lora-memory';
+import type { LoraConfig } from './peft';
 
 export const MEMORY_CATEGORIES = ['weights', 'masterWeights', 'gradients', 'adamMoments', 'activations', 'logitsChunk', 'activationGrads', 'kvCache', 'other'] as const;
 export type MemoryCategory = (typeof MEMORY_CATEGORIES)[number];
@@ -37,6 +39,10 @@ export interface MemoryPlanInput {
   maxBindingBytes?: number;
   /** As ModelOptions.maxBankElements. */
   maxBankElements?: number;
+  /** As ModelOptions.lora: a frozen base (weights only) plus f32 adapters with gradients and moments. */
+  lora?: LoraConfig;
+  /** As ModelOptions.checkpointActivations: one block's activations plus each block's output. */
+  checkpointActivations?: boolean;
 }
 
 export const DEFAULT_MAX_BINDING = 128 * 2 ** 20;
@@ -67,7 +73,14 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   const banks = (e: number) => bankSizes.reduce((n, b) => n + buf(b * e), 0);
   const p: MemoryPlan = { weights: 0, masterWeights: 0, gradients: 0, adamMoments: 0, activations: 0, logitsChunk: 0, activationGrads: 0, kvCache: 0, other: 0, total: 0, chunkRows: 0 };
   p.weights = f16 ? banks(2) : banks(4);
-  if (training) {
+  const lora = i.lora ? loraMemory(c, i.lora, i.B * i.T, maxBinding, training) : undefined;
+  if (lora) {
+    // the frozen base keeps its compute weights only; the adapters' f32 weights are their master copy
+    p.masterWeights = lora.weights;
+    p.gradients = lora.gradients;
+    p.adamMoments = lora.adamMoments;
+    p.other += lora.other;
+  } else if (training) {
     if (f16) p.masterWeights = banks(4);
     p.gradients = banks(4);
     p.adamMoments = 2 * banks(4);
@@ -86,9 +99,14 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   const perLayer = 3 * t(BT * C) + 2 * t(BT * C, 4) + t(BT * 3 * C) + 2 * t(BT * H) + 4 * t(BT, 4) + t(i.B * NH * i.T, 4);
   // encoded and the one attproj/fcproj scratch (f32), lnf; lnf mean/rstd, losses
   p.activations = L * perLayer + 2 * t(BT * C, 4) + t(BT * C) + 3 * t(BT, 4);
+  if (i.checkpointActivations) p.activations -= (L - 1) * (perLayer - t(BT * C, 4)); // one block's set; every block keeps residual3
+  if (lora) {
+    p.activations += lora.activations;
+    p.activationGrads += lora.activationGrads;
+  }
   p.chunkRows = logitsChunkRows(BT, Vp, elt, maxBinding);
   p.logitsChunk = t(p.chunkRows * Vp);
-  p.activationGrads = t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
+  p.activationGrads += t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
   // inputs, targets [B,T] i32, loss sum, loss scratch, encoder backward plan (3 u32 [BT] buffers)
   p.other += 2 * t(BT, 4) + buf(4) + buf(4 * reduceScratch(BT)) + 2 * t(BT, 4) + t(BT + 1, 4);
 

@@ -14,7 +14,7 @@ import { presetConfig, type GPT2Config, type PresetName } from '../model/config'
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
 import { configToHFJson, configToMetadata } from '../model/source/config';
 import { saveGPT2Weights } from '../model/source/names';
-import { readCheckpoint } from '../model/checkpoint.node';
+import { openCheckpoint, readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
 import { UsageError, flagProblem, type FlagSpec } from '../cli/args';
 import { DataLoader, type DataLoaderState } from './data/loader';
@@ -31,8 +31,9 @@ import { memoryRefusal } from '../model/memory';
 import { memoryBudget, parseBytes } from './budget.node';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
+import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loadWeightsFrom, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 
-export interface TrainOptions {
+export interface TrainOptions extends LoraTrainOptions {
   preset: string;
   init?: string;
   data?: string;
@@ -120,6 +121,7 @@ export const TRAIN_FLAGS: Record<Key, TrainFlag> = {
   mcqLimit: { type: 'int', help: 'evaluate only the first N questions (0 = all)', min: 0, resume: 'applies' },
   samplePrompt: { type: 'string', help: 'prompt of the samples printed at the end', resume: 'applies' },
   sampleTokens: { type: 'int', help: 'tokens per sample (0 = no samples)', min: 0, resume: 'applies' },
+  ...LORA_TRAIN_FLAGS,
 };
 
 export const TRAIN_DEFAULTS: TrainOptions = {
@@ -154,6 +156,7 @@ export const TRAIN_DEFAULTS: TrainOptions = {
   mcqLimit: 0,
   samplePrompt: 'Question:',
   sampleTokens: 60,
+  ...LORA_TRAIN_DEFAULTS,
 };
 
 /** The spec type of a train flag (from its default where not given). */
@@ -335,7 +338,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     if (!all.length) throw new RunDirError(`--resume: no checkpoint in ${join(o.out, CHECKPOINTS)} (nothing to resume; drop --resume to start a run)`);
     ckptDir = all[all.length - 1]!.dir;
     const statePath = join(ckptDir, STATE_FILE);
-    if (!existsSync(statePath) || !existsSync(join(ckptDir, MODEL_FILE))) throw new RunDirError(`--resume: ${ckptDir} lacks ${MODEL_FILE} or ${STATE_FILE}`);
+    if (!existsSync(statePath) || (!existsSync(join(ckptDir, MODEL_FILE)) && !existsSync(join(ckptDir, ADAPTER_DIR)))) throw new RunDirError(`--resume: ${ckptDir} lacks ${MODEL_FILE} or ${STATE_FILE}`);
     const parsed = parseSafetensors(new Uint8Array(readFileSync(statePath)), statePath);
     try {
       saved = JSON.parse(parsed.metadata.state!) as SavedState;
@@ -387,7 +390,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   const shardHeaders = [...trainShards, ...valShards].map((f) => ({ source: f, ...readShardHeader(f) }));
 
   // ---- the model's config, its weights' source, and the tokenizer of a checkpoint
-  let initCk: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
+  let initCk: { config: GPT2Config; metadata: Record<string, string> } | undefined; // headers only: the weights stream in later
   let config: GPT2Config;
   let modelSource: string;
   let modelTokenizer: TokenizerRecord | undefined;
@@ -406,7 +409,9 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
       );
     }
   } else if (o.init) {
-    initCk = await readCheckpoint(o.init);
+    const opened = await openCheckpoint(o.init);
+    await opened.close();
+    initCk = opened;
     config = initCk.config;
     modelSource = o.init;
     modelTokenizer = recordedTokenizer(initCk.metadata);
@@ -434,28 +439,38 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
 
   // ---- device and model
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
+  // LoRA (--lora / --init-adapter): a frozen base with trainable adapters; a resumed run's adapter is its checkpoint's.
+  const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init);
   const B = o.batchSize, T = o.seqLen;
   // refuse what cannot fit before anything is allocated
   const budget = memoryBudget(gpu, o.maxMemory);
   const precision = o.precision === 'auto' ? gpu.precision : o.precision;
-  const refusal = budget && memoryRefusal({ config, B, T, precision, training: true, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize }, budget.bytes, budget.source);
+  const refusal = budget && memoryRefusal({ config, B, T, precision, training: true, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, ...lora.options }, budget.bytes, budget.source);
   if (refusal) {
     if (!gpuIn) gpu.destroy();
     throw new TrainingError(`mqg train: ${refusal}`);
   }
-  const model = new GPT2(gpu, config, { precision });
+  const model = new GPT2(gpu, config, { precision, ...lora.options });
   const loader = new DataLoader(trainShards.map((f) => readShard(f)), { B, T, shuffle: o.shuffle, seed: o.seed, vocabSize: config.vocabSize, names: trainShards });
   const valTokens = valShards.map((f) => readShard(f));
   if (o.evalEvery > 0 && !valTokens.length) info('no validation shards: skipping the validation loss (give --val-data, or *val* shards beside the train ones)');
   model.allocate(B, T);
-  if (saved) {
+  if (saved && model.lora) {
+    // a LoRA checkpoint holds the adapter (loaded below), not the frozen base: that comes from --init again
+    if (o.init) await loadWeightsFrom(model, o.init);
+    else model.initRandom(o.seed);
+    model.importOptimizerState(saved.t, savedTensors!, join(ckptDir!, STATE_FILE));
+    loader.restore(saved.loader);
+  } else if (saved) {
     const ck = await readCheckpoint(join(ckptDir!, MODEL_FILE), { config: saved.config });
     if (ck.metadata.step !== String(saved.step)) throw new RunDirError(`--resume: ${ckptDir} holds a model of step ${ck.metadata.step} and a train state of step ${saved.step}`);
     model.loadWeights(ck.params);
     model.importOptimizerState(saved.t, savedTensors!, join(ckptDir!, STATE_FILE));
     loader.restore(saved.loader);
-  } else if (initCk) model.loadWeights(initCk.params);
+  } else if (initCk) await loadWeightsFrom(model, o.init!);
   else model.initRandom(o.seed);
+  if (lora.weights) model.lora!.load(lora.weights);
+  else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   if (model.dtype === 'f16' && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
   const startStep = saved?.step ?? 0;
 
@@ -481,13 +496,15 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
     const state: SavedState = { ...record, step, t: opt.t, loader: loader.state() };
     const meta: Record<string, string> = { step: String(step) };
     if (tk) Object.assign(meta, { tokenizer_sha256: tk.record.hash, tokenizer_vocab_size: String(tk.record.vocabSize), tokenizer_name: tk.record.name ?? '' });
-    const weights = saveGPT2Weights(config, await model.weights(), 'F32', meta);
+    const weights = model.lora ? undefined : saveGPT2Weights(config, await model.weights(), 'F32', meta); // LoRA: the base is --init's
+    const adapter = await adapterFiles(model);
     const stateBytes = serializeSafetensors(opt.tensors, { ...configToMetadata(config), state: JSON.stringify(state) });
     lastCheckpoint = await saveCheckpoint(outDir, step, async (tmp) => {
-      writeSynced(join(tmp, MODEL_FILE), weights);
+      if (weights) writeSynced(join(tmp, MODEL_FILE), weights);
       writeSynced(join(tmp, 'config.json'), JSON.stringify(configToHFJson(config), null, 2) + '\n');
       if (tk?.json) writeSynced(join(tmp, TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, STATE_FILE), stateBytes);
+      writeAdapterFiles(tmp, adapter, writeSynced);
     }, o.keepLast, lastGood);
     writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(history.map((r) => ({ step: r.step + 1, loss: r.loss })), val, `${o.preset} training loss`));
   };
@@ -612,6 +629,7 @@ export function validateOptions(o: TrainOptions): void {
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file or directory: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file or directory: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
+  if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
   if (o.mcq && !existsSync(o.mcq)) throw new DataError(`--mcq: no such file: ${o.mcq}`);
   if (o.maxMemory !== undefined) parseBytes(o.maxMemory, 'mqg train: --max-memory');
 }

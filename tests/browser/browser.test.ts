@@ -23,6 +23,25 @@ function ensureChromium(): string | undefined {
 const missing = process.platform === 'linux' ? ensureChromium() : 'the browser test runs on Linux with Debian chromium';
 if (missing) console.warn(`skipping the browser test: ${missing}`);
 
+/** A headless Chromium page (console and page errors collected in `logs`), closed after `fn`. */
+async function withPage(fn: (page: import('playwright-core').Page, logs: string[]) => Promise<void>): Promise<void> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 960, height: 760 } });
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(String(e)));
+    await fn(page, logs);
+  } finally {
+    await browser.close();
+  }
+}
+
 describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
   let server: Server;
   let port = 0;
@@ -35,17 +54,7 @@ describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
   afterAll(() => server?.close());
 
   it('trains a few steps: the loss falls and a sample appears', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 960, height: 760 } });
-      const logs: string[] = [];
-      page.on('console', (m) => logs.push(m.text()));
-      page.on('pageerror', (e) => logs.push(String(e)));
+    await withPage(async (page, logs) => {
       await page.goto(`http://127.0.0.1:${port}/examples/browser/?batch=4&seq=32&sampleEvery=15&vocab=512`);
       await page.waitForFunction(() => (window as any).mqgDemo?.ready || (window as any).mqgDemo?.error, null, { timeout: 120_000 });
       const err = await page.evaluate(() => (window as any).mqgDemo.error);
@@ -63,8 +72,28 @@ describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
       expect(await page.textContent('#samples')).toContain('Question:');
       mkdirSync('.tmp', { recursive: true });
       await page.screenshot({ path: '.tmp/browser-demo.png', fullPage: true });
-    } finally {
-      await browser.close();
-    }
+    });
   }, 900_000);
+
+  it('fine-tunes with LoRA (?lora=4): only the adapters train, the loss falls, the adapter downloads as PEFT files', async () => {
+    await withPage(async (page, logs) => {
+      await page.goto(`http://127.0.0.1:${port}/examples/browser/?batch=4&seq=32&sampleEvery=1000&vocab=512&lora=4&pretrain=15`);
+      await page.waitForFunction(() => (window as any).mqgDemo?.ready || (window as any).mqgDemo?.error, null, { timeout: 600_000 });
+      expect(await page.evaluate(() => (window as any).mqgDemo.error), logs.join('\n')).toBe('');
+      const lora = await page.evaluate(() => (window as any).mqgDemo.lora);
+      expect(lora.trainable).toBeGreaterThan(0);
+      expect(lora.trainable).toBeLessThan(lora.frozen / 10);
+      await page.click('#start');
+      await page.waitForFunction(() => (window as any).mqgDemo.step >= 40, null, { timeout: 900_000 });
+      await page.click('#pause');
+      const losses = await page.evaluate(() => (window as any).mqgDemo.losses as number[]);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)));
+      await page.click('#download');
+      await page.waitForFunction(() => (window as any).mqgDemo.lora.files, null, { timeout: 60_000 });
+      const files = await page.evaluate(() => (window as any).mqgDemo.lora.files);
+      expect(files['adapter_config.json']).toBeGreaterThan(100);
+      expect(files['adapter_model.safetensors']).toBeGreaterThan(lora.trainable * 4);
+    });
+  }, 1_200_000);
 });

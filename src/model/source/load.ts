@@ -9,6 +9,13 @@ const FLUSH_BYTES = 256 << 20;
 
 export async function buildModel(gpu: GPUContext, ck: OpenedCheckpoint, options: ModelOptions = {}): Promise<GPT2> {
   const model = new GPT2(gpu, ck.config, options);
+  await streamWeights(model, ck);
+  return model;
+}
+
+/** Stream an opened checkpoint's parameters into an existing model (same config), one tensor at a time. */
+export async function streamWeights(model: GPT2, ck: OpenedCheckpoint): Promise<void> {
+  const gpu = model.gpu;
   let queued = 0;
   await readParams(ck, async (name, values) => {
     model.params.set(name, values);
@@ -20,5 +27,4 @@ export async function buildModel(gpu: GPUContext, ck: OpenedCheckpoint, options:
     }
   });
   await gpu.sync();
-  return model;
 }

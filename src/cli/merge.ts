@@ -1,0 +1,45 @@
+// `mqg merge --init C --adapter A --out D`: fold a PEFT LoRA adapter into its base model and write
+// a Hugging Face checkpoint (D/model.safetensors + D/config.json, or one .safetensors file).
+import { copyFileSync } from 'node:fs';
+import nodePath from 'node:path';
+import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { openCheckpoint, writeCheckpoint } from '../model/checkpoint.node';
+import { paramShapes } from '../model/config';
+import { adapterMerges } from '../model/peft';
+import { readAdapter } from '../model/peft.node';
+
+const spec: Record<string, FlagSpec> = {
+  init: { type: 'string', help: 'base checkpoint (file or Hugging Face model directory)' },
+  adapter: { type: 'string', help: 'PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)' },
+  out: { type: 'string', help: 'output: a directory (model.safetensors + config.json) or a .safetensors file' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const { flags, positional } = parseFlags(argv, spec, 'merge');
+  if (flags.help) return void console.log(usage('merge', 'fold a LoRA adapter into its base model (a merged Hugging Face checkpoint)', spec));
+  if (positional.length) throw new UsageError(`mqg merge: unexpected argument "${positional[0]}" (flags start with --)`);
+  for (const f of ['init', 'adapter', 'out']) if (!flags[f]) throw new UsageError(`mqg merge: --${f} is required`);
+  const out = flags.out as string;
+  // Streamed: one base tensor in memory at a time, merged on its way out.
+  const base = await openCheckpoint(flags.init as string);
+  let lora, weights;
+  try {
+    ({ lora, weights } = await readAdapter(flags.adapter as string, base.config));
+    const merges = adapterMerges(base.config, lora, weights);
+    const sources = paramShapes(base.config).map(({ name, shape }) => ({
+      name, shape,
+      values: async () => {
+        const v = await base.params.get(name)!.read();
+        return merges.get(name)?.(v) ?? v;
+      },
+    }));
+    await writeCheckpoint(out, base.config, sources, { metadata: { merged_adapter: nodePath.resolve(flags.adapter as string) } });
+  } finally {
+    await base.close();
+  }
+  // A model directory keeps its tokenizer beside the weights.
+  const tok = base.resolved.tokenizerPath;
+  if (tok && !/\.(safetensors|bin)$/i.test(out)) copyFileSync(tok, nodePath.join(out, 'tokenizer.json'));
+  console.log(`merged ${flags.adapter} (r=${lora.r}, alpha=${lora.loraAlpha}, ${weights.size} modules) into ${flags.init} -> ${out}`);
+}

@@ -1,0 +1,113 @@
+// LoRA on a GPT-2 Conv1D layer (weight W [C,OC], frozen), PEFT's convention with fan_in_fan_out:
+//
+//   y[BT,OC] = x[BT,C] · W + b + s · (x · Aᵀ) · Bᵀ,   A [r,C], B [OC,r], s = lora_alpha / r
+//
+// Forward, two launches: loraDown writes u = s · x · Aᵀ [BT,r] (f32, saved for backward), then the
+// base GEMM adds u · Bᵀ in its epilogue (gemm's lowRank option, matmul-wgsl.ts), before bias and
+// GELU: no extra pass over y.
+// Backward (W and b get no gradient):
+//   dv    = s · dy · B                 [BT,r]  loraDown
+//   dx    = dy · Wᵀ + dv · A           [BT,C]  one GEMM, the dv · A term in its epilogue (overwritten)
+//   dB   += dyᵀ · u                    [OC,r]  GEMM TN (accumulated)
+//   dA   += dvᵀ · x                    [r,C]   GEMM TN (accumulated)
+// loraDown sums each output over k in a fixed order (deterministic). A and B are f32 (the adapter's
+// master weights); x, dy, y, dx are f16 or f32; u, dv and gradients f32.
+// Dropout on the adapter input (PEFT's lora_dropout) is not implemented: the model refuses p > 0.
+
+import type { Step } from '../gpu/context';
+import type { KernelSource } from '../gpu/kernel';
+import type { Tensor } from '../gpu/tensor';
+import type { Activation } from '../model/config';
+import { gemm } from './matmul';
+
+/** As matmulForward / matmulBackward take it: the layer's activation epilogue (default gelu_new). */
+export type ActEpilogue = { preact: Tensor; activation?: Activation };
+
+const WG = 64;
+const sources = new Map<string, KernelSource>();
+
+function downSource(x: 'f16' | 'f32', e: 'f16' | 'f32'): KernelSource {
+  const name = `lora_down_${x}_${e}`;
+  let src = sources.get(name);
+  if (!src) {
+    const code = /* wgsl */ `${x === 'f16' || e === 'f16' ? 'enable f16;' : ''}
+struct Params { M: u32, K: u32, r: u32, ek: u32, ej: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${x}>;
+@group(0) @binding(2) var<storage, read> e: array<${e}>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+// out[m, j] = scale · Σ_k x[m*K + k] · e[k*ek + j*ej]; one thread per output, k in order.
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.y * 65535u + wid.x) * ${WG}u + lid.x;
+  if (i >= params.M * params.r) { return; }
+  let m = i / params.r;
+  let j = i % params.r;
+  let row = m * params.K;
+  var acc = 0.0;
+  for (var k = 0u; k < params.K; k++) {
+    acc = fma(f32(x[row + k]), f32(e[k * params.ek + j * params.ej]), acc);
+  }
+  out[i] = params.scale * acc;
+}
+`;
+    sources.set(name, (src = { name, code }));
+  }
+  return src;
+}
+
+function f(t: Tensor, what: string): 'f16' | 'f32' {
+  if (t.dtype !== 'f16' && t.dtype !== 'f32') throw new TypeError(`lora: ${what} must be f16 or f32, got ${t}`);
+  return t.dtype;
+}
+
+/** out[M,r] = scale · x[M,K] · E, with E element (k, j) at e[k*ek + j*ej]. out f32. */
+export function loraDown(step: Step, out: Tensor, x: Tensor, e: Tensor, M: number, K: number, r: number, scale: number, ek: number, ej: number): void {
+  if (out.dtype !== 'f32') throw new TypeError(`loraDown: out must be f32, got ${out}`);
+  if (out.numel < M * r || x.numel < M * K || e.numel < (K - 1) * ek + (r - 1) * ej + 1) {
+    throw new RangeError(`loraDown: ${out}, ${x}, ${e} are too small for M=${M}, K=${K}, r=${r}`);
+  }
+  const groups = Math.ceil((M * r) / WG);
+  const grid: [number, number] = [Math.min(groups, 65535), Math.ceil(groups / 65535)];
+  step.dispatch(downSource(f(x, 'x'), f(e, 'e')), { out, x, e, params: { M, K, r, ek, ej, scale } }, grid, { flops: 2 * M * K * r });
+}
+
+export interface LoraWeightsGPU {
+  A: Tensor; // [r, C] f32
+  B: Tensor; // [OC, r] f32
+  r: number;
+  scale: number;
+}
+
+/**
+ * out[BT,OC] = inp · weight + bias + u · Bᵀ with u = s · inp · Aᵀ written to `u` [BT,r] f32.
+ * With `act`, preact gets that sum and out = act(preact).
+ */
+export function loraForward(
+  step: Step, out: Tensor, u: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraWeightsGPU,
+  BT: number, C: number, OC: number, act?: ActEpilogue,
+): void {
+  const { A, B, r, scale } = lora;
+  loraDown(step, u, inp, A, BT, C, r, scale, 1, C);
+  const activation = act ? act.activation ?? 'gelu_new' : undefined;
+  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation, preact: act?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
+}
+
+/**
+ * dinp = dout · weightᵀ + dv · A (overwritten; skipped when null), dA += dvᵀ · inp, dB += doutᵀ · u,
+ * with dv = s · dout · B written to the scratch `dv` [BT,r] f32. Nothing for weight or bias.
+ * With `act` (inp = act(preact) of the layer below), dinp is that layer's dpre: (…) ⊙ act'(preact).
+ */
+export function loraBackward(
+  step: Step, dinp: Tensor | null, dA: Tensor, dB: Tensor, dv: Tensor,
+  dout: Tensor, inp: Tensor, u: Tensor, weight: Tensor, lora: LoraWeightsGPU,
+  BT: number, C: number, OC: number, act?: ActEpilogue,
+): void {
+  const { A, B, r, scale } = lora;
+  loraDown(step, dv, dout, B, BT, OC, r, scale, r, 1);
+  const dactivation = act ? act.activation ?? 'gelu_new' : undefined;
+  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
+  gemm(step, dB, dout, u, { M: OC, N: r, K: BT, transA: true, accumulate: true });
+  gemm(step, dA, dv, inp, { M: r, N: C, K: BT, transA: true, accumulate: true });
+}
