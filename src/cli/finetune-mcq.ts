@@ -6,6 +6,7 @@ import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
+import { readAdapter } from '../model/lora.node';
 import { TRAIN_FLAGS, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
 import { checkModelInputs } from '../train/inputs.node';
 import { readMcqFile } from '../train/data/mcq.node';
@@ -84,6 +85,7 @@ const evalSpec: Record<string, FlagSpec> = {
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
   report: { type: 'string', help: 'also write the JSON report to this file' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   help,
 };
 
@@ -103,8 +105,10 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
   if (useHead && !file.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const model = new GPT2(gpu, file.config, { training: false });
+  const adapter = flags.adapter ? await readAdapter(flags.adapter as string, file.config) : undefined;
+  const model = new GPT2(gpu, file.config, { training: false, lora: adapter?.lora });
   model.loadWeights(file.params);
+  if (adapter) model.lora!.load(adapter.weights);
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq' }).tokenizer!.tokenizer;
   const t0 = performance.now();
   let report: object;

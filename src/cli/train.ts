@@ -1,4 +1,4 @@
-// `mqg train`, `mqg sample`, `mqg eval-mcq`, `mqg tokenizer train`, `mqg data prepare`.
+// `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`.
 
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
@@ -6,12 +6,9 @@ import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
 import { loadTokenizerRecorded, saveTokenizer } from '../train/tokenizer/load.node';
 import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
-import { DataError, asDataError } from '../gpu/errors';
 import { readTextFile } from '../train/data/shards.node';
 import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
-import { readMcqFile } from '../train/data/mcq.node';
-import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
 import { loadModelWithAdapter } from '../model/lora.node';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
@@ -94,37 +91,6 @@ export async function sampleMain(argv: string[]): Promise<void> {
     },
   });
   process.stdout.write('\n');
-  gpu.destroy();
-}
-
-const evalSpec: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string', help: 'a run directory, a checkpoint directory or a model file' },
-  data: { type: 'string', help: 'multiple-choice JSONL (id, question, options, answer, source, chapter)' },
-  tokenizer: { type: 'string', help: 'tokenizer (default: the checkpoint\'s own)' },
-  limit: { type: 'int', default: 0, min: 0, help: 'first N questions only (0 = all)' },
-  precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
-  json: { type: 'boolean', default: false, help: 'print the report as JSON' },
-  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
-  help,
-};
-
-export async function evalMcqMain(argv: string[]): Promise<void> {
-  const { flags } = parseFlags(argv, evalSpec, 'eval-mcq');
-  if (flags.help) return void console.log(usage('eval-mcq', 'multiple-choice accuracy by option log-likelihood', evalSpec));
-  if (!flags.checkpoint) throw new UsageError('mqg eval-mcq: --checkpoint is required');
-  if (!flags.data) throw new UsageError('mqg eval-mcq: --data is required');
-  let records = asDataError(() => readMcqFile(flags.data as string));
-  if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
-  if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
-  const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const { model } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
-  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq' }).tokenizer!.tokenizer;
-  const report = await evaluateMcq(model, tok, records, (n) => {
-    if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);
-  });
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  if (flags.json) console.log(JSON.stringify({ ...report, scores: undefined }, null, 2));
-  else console.log(formatMcqReport(report));
   gpu.destroy();
 }
 

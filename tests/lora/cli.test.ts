@@ -56,4 +56,16 @@ describe.skipIf(!HAVE_GOLDEN)('mqg merge / --adapter', () => {
     expect(r.stderr).toMatch(/adapter config .*does not exist/);
     expect(mqg('merge', '--init', path.join(GOLDEN, 'model')).stderr).toMatch(/--adapter is required/);
   });
+
+  it('mqg eval-mcq takes --adapter (and names a missing one)', () => {
+    const tok = path.join(dir, 'tok500.json');
+    expect(mqg('tokenizer', 'train', '--text', 'data/corpus/questions.txt', '--vocab-size', '500', '--out', tok).status).toBe(0);
+    const args = ['eval-mcq', '--checkpoint', path.join(GOLDEN, 'model'), '--tokenizer', tok, '--data', 'data/corpus/mcq.jsonl', '--limit', '3', '--json', '--precision', 'f32'];
+    const r = mqg(...args, '--adapter', path.join(GOLDEN, 'adapter'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).questions).toBe(3);
+    const bad = mqg(...args, '--adapter', path.join(dir, 'missing'));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/adapter config .*missing.*does not exist/);
+  });
 });
