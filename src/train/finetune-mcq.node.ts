@@ -6,15 +6,14 @@
 // HF GPT-2 names plus multiple_choice_head.summary.weight [1, C] and .bias [1].
 
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, MQGError, RunDirError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../model/source/safetensors';
 import { saveGPT2Weights } from '../model/source/names';
-import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from '../model/source/config';
-import { readCheckpointBytes } from '../model/source/open';
+import { configToHFJson, configToMetadata } from '../model/source/config';
 import { readCheckpoint } from '../model/checkpoint.node';
 import { UsageError } from '../cli/args';
 import { readMcqFile } from './data/mcq.node';
@@ -104,27 +103,19 @@ export interface McqModelFile {
 
 /**
  * Any checkpoint the loader reads (a run or checkpoint directory, a file, an HF directory, hf:id).
- * A safetensors file with multiple_choice_head.* tensors (ours, or GPT2DoubleHeadsModel's) gives the
- * head apart; the body then goes through the loader's pipeline without them, with its config.json
- * (architectures GPT2DoubleHeadsModel read as the GPT-2 body it contains).
+ * The loader reads the body (it leaves multiple_choice_head.* out, as of a GPT2DoubleHeadsModel);
+ * a safetensors file with those tensors (ours, or GPT2DoubleHeadsModel's) gives the head too.
  */
 export async function readMcqModel(path: string, config?: GPT2Config): Promise<McqModelFile> {
   const file = resolveModelPath(path);
-  if (/\.safetensors$/i.test(file) && existsSync(file) && statSync(file).isFile()) {
-    const parsed = parseSafetensors(new Uint8Array(readFileSync(file)), file);
-    const w = parsed.tensors.get(HEAD_WEIGHT), b = parsed.tensors.get(HEAD_BIAS);
-    if (w || b) {
-      if (!w || !b) throw new MQGError(`${file}: has "${w ? HEAD_WEIGHT : HEAD_BIAS}" without "${w ? HEAD_BIAS : HEAD_WEIGHT}"`);
-      const body = [...parsed.tensors].filter(([k]) => !k.startsWith('multiple_choice_head.')).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
-      const beside = join(dirname(file), 'config.json');
-      let configJson: HFGPT2ConfigJson | undefined;
-      if (existsSync(beside)) configJson = { ...JSON.parse(readFileSync(beside, 'utf8')), architectures: ['GPT2LMHeadModel'] };
-      const ck = await readCheckpointBytes(serializeSafetensors(body, parsed.metadata), { fileName: file, configJson, config });
-      return { config: ck.config, params: ck.params, head: { weight: toFloat32(w, HEAD_WEIGHT), bias: toFloat32(b, HEAD_BIAS) }, metadata: parsed.metadata };
-    }
-  }
   const ck = await readCheckpoint(file, config ? { config } : {});
-  return { config: ck.config, params: ck.params, metadata: ck.metadata ?? {} };
+  const out: McqModelFile = { config: ck.config, params: ck.params, metadata: ck.metadata ?? {} };
+  if (!/\.safetensors$/i.test(file) || !statSync(file).isFile()) return out;
+  const parsed = parseSafetensors(new Uint8Array(readFileSync(file)), file);
+  const w = parsed.tensors.get(HEAD_WEIGHT), b = parsed.tensors.get(HEAD_BIAS);
+  if (!w && !b) return out;
+  if (!w || !b) throw new MQGError(`${file}: has "${w ? HEAD_WEIGHT : HEAD_BIAS}" without "${w ? HEAD_BIAS : HEAD_WEIGHT}"`);
+  return { ...out, head: { weight: toFloat32(w, HEAD_WEIGHT), bias: toFloat32(b, HEAD_BIAS) } };
 }
 
 /** model.safetensors bytes: the body under HF GPT-2 names, then the head's two tensors. */

@@ -47,8 +47,7 @@ describe('config.json', () => {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ model_type: 'llama' }, /c\.json: model_type must be 'gpt2'.*got "llama"/],
       [{ add_cross_attention: true }, /add_cross_attention is not supported/],
-      [{ architectures: ['GPT2ForSequenceClassification'] }, /architectures entry 'GPT2ForSequenceClassification' is not supported: only GPT2LMHeadModel and GPT2Model/],
-      [{ architectures: ['GPT2DoubleHeadsModel'] }, /architectures entry 'GPT2DoubleHeadsModel'/],
+      [{ architectures: ['GPT2ForSequenceClassification'] }, /architectures entry 'GPT2ForSequenceClassification' is not supported: only GPT2LMHeadModel, GPT2Model, GPT2DoubleHeadsModel/],
       [{ activation_function: 'gelu_fast' }, /activation_function is not one we compute \(gelu_new, gelu, gelu_pytorch_tanh, relu, silu\), got "gelu_fast"/],
       [{ n_inner: -3 }, /n_inner must be a positive integer or null, got -3/],
       [{ layer_norm_epsilon: 'tiny' }, /layer_norm_epsilon must be a positive number/],

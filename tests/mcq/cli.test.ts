@@ -35,6 +35,9 @@ describe.skipIf(!built)('mqg finetune-mcq / eval-mcq', () => {
     const header = JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString('utf8'));
     expect(header['multiple_choice_head.summary.weight'].shape).toEqual([1, 128]);
     expect(header['multiple_choice_head.summary.bias'].shape).toEqual([1]);
+    // the LM commands read the double-heads checkpoint (the head left out)
+    r = mqg('sample', '--checkpoint', run, '--max-tokens', '3', '--prompt', 'Q');
+    expect(r.status, r.stderr).toBe(0);
     // a flag that would change the run is refused on --resume; --steps continues it
     r = mqg('finetune-mcq', '--resume', '--out', run, '--data', 'data/corpus/mcq.jsonl', '--head', 'multiple-choice');
     expect(r.status).not.toBe(0);

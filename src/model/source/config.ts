@@ -12,8 +12,9 @@
  * `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`, `tie_word_embeddings`,
  * `reorder_and_upcast_attn`, with GPT2Config's defaults where absent. Refused, naming the field:
  * `model_type` other than gpt2, `add_cross_attention: true`, an `architectures` entry other than
- * GPT2LMHeadModel / GPT2Model (the others, GPT2DoubleHeadsModel and GPT2For*, carry head weights
- * we would drop), an activation we do not compute. Dropout fields are not applied (we compute
+ * GPT2LMHeadModel / GPT2Model / GPT2DoubleHeadsModel (the GPT2For* ones carry head weights we would
+ * drop; a double-heads checkpoint's multiple-choice head is read by finetune-mcq / eval-mcq and left
+ * out of the LM, as transformers does), an activation we do not compute. Dropout fields are not applied (we compute
  * without dropout, as in HF's eval mode).
  */
 
@@ -36,7 +37,7 @@ export interface ConfigSource {
   fields: Partial<GPT2Config>;
 }
 
-export const ALLOWED_ARCHITECTURES: readonly string[] = ['GPT2LMHeadModel', 'GPT2Model'];
+export const ALLOWED_ARCHITECTURES: readonly string[] = ['GPT2LMHeadModel', 'GPT2Model', 'GPT2DoubleHeadsModel'];
 
 type Field = Exclude<keyof GPT2Config, 'paddedVocabSize'>;
 const HF_FIELD: Record<Field, string> = {
@@ -81,7 +82,7 @@ function fieldsFromHFJson(json: HFGPT2ConfigJson, where: string): Partial<GPT2Co
     if (!Array.isArray(json.architectures)) bad('architectures', 'must be a list');
     for (const a of json.architectures as unknown[]) {
       if (!ALLOWED_ARCHITECTURES.includes(a as string)) {
-        throw new CheckpointError(`${where}: architectures entry '${String(a)}' is not supported: only ${ALLOWED_ARCHITECTURES.join(' and ')} (other heads need weights we do not have)`);
+        throw new CheckpointError(`${where}: architectures entry '${String(a)}' is not supported: only ${ALLOWED_ARCHITECTURES.join(', ')} (other heads need weights we do not have)`);
       }
     }
   }

@@ -3,7 +3,9 @@
  *
  * Accepted names: `transformer.<name>` (GPT2LMHeadModel) or `<name>` (GPT2Model), where
  * `<name>` is a canonical name of `paramShapes(config)`. Skipped: the non-parameter buffers
- * `h.{i}.attn.bias` and `h.{i}.attn.masked_bias`. `lm_head.weight`:
+ * `h.{i}.attn.bias` and `h.{i}.attn.masked_bias`, and GPT2DoubleHeadsModel's
+ * `multiple_choice_head.summary.{weight,bias}` (not part of the LM; finetune-mcq reads them apart,
+ * as transformers leaves them out when it loads GPT2LMHeadModel). `lm_head.weight`:
  * - tied config (tie_word_embeddings, the default): save_pretrained stores it as a copy of wte
  *   (a shared storage in torch files); it is dropped once it is known equal to wte (same storage,
  *   or the same values: the loader compares them as it streams); a different one is an error;
@@ -22,6 +24,8 @@ export { CheckpointError };
 const HF_PREFIX = 'transformer.';
 const LM_HEAD = 'lm_head.weight';
 const IGNORED_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
+/** GPT2DoubleHeadsModel's multiple-choice head (finetune-mcq's checkpoints carry it too). */
+export const MC_HEAD_TENSOR = /^multiple_choice_head\.summary\.(weight|bias)$/;
 
 /** Strip the optional `transformer.` prefix. */
 export function canonicalName(hfName: string): string {
@@ -50,7 +54,7 @@ export function mapParams(tensors: ReadonlyMap<string, TensorEntry>, config: GPT
   let lmHead: TensorEntry | undefined;
   for (const [key, t] of tensors) {
     const canon = canonicalName(key);
-    if (IGNORED_BUFFER.test(canon)) continue;
+    if (IGNORED_BUFFER.test(canon) || MC_HEAD_TENSOR.test(key)) continue;
     if (key === LM_HEAD && config.tieWordEmbeddings) {
       lmHead = t;
       continue;
