@@ -25,6 +25,7 @@ const FORMATS = ['auto', ...MCQ_FORMATS];
 const SHARED: (keyof TrainOptions & keyof FinetuneMcqOptions)[] = [
   'steps', 'lr', 'minLr', 'warmup', 'schedule', 'weightDecay', 'beta1', 'beta2', 'eps', 'gradClip', 'precision', 'lossScale',
   'saveEvery', 'keepLast', 'maxSkippedSteps', 'resume', 'overwrite', 'logFormat', 'seed', 'tokenizer',
+  'lora', 'loraAlpha', 'loraTargets', 'loraDropout', 'initAdapter', 'checkpointActivations',
 ];
 
 function finetuneSpec(): Record<string, FlagSpec> {
@@ -57,7 +58,8 @@ export async function finetuneMcqMain(argv: string[]): Promise<void> {
   if (flags.help) {
     return void console.log(usage('finetune-mcq', 'fine-tune a multiple-choice or proposition head (and the model) on MCQ files', spec,
       'Checkpoints: <out>/checkpoints/step-N/ as `mqg train` writes them, model.safetensors with multiple_choice_head.summary.{weight,bias};\n' +
-      'the best validation accuracy in <out>/best/checkpoints/step-N/. --resume continues the newest checkpoint.'));
+      'the best validation accuracy in <out>/best/checkpoints/step-N/. --resume continues the newest checkpoint.\n' +
+      'With --lora each checkpoint also holds adapter/ (a PEFT directory): mqg eval-mcq --checkpoint <ckpt> --adapter <ckpt>/adapter.'));
   }
   if (positional.length) throw new UsageError(`mqg finetune-mcq: unexpected argument "${positional[0]}" (flags start with --)`);
   const o: Partial<FinetuneMcqOptions> = {};

@@ -24,6 +24,7 @@ import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
 import { checkConsistency } from './consistency';
 import { RUN_FILES, TRAIN_DEFAULTS, TrainingError } from './trainer.node';
+import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, adapterFiles, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 import { lossCurveSvg, type CurvePoint } from './plot';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, writeSynced, CHECKPOINTS } from './rundir.node';
@@ -31,7 +32,8 @@ import type { ScheduleName } from './schedule';
 import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from './finetune-mcq-head';
 import { itemsBatch, predictionKind, prepareItems, rowLength, scoreByHead, type McqItem } from './finetune-mcq';
 
-export interface FinetuneMcqOptions {
+/** With --lora / --init-adapter the body is frozen except the adapters; the head trains either way. */
+export interface FinetuneMcqOptions extends LoraTrainOptions {
   init?: string;
   preset?: string;
   tokenizer?: string;
@@ -73,7 +75,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneMcqOptions, 'data'> = {
   beta1: TRAIN_DEFAULTS.beta1, beta2: 0.999, eps: TRAIN_DEFAULTS.eps, gradClip: TRAIN_DEFAULTS.gradClip,
   precision: 'auto', lossScale: TRAIN_DEFAULTS.lossScale, evalEvery: 50, saveEvery: 0, keepLast: 1,
   maxSkippedSteps: TRAIN_DEFAULTS.maxSkippedSteps, out: 'runs/finetune-mcq', resume: false, overwrite: false,
-  logFormat: 'text', freezeBody: false, seed: 1337,
+  logFormat: 'text', freezeBody: false, seed: 1337, ...LORA_TRAIN_DEFAULTS,
 };
 
 /** Options that --resume may change; every other one must match the run. */
@@ -184,6 +186,8 @@ function validateOptions(o: FinetuneMcqOptions): void {
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
+  if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
+  if (o.freezeBody && (o.lora || o.initAdapter)) throw new UsageError('mqg finetune-mcq: --freeze-body and --lora / --init-adapter exclude each other (LoRA already freezes the body but its adapters)');
 }
 
 export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line: string) => void = console.log, gpuIn?: GPUContext): Promise<FinetuneMcqSummary> {
@@ -251,9 +255,13 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
 
   // ---- device
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
-  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, training: !o.freezeBody });
+  // LoRA (--lora / --init-adapter): the body frozen but its adapters; a resumed run's adapter is its checkpoint's.
+  const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init);
+  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, training: !o.freezeBody, ...lora.options });
   if (file) model.loadWeights(file.params);
   else model.initRandom(o.seed);
+  if (lora.weights) model.lora!.load(lora.weights);
+  else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   model.allocate(rowsPerStep, T);
   const head = new McHead(gpu, config.nEmbd, o.head);
   if (file?.head) head.load(file.head.weight, file.head.bias, source);
@@ -273,7 +281,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
   }
   const startStep = saved?.step ?? 0;
   const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
-  info(`model ${source ?? o.preset}: ${config.nLayer} layers, width ${config.nEmbd} (${(params / 1e6).toFixed(2)}M parameters) + ${o.head} head | ${model.dtype} on ${gpu.adapterName}${o.freezeBody ? ' | body frozen' : ''}`);
+  info(`model ${source ?? o.preset}: ${config.nLayer} layers, width ${config.nEmbd} (${(params / 1e6).toFixed(2)}M parameters) + ${o.head} head | ${model.dtype} on ${gpu.adapterName}${o.freezeBody ? ' | body frozen' : ''}${model.lora ? ` | LoRA r ${model.lora.config.r} on ${model.lora.config.targetModules}` : ''}`);
   info(`data: ${train.length} train, ${valRecs.length} validation questions | ${o.batchSize} questions (${rowsPerStep} rows x ${T} tokens) per step | ${o.steps} steps`);
 
   // ---- hooks: validation (and the best checkpoint), saving, logging
@@ -295,6 +303,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
   });
   const writeCheckpoint = async (runDir: string, step: number, keep: number) => {
     const weights = await modelBytes(model, head, meta(step));
+    const adapter = await adapterFiles(model);
     const opt = o.freezeBody ? { t: 0, tensors: [] } : await model.exportOptimizerState();
     const hs = await head.optimizerState();
     const state: SavedState = { version: STATE_VERSION, kind: 'finetune-mcq', step, modelT: opt.t, head: { t: hs.t }, batcher: batcher.state, best, options: { ...o, resume: false, overwrite: false }, config };
@@ -305,6 +314,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
       writeSynced(join(tmp, 'config.json'), JSON.stringify({ ...configToHFJson(config), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 }, null, 2) + '\n');
       if (tk.json) writeSynced(join(tmp, RUN_FILES.TOKENIZER_FILE), tk.json);
       writeSynced(join(tmp, RUN_FILES.STATE_FILE), stateBytes);
+      writeAdapterFiles(tmp, adapter, writeSynced);
     }, keep);
   };
   let lastCheckpoint = ckptDir ?? '';
