@@ -256,7 +256,7 @@ export async function finetuneMcq(given: Partial<FinetuneMcqOptions>, log: (line
   // ---- device
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
   // LoRA (--lora / --init-adapter): the body frozen but its adapters; a resumed run's adapter is its checkpoint's.
-  const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init);
+  const lora = await loraSetup(saved && (o.lora || o.initAdapter) ? { ...o, initAdapter: join(ckptDir!, ADAPTER_DIR) } : o, config, o.init, 'mqg finetune-mcq');
   const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, training: !o.freezeBody, ...lora.options });
   if (file) model.loadWeights(file.params);
   else model.initRandom(o.seed);

@@ -41,14 +41,14 @@ export const LORA_TRAIN_FLAGS = {
 /** The ModelOptions (and MemoryPlanInput) fields these flags set. */
 export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: boolean }
 
-/** The model options of these flags, and the adapter weights to start from (--init-adapter). */
-export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined): Promise<{ options: LoraModelOptions; weights?: LoraWeights }> {
+/** The model options of these flags, and the adapter weights to start from (--init-adapter). `command` prefixes the errors. */
+export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined, command = 'mqg train'): Promise<{ options: LoraModelOptions; weights?: LoraWeights }> {
   const options: LoraModelOptions = { checkpointActivations: o.checkpointActivations };
-  if (o.loraDropout > 0) throw new UsageError(`mqg train: --lora-dropout ${o.loraDropout}: dropout on the adapter input is not implemented; use 0`);
+  if (o.loraDropout > 0) throw new UsageError(`${command}: --lora-dropout ${o.loraDropout}: dropout on the adapter input is not implemented; use 0`);
   if (o.initAdapter) {
     const { lora, weights } = await readAdapter(o.initAdapter, config);
-    if (o.lora && o.lora !== lora.r) throw new UsageError(`mqg train: --lora ${o.lora} differs from the r ${lora.r} of --init-adapter ${o.initAdapter}; drop --lora`);
-    if (lora.loraDropout > 0) throw new UsageError(`mqg train: --init-adapter ${o.initAdapter} has lora_dropout ${lora.loraDropout}; dropout is not implemented (set it to 0 in adapter_config.json)`);
+    if (o.lora && o.lora !== lora.r) throw new UsageError(`${command}: --lora ${o.lora} differs from the r ${lora.r} of --init-adapter ${o.initAdapter}; drop --lora`);
+    if (lora.loraDropout > 0) throw new UsageError(`${command}: --init-adapter ${o.initAdapter} has lora_dropout ${lora.loraDropout}; dropout is not implemented (set it to 0 in adapter_config.json)`);
     options.lora = lora;
     return { options, weights };
   }

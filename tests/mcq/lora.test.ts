@@ -50,6 +50,11 @@ describe('mqg finetune-mcq --lora', () => {
     r = mqg('finetune-mcq', '--init', base, ...common, '--steps', '3', '--lora', '4', '--lora-alpha', '8', '--lora-targets', 'c_attn,c_fc', '--out', join(dir, 'straight'));
     expect(r.status, r.stderr).toBe(0);
     expect(jsonLines(r.stdout)[2].loss).toBe(resumed[0].loss);
+    // what cannot be honoured is refused, naming the command and flag
+    r = mqg('finetune-mcq', '--init', base, ...common, '--lora', '4', '--lora-dropout', '0.1', '--out', join(dir, 'bad'));
+    expect(r.stderr).toMatch(/mqg finetune-mcq: --lora-dropout 0\.1: dropout on the adapter input is not implemented/);
+    r = mqg('finetune-mcq', '--init', base, ...common, '--lora', '4', '--freeze-body', '--out', join(dir, 'bad'));
+    expect(r.stderr).toMatch(/--freeze-body and --lora \/ --init-adapter exclude each other/);
     const B3 = tensors(join(run, 'checkpoints', 'step-000003', 'adapter', 'adapter_model.safetensors')).get('base_model.model.transformer.h.0.mlp.c_fc.lora_B.weight')!;
     expect(B3).not.toEqual(B);
 
