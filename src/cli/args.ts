@@ -94,7 +94,9 @@ export function usage(command: string, summary: string, spec: Record<string, Fla
   const rows = Object.entries(spec).map(([k, s]) => {
     const arg = s.type === 'boolean' ? '' : ` <${s.choices ? s.choices.join('|') : s.type === 'string' ? 'value' : 'n'}>`;
     const def = s.default !== undefined && s.default !== '' ? ` (default: ${s.default})` : '';
-    return `  --${k}${arg}`.padEnd(28) + s.help + def;
+    const name = `  --${k}${arg}`;
+    // a long choice list puts the help on its own line rather than running into it
+    return (name.length < 27 ? name.padEnd(28) : `${name}\n${''.padEnd(28)}`) + s.help + def;
   });
   return `mqg ${command}: ${summary}\n\n${rows.join('\n')}${footer ? `\n\n${footer}` : ''}`;
 }
