@@ -1,14 +1,17 @@
 // `mqg finetune-mcq` (a multiple-choice / proposition head on a model, through the shared training
 // loop) and `mqg eval-mcq` (scoring by the head when the checkpoint has one, else by log-likelihood).
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type FlagSpec, parseFlags, usage, UsageError } from './args';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../gpu/errors';
 import { GPT2 } from '../model/gpt2';
 import { readAdapter } from '../model/lora.node';
 import { TRAIN_FLAGS, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
-import { checkModelInputs } from '../train/inputs.node';
+import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
+import { ADAPTER_DIR } from '../train/lora.node';
+import { ADAPTER_CONFIG_FILE } from '../model/peft';
 import { readMcqFile } from '../train/data/mcq.node';
 import { MCQ_FORMATS } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
@@ -87,7 +90,7 @@ const evalSpec: Record<string, FlagSpec> = {
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
   report: { type: 'string', help: 'also write the JSON report to this file' },
-  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
+  adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint (default: the checkpoint\'s adapter/, as finetune-mcq --lora writes it)' },
   help,
 };
 
@@ -107,7 +110,11 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
   if (useHead && !file.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const adapter = flags.adapter ? await readAdapter(flags.adapter as string, file.config) : undefined;
+  // a finetune-mcq --lora checkpoint carries its adapter: evaluate what was trained, not the bare base
+  const modelFile = resolveModelPath(flags.checkpoint as string);
+  const own = join(dirname(modelFile), ADAPTER_DIR);
+  const adapterDir = (flags.adapter as string | undefined) ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
+  const adapter = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
   const model = new GPT2(gpu, file.config, { training: false, lora: adapter?.lora });
   model.loadWeights(file.params);
   if (adapter) model.lora!.load(adapter.weights);
@@ -123,7 +130,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
     const maxT = Math.max(...items.flatMap((i) => i.rows.rows.map((r) => r.length)));
     const preds = await scoreByHead(model, head, items, tok.eotToken, Math.max(1, Math.floor((flags['max-tokens'] as number) / maxT)));
     const metrics = metricGroups(preds, predictionKind(head));
-    report = { scorer: 'head', head: kind, questions: records.length, metrics, seconds: (performance.now() - t0) / 1000 };
+    report = { scorer: 'head', head: kind, adapter: adapterDir, questions: records.length, metrics, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMetricGroups(`${records.length} questions, scored by the ${kind} head:`, metrics).join('\n');
     head.destroy();
   } else {
@@ -131,7 +138,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
       if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);
     }, { maxTokens: flags['max-tokens'] as number });
     if (process.stderr.isTTY) process.stderr.write('\n');
-    report = { scorer: 'loglik', ...r, scores: undefined, seconds: (performance.now() - t0) / 1000 };
+    report = { scorer: 'loglik', adapter: adapterDir, ...r, scores: undefined, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMcqReport(r, true);
   }
   if (flags.report) writeFileSync(flags.report as string, JSON.stringify(report, null, 2) + '\n');

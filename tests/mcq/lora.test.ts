@@ -63,5 +63,10 @@ describe('mqg finetune-mcq --lora', () => {
     const rep = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
     expect(rep.scorer).toBe('head');
     expect(rep.metrics.overall.questions).toBe(4);
+    expect(rep.adapter).toBe(join(ck, 'adapter'));
+    // without --adapter, the run's own adapter (newest checkpoint) is applied, not the bare base
+    r = mqg('eval-mcq', '--checkpoint', run, '--data', 'data/corpus/mcq.jsonl', '--limit', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).adapter).toBe(join(run, 'checkpoints', 'step-000003', 'adapter'));
   }, 300_000);
 });
