@@ -176,6 +176,7 @@ export class GPT2 {
   private readonly maxMemoryBytes: number | undefined;
   /** LoRA adapters, when ModelOptions.lora is set: then they are the only trainable parameters. */
   readonly lora: LoraAdapters | undefined;
+  /** Whether backward recomputes each block from its saved input (ModelOptions.checkpointActivations). */
   readonly checkpointActivations: boolean;
   /** [2, C] f32 sink for the LayerNorm parameter gradients the frozen base does not keep. */
   private frozenLnGrads: Tensor | undefined;

@@ -18,7 +18,9 @@ import { loraModules, loraScale, validateLoraConfig, type LoraConfig, type LoraM
 
 /** LoRA as ModelOptions.lora takes it: PEFT's config fields in our naming. */
 export interface LoraOptions {
+  /** Rank of the adapters. */
   r: number;
+  /** The low-rank product is scaled by alpha / r (PEFT `lora_alpha`). */
   alpha: number;
   /** PEFT target_modules: module-name suffixes (c_attn, attn.c_proj, c_fc, mlp.c_proj), or one regular expression. */
   targets: string[] | string;

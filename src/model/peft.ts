@@ -20,12 +20,17 @@ import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetenso
 export const LORA_MODULE_KINDS = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
 export type LoraModuleKind = (typeof LORA_MODULE_KINDS)[number];
 
+/** An adapter_config.json as we read and write it (PEFT's LoraConfig fields that we compute). */
 export interface LoraConfig {
+  /** Rank of the adapters (PEFT `r`). */
   r: number;
+  /** PEFT `lora_alpha`: the low-rank product is scaled by loraAlpha / r. */
   loraAlpha: number;
   /** As PEFT's target_modules: a list of module-name suffixes, or one regular expression (full match). */
   targetModules: string[] | string;
+  /** PEFT `lora_dropout`; only 0 is implemented (above 0 is refused). */
   loraDropout: number;
+  /** PEFT `base_model_name_or_path`: the base checkpoint the adapter was trained on, or null. */
   baseModelNameOrPath: string | null;
   /** PEFT's task_type, kept for the file (CAUSAL_LM unless read otherwise). */
   taskType: string | null;
@@ -40,11 +45,17 @@ export function loraScale(c: LoraConfig): number {
 }
 
 /** One adapted layer: its HF module name, block index and kind, and the Conv1D's in/out sizes. */
+/** One Conv1D module an adapter applies to. */
 export interface LoraModule {
+  /** HF module name, e.g. `transformer.h.0.attn.c_attn`. */
   module: string;
+  /** Its block index (0-based). */
   layer: number;
+  /** Which of GPT-2's four Conv1D layers it is. */
   kind: LoraModuleKind;
+  /** Input width: the rows of its weight [in, out] (lora_A is [r, in]). */
   inFeatures: number;
+  /** Output width: the columns of its weight (lora_B is [out, r]). */
   outFeatures: number;
 }
 
@@ -181,7 +192,12 @@ export function serializeAdapterConfig(c: LoraConfig): string {
 }
 
 /** Adapter weights by module name: A [r, in], B [out, r], f32. */
-export type LoraWeights = Map<string, { A: Float32Array; B: Float32Array }>;
+export type LoraWeights = Map<string, {
+  /** lora_A [r, in], row-major. */
+  A: Float32Array;
+  /** lora_B [out, r], row-major. */
+  B: Float32Array;
+}>;
 
 export const loraTensorName = (module: string, which: 'A' | 'B') => `${PREFIX}${module}.lora_${which}.weight`;
 
