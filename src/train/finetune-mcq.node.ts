@@ -28,12 +28,12 @@ import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, adapterFiles, loraSetup, writeAdapter
 import { lossCurveSvg, type CurvePoint } from './plot';
 import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, writeSynced, CHECKPOINTS } from './rundir.node';
-import type { ScheduleName } from './schedule';
+import type { OptimizerOptions } from './trainer.node';
 import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from './finetune-mcq-head';
 import { itemsBatch, predictionKind, prepareItems, rowLength, scoreByHead, type McqItem } from './finetune-mcq';
 
 /** With --lora / --init-adapter the body is frozen except the adapters; the head trains either way. */
-export interface FinetuneMcqOptions extends LoraTrainOptions {
+export interface FinetuneMcqOptions extends LoraTrainOptions, OptimizerOptions {
   init?: string;
   preset?: string;
   tokenizer?: string;
@@ -43,20 +43,8 @@ export interface FinetuneMcqOptions extends LoraTrainOptions {
   valSplit: number;
   format: McqFormat | 'auto';
   head: HeadKind;
-  steps: number;
   /** Questions per step. */
   batchSize: number;
-  lr: number;
-  minLr: number;
-  warmup: number;
-  schedule: ScheduleName;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  gradClip: number;
-  precision: 'auto' | 'f16' | 'f32';
-  lossScale: number;
   evalEvery: number;
   saveEvery: number;
   keepLast: number;

@@ -33,17 +33,9 @@ import { NonFiniteError, trainLoop, type StepReport } from './loop';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
 import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loadWeightsFrom, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 
-export interface TrainOptions extends LoraTrainOptions {
-  preset: string;
-  init?: string;
-  data?: string;
-  valData?: string;
-  tokenizer?: string;
-  /** Vocab of the BPE trained on the default corpus. */
-  vocabSize: number;
-  batchSize: number;
-  seqLen: number;
-  gradAccum: number;
+/** The optimiser and schedule options every training command shares (`mqg train`, `mqg finetune-mcq`). */
+export interface OptimizerOptions {
+  /** The schedule's length in optimiser steps. */
   steps: number;
   lr: number;
   minLr: number;
@@ -57,6 +49,19 @@ export interface TrainOptions extends LoraTrainOptions {
   precision: 'auto' | 'f16' | 'f32';
   /** f16: initial dynamic loss scale. */
   lossScale: number;
+}
+
+export interface TrainOptions extends LoraTrainOptions, OptimizerOptions {
+  preset: string;
+  init?: string;
+  data?: string;
+  valData?: string;
+  tokenizer?: string;
+  /** Vocab of the BPE trained on the default corpus. */
+  vocabSize: number;
+  batchSize: number;
+  seqLen: number;
+  gradAccum: number;
   /** Memory budget ("8G"; default: the adapter's, or the machine's for a software adapter). */
   maxMemory?: string;
   evalEvery: number;
