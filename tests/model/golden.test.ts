@@ -110,8 +110,9 @@ describe.each(CASES.filter(([p]) => PRECISIONS.includes(p)))('GPT-2 tiny vs llm.
 
   it.skipIf(precision === 'f16')('after1 and after10 weights elementwise (key-bias slice excluded)', async () => {
     for (const [file, mine, allWithin] of [
-      ['after1.safetensors', after1, 2e-3],
-      ['after10.safetensors', await model.weights(), 2e-2],
+      // measured worst 3.1e-6 for both (the golden README: a handful of elements may differ by about 1e-5)
+      ['after1.safetensors', after1, 1e-4],
+      ['after10.safetensors', await model.weights(), 1e-4],
     ] as const) {
       let total = 0, within = 0, worst = 0;
       for (const [hfName, ref] of tensors(file)) {
