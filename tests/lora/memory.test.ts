@@ -1,11 +1,12 @@
 // The memory plan (memory.ts) for LoRA and activation checkpointing against what GPT2 allocates,
 // and the refusal of full fine-tuning that points at LoRA.
 import { describe, expect, it } from 'vitest';
-import { GPT2, makeConfig } from '../../src/index';
+import { makeConfig } from '../../src/index';
 import { memoryPlan, memoryRefusal } from '../../src/model/memory';
 import type { LoraConfig } from '../../src/model/peft';
 import '../../src/train/lora.node';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
+import { expectPlanMatchesAllocation } from '../helpers/memory';
 
 const config = makeConfig({ nLayer: 3, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 500 });
 const lora: LoraConfig = { r: 4, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], loraDropout: 0, baseModelNameOrPath: null, taskType: 'CAUSAL_LM' };
@@ -14,17 +15,7 @@ describe.each(PRECISIONS)('memoryPlan with LoRA / checkpointing (%s)', (precisio
   it.each([[false, true], [true, false], [true, true]] as const)('lora %s, checkpointing %s: matches model.memoryReport()', async (withLora, checkpointActivations) => {
     const gpu = await getGPU(precision);
     const B = 2, T = 24;
-    const opts = { lora: withLora ? lora : undefined, checkpointActivations };
-    const model = new GPT2(gpu, config, { precision, ...opts });
-    model.allocate(B, T);
-    const r = model.memoryReport();
-    const p = memoryPlan({ config, B, T, precision, training: true, generation: false, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, ...opts });
-    expect(p.weights + p.masterWeights, 'parameters').toBe(r.parameters);
-    expect(p.gradients, 'gradients').toBe(r.gradients);
-    expect(p.adamMoments, 'optimizer').toBe(r.optimizer);
-    expect(p.activations + p.logitsChunk, 'activations').toBe(r.activations);
-    expect(p.activationGrads, 'activation gradients').toBe(r.activationGradients);
-    model.destroy();
+    expectPlanMatchesAllocation(gpu, { config, B, T, precision, training: true, lora: withLora ? lora : undefined, checkpointActivations });
   });
 });
 

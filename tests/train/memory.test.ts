@@ -1,8 +1,9 @@
 // The memory plan against what GPT2 really allocates (model.memoryReport(): GPU buffer sizes).
 import { describe, expect, it } from 'vitest';
-import { GPT2, makeConfig } from '../../src/index';
+import { makeConfig } from '../../src/index';
 import { memoryPlan, memoryRefusal, largestFittingBatch, formatMemoryTable } from '../../src/model/memory';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
+import { expectPlanMatchesAllocation } from '../helpers/memory';
 
 const config = makeConfig({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 500 });
 const untied = makeConfig({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 64, vocabSize: 300, nInner: 96, tieWordEmbeddings: false });
@@ -12,16 +13,7 @@ describe.each(PRECISIONS)('memoryPlan (%s)', (precision) => {
     const gpu = await getGPU(precision);
     const maxBankElements = bank > 1 ? bank : undefined;
     for (const [training, cfg] of [[true, config], [false, config], [true, untied]] as const) {
-      const model = new GPT2(gpu, cfg, { precision, training, maxBankElements });
-      model.allocate(B, T);
-      const r = model.memoryReport();
-      const p = memoryPlan({ config: cfg, B, T, precision, training, generation: false, maxBindingBytes: gpu.limits.maxStorageBufferBindingSize, maxBankElements });
-      expect(p.weights + p.masterWeights, 'parameters').toBe(r.parameters);
-      expect(p.gradients, 'gradients').toBe(r.gradients);
-      expect(p.adamMoments, 'optimizer').toBe(r.optimizer);
-      expect(p.activations + p.logitsChunk, 'activations').toBe(r.activations);
-      expect(p.activationGrads, 'activation gradients').toBe(r.activationGradients);
-      model.destroy();
+      expectPlanMatchesAllocation(gpu, { config: cfg, B, T, precision, training, maxBankElements });
     }
   });
 });
