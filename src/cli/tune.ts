@@ -1,9 +1,10 @@
-// `mqg tune`: tune the kernels with per-adapter choices (matmul) on a model's shapes, record the
+// `mqg tune`: tune the kernels with per-adapter choices (matmul, attention) on a model's shapes, record the
 // choice for this adapter, driver and library version (~/.cache/mqg-webgpu/matmul-tune.json), and
 // print each candidate's time. Training tunes by itself on first use; this redoes it on demand.
 import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
 import { autoTune } from '../kernels/matmul-tune';
+import { attentionVariantName } from '../kernels/attention-tune';
 import { variantName } from '../kernels/matmul-wgsl';
 import { presetConfig, type PresetName } from '../model/config';
 
@@ -32,5 +33,15 @@ export async function main(argv: string[]): Promise<void> {
   const rejected = Object.entries(r.matmul.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
   console.log(['', `matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms per pass over the model's shapes):`, '', '| variant | ms | vs best |', '|---|---:|---:|', ...rows, ...rejected].join('\n'));
   console.log(`\nchosen: ${variantName(r.matmul.variant)}\nrecord key: ${r.key}`);
+  if (r.attention) {
+    const a = r.attention, at = a.timings ?? {}, abest = Math.min(...Object.values(at));
+    const arows = Object.entries(at).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${(ms / abest).toFixed(2)}× |`);
+    const arejected = Object.entries(a.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
+    const sh = a.shape ? ` on B=${a.shape.B} T=${a.shape.T} C=${a.shape.C} NH=${a.shape.NH}` : '';
+    console.log(['', `attention (hs=${config.nEmbd / config.nHead}), ${r.cached ? 'recorded' : 'measured'} ${a.date ?? ''} (ms per forward + backward${sh}):`, '', '| layout | ms | vs best |', '|---|---:|---:|', ...arows, ...arejected].join('\n'));
+    console.log(`\nchosen: ${attentionVariantName(a.variant)}`);
+  } else {
+    console.log(`\nattention (hs=${config.nEmbd / config.nHead}): no layout choice on this adapter (${gpu.hasSubgroups ? 'the tiled kernels' : 'no subgroups: the tiled kernels'})`);
+  }
   gpu.destroy();
 }

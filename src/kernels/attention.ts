@@ -41,7 +41,7 @@
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
 
 import type { GPUContext, KernelSource, Step, Tensor } from '../gpu/index';
-import { isSoftwareAdapter } from './matmul';
+import { isSoftwareAdapter, loadTuneRecord, matmulTuneKey, saveTuneRecord } from './matmul';
 
 type Storage = 'f16' | 'f32';
 
@@ -667,6 +667,79 @@ const DEFAULT_SUBGROUP: SubgroupVariant = { kind: 'subgroup', wg: 8, rows: 1 };
 
 const forced = new WeakMap<GPUContext, AttentionVariant>();
 
+/** What tuneAttention stores per adapter and head size (attention-tune.ts). */
+export interface AttentionTuneRecord {
+  variant: SubgroupVariant;
+  /** Milliseconds of one forward + backward per candidate (by kernel suffix), for the record. */
+  timings?: Record<string, number>;
+  /** Candidates dropped because they computed wrong results or failed, with the reason. */
+  rejected?: Record<string, string>;
+  /** The shape timed and the precision. */
+  shape?: { B: number; T: number; C: number; NH: number };
+  precision?: string;
+  date?: string;
+}
+
+/** Bumped whenever the attention kernels or their candidates change, so older records are ignored. */
+export const ATTENTION_TUNE_VERSION = 1;
+
+/** The store key of the attention choice for head size hs: the matmul key (adapter, driver, library) plus the head size. */
+export function attentionTuneKey(gpu: GPUContext, hs: number): string {
+  return `attention v${ATTENTION_TUNE_VERSION} hs${hs} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
+}
+
+const tunedAttention = new Map<string, AttentionTuneRecord | null>();
+
+/** Why `v` cannot run for head size hs on this context, or '' when it can. */
+export function attentionVariantProblem(gpu: GPUContext, hs: number, v: AttentionVariant): string {
+  if (v.kind === 'tiled') return '';
+  if (!(v.wg > 0 && v.wg % 8 === 0 && Number.isInteger(v.rows) && v.rows > 0)) return `needs wg a multiple of 8 and rows >= 1, got ${JSON.stringify(v)}`;
+  if (!gpu.hasSubgroups || !subgroupGeometry(hs)) return `needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`;
+  return '';
+}
+
+/** Whether the subgroup kernels serve head size hs here by default: software adapters with subgroups of 8+ lanes, hs they cover. */
+export function subgroupAttentionAvailable(gpu: GPUContext, hs: number): boolean {
+  return isSoftwareAdapter(gpu) && subgroupsOfEight(gpu) && !!subgroupGeometry(hs);
+}
+
+/** Whether setAttentionVariant forced a variant on this context. */
+export function attentionForced(gpu: GPUContext): boolean {
+  return forced.has(gpu);
+}
+
+/** The recorded (tuned) attention choice for head size hs on this context, from memory or the registered store. */
+export function attentionTuneRecord(gpu: GPUContext, hs: number): AttentionTuneRecord | undefined {
+  const key = attentionTuneKey(gpu, hs);
+  let rec = tunedAttention.get(key);
+  if (rec === undefined) {
+    const stored = loadTuneRecord(key) as AttentionTuneRecord | undefined;
+    rec = stored && stored.variant?.kind === 'subgroup' && !attentionVariantProblem(gpu, hs, stored.variant) ? stored : null; // stale or foreign: ignore
+    tunedAttention.set(key, rec);
+  }
+  return rec ?? undefined;
+}
+
+/** @internal Remember a tuned choice (memory, and the store when `persist`). */
+export function recordAttentionTune(gpu: GPUContext, hs: number, record: AttentionTuneRecord, persist = true): void {
+  const key = attentionTuneKey(gpu, hs);
+  tunedAttention.set(key, record);
+  if (persist) saveTuneRecord(key, record);
+}
+
+/** @internal Forget in-memory attention choices (tests: a fresh process). */
+export function forgetAttentionTunes(): void {
+  tunedAttention.clear();
+}
+
+let sourceHook: ((name: string, code: string) => string) | null = null;
+
+/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
+export function setAttentionSourceHook(hook: ((name: string, code: string) => string) | null): void {
+  sourceHook = hook;
+  kernels.clear();
+}
+
 /** Use this variant on this context regardless of the adapter (tests, benchmarks); null restores the default. */
 export function setAttentionVariant(gpu: GPUContext, variant: AttentionVariant | null): void {
   if (variant?.kind === 'subgroup' && !(variant.wg > 0 && variant.wg % 8 === 0 && Number.isInteger(variant.rows) && variant.rows > 0)) {
@@ -681,7 +754,11 @@ function subgroupsOfEight(gpu: GPUContext): boolean {
   return gpu.hasSubgroups && (min === undefined || min >= 8);
 }
 
-/** The variant the launchers use for head size hs on this context. */
+/**
+ * The variant the launchers use for head size hs on this context: a forced one (setAttentionVariant),
+ * else on software adapters with subgroups the tuned choice (tuneAttention) or one row per lane,
+ * else the tiled kernels.
+ */
 export function attentionVariant(gpu: GPUContext, hs: number): AttentionVariant {
   const v = forced.get(gpu);
   if (v) {
@@ -690,7 +767,8 @@ export function attentionVariant(gpu: GPUContext, hs: number): AttentionVariant 
     }
     return v;
   }
-  return isSoftwareAdapter(gpu) && subgroupsOfEight(gpu) && subgroupGeometry(hs) ? DEFAULT_SUBGROUP : { kind: 'tiled' };
+  if (!subgroupAttentionAvailable(gpu, hs)) return { kind: 'tiled' };
+  return attentionTuneRecord(gpu, hs)?.variant ?? DEFAULT_SUBGROUP;
 }
 
 interface AttentionKernel {
@@ -709,7 +787,9 @@ export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number,
     let k = kernels.get(key);
     if (!k) {
       const gen = pass === 'forward' ? forwardSubgroupCode : pass === 'dq' ? dqSubgroupCode : dkvSubgroupCode;
-      k = { src: { name: `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}`, code: gen(dtype, hs, v) }, rowsPerWorkgroup: v.wg * v.rows };
+      const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}`;
+      const code = gen(dtype, hs, v);
+      k = { src: { name, code: sourceHook ? sourceHook(name, code) : code }, rowsPerWorkgroup: v.wg * v.rows };
       kernels.set(key, k);
     }
     return k;

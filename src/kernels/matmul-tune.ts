@@ -10,7 +10,7 @@
 // adapter, else a default by adapter kind.
 //
 // autoTune(gpu, config, B, T) tunes on the shapes of that model's matmuls (capped in size so one
-// candidate takes well under a second to time). The model calls autoTuneOnce at its first
+// candidate takes well under a second to time), and its attention layout (attention-tune.ts). The model calls autoTuneOnce at its first
 // training step, so the first use on an adapter tunes (with progress lines) and every later one
 // reads the record; `mqg tune` runs it explicitly and prints the table.
 
@@ -29,6 +29,8 @@ import {
   subgroupSizes,
 } from './matmul';
 import { type MatmulVariant, variantName } from './matmul-wgsl';
+import { type AttentionTuneRecord, type SubgroupVariant, attentionForced, attentionTuneRecord, subgroupAttentionAvailable } from './attention';
+import { attentionCandidates, attentionVariantName, tuneAttention } from './attention-tune';
 
 export interface TuneMatmulOptions {
   /** Variants to try; default: a list for this kind of adapter. */
@@ -250,6 +252,8 @@ export interface TuneModelShape {
   nEmbd: number;
   nInner?: number;
   paddedVocabSize: number;
+  /** Attention heads: with it, autoTune also tunes the attention layout for head size nEmbd / nHead. */
+  nHead?: number;
 }
 
 /** Largest product timed per shape (2·M·N·K flops): keeps one candidate's timing well under a second on a CPU adapter. */
@@ -296,36 +300,51 @@ export interface AutoTuneOptions {
   candidates?: MatmulVariant[];
   /** Write the choice to the registered store (default true). */
   persist?: boolean;
+  /** Attention candidates (default attentionCandidates(gpu, hs)). */
+  attentionCandidates?: SubgroupVariant[];
 }
 
 export interface AutoTuneResult {
   /** The store key: adapter, driver, library and kernel versions. */
   key: string;
   matmul: MatmulTuneRecord;
-  /** True when the record already existed and nothing was timed. */
+  /** The attention layout chosen for the model's head size; absent where there is no choice (see tuneAttention). */
+  attention?: AttentionTuneRecord;
+  /** True when the records already existed and nothing was timed. */
   cached: boolean;
 }
 
 /**
  * Tune the kernels with choices for this adapter on the shapes of this model at (B, T), or return
- * the recorded choice when there is one (nothing timed). Only matmul has timed choices: attention's
- * one alternative (two rows per lane) costs ~7× the LLVM compile time on lavapipe, and the row
- * kernels (layernorm, softmax) have no layout variants.
+ * the recorded choices when there are (nothing timed): matmul on the model's GEMM shapes, and with
+ * config.nHead the attention layout on its attention shape (tuneAttention: software adapters with
+ * subgroups only). The row kernels (layernorm, softmax) have no layout variants.
  */
 export async function autoTune(gpu: GPUContext, config: TuneModelShape, B: number, T: number, options: AutoTuneOptions = {}): Promise<AutoTuneResult> {
   const key = matmulTuneKey(gpu);
-  if (!options.force) {
-    const rec = matmulTuneRecord(gpu);
-    if (rec) return { key, matmul: rec, cached: true };
-  }
-  const matmul = await tuneMatmul(gpu, {
+  const cachedMatmul = options.force ? undefined : matmulTuneRecord(gpu);
+  const hs = config.nHead ? config.nEmbd / config.nHead : 0;
+  const cachedAttention = options.force || !hs ? undefined : attentionTuneRecord(gpu, hs);
+  const matmul = cachedMatmul ?? await tuneMatmul(gpu, {
     force: true,
     candidates: options.candidates,
     persist: options.persist,
     shapes: modelTuneShapes(config, B, T),
     log: options.onProgress,
   });
-  return { key, matmul, cached: false };
+  const attention = !config.nHead
+    ? undefined
+    : cachedAttention ?? await tuneAttention(gpu, { B, T, C: config.nEmbd, NH: config.nHead }, {
+      force: true, persist: options.persist, candidates: options.attentionCandidates, log: options.onProgress,
+    });
+  return { key, matmul, attention, cached: !!cachedMatmul && (!attentionToTune(gpu, config) || !!cachedAttention) };
+}
+
+/** Whether this model's attention has a layout choice here (and none is forced). */
+function attentionToTune(gpu: GPUContext, config: TuneModelShape): boolean {
+  if (!config.nHead) return false;
+  const hs = config.nEmbd / config.nHead;
+  return Number.isInteger(hs) && subgroupAttentionAvailable(gpu, hs) && !attentionForced(gpu) && attentionCandidates(gpu, hs).length > 0;
 }
 
 const autoTuned = new WeakMap<GPUContext, Promise<void>>();
@@ -345,14 +364,19 @@ export function autoTuneOnce(gpu: GPUContext, config: TuneModelShape, B: number,
   let p = autoTuned.get(gpu);
   if (!p) {
     p = (async () => {
-      if (!autoTuneEnabled() || matmulTuneRecord(gpu)) return;
+      if (!autoTuneEnabled()) return;
+      const hs = config.nHead ? config.nEmbd / config.nHead : 0;
+      const needMatmul = !matmulTuneRecord(gpu), needAttention = attentionToTune(gpu, config) && !attentionTuneRecord(gpu, hs);
+      if (!needMatmul && !needAttention) return;
+      const what = [needMatmul ? 'matmul' : '', needAttention ? 'attention' : ''].filter((x) => x).join(' and ');
       const say = (line: string) => console.error(line);
-      say(`mqg: first use of ${gpu.adapterName}: tuning matmul on this model's shapes (once per adapter and driver; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
+      say(`mqg: first use of ${gpu.adapterName}: tuning ${what} on this model's shapes (once per adapter and driver; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
       try {
         const r = await autoTune(gpu, config, B, T, { onProgress: (l) => /candidate|rejected|failed/.test(l) && say(l) });
-        say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
+        if (needMatmul) say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
+        if (needAttention && r.attention) say(`mqg: attention layout ${attentionVariantName(r.attention.variant)} chosen for hs=${hs}`);
       } catch (e) {
-        say(`mqg: matmul tuning failed (${(e as Error).message}); using the default variant`);
+        say(`mqg: kernel tuning failed (${(e as Error).message}); using the default variants`);
       }
     })();
     autoTuned.set(gpu, p);

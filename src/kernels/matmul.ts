@@ -138,7 +138,7 @@ export interface MatmulTuneStore {
 }
 
 /** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
-export const MATMUL_TUNE_VERSION = 2;
+export const MATMUL_TUNE_VERSION = 3;
 
 /** The library's version (package.json; a test keeps the two equal): a new release tunes afresh. */
 export const LIBRARY_VERSION = '0.1.0';
@@ -169,6 +169,16 @@ export function matmulTuneKey(gpu: TuneAdapter, libraryVersion = LIBRARY_VERSION
   const i = gpu.adapterInfo;
   const adapter = [i.vendor, i.architecture, i.device].filter((x) => x).join(' / ') || 'unknown adapter';
   return `v${MATMUL_TUNE_VERSION} | mqg-webgpu ${libraryVersion} | ${adapter} | driver ${i.description || 'unknown'} | ${gpu.hasSubgroups ? 'subgroups' : 'no-subgroups'}`;
+}
+
+/** @internal Any record in the registered store by key (attention.ts files its choices beside matmul's). */
+export function loadTuneRecord(key: string): { variant: unknown } | undefined {
+  return store?.load(key);
+}
+
+/** @internal Save any record in the registered store (no store: nothing, the caller keeps it in memory). */
+export function saveTuneRecord(key: string, record: { variant: unknown }): void {
+  store?.save(key, record as MatmulTuneRecord);
 }
 
 /** @internal Remember a tuned choice for this adapter (memory, and the store if one is registered). */

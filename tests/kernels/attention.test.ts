@@ -85,6 +85,8 @@ describe('attention CPU reference', () => {
 
 const TILED: AttentionVariant = { kind: 'tiled' };
 const SUBGROUP: AttentionVariant = { kind: 'subgroup', wg: 8, rows: 1 };
+const SUBGROUP_16: AttentionVariant = { kind: 'subgroup', wg: 16, rows: 1 };
+const SUBGROUP_ROWS2: AttentionVariant = { kind: 'subgroup', wg: 8, rows: 2 };
 // The tiled kernels are slow to run on a software adapter: the shorter shapes, every head size.
 const TILED_SHAPES = SHAPES.filter((s) => s.T <= 37 || s.C / s.NH === 64);
 // The subgroup kernels stop at hs=64 (larger heads always get the tiled ones: attentionVariant).
@@ -165,6 +167,10 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
   }
 
   it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES)('subgroup variant, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP, s));
+  // The other layouts tuneAttention may choose (attention-tune.ts): 16 lanes per workgroup at every
+  // head size, two rows per lane up to hs=32 (its only candidates).
+  it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES)('subgroup variant 16 lanes, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP_16, s));
+  it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES.filter((s) => s.C / s.NH <= 32))('subgroup variant 2 rows per lane, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP_ROWS2, s), 120_000);
   // Head sizes 8 and 32 take lavapipe's LLVM 1-3 minutes per precision to compile the tiled
   // kernels the first time (Mesa's shader cache keeps them for later runs): hence the long timeout.
   it.each(TILED_SHAPES)('tiled variant, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(TILED, s), 400_000);

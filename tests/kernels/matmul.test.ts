@@ -35,6 +35,7 @@ import type { Activation } from '../../src/model/config';
 import { fileTuneStore } from '../../src/kernels/matmul-tune.node';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
+import { memoryTuneStore } from '../helpers/tune';
 import { biasBackwardRef, gemmRef, matmulBackwardRef, matmulForwardRef } from '../reference/matmul';
 
 type F = 'f16' | 'f32';
@@ -442,12 +443,6 @@ describe('matmul split over bindings', () => {
 });
 
 describe('tuneMatmul / autoTune', () => {
-  const memoryStore = () => {
-    const saved = new Map<string, MatmulTuneRecord>();
-    let saves = 0;
-    setMatmulTuneStore({ load: (k) => saved.get(k), save: (k, r) => void (saves++, saved.set(k, r)) });
-    return { saved, saves: () => saves };
-  };
   afterAll(() => {
     setGemmSourceHook(null);
     setMatmulTuneStore(undefined);
@@ -455,7 +450,7 @@ describe('tuneMatmul / autoTune', () => {
 
   it('verifies and times candidates, records the choice per adapter; the file store round-trips', async () => {
     const gpu = await getGPU('f32');
-    const { saved } = memoryStore();
+    const { saved } = memoryTuneStore();
     try {
       // one candidate on one small shape: compiling candidates is what costs time on lavapipe
       const candidates = [matmulVariant(gpu)];
@@ -479,7 +474,7 @@ describe('tuneMatmul / autoTune', () => {
 
   it('a candidate that computes wrong results is rejected, never chosen', async () => {
     const gpu = await getGPU('f32');
-    memoryStore();
+    memoryTuneStore();
     const good = matmulVariant(gpu);
     const bad: MatmulVariant = good.kind === 'tiled' ? { ...good, tm: 8 } : { ...good, tm: 16 };
     const badName = variantName(bad);
@@ -517,7 +512,7 @@ describe('tuneMatmul / autoTune', () => {
 
   it('tunes on the model\'s shapes; a recorded choice is reused without timing again', async () => {
     const gpu = await getGPU('f32');
-    const { saved, saves } = memoryStore();
+    const { saved, saves } = memoryTuneStore();
     try {
       const config = { nEmbd: 16, nInner: 48, paddedVocabSize: 64 };
       const shapes = modelTuneShapes(config, 2, 8);

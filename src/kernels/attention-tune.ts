@@ -1,0 +1,193 @@
+// Per-adapter choice of the attention kernels' layout (lanes per workgroup, rows per lane), the
+// attention counterpart of tuneMatmul.
+//
+// Only software adapters with subgroups have a choice (the 'subgroup' kernels, attention.ts); real
+// GPUs always get the tiled kernels. tuneAttention runs each candidate's forward and backward on the
+// model's attention shape, checks out and dqkv against the tiled kernels (the portable reference,
+// themselves tested against a float64 CPU reference), drops any candidate that computes wrong, times
+// the rest round-robin (best of 3) and records the fastest under attentionTuneKey (adapter, driver,
+// library and kernel versions, head size, precision), in memory and in the registered store beside
+// matmul's choice (Node: ~/.cache/mqg-webgpu/matmul-tune.json).
+//
+// Two rows per lane runs ~30% faster on lavapipe but costs ~7× the LLVM compile time (46 s for the
+// three hs=64 pipelines), so it is a candidate only up to hs=32.
+
+import type { GPUContext } from '../gpu/context';
+import {
+  type AttentionTuneRecord,
+  type AttentionVariant,
+  type SubgroupVariant,
+  attentionBackward,
+  attentionForward,
+  attentionTuneKey,
+  attentionForced,
+  attentionTuneRecord,
+  attentionVariantProblem,
+  recordAttentionTune,
+  setAttentionVariant,
+  subgroupAttentionAvailable,
+} from './attention';
+
+export interface AttentionShape {
+  B: number;
+  T: number;
+  C: number;
+  NH: number;
+}
+
+export interface TuneAttentionOptions {
+  /** Variants to try; default attentionCandidates(gpu, hs). */
+  candidates?: SubgroupVariant[];
+  /** Time again even if a choice is recorded. */
+  force?: boolean;
+  /** Write the choice to the registered store (default true). */
+  persist?: boolean;
+  /** Progress lines; default none. */
+  log?: (line: string) => void;
+}
+
+export function attentionVariantName(v: AttentionVariant): string {
+  return v.kind === 'tiled' ? 'tiled' : `sg${v.wg}x${v.rows}`;
+}
+
+/** Candidates for head size hs here: none unless the adapter runs the subgroup kernels at all. */
+export function attentionCandidates(gpu: GPUContext, hs: number): SubgroupVariant[] {
+  if (!subgroupAttentionAvailable(gpu, hs)) return [];
+  const out: SubgroupVariant[] = [
+    { kind: 'subgroup', wg: 8, rows: 1 },
+    { kind: 'subgroup', wg: 16, rows: 1 },
+  ];
+  if (hs <= 32) out.push({ kind: 'subgroup', wg: 8, rows: 2 });
+  return out;
+}
+
+/** Largest shape timed: B·NH·T²·hs multiply-adds, about 50 ms per candidate pass on lavapipe. */
+const MAX_TUNE_MACS = 2 ** 25;
+
+/** The model's attention shape with B (then T) cut so one candidate times in well under a second. */
+export function attentionTuneShape(s: AttentionShape): AttentionShape {
+  let { B, T } = s;
+  const macs = (b: number, t: number) => b * s.NH * t * t * (s.C / s.NH);
+  while (B > 1 && macs(B, T) > MAX_TUNE_MACS) B = Math.ceil(B / 2);
+  while (T > 16 && macs(B, T) > MAX_TUNE_MACS) T = Math.ceil(T / 2);
+  return { B, T, C: s.C, NH: s.NH };
+}
+
+/** Deterministic values in [-1, 1) (exact in f16), scaled. */
+function values(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (((s >>> 22) - 512) / 512) * scale;
+  }
+  return out;
+}
+
+/** Where `got` differs from `want` beyond atol + rtol·|want|, or ''. */
+function mismatch(what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): string {
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i]! - want[i]!) <= atol + rtol * Math.abs(want[i]!))) return `${what}[${i}] = ${got[i]} instead of ${want[i]}`;
+  }
+  return '';
+}
+
+/**
+ * Pick the fastest correct attention layout for head size C/NH on this adapter and record it (see
+ * the module header). Returns the record, or undefined where there is nothing to choose (a real GPU,
+ * no subgroups, or a head size the subgroup kernels do not cover) or a variant is forced
+ * (setAttentionVariant). With a choice recorded and no `force`, returns it without timing.
+ */
+export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, options: TuneAttentionOptions = {}): Promise<AttentionTuneRecord | undefined> {
+  const log = options.log ?? (() => {});
+  const hs = shape.C / shape.NH;
+  if (!Number.isInteger(hs)) throw new RangeError(`tuneAttention: C=${shape.C} is not a multiple of NH=${shape.NH}`);
+  const candidates = options.candidates ?? attentionCandidates(gpu, hs);
+  if (!subgroupAttentionAvailable(gpu, hs) || attentionForced(gpu) || !candidates.length) return undefined;
+  if (!options.force) {
+    const rec = attentionTuneRecord(gpu, hs);
+    if (rec) return rec;
+  }
+  const { B, T, C, NH } = attentionTuneShape(shape);
+  const dt = gpu.precision;
+  const qkv = gpu.tensor([B, T, 3 * C], dt, 'tune.qkv', values(B * T * 3 * C, 7, 1.5));
+  const dout = gpu.tensor([B, T, C], dt, 'tune.dout', values(B * T * C, 8, 1));
+  const out = gpu.tensor([B, T, C], dt, 'tune.out');
+  const dqkv = gpu.tensor([B, T, 3 * C], dt, 'tune.dqkv');
+  const lse = gpu.tensor([B, NH, T], 'f32', 'tune.lse');
+  const delta = gpu.tensor([B, NH, T], 'f32', 'tune.delta');
+  const run = (reps: number) => {
+    const step = gpu.step('tune attention');
+    for (let r = 0; r < reps; r++) {
+      attentionForward(step, out, lse, qkv, B, T, C, NH);
+      attentionBackward(step, dqkv, delta, dout, out, lse, qkv, B, T, C, NH);
+    }
+    step.submit();
+  };
+  const timed = async (reps: number) => {
+    const t0 = performance.now();
+    run(reps);
+    await gpu.sync();
+    return (performance.now() - t0) / reps;
+  };
+  const results = async () => ({ out: await gpu.download(out), dqkv: await gpu.download(dqkv) });
+  // f16: outputs are rounded to f16 storage, and the two families sum in different orders
+  const [atol, rtol] = dt === 'f16' ? [2e-2, 2e-2] : [1e-5, 1e-4];
+  const live: { v: SubgroupVariant; name: string; reps: number; best: number }[] = [];
+  const rejected: Record<string, string> = {};
+  try {
+    log(`attention tune: reference (tiled kernels) on B=${B} T=${T} C=${C} NH=${NH}`);
+    setAttentionVariant(gpu, { kind: 'tiled' });
+    run(1);
+    const want = await results();
+    for (const [ci, v] of candidates.entries()) {
+      const name = attentionVariantName(v);
+      try {
+        log(`attention tune: candidate ${ci + 1}/${candidates.length} ${name}: checking and compiling`);
+        const problem = attentionVariantProblem(gpu, hs, v);
+        if (problem) throw new Error(problem);
+        setAttentionVariant(gpu, v);
+        run(1);
+        const got = await results();
+        const wrong = mismatch('out', got.out, want.out, atol, rtol) || mismatch('dqkv', got.dqkv, want.dqkv, atol, rtol);
+        if (wrong) {
+          rejected[name] = `wrong result: ${wrong}`;
+          log(`attention tune: ${name} computes wrong results here (${wrong}); rejected`);
+          continue;
+        }
+        const once = await timed(1);
+        live.push({ v, name, reps: Math.max(1, Math.min(20, Math.round(100 / Math.max(once, 0.01)))), best: once });
+        log(`attention tune: ${name} ready (${once.toFixed(2)} ms)`);
+      } catch (e) {
+        rejected[name] = `failed: ${(e as Error).message}`;
+        log(`attention tune: ${name} failed: ${(e as Error).message}`);
+      }
+    }
+    for (let round = 0; round < 3; round++) {
+      for (const c of live) {
+        setAttentionVariant(gpu, c.v);
+        c.best = Math.min(c.best, await timed(c.reps));
+      }
+    }
+  } finally {
+    setAttentionVariant(gpu, null);
+    for (const t of [qkv, dout, out, dqkv, lse, delta]) t.buffer.destroy();
+  }
+  if (!live.length) {
+    const why = Object.entries(rejected).map(([n, r]) => `${n}: ${r}`).join('; ');
+    throw new Error(`tuneAttention: no candidate ran correctly on ${gpu.adapterName} (${why})`);
+  }
+  const timings: Record<string, number> = {};
+  let best = live[0]!;
+  for (const c of live) {
+    timings[c.name] = Math.round(c.best * 1000) / 1000;
+    log(`attention tune: ${c.name} ${c.best.toFixed(2)} ms`);
+    if (c.best < best.best) best = c;
+  }
+  const record: AttentionTuneRecord = {
+    variant: best.v, timings, rejected, shape: { B, T, C, NH }, precision: dt, date: new Date().toISOString(),
+  };
+  recordAttentionTune(gpu, hs, record, options.persist ?? true);
+  log(`attention tune: chose ${best.name} for hs=${hs} (key ${attentionTuneKey(gpu, hs)})`);
+  return record;
+}
