@@ -65,6 +65,10 @@ export function matmulCandidates(gpu: GPUContext): MatmulVariant[] {
         { kind: 'bcast', tm: 16, tn: 4, wx: 8, wy: 8, subgroups: true },
         { kind: 'bcast', tm: 24, tn: 4, wx: 8, wy: 4, subgroups: true },
         { kind: 'bcast', tm: 16, tn: 8, wx: 8, wy: 4, subgroups: true },
+        // 16-lane subgroups (lavapipe with 512-bit vectors, see gpu/node.ts): 16 lanes share the A block
+        { kind: 'bcast', tm: 32, tn: 4, wx: 16, wy: 2, subgroups: true, g: 16 },
+        { kind: 'bcast', tm: 48, tn: 4, wx: 16, wy: 2, subgroups: true, g: 16 },
+        { kind: 'bcast', tm: 16, tn: 4, wx: 16, wy: 4, subgroups: true, g: 16 },
       );
     }
     out.push({ kind: 'bcast', tm: 8, tn: 4, wx: 8, wy: 8, subgroups: false }, DEFAULT_TILED);

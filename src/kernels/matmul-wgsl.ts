@@ -44,7 +44,7 @@ export type MatmulVariant =
    * tn adjacent columns (multiple of 4). With subgroups, wx must be a multiple of the subgroup size
    * so that a subgroup never spans two rows of lanes.
    */
-  | { kind: 'bcast'; tm: number; tn: number; wx: number; wy: number; subgroups: boolean };
+  | { kind: 'bcast'; tm: number; tn: number; wx: number; wy: number; subgroups: boolean; g?: number };
 
 /** Everything that changes the generated code of one GEMM pipeline. */
 export interface GemmSpec {
@@ -80,7 +80,7 @@ export interface ActSpec {
 export function variantName(v: MatmulVariant): string {
   return v.kind === 'tiled'
     ? `tiled${v.tm}x${v.tn}_${v.wx}x${v.wy}_k${v.bk}`
-    : `bcast${v.tm}x${v.tn}_${v.wx}x${v.wy}${v.subgroups ? '_sg' : ''}`;
+    : `bcast${v.tm}x${v.tn}_${v.wx}x${v.wy}${v.subgroups ? `_sg${(v.g ?? 8) === 8 ? '' : v.g}` : ''}`;
 }
 
 export function specName(s: GemmSpec): string {
@@ -313,7 +313,8 @@ function bcastKernel(s: GemmSpec): string {
   const v = s.variant;
   if (v.kind !== 'bcast') throw new Error('bcastKernel: wrong variant');
   const { tm: TM, tn: TN, wx: WX, wy: WY, subgroups: SG } = v;
-  const R = TM / 8; // A vec4 loads per lane per k-block with subgroups
+  const G = v.g ?? 8; // lanes that share the A block: 8, or 16 where subgroups have 16 lanes
+  const R = TM / G; // A vec4 loads per lane per k-block with subgroups
   const J4 = TN / 4;
   const L: string[] = [];
   L.push(header(s, SG));
@@ -328,13 +329,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   // A addressing. With subgroups lane s of each group of 8 loads a share of the block; without,
   // every lane loads the whole block itself.
   if (SG) {
-    L.push(`  let s = sid % 8u;`);
+    L.push(`  let s = sid % ${G}u;`);
     if (!s.transA) {
-      for (let r = 0; r < R; r++) L.push(`  let rowA${r} = params.offA + min(m0 + ${8 * r}u + s, M - 1u) * lda;`);
+      for (let r = 0; r < R; r++) L.push(`  let rowA${r} = params.offA + min(m0 + ${G * r}u + s, M - 1u) * lda;`);
     } else {
-      // lane s loads rows m0 + 8r + 4(s%2) .. +3 at k + s/2
-      L.push(`  let kq = s / 2u;`);
-      for (let r = 0; r < R; r++) L.push(`  let colA${r} = params.offA + min(m0 + ${8 * r}u + 4u * (s % 2u), (M - 1u) & ~3u);`);
+      // lane s loads rows m0 + G·r + 4(s % (G/4)) .. +3 at k + s / (G/4)
+      L.push(`  let kq = s / ${G / 4}u;`);
+      for (let r = 0; r < R; r++) L.push(`  let colA${r} = params.offA + min(m0 + ${G * r}u + 4u * (s % ${G / 4}u), (M - 1u) & ~3u);`);
     }
   } else if (!s.transA) {
     for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, M - 1u) * lda;`);
@@ -358,16 +359,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       for (let r = 0; r < R; r++) {
         B.push(`    let av${r} = select(vec4<f32>(), loadA4(rowA${r} + k), km);`);
       }
-      for (let i = 0; i < TM; i++) aval.push([0, 1, 2, 3].map((kk) => `subgroupBroadcast(av${i >> 3}.${C4[kk]}, ${i % 8}u)`));
+      for (let i = 0; i < TM; i++) aval.push([0, 1, 2, 3].map((kk) => `subgroupBroadcast(av${Math.floor(i / G)}.${C4[kk]}, ${i % G}u)`));
     } else if (SG && s.transA) {
       B.push(`    let kA = k + kq;`);
       for (let r = 0; r < R; r++) {
         B.push(`    let av${r} = select(vec4<f32>(), loadA4(colA${r} + min(kA, K - 1u) * lda), kA < K);`);
       }
-      // row i = 8r + 4h + c sits in lane 2kk + h, component c
+      // row i = G·r + 4h + c sits in lane (G/4)·kk + h, component c
       for (let i = 0; i < TM; i++) {
-        const r = i >> 3, h = (i % 8) >> 2, c = i % 4;
-        aval.push([0, 1, 2, 3].map((kk) => `subgroupBroadcast(av${r}.${C4[c]}, ${2 * kk + h}u)`));
+        const r = Math.floor(i / G), h = (i % G) >> 2, c = i % 4;
+        aval.push([0, 1, 2, 3].map((kk) => `subgroupBroadcast(av${r}.${C4[c]}, ${(G / 4) * kk + h}u)`));
       }
     } else if (!s.transA) {
       for (let i = 0; i < TM; i++) {

@@ -117,6 +117,8 @@ export interface LowRankEpilogue {
 export const DEFAULT_TILED: MatmulVariant = { kind: 'tiled', tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
 /** Subgroup broadcast, no workgroup memory: the default for CPU (software) adapters with subgroups. */
 export const DEFAULT_BCAST: MatmulVariant = { kind: 'bcast', tm: 32, tn: 4, wx: 8, wy: 2, subgroups: true };
+/** The same for 16-lane subgroups (lavapipe with 512-bit vectors): 16 lanes share each A block. */
+export const DEFAULT_BCAST16: MatmulVariant = { kind: 'bcast', tm: 32, tn: 4, wx: 16, wy: 2, subgroups: true, g: 16 };
 
 /** What tuneMatmul stores per adapter. */
 export interface MatmulTuneRecord {
@@ -210,18 +212,19 @@ export function subgroupSizes(gpu: GPUContext): { min?: number; max?: number } {
 
 /** Throws unless the variant is a valid tiling that this adapter can run. */
 export function checkVariant(gpu: GPUContext, v: MatmulVariant): void {
+  const g = v.kind === 'bcast' ? (v.g ?? 8) : 8;
   if (v.kind === 'bcast' && v.subgroups) {
     if (!gpu.hasSubgroups) throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups, which ${gpu.adapterName} lacks`);
-    // Lanes broadcast from lanes 0..7 of their own subgroup, which must lie within one row of lanes.
+    // Lanes broadcast from lanes 0..g-1 of their own subgroup, which must lie within one row of lanes.
     const { min, max } = subgroupSizes(gpu);
-    if ((min !== undefined && min < 8) || (max !== undefined && v.wx % max !== 0)) {
-      throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups of 8+ lanes that divide wx=${v.wx}; ${gpu.adapterName} has ${min}..${max}`);
+    if ((min !== undefined && min < g) || (max !== undefined && v.wx % max !== 0)) {
+      throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups of ${g}+ lanes that divide wx=${v.wx}; ${gpu.adapterName} has ${min}..${max}`);
     }
   }
   const ok =
     v.kind === 'tiled'
       ? v.tm % 4 === 0 && v.tn % 4 === 0 && v.bk % 4 === 0 && ((v.wy * v.tm * v.bk) / 4) % (v.wx * v.wy) === 0 && ((v.wx * v.tn * v.bk) / 4) % (v.wx * v.wy) === 0
-      : v.tm % (v.subgroups ? 8 : 4) === 0 && v.tn % 4 === 0 && v.wx > 0 && v.wy > 0;
+      : (g === 8 || (g === 16 && v.subgroups)) && v.tm % (v.subgroups ? g : 4) === 0 && v.tn % 4 === 0 && v.wx > 0 && v.wy > 0;
   if (!ok) throw new BindingError(`matmul variant ${JSON.stringify(v)} is not a valid tiling`);
 }
 
@@ -250,11 +253,13 @@ export function matmulVariant(gpu: GPUContext): MatmulVariant {
   const rec = matmulTuneRecord(gpu);
   if (rec) return rec.variant;
   if (isSoftwareAdapter(gpu) && gpu.hasSubgroups) {
-    try {
-      checkVariant(gpu, DEFAULT_BCAST);
-      return DEFAULT_BCAST;
-    } catch {
-      // subgroups of another size: fall through
+    for (const v of [DEFAULT_BCAST, DEFAULT_BCAST16]) {
+      try {
+        checkVariant(gpu, v);
+        return v;
+      } catch {
+        // subgroups of another size: try the next
+      }
     }
   }
   return DEFAULT_TILED;

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BindingError, GPUInitError, createGPU } from '../../src/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
+import { lavapipeVectorWidth } from '../../src/gpu/node';
 
 const axpy = (t: 'f16' | 'f32') => ({
   name: `axpy_${t}`,
@@ -146,5 +147,16 @@ describe('device', () => {
     expect(times.map((t) => t.name)).toEqual(['axpy_f32', 'axpy_f32']);
     for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
     expect(Array.from(await gpu.download(y)).slice(0, 2)).toEqual([2, 2]);
+  });
+});
+
+describe('lavapipe vector width (gpu/node.ts)', () => {
+  const cpu = (flags: string) => `processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: ${flags}\n`;
+  it('512-bit vectors where the CPU has AVX-512 and LP_NATIVE_VECTOR_WIDTH is unset; never over the user\'s choice', () => {
+    expect(lavapipeVectorWidth({}, () => cpu('fpu sse2 avx2 fma avx512f avx512dq avx512vl'))).toBe('512');
+    expect(lavapipeVectorWidth({}, () => cpu('fpu sse2 avx2 fma'))).toBeUndefined();
+    expect(lavapipeVectorWidth({}, () => cpu('fpu avx512_bf16 avx2'))).toBeUndefined(); // avx512f itself is required
+    expect(lavapipeVectorWidth({ LP_NATIVE_VECTOR_WIDTH: '256' }, () => cpu('avx512f'))).toBeUndefined();
+    expect(lavapipeVectorWidth({}, () => { throw new Error('ENOENT /proc/cpuinfo'); })).toBeUndefined();
   });
 });

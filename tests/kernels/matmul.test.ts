@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { GPUContext, Tensor } from '../../src/gpu/index';
 import {
   DEFAULT_BCAST,
+  DEFAULT_BCAST16,
   DEFAULT_TILED,
   LIBRARY_VERSION,
   type MatmulTuneRecord,
@@ -361,7 +362,8 @@ describe.each(PRECISIONS)('matmul %s', (precision) => {
 const VARIANTS: [MatmulVariant, F[]][] = [
   [DEFAULT_TILED, ['f32', 'f16']],
   [{ kind: 'tiled', tm: 8, tn: 4, wx: 8, wy: 8, bk: 8 }, ['f32']],
-  [DEFAULT_BCAST, ['f32']],
+  [DEFAULT_BCAST, ['f32']], // 8-lane subgroups (lavapipe at 256 bits)
+  [DEFAULT_BCAST16, ['f32', 'f16']], // 16-lane subgroups (lavapipe at 512 bits)
   [{ kind: 'bcast', tm: 8, tn: 8, wx: 16, wy: 1, subgroups: true }, ['f32']],
   [{ kind: 'bcast', tm: 4, tn: 4, wx: 8, wy: 4, subgroups: false }, ['f32']],
 ];
