@@ -219,16 +219,16 @@ function header(s: GemmSpec, subgroups: boolean): string {
 }
 
 /**
- * store4(m, n, v): out[m, n..n+3] (+)= v (+ bias), through the activation (forward) or times its
+ * store4(m, n, v, b4): out[m, n..n+3] (+)= v (+ b4, the bias of those columns, loaded once per tile), through the activation (forward) or times its
  * derivative at preact (backward) when on. Columns past N are dropped; a whole in-range group is
  * one vector access when the output is vectorised.
  */
 function epilogueFn(s: GemmSpec): string {
   const fwd = s.act && !s.act.backward, bwd = s.act?.backward;
-  const one = (x: string, i: string, n: string) =>
+  const one = (x: string, i: string, c: string) =>
     [
       s.accumulate ? `${x} += outRead(${i});` : '',
-      s.bias ? `${x} += f32(bias[params.offBias + ${n}]);` : '',
+      s.bias ? `${x} += b4[${c}];` : '',
       fwd ? `preactWrite(params.offP + (${i} - params.offC), ${x});\n      ${x} = act(${x});` : '',
       bwd ? `${x} *= dact(preactRead(params.offP + (${i} - params.offC)));` : '',
       `outWrite(${i}, ${x});`,
@@ -237,7 +237,7 @@ function epilogueFn(s: GemmSpec): string {
     ? `if (n + 3u < params.N) {
     var x = v;
     ${s.accumulate ? 'x += outRead4(i);' : ''}
-    ${s.bias ? 'x += vec4<f32>(f32(bias[params.offBias + n]), f32(bias[params.offBias + n + 1u]), f32(bias[params.offBias + n + 2u]), f32(bias[params.offBias + n + 3u]));' : ''}
+    ${s.bias ? 'x += b4;' : ''}
     ${fwd ? 'preactWrite4(params.offP + (i - params.offC), x);\n    x = vec4<f32>(act(x.x), act(x.y), act(x.z), act(x.w));' : ''}
     ${bwd ? 'let p = preactRead4(params.offP + (i - params.offC));\n    x *= vec4<f32>(dact(p.x), dact(p.y), dact(p.z), dact(p.w));' : ''}
     outWrite4(i, x);
@@ -245,7 +245,7 @@ function epilogueFn(s: GemmSpec): string {
   }`
     : '';
   return /* wgsl */ `
-fn store4(m: u32, n: u32, product: vec4<f32>) {
+fn store4(m: u32, n: u32, product: vec4<f32>, b4: vec4<f32>) {
   if (m >= params.M || n >= params.N) { return; }
   let v = product${s.lowRank ? ' + lowRank4(m, n)' : ''};
   let i = params.offC + m * params.ldc + n;
@@ -253,7 +253,7 @@ fn store4(m: u32, n: u32, product: vec4<f32>) {
   for (var c = 0u; c < 4u; c++) {
     if (n + c < params.N) {
       var x = v[c];
-      ${one('x', 'i + c', 'n + c')}
+      ${one('x', 'i + c', 'c')}
     }
   }
 }`;
@@ -293,14 +293,20 @@ const C4 = ['x', 'y', 'z', 'w'];
  * The tile goes through a private array and a loop over rows, so the epilogue is tn/4 store sites:
  * unrolled tm×tn times, its per-element accesses were most of LLVM's compile time on lavapipe.
  */
-function tileEpilogue(TM: number, TN: number, m: string, n: string): string {
+function tileEpilogue(TM: number, TN: number, m: string, n: string, bias: boolean): string {
   const J4 = TN / 4;
   const L: string[] = [`  var tile: array<vec4<f32>, ${TM * J4}>;`];
   for (let i = 0; i < TM; i++) for (let j = 0; j < J4; j++) L.push(`  tile[${i * J4 + j}] = acc${i}_${j};`);
-  L.push(`  let mt = ${m}; let nt = ${n};
-  for (var i = 0u; i < ${TM}u; i++) {`);
+  L.push(`  let mt = ${m}; let nt = ${n};`);
+  // The bias of each group of 4 columns, loaded once for all rows (clamped in range; columns past N are dropped by store4).
   for (let j = 0; j < J4; j++) {
-    L.push(`    store4(mt + i, nt + ${4 * j}u, tile[i * ${J4}u + ${j}u]);`);
+    L.push(bias
+      ? `  let bias${j} = vec4<f32>(${[0, 1, 2, 3].map((c) => `f32(bias[params.offBias + min(nt + ${4 * j + c}u, params.N - 1u)])`).join(', ')});`
+      : `  let bias${j} = vec4<f32>();`);
+  }
+  L.push(`  for (var i = 0u; i < ${TM}u; i++) {`);
+  for (let j = 0; j < J4; j++) {
+    L.push(`    store4(mt + i, nt + ${4 * j}u, tile[i * ${J4}u + ${j}u], bias${j});`);
   }
   L.push('  }');
   return L.join('\n');
@@ -427,7 +433,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   L.push(`  for (var k = 0u; k < K; k += 4u) {
 ${body()}
   }`);
-  L.push(tileEpilogue(TM, TN, 'm0', 'n0'));
+  L.push(tileEpilogue(TM, TN, 'm0', 'n0', !!s.bias));
   L.push('}');
   return L.join('\n');
 }
@@ -513,7 +519,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   L.push(`    }
     workgroupBarrier();
   }`);
-  L.push(tileEpilogue(TM, TN, `m0 + ty * ${TM}u`, `n0 + tx * ${TN}u`));
+  L.push(tileEpilogue(TM, TN, `m0 + ty * ${TM}u`, `n0 + tx * ${TN}u`, !!s.bias));
   L.push('}');
   return L.join('\n');
 }

@@ -140,7 +140,7 @@ export interface MatmulTuneStore {
 }
 
 /** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
-export const MATMUL_TUNE_VERSION = 3;
+export const MATMUL_TUNE_VERSION = 4;
 
 /** The library's version (package.json; a test keeps the two equal): a new release tunes afresh. */
 export const LIBRARY_VERSION = '0.1.0';
