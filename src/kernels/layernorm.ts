@@ -1,6 +1,6 @@
 // Layer normalisation over channels, GPT-2 / llm.c conventions: biased variance, eps inside the sqrt.
 //
-// forward (1 pass):
+// forward (1 pass; residualLayernormForward first forms res = inp + addend in the same pass):
 //   out    [BT, C] f16|f32  (inp - mean) * rstd * weight + bias
 //   mean   [BT]    f32      Σ_c inp / C
 //   rstd   [BT]    f32      1 / sqrt(Σ_c (inp - mean)² / C + eps)   (two-pass: centred squares; eps a uniform, HF layer_norm_epsilon)
@@ -125,12 +125,25 @@ function memo(key: string, make: () => KernelSource): KernelSource {
   return k;
 }
 
-function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4): KernelSource {
-  return memo(`fwd:${act}:${out}:${param}:${width}`, () => {
+/**
+ * The forward kernel; with `add` (the addend's type) the fused residual form: res = inp + addend is
+ * formed in f32, rounded once to res's type and written, and the row normalised is res as stored.
+ */
+function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4, add: { addend: Float; res: Float } | null = null): KernelSource {
+  const key = `fwd:${act}:${out}:${param}:${width}${add ? `:add:${add.addend}:${add.res}` : ''}`;
+  return memo(key, () => {
     const v = vecOf(width);
+    const row = add ? 'res' : 'inp'; // what passes 2 and 3 read
+    const pass1 = add
+      ? `let x = ${v.type(add.res)}(${v.f32('inp[base + i]')} + ${v.f32('addend[base + i]')});
+      res[base + i] = x;
+      s += ${v.sum(v.f32('x'))};`
+      : `s += ${v.sum(v.f32('inp[base + i]'))};`;
     return {
-      name: `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}`,
-      code: /* wgsl */ `${enables(act, out, param)}
+      name: add
+        ? `residual_layernorm_forward_${act}_${add.addend}_${add.res}_${out}_${param}${width === 4 ? '_vec4' : ''}`
+        : `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}`,
+      code: /* wgsl */ `${enables(act, out, param, ...(add ? [add.addend, add.res] : []))}
 struct Dims { BT: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${v.type(out)}>;
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;
@@ -139,6 +152,8 @@ struct Dims { BT: u32, C: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read> weight: array<${v.type(param)}>;
 @group(0) @binding(5) var<storage, read> bias: array<${v.type(param)}>;
 @group(0) @binding(6) var<uniform> dims: Dims;
+${add ? `@group(0) @binding(7) var<storage, read> addend: array<${v.type(add.addend)}>;
+@group(0) @binding(8) var<storage, read_write> res: array<${v.type(add.res)}>;` : ''}
 
 // Two arrays so the second sum's writes cannot race the first sum's reads.
 var<workgroup> sums: array<f32, ${WG}>;
@@ -154,21 +169,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u
   let base = row * n;
   var s = 0.0;
   if (valid) {
-    for (var i = lane; i < n; i += ${LANES}u) { s += ${v.sum(v.f32('inp[base + i]'))}; }
+    for (var i = lane; i < n; i += ${LANES}u) {
+      ${pass1}
+    }
   }
   let m = rowSum(&sums, s, lid) / f32(dims.C);
   // Second pass over the (cached) row: the variance of centred values, not E[x²] - m².
   var q = 0.0;
   if (valid) {
     for (var i = lane; i < n; i += ${LANES}u) {
-      let d = ${v.f32('inp[base + i]')} - m;
+      let d = ${v.f32(`${row}[base + i]`)} - m;
       q += ${v.sum('d * d')};
     }
   }
   let r = 1.0 / sqrt(rowSum(&squares, q, lid) / f32(dims.C) + dims.eps);
   if (!valid) { return; }
   for (var i = lane; i < n; i += ${LANES}u) {
-    let norm = (${v.f32('inp[base + i]')} - m) * r;
+    let norm = (${v.f32(`${row}[base + i]`)} - m) * r;
     out[base + i] = ${v.type(out)}(norm * ${v.f32('weight[i]')} + ${v.f32('bias[i]')});
   }
   if (lane == 0u) {
@@ -295,6 +312,19 @@ function widthFor(C: number): 1 | 4 {
  * out = (inp - mean) / sqrt(var + eps) * weight + bias over the last dimension; also writes the
  * per-row mean and rstd that the backward needs. eps defaults to GPT-2's 1e-5.
  */
+/** The shapes and dtypes both forward entry points require. */
+function checkForward(out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number): void {
+  expectNumel(out, BT * C, 'out', 'BT*C');
+  expectNumel(inp, BT * C, 'inp', 'BT*C');
+  expectNumel(mean, BT, 'mean', 'BT');
+  expectNumel(rstd, BT, 'rstd', 'BT');
+  expectNumel(weight, C, 'weight', 'C');
+  expectNumel(bias, C, 'bias', 'C');
+  expectDType(mean, 'f32', 'mean');
+  expectDType(rstd, 'f32', 'rstd');
+  expectDType(bias, weight.dtype, 'bias');
+}
+
 export function layernormForward(
   step: Step,
   out: Tensor, // [BT, C] f16|f32
@@ -307,17 +337,41 @@ export function layernormForward(
   C: number,
   eps = 1e-5,
 ): void {
-  expectNumel(out, BT * C, 'out', 'BT*C');
-  expectNumel(inp, BT * C, 'inp', 'BT*C');
-  expectNumel(mean, BT, 'mean', 'BT');
-  expectNumel(rstd, BT, 'rstd', 'BT');
-  expectNumel(weight, C, 'weight', 'C');
-  expectNumel(bias, C, 'bias', 'C');
-  expectDType(mean, 'f32', 'mean');
-  expectDType(rstd, 'f32', 'rstd');
-  expectDType(bias, weight.dtype, 'bias');
+  checkForward(out, mean, rstd, inp, weight, bias, BT, C);
   const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C));
   step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps } }, grid2d(Math.ceil(BT / ROWS)));
+}
+
+/**
+ * The residual add and the next layernorm in one pass (GPT-2's x + attn(ln_1(x)) followed by
+ * ln_2, and x + mlp(ln_2(x)) followed by the next ln_1 or ln_f): res = inp + addend (formed in f32;
+ * res is f32), then layernormForward of res. res must not overlap inp or addend.
+ */
+export function residualLayernormForward(
+  step: Step,
+  res: Tensor, // [BT, C] f32, written
+  out: Tensor, // [BT, C] f16|f32
+  mean: Tensor, // [BT] f32
+  rstd: Tensor, // [BT] f32
+  inp: Tensor, // [BT, C] f16|f32
+  addend: Tensor, // [BT, C] f16|f32
+  weight: Tensor, // [C] f16|f32
+  bias: Tensor, // [C] same dtype as weight
+  BT: number,
+  C: number,
+  eps = 1e-5,
+): void {
+  expectNumel(res, BT * C, 'res', 'BT*C');
+  expectNumel(addend, BT * C, 'addend', 'BT*C');
+  const overlaps = (a: Tensor, b: Tensor) => a.buffer === b.buffer && a.offset < b.offset + b.byteLength && b.offset < a.offset + a.byteLength;
+  if (overlaps(res, inp) || overlaps(res, addend)) throw new RangeError(`layernorm: res ${res} must not overlap inp or addend`);
+  checkForward(out, mean, rstd, inp, weight, bias, BT, C);
+  // An f16 res would be normalised from the f32 sum in pass 1 but from the rounded, stored values
+  // after it (compilers may drop an f32 → f16 → f32 round trip): the stream must be f32, as the model's is.
+  expectDType(res, 'f32', 'res (the residual stream)');
+  const add = { addend: floatType(addend, 'addend'), res: 'f32' as const };
+  const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C), add);
+  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps }, addend, res }, grid2d(Math.ceil(BT / ROWS)));
 }
 
 /**

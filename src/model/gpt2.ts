@@ -22,10 +22,9 @@ import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
 import { memoryPlan } from './memory';
 import { Rng } from '../train/data/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
-import { layernormBackward, layernormBackwardScratchSize, layernormForward } from '../kernels/layernorm';
+import { layernormBackward, layernormBackwardScratchSize, layernormForward, residualLayernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
 import { attentionBackward, attentionForward } from '../kernels/attention';
-import { residualForward } from '../kernels/residual';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
@@ -481,12 +480,20 @@ export class GPT2 {
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
-    for (let l = 0; l < L; l++) this.recordBlock(step, l);
-    layernormForward(step, a.lnf, a.lnfMean, a.lnfRstd, a.layers[L - 1]!.residual3, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
+    for (let l = 0; l < L; l++) this.recordBlock(step, l, l > 0);
+    // the last block's residual3 = residual2 + fcproj, with ln_f in the same pass
+    const last = a.layers[L - 1]!;
+    residualLayernormForward(step, last.residual3, a.lnf, a.lnfMean, a.lnfRstd, last.residual2, a.proj, p.weight('ln_f.weight'), p.weight('ln_f.bias'), BT, C, eps);
   }
 
-  /** Block l's forward, from its input (the previous block's residual3) to its residual3. */
-  private recordBlock(step: Step, l: number): void {
+  /**
+   * Block l's forward, from its input (the previous block's residual3) to its fcproj in a.proj; the
+   * residual add that makes its residual3 happens in the next layernorm's pass (the next block's
+   * ln_1, or ln_f). With `addInput`, this block's ln_1 first forms the previous block's residual3
+   * (= its residual2 + the fcproj still in a.proj); without (block 0, or recomputing a checkpointed
+   * block, whose input residual3 is kept), ln_1 reads that residual3.
+   */
+  private recordBlock(step: Step, l: number, addInput: boolean): void {
     const a = this.acts!;
     const { B, T } = a;
     const { nEmbd: C, nHead: NH, nInner: H, layerNormEpsilon: eps, activation } = this.config;
@@ -495,16 +502,20 @@ export class GPT2 {
     const x = a.layers[l]!;
     const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
     const w = (n: string) => p.weight(`h.${l}.${n}`);
-    layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
+    if (addInput) {
+      const prev = a.layers[l - 1]!;
+      residualLayernormForward(step, residual, x.ln1, x.ln1Mean, x.ln1Rstd, prev.residual2, a.proj, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
+    } else {
+      layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
+    }
     this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
     attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
     this.linearForward(step, l, 'attn.c_proj', a.proj, x.atty, BT, C, C); // attproj
-    residualForward(step, x.residual2, residual, a.proj, BT * C);
-    layernormForward(step, x.ln2, x.ln2Mean, x.ln2Rstd, x.residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
+    // residual2 = residual + attproj, with ln_2 in the same pass
+    residualLayernormForward(step, x.residual2, x.ln2, x.ln2Mean, x.ln2Rstd, residual, a.proj, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
     fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
       (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
     this.linearForward(step, l, 'mlp.c_proj', a.proj, x.fchGelu, BT, H, C); // fcproj
-    residualForward(step, x.residual3, x.residual2, a.proj, BT * C);
   }
 
   /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
@@ -571,7 +582,7 @@ export class GPT2 {
     for (let l = L - 1; l >= 0; l--) {
       // With activation checkpointing the blocks share one set of buffers: recompute this block's
       // (the last block's are still there from the forward pass).
-      if (this.checkpointActivations && l < L - 1) this.recordBlock(step, l);
+      if (this.checkpointActivations && l < L - 1) this.recordBlock(step, l, false);
       const x = a.layers[l]!;
       const residual = l === 0 ? a.encoded : a.layers[l - 1]!.residual3;
       const w = (n: string) => p.weight(`h.${l}.${n}`);

@@ -2,7 +2,7 @@
 // are not multiples of the workgroup size; the backward's += semantics and determinism; the
 // scalar (non-vec4) kernels.
 import { afterEach, describe, expect, it } from 'vitest';
-import { layernormBackward, layernormBackwardScratchSize, layernormForward, layernormOptions } from '../../src/kernels/layernorm';
+import { layernormBackward, layernormBackwardScratchSize, layernormForward, layernormOptions, residualLayernormForward } from '../../src/kernels/layernorm';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
 import { layernormBackwardRef, layernormForwardRef } from '../reference/layernorm';
@@ -120,8 +120,38 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     return { gpu, dinp, dweight, dbias, scratch, args, x };
   }
 
+  /**
+   * residualLayernormForward: res = inp + addend (the model's f32 residual stream plus an f32
+   * projection; an f16 addend), then the layernorm of res.
+   */
+  async function residualForwardCase(s: Shape, seed: number, streamType: 'f16' | 'f32', addendType: 'f16' | 'f32' = streamType) {
+    const gpu = await getGPU(precision);
+    const { BT, C } = s;
+    const x = inputs(s, seed, f16);
+    const addend = randn(BT * C, seed + 9, 1);
+    if (addendType === 'f16') roundToF16(addend);
+    const inp = gpu.tensor([BT, C], streamType, 'inp', x.inp);
+    const add = gpu.tensor([BT, C], addendType, 'addend', addend);
+    const res = gpu.tensor([BT, C], streamType, 'res');
+    const weight = gpu.tensor([C], precision, 'weight', x.weight);
+    const bias = gpu.tensor([C], precision, 'bias', x.bias);
+    const out = gpu.tensor([BT, C], precision, 'out');
+    const mean = gpu.tensor([BT], 'f32', 'mean');
+    const rstd = gpu.tensor([BT], 'f32', 'rstd');
+    const step = gpu.step('residual layernorm forward');
+    residualLayernormForward(step, res, out, mean, rstd, inp, add, weight, bias, BT, C);
+    step.submit();
+    const sum = Float32Array.from(x.inp, (v, i) => Math.fround(Math.fround(v) + addend[i]!)); // formed in f32
+    expect(compare(await gpu.download(res), sum, 0, 0)).toBe('');
+    const ref = layernormForwardRef(sum, x.weight, x.bias, BT, C);
+    expect(compare(await gpu.download(out), ref.out, tol.atol, tol.rtol)).toBe('');
+    expect(compare(await gpu.download(mean), ref.mean, 1e-5, 1e-5)).toBe('');
+    expect(compare(await gpu.download(rstd), ref.rstd, 1e-5, 1e-5)).toBe('');
+  }
+
   for (const s of SHAPES) {
     it(`forward BT=${s.BT} C=${s.C}`, () => forward(s, s.BT * 31 + s.C));
+    it(`residual + forward in one pass, f32 stream, BT=${s.BT} C=${s.C}`, () => residualForwardCase(s, s.BT * 13 + s.C, 'f32'));
     it(`backward accumulates (+=) BT=${s.BT} C=${s.C}`, () => backward(s, s.BT * 17 + s.C));
   }
 
@@ -162,6 +192,24 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     const a = await runOnce();
     const b = await runOnce();
     for (let i = 0; i < 3; i++) expect(Array.from(b[i]!)).toEqual(Array.from(a[i]!));
+  });
+
+  it('residual + forward in one pass: the scalar kernel; f16 addends; an f16 stream is refused', async () => {
+    layernormOptions.vec4 = false;
+    await residualForwardCase({ BT: 9, C: 20 }, 6, 'f32');
+    layernormOptions.vec4 = true;
+    await residualForwardCase({ BT: 37, C: 48 }, 5, 'f32', 'f16');
+    await expect(residualForwardCase({ BT: 4, C: 8 }, 7, 'f16')).rejects.toThrow(/res \(the residual stream\) must be f32/);
+  });
+
+  it('residual + forward refuses a res that overlaps its inputs', async () => {
+    const gpu = await getGPU(precision);
+    const t = (label: string) => gpu.tensor([4, 8], 'f32', label);
+    const inp = t('inp'), w = gpu.tensor([8], precision, 'w'), b = gpu.tensor([8], precision, 'b');
+    const step = gpu.step('overlap');
+    expect(() => residualLayernormForward(step, inp, t('out'), gpu.tensor([4], 'f32', 'm'), gpu.tensor([4], 'f32', 'r'), inp, t('addend'), w, b, 4, 8))
+      .toThrow(/res .* must not overlap inp or addend/);
+    step.submit();
   });
 
   it('scalar kernels (C % 4 != 0, and forced)', async () => {
