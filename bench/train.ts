@@ -6,7 +6,10 @@
 //  - native sgemm on the same CPU: numpy + OpenBLAS, when python3-numpy is installed;
 // with the ratios against the goals of issue 15, and the before/after of this round's changes
 // measured in the same run (one compute pass per step vs one per dispatch: CPU to record a step;
-// the fused activation-gradient epilogue vs a GEMM plus a separate GELU backward pass).
+// the fused activation-gradient epilogue vs a GEMM plus a separate GELU backward pass; the fused
+// residual + layernorm pass vs the two passes; the tuned attention layout vs the default; on
+// lavapipe at 512-bit vectors, the training step and matmul at Mesa's default 256 bits, measured
+// in a child process of the same run).
 //
 // Training steps of all four alternate (ours f16, ours f32, TF.js, jax-js, again ...) after
 // warm-up steps, so load from other work on the machine hits each alike; figures are medians.
@@ -22,6 +25,10 @@ import { cpus } from 'node:os';
 import { createGPU, type GPUContext, type Precision, type Step } from '../src/gpu/index';
 import { gemm, matmulVariant } from '../src/kernels/matmul';
 import { geluBackward } from '../src/kernels/gelu';
+import { layernormForward, residualLayernormForward } from '../src/kernels/layernorm';
+import { residualForward } from '../src/kernels/residual';
+import { type AttentionVariant, attentionBackward, attentionForward, attentionVariant, setAttentionVariant } from '../src/kernels/attention';
+import { attentionVariantName } from '../src/kernels/attention-tune';
 import { variantName } from '../src/kernels/matmul-wgsl';
 import { GPT2 } from '../src/model/gpt2';
 import { makeConfig } from '../src/model/config';
@@ -123,6 +130,42 @@ async function fusedGeluBackward(gpu: GPUContext): Promise<{ before: number; aft
   return { before: before!, after: after! };
 }
 
+/** The residual add and ln_2 of one mqg-tiny block (B·T = 1024, C = 128): residual pass + layernorm (before) vs the fused pass (after). */
+async function fusedResidualLayernorm(gpu: GPUContext): Promise<{ before: number; after: number }> {
+  const BT = 1024, C = 128, dt = gpu.precision;
+  const f32 = (label: string) => gpu.tensor([BT * C], 'f32', label);
+  const res = f32('residual'), proj = f32('proj'), res2 = f32('residual2'), ln = gpu.tensor([BT * C], dt, 'ln2');
+  const mean = gpu.tensor([BT], 'f32', 'mean'), rstd = gpu.tensor([BT], 'f32', 'rstd');
+  const w = gpu.tensor([C], dt, 'w', new Float32Array(C).fill(1)), b = gpu.tensor([C], dt, 'b');
+  const [before, after] = await interleavedGpuMs(gpu, [
+    (s) => {
+      residualForward(s, res2, res, proj, BT * C);
+      layernormForward(s, ln, mean, rstd, res2, w, b, BT, C);
+    },
+    (s) => residualLayernormForward(s, res2, ln, mean, rstd, res, proj, w, b, BT, C),
+  ], 6);
+  for (const t of [res, proj, res2, ln, mean, rstd, w, b]) t.buffer.destroy();
+  return { before: before!, after: after! };
+}
+
+/** Attention forward + backward of one mqg-tiny layer (B 8, T 128, C 128, 4 heads) under two layouts: the untuned default vs the tuned choice. */
+async function attentionLayouts(gpu: GPUContext, tuned: AttentionVariant): Promise<{ before: number; after: number }> {
+  const B = 8, T = 128, C = 128, NH = 4, dt = gpu.precision;
+  const qkv = gpu.tensor([B * T * 3 * C], dt, 'qkv', Float32Array.from({ length: B * T * 3 * C }, (_, i) => Math.sin(i) * 0.5));
+  const dout = gpu.tensor([B * T * C], dt, 'dout', Float32Array.from({ length: B * T * C }, (_, i) => Math.cos(i)));
+  const out = gpu.tensor([B * T * C], dt, 'out'), dqkv = gpu.tensor([B * T * 3 * C], dt, 'dqkv');
+  const lse = gpu.tensor([B * NH * T], 'f32', 'lse'), delta = gpu.tensor([B * NH * T], 'f32', 'delta');
+  const under = (v: AttentionVariant) => (s: Step) => {
+    setAttentionVariant(gpu, v);
+    attentionForward(s, out, lse, qkv, B, T, C, NH);
+    attentionBackward(s, dqkv, delta, dout, out, lse, qkv, B, T, C, NH);
+    setAttentionVariant(gpu, null);
+  };
+  const [before, after] = await interleavedGpuMs(gpu, [under({ kind: 'subgroup', wg: 8, rows: 1 }), under(tuned)], 6);
+  for (const t of [qkv, dout, out, dqkv, lse, delta]) t.buffer.destroy();
+  return { before: before!, after: after! };
+}
+
 /**
  * CPU microseconds (process CPU time, which load on the machine inflates less than wall time) to
  * record one dispatch, over steps of `n` small GEMMs: one compute pass per dispatch vs one per step.
@@ -153,11 +196,48 @@ async function recordingCost(gpu: GPUContext, n: number, rounds: number): Promis
   return { perDispatch: med(us.true), shared: med(us.false) };
 }
 
+/**
+ * `--width-probe`: run in a child process at another lavapipe vector width (LP_NATIVE_VECTOR_WIDTH
+ * set by the parent): matmul 1024³ f32 and the median of 5 f16 (else f32) mqg-tiny training steps,
+ * as one JSON line. The model tunes on first use at that width like any run.
+ */
+async function widthProbe(): Promise<void> {
+  const gpu = await createGPU({ precision: 'auto' });
+  const config = makeConfig({ nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256, vocabSize: 4096 });
+  const precision: Precision = gpu.hasF16 ? 'f16' : 'f32';
+  const model = new GPT2(gpu, config, { precision });
+  model.initRandom(1);
+  const ms: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const b = randomBatch(4096, 8 * 128, 1000 + i);
+    const t0 = performance.now();
+    await model.trainStep(b.inputs, b.targets, 8, 128, { lr: 1e-4 });
+    if (i >= 2) ms.push(performance.now() - t0);
+  }
+  model.destroy();
+  const matmulF32 = await ourMatmul(gpu, 1024, 'f32');
+  console.log(JSON.stringify({ adapter: gpu.adapterName, precision, stepMs: med(ms), matmulF32 }));
+  process.exit(0);
+}
+
+/** The same figures at Mesa's default 256-bit vectors, from a child process (see gpu/node.ts), when this run is lavapipe at 512 bits. */
+function probeAt256(): { adapter: string; precision: string; stepMs: number; matmulF32: number } | undefined {
+  try {
+    const out = execFileSync(process.execPath, [process.argv[1]!, '--width-probe'], {
+      encoding: 'utf8', env: { ...process.env, LP_NATIVE_VECTOR_WIDTH: '256' }, stdio: ['ignore', 'pipe', 'ignore'], timeout: 600_000,
+    });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   if (has('--readme-only')) {
     console.log(writeReadmeTable());
     process.exit(0);
   }
+  if (has('--width-probe')) return widthProbe();
   const steps = Number(process.env.BENCH_STEPS ?? 5);
   const peers = !has('--no-peers');
   const notes: string[] = [];
@@ -244,21 +324,47 @@ async function main(): Promise<void> {
     dispatches = prof.rows.reduce((n, r) => n + r.calls, 0);
   }
   const fused = await fusedGeluBackward(gpu);
-  const rec = await recordingCost(gpu, dispatches, 12);
+  const rln = await fusedResidualLayernorm(gpu);
+  const tunedAttention = attentionVariant(gpu, 32);
+  const att = tunedAttention.kind === 'subgroup' && (tunedAttention.wg !== 8 || tunedAttention.rows !== 1) ? await attentionLayouts(gpu, tunedAttention) : undefined;
+  const rec = await recordingCost(gpu, dispatches, 12); // last: it leaves one pass per step and the profiler paused
   result.beforeAfter.push({
     change: `CPU to record one dispatch (a step of ${dispatches} small GEMMs, as many dispatches as a ${name} training step): one compute pass per dispatch → one per step`,
     before: rec.perDispatch, after: rec.shared, unit: 'µs CPU',
   });
   result.beforeAfter.push({ change: `dpre of mqg-tiny's MLP (1024×512×128, ${gpu.precision}): GEMM + GELU backward pass → GEMM with the dactivation epilogue`, before: fused.before, after: fused.after, unit: 'ms GPU' });
+  result.beforeAfter.push({ change: `residual add + ln_2 of a mqg-tiny block (1024×128, f32 stream): residual pass + layernorm → one fused pass`, before: rln.before, after: rln.after, unit: 'ms GPU' });
+  if (att && tunedAttention.kind === 'subgroup') {
+    result.beforeAfter.push({
+      change: `attention forward + backward of a mqg-tiny layer (B8 T128 C128 NH4, ${gpu.precision}): default layout sg8x1 → tuned ${attentionVariantName(tunedAttention)}`,
+      before: att.before, after: att.after, unit: 'ms GPU',
+    });
+  }
   gpu.profiler!.paused = true;
   gpu.passPerDispatch = false;
   for (const { model } of ours) model.destroy();
   tfjsModel?.dispose();
   jaxModel?.dispose();
 
+  // ---- lavapipe's vector width: this run (512 bits where gpu/node.ts chose it) vs Mesa's default 256, in a child process
+  if (/llvmpipe.*512-bits/.test(gpu.adapterName)) {
+    console.log('lavapipe at 256-bit vectors (child process): matmul and training step ...');
+    const at256 = probeAt256();
+    const ourStep = result.train.find((r) => r.system === 'mqg-webgpu' && r.precision === (at256?.precision ?? ''));
+    if (at256 && ourStep) {
+      result.beforeAfter.push({ change: `mqg-tiny training step (${at256.precision}): lavapipe at 256-bit vectors (Mesa's default; a child process) → 512-bit (gpu/node.ts on AVX-512)`, before: at256.stepMs, after: ourStep.msPerStep, unit: 'ms' });
+      notes.push(`256-bit probe: matmul 1024³ f32 ${at256.matmulF32.toFixed(2)} GFLOP/s at 256 bits (${at256.adapter}); this run's is in the matmul table`);
+      result.beforeAfter.push({ change: 'matmul 1024³ f32: lavapipe at 256-bit vectors → 512-bit', before: at256.matmulF32, after: NaN, unit: 'GFLOP/s' });
+    } else {
+      notes.push('256-bit probe failed: no before/after for the vector width');
+    }
+  }
+
   // ---- matmul 1024³
   const variant = variantName(matmulVariant(gpu));
   for (const p of precisions) result.matmul.push({ system: 'mqg-webgpu', precision: p, n: 1024, gflops: await ourMatmul(gpu, 1024, p), variant });
+  const widthRow = result.beforeAfter.find((r) => r.change.startsWith('matmul 1024³ f32: lavapipe at 256-bit'));
+  if (widthRow) widthRow.after = result.matmul.find((r) => r.system === 'mqg-webgpu' && r.precision === 'f32')!.gflops;
   if (peers) {
     try {
       const r = await tfjsMatmulBench(await initTfjsWebGPU(), 1024);

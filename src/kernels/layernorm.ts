@@ -17,7 +17,8 @@
 //   2. columns: one thread per (0|1, c) adds scratch[0..slots) in slot order into dweight[c] / dbias[c].
 //   WGSL has no float atomics; with this split every addition happens in an order fixed by (BT, C),
 //   so all three outputs are bit-identical from run to run.
-//   dinp    [BT, C] f16|f32  +=  (it is the residual stream's gradient)
+//   dinp    [BT, C] f16|f32  +=  (it is the residual stream's gradient); optionally also written,
+//                            rounded, to dinpCopy (the f16 copy the model's matmuls read)
 //   dweight [C]     f32      +=
 //   dbias   [C]     f32      +=
 //   scratch [layernormBackwardScratchSize(BT, C)] f32, overwritten
@@ -198,13 +199,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u
   });
 }
 
-function backwardRowsKernel(dinp: Float, dout: Float, act: Float, param: Float, width: 1 | 4): KernelSource {
-  return memo(`bwd:${dinp}:${dout}:${act}:${param}:${width}`, () => {
+function backwardRowsKernel(dinp: Float, dout: Float, act: Float, param: Float, width: 1 | 4, copy: Float | null = null): KernelSource {
+  return memo(`bwd:${dinp}:${dout}:${act}:${param}:${width}${copy ? `:copy:${copy}` : ''}`, () => {
     const v = vecOf(width);
     const F = v.type('f32');
     return {
-      name: `layernorm_backward_${dinp}_${dout}_${act}_${param}${width === 4 ? '_vec4' : ''}`,
-      code: /* wgsl */ `${enables(dinp, dout, act, param)}
+      name: `layernorm_backward_${dinp}_${dout}_${act}_${param}${width === 4 ? '_vec4' : ''}${copy ? `_copy${copy}` : ''}`,
+      code: /* wgsl */ `${enables(dinp, dout, act, param, ...(copy ? [copy] : []))}
 struct Dims { BT: u32, C: u32, rowsPerSlot: u32 }
 @group(0) @binding(0) var<storage, read_write> dinp: array<${v.type(dinp)}>;
 @group(0) @binding(1) var<storage, read_write> scratch: array<${F}>;
@@ -214,6 +215,7 @@ struct Dims { BT: u32, C: u32, rowsPerSlot: u32 }
 @group(0) @binding(5) var<storage, read> mean: array<f32>;
 @group(0) @binding(6) var<storage, read> rstd: array<f32>;
 @group(0) @binding(7) var<uniform> dims: Dims;
+${copy ? `@group(0) @binding(8) var<storage, read_write> dinpCopy: array<${v.type(copy)}>;` : ''}
 
 // Consecutive rows of a slot alternate between the two arrays, so one barrier per row suffices.
 var<workgroup> evenRows: array<vec2f, ${WG}>;
@@ -267,7 +269,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
       let at = row * n + i;
       let dy = ${v.f32('dout[at]')};
       let norm = (${v.f32('inp[at]')} - stats.z) * stats.w;
-      dinp[at] = ${v.type(dinp)}(${v.f32('dinp[at]')} + (w * dy - stats.x - norm * stats.y) * stats.w);
+      let updated = ${v.type(dinp)}(${v.f32('dinp[at]')} + (w * dy - stats.x - norm * stats.y) * stats.w);
+      dinp[at] = updated;${copy ? `
+      dinpCopy[at] = ${v.type(copy)}(updated);` : ''}
       dweightSum += dy * norm;
       dbiasSum += dy;
     }
@@ -391,8 +395,10 @@ export function layernormBackward(
   rstd: Tensor, // [BT] f32
   BT: number,
   C: number,
+  dinpCopy?: Tensor, // [BT, C] f16|f32: the updated dinp again, in its own dtype (the model's f16 copy of dresidual for the next matmuls)
 ): void {
   expectNumel(dinp, BT * C, 'dinp', 'BT*C');
+  if (dinpCopy) expectNumel(dinpCopy, BT * C, 'dinpCopy', 'BT*C');
   expectNumel(dout, BT * C, 'dout', 'BT*C');
   expectNumel(inp, BT * C, 'inp', 'BT*C');
   expectNumel(weight, C, 'weight', 'C');
@@ -407,8 +413,8 @@ export function layernormBackward(
   if (scratch.numel < need) throw new RangeError(`layernormBackward: scratch ${scratch} needs ${need} f32 (layernormBackwardScratchSize(${BT}, ${C}))`);
   if (BT === 0 || C === 0) return;
   const { rowsPerSlot, blocks, partials } = backwardLayout(BT);
-  const rowsKernel = backwardRowsKernel(floatType(dinp, 'dinp'), floatType(dout, 'dout'), floatType(inp, 'inp'), floatType(weight, 'weight'), widthFor(C));
-  step.dispatch(rowsKernel, { dinp, scratch, dout, inp, weight, mean, rstd, dims: { BT, C, rowsPerSlot } }, blocks);
+  const rowsKernel = backwardRowsKernel(floatType(dinp, 'dinp'), floatType(dout, 'dout'), floatType(inp, 'inp'), floatType(weight, 'weight'), widthFor(C), dinpCopy ? floatType(dinpCopy, 'dinpCopy') : null);
+  step.dispatch(rowsKernel, { dinp, scratch, dout, inp, weight, mean, rstd, dims: { BT, C, rowsPerSlot }, ...(dinpCopy ? { dinpCopy } : {}) }, blocks);
   step.dispatch(backwardColumnsKernel(), { dweight, dbias, scratch, dims: { C, partials } }, Math.ceil((2 * C) / WG));
 }
 

@@ -92,6 +92,12 @@ interface Activations {
   lossSum: Tensor; // [1] f32
   // gradients of activations (reused across layers)
   dresidual: Tensor; // [B,T,C] f32, accumulates along the residual stream
+  /**
+   * [B,T,C] f16, f16 models only: dresidual rounded to f16 by the layernorm backward that last
+   * updated it, the dout of the c_proj matmuls (PyTorch AMP's grad of an f16 linear output is f16
+   * too); half the loads of reading dresidual itself.
+   */
+  dresidualHalf?: Tensor;
   dlnf: Tensor; // [B,T,C]; also dln1/dln2/datty (all [B,T,C])
   dfch: Tensor; // [B,T,H]
   dqkv: Tensor; // [B,T,3C]
@@ -369,6 +375,7 @@ export class GPT2 {
       losses: t([B, T], 'losses', 'f32'),
       lossSum: t([1], 'loss_sum', 'f32'),
       dresidual: t([B, T, C], 'dresidual', 'f32'),
+      dresidualHalf: st === 'f16' ? t([B, T, C], 'dresidual_f16', 'f16') : undefined,
       dlnf: t([B, T, C], 'dln'),
       dfch: t([B, T, H], 'dfch'),
       dqkv: t([B, T, 3 * C], 'dqkv'),
@@ -403,7 +410,7 @@ export class GPT2 {
       ...a, B, T, layers,
       inputs: btx(a.inputs), targets: btx(a.targets), encoded: btx(a.encoded), proj: btx(a.proj), lnf: btx(a.lnf),
       lnfMean: btx(a.lnfMean), lnfRstd: btx(a.lnfRstd), losses: btx(a.losses),
-      dresidual: btx(a.dresidual), dlnf: btx(a.dlnf), dfch: btx(a.dfch), dqkv: btx(a.dqkv),
+      dresidual: btx(a.dresidual), dresidualHalf: a.dresidualHalf && btx(a.dresidualHalf), dlnf: btx(a.dlnf), dfch: btx(a.dfch), dqkv: btx(a.dqkv),
       delta: head(a.delta, [B, NH, T]),
     };
     this.views.set(key, v);
@@ -415,7 +422,7 @@ export class GPT2 {
   private freeActivations(): void {
     if (!this.base) return;
     const a = this.base;
-    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
+    const all: (Tensor | undefined)[] = [a.inputs, a.targets, a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, a.lossSum, a.dresidual, a.dresidualHalf, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch, this.lossSumScratch];
     for (const l of a.layers) all.push(...Object.values(l));
     for (const t of all) t?.buffer.destroy();
     a.plan.destroy?.();
@@ -437,7 +444,7 @@ export class GPT2 {
     const a = this.base;
     if (a) {
       report.activations = sum([a.encoded, a.proj, a.lnf, a.lnfMean, a.lnfRstd, a.logits, a.losses, ...a.layers.flatMap((l) => Object.values(l))]) + (this.lora?.activationBytes().activations ?? 0);
-      report.activationGradients = sum([a.dresidual, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]) + (this.lora?.activationBytes().gradients ?? 0);
+      report.activationGradients = sum([a.dresidual, a.dresidualHalf, a.dlnf, a.dfch, a.dqkv, a.delta, a.lnScratch]) + (this.lora?.activationBytes().gradients ?? 0);
     }
     report.total = Object.values(report).reduce((x, y) => x + y, 0);
     return report;
@@ -577,7 +584,8 @@ export class GPT2 {
     const p = this.params;
     step.clear(a.dresidual);
     const lastResidual = a.layers[L - 1]!.residual3;
-    layernormBackward(step, a.dresidual, ...this.lnGrads('ln_f'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C);
+    const dres = a.dresidualHalf ?? a.dresidual; // what the c_proj matmuls read as dout
+    layernormBackward(step, a.dresidual, ...this.lnGrads('ln_f'), a.lnScratch, a.dlnf, lastResidual, p.weight('ln_f.weight'), a.lnfMean, a.lnfRstd, BT, C, a.dresidualHalf);
     const dln = a.dlnf; // re-used as dln2, datty, dln1: each [B,T,C], consumed before the next is written
     for (let l = L - 1; l >= 0; l--) {
       // With activation checkpointing the blocks share one set of buffers: recompute this block's
@@ -588,14 +596,15 @@ export class GPT2 {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
       // dfch = (dresidual · c_projᵀ) ⊙ act'(fch), the activation's backward fused into the matmul's epilogue
-      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, a.dresidual, x.fchGelu, BT, H, C, { preact: x.fch, activation });
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, dres, x.fchGelu, BT, H, C, { preact: x.fch, activation });
       this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, H);
-      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C);
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C, a.dresidualHalf);
       // residual2 = residual + attproj
-      this.linearBackward(step, l, 'attn.c_proj', dln, a.dresidual, x.atty, BT, C, C);
+      this.linearBackward(step, l, 'attn.c_proj', dln, dres, x.atty, BT, C, C);
       attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
       this.linearBackward(step, l, 'attn.c_attn', dln, a.dqkv, x.ln1, BT, C, 3 * C);
-      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C);
+      // layer 0's ln_1 feeds only the encoder backward, which reads dresidual itself
+      layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C, l > 0 ? a.dresidualHalf : undefined);
     }
     if (!this.lora) encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
   }

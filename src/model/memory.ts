@@ -8,7 +8,7 @@
 //   adamMoments       AdamW m and v, f32 (training)
 //   activations       what the forward pass keeps for the backward, per layer and final ([B,T,...])
 //   logitsChunk       one chunk of logits rows [chunkRows, Vp] (the classifier runs chunk by chunk)
-//   activationGrads   the activation-gradient buffers (dresidual, dln, dfch, dqkv, attention delta, LN scratch)
+//   activationGrads   the activation-gradient buffers (dresidual and its f16 copy, dln, dfch, dqkv, attention delta, LN scratch)
 //   kvCache           generation: per layer [nPositions, 3C] (sampling one sequence)
 //   other             small buffers (decay masks, reduction scratch, batch ids, encoder plan)
 // Buffers are rounded as GPUContext.createBuffer rounds them (16-byte multiples, at least 16).
@@ -106,7 +106,8 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   }
   p.chunkRows = logitsChunkRows(BT, Vp, elt, maxBinding);
   p.logitsChunk = t(p.chunkRows * Vp);
-  p.activationGrads += t(BT * C, 4) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
+  // dresidual (f32) and, in f16, its f16 copy for the c_proj matmuls; dln, dfch, dqkv, attention delta, LN scratch
+  p.activationGrads += t(BT * C, 4) + (f16 ? t(BT * C, 2) : 0) + t(BT * C) + t(BT * H) + t(BT * 3 * C) + t(i.B * NH * i.T, 4) + t(layernormScratch(BT, C), 4);
   // inputs, targets [B,T] i32, loss sum, loss scratch, encoder backward plan (3 u32 [BT] buffers)
   p.other += 2 * t(BT, 4) + buf(4) + buf(4 * reduceScratch(BT)) + 2 * t(BT, 4) + t(BT + 1, 4);
 

@@ -177,6 +177,23 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     expect(compare(got, other.out, tol.atol, tol.rtol)).not.toBe(''); // the other eps is distinguishable
   });
 
+  it('backward also writes the updated dinp, rounded to f16, to dinpCopy (f32 dinp: the model\'s residual stream)', async () => {
+    const gpu = await getGPU(precision);
+    const s = { BT: 37, C: 48 }, { BT, C } = s;
+    const x = inputs(s, 77, f16);
+    const stats = layernormForwardRef(x.inp, x.weight, x.bias, BT, C);
+    const dinp = gpu.tensor([BT, C], 'f32', 'dinp', x.dinp0);
+    const copy = gpu.tensor([BT, C], 'f16', 'dinp_f16', randn(BT * C, 3, 9)); // garbage: overwritten
+    const step = gpu.step('layernorm backward copy');
+    layernormBackward(step, dinp, gpu.tensor([C], 'f32', 'dw'), gpu.tensor([C], 'f32', 'db'), gpu.tensor([layernormBackwardScratchSize(BT, C)], 'f32', 'scratch'),
+      gpu.tensor([BT, C], precision, 'dout', x.dout), gpu.tensor([BT, C], precision, 'inp', x.inp), gpu.tensor([C], precision, 'weight', x.weight),
+      gpu.tensor([BT], 'f32', 'mean', Float32Array.from(stats.mean)), gpu.tensor([BT], 'f32', 'rstd', Float32Array.from(stats.rstd)), BT, C, copy);
+    step.submit();
+    const want = Float32Array.from(await gpu.download(dinp));
+    roundToF16(want);
+    expect(compare(await gpu.download(copy), want, 0, 0)).toBe('');
+  });
+
   it('backward is bit-identical from run to run', async () => {
     const s = { BT: 259, C: 36 };
     const { gpu, dinp, dweight, dbias, scratch, args, x } = await backward(s, 5);
