@@ -5,7 +5,7 @@
 // GPUs always get the tiled kernels. tuneAttention runs each candidate's forward and backward on the
 // model's attention shape, checks out and dqkv against the tiled kernels (the portable reference,
 // themselves tested against a float64 CPU reference), drops any candidate that computes wrong, times
-// the rest round-robin (best of 3) and records the fastest under attentionTuneKey (adapter, driver,
+// the rest round-robin (best of 5) and records the fastest under attentionTuneKey (adapter, driver,
 // library and kernel versions, head size, precision), in memory and in the registered store beside
 // matmul's choice (Node: ~/.cache/mqg-webgpu/matmul-tune.json).
 //
@@ -156,14 +156,15 @@ export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, opti
           continue;
         }
         const once = await timed(1);
-        live.push({ v, name, reps: Math.max(1, Math.min(20, Math.round(100 / Math.max(once, 0.01)))), best: once });
+        live.push({ v, name, reps: Math.max(1, Math.min(40, Math.round(200 / Math.max(once, 0.01)))), best: once });
         log(`attention tune: ${name} ready (${once.toFixed(2)} ms)`);
       } catch (e) {
         rejected[name] = `failed: ${(e as Error).message}`;
         log(`attention tune: ${name} failed: ${(e as Error).message}`);
       }
     }
-    for (let round = 0; round < 3; round++) {
+    // 5 rounds, best of each: the layouts are within ~30% of each other, and a CPU shared with other work is noisy
+    for (let round = 0; round < 5; round++) {
       for (const c of live) {
         setAttentionVariant(gpu, c.v);
         c.best = Math.min(c.best, await timed(c.reps));
