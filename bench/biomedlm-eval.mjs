@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, readdirSync, writ
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cores, cpuModel } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/node/cli.js');
@@ -85,7 +86,7 @@ try {
   console.log(`load ${out.load_seconds} s | eval ${out.eval_tokens_per_second} tokens/s | peak RSS ${out.peak_rss_gb} GB (goal <= 16) | loss ${out.loss}`);
   if (!args.includes('--preset')) {
     mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-    writeFileSync(path.join(root, 'bench/results/biomedlm-eval.json'), JSON.stringify({ ...out, date: new Date().toISOString() }, null, 2) + '\n');
+    writeFileSync(path.join(root, 'bench/results/biomedlm-eval.json'), JSON.stringify({ ...out, date: new Date().toISOString(), cpu: cpuModel(), cores: cores() }, null, 2) + '\n');
   }
 } finally {
   if (!flag('keep')) {

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cores, cpuModel } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/node/cli.js');
@@ -92,7 +93,7 @@ try {
   console.log(`LoRA: steps ${result.step_ms.join(', ')} ms | losses ${result.losses.join(', ')} | peak RSS ${result.peak_rss_gb} GB (goal <= 20) | wall ${wall}`);
   if (preset === 'biomedlm') {
     mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-    writeFileSync(path.join(root, 'bench/results/lora-biomedlm.json'), JSON.stringify({ ...result, date: new Date().toISOString() }, null, 2) + '\n');
+    writeFileSync(path.join(root, 'bench/results/lora-biomedlm.json'), JSON.stringify({ ...result, date: new Date().toISOString(), cpu: cpuModel(), cores: cores() }, null, 2) + '\n');
   }
 } finally {
   rmSync(data, { force: true });
