@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BindingError, GPUInitError, createGPU } from '../../src/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
-import { lavapipeVectorWidth } from '../../src/gpu/node';
+import { lavapipeVectorWidth } from '../../src/gpu/lavapipe';
 
 const axpy = (t: 'f16' | 'f32') => ({
   name: `axpy_${t}`,
@@ -150,7 +150,7 @@ describe('device', () => {
   });
 });
 
-describe('lavapipe vector width (gpu/node.ts)', () => {
+describe('lavapipe vector width (gpu/lavapipe.ts)', () => {
   const cpu = (flags: string) => `processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: ${flags}\n`;
   it('512-bit vectors where the CPU has AVX-512 and LP_NATIVE_VECTOR_WIDTH is unset; never over the user\'s choice', () => {
     expect(lavapipeVectorWidth({}, () => cpu('fpu sse2 avx2 fma avx512f avx512dq avx512vl'))).toBe('512');
