@@ -27,6 +27,7 @@ import {
   setAttentionVariant,
   subgroupAttentionAvailable,
 } from './attention';
+import { tuneValues } from './tune-values';
 
 export interface AttentionShape {
   B: number;
@@ -73,17 +74,6 @@ export function attentionTuneShape(s: AttentionShape): AttentionShape {
   return { B, T, C: s.C, NH: s.NH };
 }
 
-/** Deterministic values in [-1, 1) (exact in f16), scaled. */
-function values(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (((s >>> 22) - 512) / 512) * scale;
-  }
-  return out;
-}
-
 /** Where `got` differs from `want` beyond atol + rtol·|want|, or ''. */
 function mismatch(what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): string {
   for (let i = 0; i < want.length; i++) {
@@ -96,22 +86,27 @@ function mismatch(what: string, got: ArrayLike<number>, want: ArrayLike<number>,
  * Pick the fastest correct attention layout for head size C/NH on this adapter and record it (see
  * the module header). Returns the record, or undefined where there is nothing to choose (a real GPU,
  * no subgroups, or a head size the subgroup kernels do not cover) or a variant is forced
- * (setAttentionVariant). With a choice recorded and no `force`, returns it without timing.
+ * (setAttentionVariant); explicit `candidates` there are an error. With a choice recorded and no
+ * `force`, returns it without timing.
  */
 export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, options: TuneAttentionOptions = {}): Promise<AttentionTuneRecord | undefined> {
   const log = options.log ?? (() => {});
   const hs = shape.C / shape.NH;
   if (!Number.isInteger(hs)) throw new RangeError(`tuneAttention: C=${shape.C} is not a multiple of NH=${shape.NH}`);
+  const usable = subgroupAttentionAvailable(gpu, hs) && !attentionForced(gpu);
+  if (options.candidates && !usable) {
+    throw new RangeError(`tuneAttention: candidates given, but ${attentionForced(gpu) ? 'a variant is forced (setAttentionVariant)' : `hs=${hs} on ${gpu.adapterName} runs the tiled kernels only`}: nothing to choose`);
+  }
   const candidates = options.candidates ?? attentionCandidates(gpu, hs);
-  if (!subgroupAttentionAvailable(gpu, hs) || attentionForced(gpu) || !candidates.length) return undefined;
+  if (!usable || !candidates.length) return undefined;
   if (!options.force) {
     const rec = attentionTuneRecord(gpu, hs);
     if (rec) return rec;
   }
   const { B, T, C, NH } = attentionTuneShape(shape);
   const dt = gpu.precision;
-  const qkv = gpu.tensor([B, T, 3 * C], dt, 'tune.qkv', values(B * T * 3 * C, 7, 1.5));
-  const dout = gpu.tensor([B, T, C], dt, 'tune.dout', values(B * T * C, 8, 1));
+  const qkv = gpu.tensor([B, T, 3 * C], dt, 'tune.qkv', tuneValues(B * T * 3 * C, 7, 1.5));
+  const dout = gpu.tensor([B, T, C], dt, 'tune.dout', tuneValues(B * T * C, 8, 1));
   const out = gpu.tensor([B, T, C], dt, 'tune.out');
   const dqkv = gpu.tensor([B, T, 3 * C], dt, 'tune.dqkv');
   const lse = gpu.tensor([B, NH, T], 'f32', 'tune.lse');

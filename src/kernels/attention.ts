@@ -692,10 +692,17 @@ const tunedAttention = new Map<string, AttentionTuneRecord | null>();
 
 /** Why `v` cannot run for head size hs on this context, or '' when it can. */
 export function attentionVariantProblem(gpu: GPUContext, hs: number, v: AttentionVariant): string {
-  if (v.kind === 'tiled') return '';
-  if (!(v.wg > 0 && v.wg % 8 === 0 && Number.isInteger(v.rows) && v.rows > 0)) return `needs wg a multiple of 8 and rows >= 1, got ${JSON.stringify(v)}`;
-  if (!gpu.hasSubgroups || !subgroupGeometry(hs)) return `needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`;
-  return '';
+  return v.kind === 'tiled' ? '' : subgroupShapeProblem(v) || subgroupGeometryProblem(gpu, hs);
+}
+
+/** Why a subgroup variant's layout is malformed, or ''. */
+function subgroupShapeProblem(v: SubgroupVariant): string {
+  return v.wg > 0 && v.wg % 8 === 0 && Number.isInteger(v.rows) && v.rows > 0 ? '' : `needs wg a multiple of 8 and rows >= 1, got ${JSON.stringify(v)}`;
+}
+
+/** Why the subgroup kernels cannot serve head size hs on this context, or ''. */
+function subgroupGeometryProblem(gpu: GPUContext, hs: number): string {
+  return gpu.hasSubgroups && subgroupGeometry(hs) ? '' : `needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`;
 }
 
 /** Whether the subgroup kernels serve head size hs here by default: software adapters with subgroups of 8+ lanes, hs they cover. */
@@ -742,9 +749,8 @@ export function setAttentionSourceHook(hook: ((name: string, code: string) => st
 
 /** Use this variant on this context regardless of the adapter (tests, benchmarks); null restores the default. */
 export function setAttentionVariant(gpu: GPUContext, variant: AttentionVariant | null): void {
-  if (variant?.kind === 'subgroup' && !(variant.wg > 0 && variant.wg % 8 === 0 && Number.isInteger(variant.rows) && variant.rows > 0)) {
-    throw new RangeError(`attention: subgroup variant needs wg a multiple of 8 and rows >= 1, got ${JSON.stringify(variant)}`);
-  }
+  const problem = variant?.kind === 'subgroup' ? subgroupShapeProblem(variant) : '';
+  if (problem) throw new RangeError(`attention: subgroup variant ${problem}`);
   if (variant) forced.set(gpu, variant);
   else forced.delete(gpu);
 }
@@ -762,9 +768,8 @@ function subgroupsOfEight(gpu: GPUContext): boolean {
 export function attentionVariant(gpu: GPUContext, hs: number): AttentionVariant {
   const v = forced.get(gpu);
   if (v) {
-    if (v.kind === 'subgroup' && (!subgroupGeometry(hs) || !gpu.hasSubgroups)) {
-      throw new RangeError(`attention: the subgroup variant needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`);
-    }
+    const problem = v.kind === 'subgroup' ? subgroupGeometryProblem(gpu, hs) : '';
+    if (problem) throw new RangeError(`attention: the subgroup variant ${problem}`);
     return v;
   }
   if (!subgroupAttentionAvailable(gpu, hs)) return { kind: 'tiled' };

@@ -31,6 +31,7 @@ import {
 import { type MatmulVariant, variantName } from './matmul-wgsl';
 import { type AttentionTuneRecord, type SubgroupVariant, attentionForced, attentionTuneRecord, subgroupAttentionAvailable } from './attention';
 import { attentionCandidates, attentionVariantName, tuneAttention } from './attention-tune';
+import { tuneValues } from './tune-values';
 
 export interface TuneMatmulOptions {
   /** Variants to try; default: a list for this kind of adapter. */
@@ -95,17 +96,6 @@ export function matmulCandidates(gpu: GPUContext): MatmulVariant[] {
   });
 }
 
-/** Deterministic values in [-1, 1), exactly representable in f16. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s >>> 22) - 512) / 512;
-  }
-  return out;
-}
-
 /**
  * Why the current variant computes wrong, or '' when it computes the three layouts right on a
  * small odd shape (scalar loads, f32 out) and an aligned one (vec4 loads, out in the context's
@@ -117,7 +107,7 @@ async function verify(gpu: GPUContext): Promise<string> {
   const shapes: [number, number, number, 'f16' | 'f32'][] = [[37, 45, 29, 'f32'], [40, 48, 32, dt]];
   const step = gpu.step('tune verify');
   const runs = shapes.flatMap(([M, N, K, outType], si) => {
-    const a = values(M * K, 1 + si), b = values(K * N, 2 + si);
+    const a = tuneValues(M * K, 1 + si), b = tuneValues(K * N, 2 + si);
     const ta = gpu.tensor([M * K], dt, 'tune.a', a), tb = gpu.tensor([K * N], dt, 'tune.b', b);
     return layouts.map(([transA, transB]) => {
       const out = gpu.tensor([M * N], outType, 'tune.out');
@@ -325,6 +315,7 @@ export interface AutoTuneResult {
  * subgroups only). The row kernels (layernorm, softmax) have no layout variants.
  */
 export async function autoTune(gpu: GPUContext, config: TuneModelShape, B: number, T: number, options: AutoTuneOptions = {}): Promise<AutoTuneResult> {
+  if (options.attentionCandidates && !config.nHead) throw new RangeError('autoTune: attentionCandidates given, but the config has no nHead to tune attention for');
   const key = matmulTuneKey(gpu);
   const cachedMatmul = options.force ? undefined : matmulTuneRecord(gpu);
   const hs = config.nHead ? config.nEmbd / config.nHead : 0;

@@ -47,6 +47,9 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     saved.set(attentionTuneKey(gpu, 128), { ...rec } as unknown as MatmulTuneRecord);
     expect(attentionTuneRecord(gpu, 128)).toBeUndefined();
     expect(attentionVariant(gpu, 128)).toEqual({ kind: 'tiled' });
+    // candidates that cannot be honoured are an error, not ignored
+    await expect(tuneAttention(gpu, { B: 1, T: 8, C: 128, NH: 1 }, { candidates: [A] })).rejects.toThrow(/hs=128 .* runs the tiled kernels only/);
+    await expect(autoTune(gpu, { nEmbd: 32, paddedVocabSize: 64 }, 2, 8, { attentionCandidates: [A] })).rejects.toThrow(/no nHead/);
   });
 
   it('a candidate that computes wrong results is rejected, never chosen', async () => {
