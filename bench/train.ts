@@ -21,9 +21,9 @@ import '../src/gpu/node';
 import '../src/kernels/matmul-tune.node';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { createGPU, type GPUContext, type Precision, type Step } from '../src/gpu/index';
-import { gemm, matmulVariant, setGemmSourceHook } from '../src/kernels/matmul';
+import { gemm, matmulTuneRecord, matmulVariant, recordMatmulTune, setGemmSourceHook, setMatmulVariant, tuneMatmul } from '../src/kernels/matmul';
+import type { Shape } from '../src/kernels/matmul-tune';
 import { geluBackward } from '../src/kernels/gelu';
 import { layernormForward, residualLayernormForward } from '../src/kernels/layernorm';
 import { residualForward } from '../src/kernels/residual';
@@ -38,6 +38,7 @@ import { JaxGPT2, initJaxWasm, jaxMatmulBench } from './peers/jaxjs';
 import { nativeSgemm } from './native';
 import { runKernelBench } from './kernels';
 import { writeReadmeTable } from './readme';
+import { cores, cpuModel } from './cpu.mjs';
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const has = (flag: string) => process.argv.includes(flag);
@@ -68,16 +69,6 @@ export interface BenchResult {
   beforeAfter: { change: string; before: number; after: number; unit: string }[];
   kernels?: unknown[];
   notes: string[];
-}
-
-function cpuModel(): string {
-  try {
-    const m = execFileSync('lscpu', { encoding: 'utf8' }).match(/^Model name:\s*(.+)$/m);
-    if (m) return m[1]!.trim();
-  } catch {
-    // fall through
-  }
-  return cpus()[0]?.model ?? 'unknown CPU';
 }
 
 /** Wall ms of one n³ gemm: `reps` in one submit, median of 3 after a warm-up. */
@@ -146,6 +137,36 @@ async function fusedResidualLayernorm(gpu: GPUContext): Promise<{ before: number
   ], 6);
   for (const t of [res, proj, res2, ln, mean, rstd, w, b]) t.buffer.destroy();
   return { before: before!, after: after! };
+}
+
+/**
+ * The matmul variant the tuner chose for this run (objective: every GEMM of the step weighted by its
+ * calls) against the one the previous objective picks (six of the step's shapes, each counted once,
+ * so the lm_head's products outweighed 16 weight-gradient GEMMs): tuned again here without saving,
+ * then both timed on whole training steps, interleaved. The run's record is restored after.
+ */
+async function tuningObjectives(gpu: GPUContext, m: { C: number; V: number; BT: number }, trainStep: (i: number) => Promise<unknown>) {
+  const current = matmulTuneRecord(gpu);
+  if (!current) return undefined; // a forced variant or no tuning: nothing to compare
+  const { C, V, BT } = m, H = 4 * C;
+  const earlier: Shape[] = [[BT, 3 * C, C, false, false], [BT, H, C, false, false], [BT, C, H, false, false], [BT, H, C, false, true], [C, H, BT, true, false], [BT, V, C, false, true]];
+  let old;
+  try {
+    old = await tuneMatmul(gpu, { force: true, persist: false, shapes: earlier });
+  } finally {
+    recordMatmulTune(gpu, current, false);
+  }
+  const ms: [number[], number[]] = [[], []];
+  for (let i = 0; i < 7; i++) {
+    for (const [j, v] of [old.variant, current.variant].entries()) {
+      setMatmulVariant(gpu, v);
+      const t0 = performance.now();
+      await trainStep(100 + i);
+      if (i > 0) ms[j]!.push(performance.now() - t0);
+    }
+  }
+  setMatmulVariant(gpu, null);
+  return { before: variantName(old.variant), after: variantName(current.variant), beforeMs: med(ms[0]), afterMs: med(ms[1]) };
 }
 
 /** Attention forward + backward of one mqg-tiny layer (B 8, T 128, C 128, 4 heads) under two layouts: the untuned default vs the tuned choice. */
@@ -243,7 +264,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const load = (await import('node:os')).loadavg();
   const result: BenchResult = {
-    date: new Date().toISOString(), cpu: cpuModel(), cores: cpus().length, adapter: '', load, steps,
+    date: new Date().toISOString(), cpu: cpuModel(), cores: cores(), adapter: '', load, steps,
     train: [], matmul: [], ratios: {}, goals: [], beforeAfter: [], notes,
   };
   console.log(`CPU: ${result.cpu} (${result.cores} cores), load average ${load.map((x) => x.toFixed(1)).join(' ')}`);
@@ -311,6 +332,15 @@ async function main(): Promise<void> {
     const ms = med(r.ms);
     const tps = (B * T * 1000) / ms;
     result.train.push({ config: name, system: r.system, precision: r.precision, B, T, msPerStep: ms, tokensPerSecond: tps, gflops: (trainingFlopsPerToken(config, T, r.params) * tps) / 1e9 });
+  }
+
+  // ---- the tuner's objective: the step's GEMMs weighted by calls vs the earlier six shapes unweighted
+  const objective = await tuningObjectives(gpu, { C: shape.nEmbd, V: shape.vocabSize, BT: B * T }, runners[0]!.step);
+  if (objective) {
+    result.beforeAfter.push({
+      change: `mqg-tiny training step (${runners[0]!.precision}): matmul variant the earlier tuning objective chose (six shapes, unweighted: ${objective.before}) → the step-weighted one's (every GEMM × its calls: ${objective.after})`,
+      before: objective.beforeMs, after: objective.afterMs, unit: 'ms',
+    });
   }
 
   // ---- top kernels (profiled steps: one pass per dispatch, timestamps on)

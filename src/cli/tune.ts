@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
   const best = Math.min(...Object.values(t));
   const rows = Object.entries(t).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${(ms / best).toFixed(2)}× |`);
   const rejected = Object.entries(r.matmul.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
-  console.log(['', `matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms per pass over the model's shapes):`, '', '| variant | ms | vs best |', '|---|---:|---:|', ...rows, ...rejected].join('\n'));
+  console.log(['', `matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms of GEMMs per training step: each of its shapes timed, times its calls per step):`, '', '| variant | ms | vs best |', '|---|---:|---:|', ...rows, ...rejected].join('\n'));
   console.log(`\nchosen: ${variantName(r.matmul.variant)}\nrecord key: ${r.key}`);
   if (r.attention) {
     const a = r.attention, at = a.timings ?? {}, abest = Math.min(...Object.values(at));

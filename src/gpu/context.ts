@@ -417,8 +417,7 @@ export class GPUContext {
 
   // ---------------------------------------------------------------- kernels
 
-  /** Compile (or fetch from the cache) a kernel. The cache key is the source and entry point. */
-  /** The compiled pipeline of a kernel (cached by source). @internal */
+  /** The compiled pipeline of a kernel, from the cache when its source and entry point were compiled before. @internal */
   kernel(src: KernelSource): CompiledKernel {
     const hit = this.bySource.get(src);
     if (hit) return hit;

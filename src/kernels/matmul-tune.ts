@@ -9,8 +9,10 @@
 // real GPU, and a driver or library update tunes again. gemm uses the recorded choice for this
 // adapter, else a default by adapter kind.
 //
-// autoTune(gpu, config, B, T) tunes on the shapes of that model's matmuls (capped in size so one
-// candidate takes well under a second to time), and its attention layout (attention-tune.ts). The model calls autoTuneOnce at its first
+// autoTune(gpu, config, B, T) tunes on every distinct GEMM of that model's training step, each
+// weighted by how often a step runs it (so the choice minimises the step's GEMM time, not the time
+// of its largest product; shapes capped in size so one candidate takes about a second to time, the
+// weight scaled up to match), and its attention layout (attention-tune.ts). The model calls autoTuneOnce at its first
 // training step, so the first use on an adapter tunes (with progress lines) and every later one
 // reads the record; `mqg tune` runs it explicitly and prints the table.
 
@@ -40,13 +42,14 @@ export interface TuneMatmulOptions {
   force?: boolean;
   /** Write the choice to the registered store (default true). */
   persist?: boolean;
-  /** Shapes to time, [M, N, K, transA, transB]; default TUNE_SHAPES. */
+  /** Shapes to time, [M, N, K, transA, transB, weight?]; default TUNE_SHAPES. */
   shapes?: Shape[];
   /** Progress lines (compiling a candidate takes seconds on a software adapter). */
   log?: (line: string) => void;
 }
 
-export type Shape = [number, number, number, boolean, boolean];
+/** [M, N, K, transA, transB] and optionally its weight in the objective (default 1): the total is Σ weight · ms. */
+export type Shape = [number, number, number, boolean, boolean] | [number, number, number, boolean, boolean, number];
 
 /** Shapes the candidates are timed on, [M, N, K, transA, transB]: a cube and GPT-2-like tall-skinny ones. */
 export const TUNE_SHAPES: Shape[] = [
@@ -176,7 +179,9 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
     if (rec) return rec;
   }
   const bufs = shapeBuffers(gpu, options.shapes ?? TUNE_SHAPES);
-  const shapeList = bufs.map((b) => [b.M, b.N, b.K, b.transA, b.transB] as Shape);
+  const shapeList = options.shapes ?? TUNE_SHAPES;
+  const weights = shapeList.map((s) => s[5] ?? 1);
+  const weighted = (ms: number[]) => ms.reduce((sum, x, i) => sum + x * weights[i]!, 0);
   const live: { v: MatmulVariant; name: string; reps: number[]; best: number[] }[] = [];
   const rejected: Record<string, string> = {};
   const candidates = options.candidates ?? matmulCandidates(gpu);
@@ -198,13 +203,13 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
         const once = await timeShapes(gpu, bufs, bufs.map(() => 1));
         const reps = once.map((ms) => Math.max(1, Math.min(50, Math.round(50 / Math.max(ms, 0.01)))));
         live.push({ v, name, reps, best: once });
-        log(`matmul tune: ${name} ready (${once.reduce((x, y) => x + y, 0).toFixed(2)} ms)`);
+        log(`matmul tune: ${name} ready (${weighted(once).toFixed(2)} ms)`);
       } catch (e) {
         rejected[name] = `failed: ${(e as Error).message}`;
         log(`matmul tune: ${name} failed: ${(e as Error).message}`);
       }
     }
-    const total = (c: (typeof live)[number]) => c.best.reduce((x, y) => x + y, 0);
+    const total = (c: (typeof live)[number]) => weighted(c.best);
     for (let round = 0; round < 3; round++) {
       const lead = Math.min(...live.map(total));
       for (const c of live) {
@@ -225,7 +230,7 @@ export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {
   const timings: Record<string, number> = {};
   let best = live[0]!;
   for (const c of live) {
-    const total = c.best.reduce((x, y) => x + y, 0);
+    const total = weighted(c.best);
     timings[c.name] = Math.round(total * 1000) / 1000;
     log(`matmul tune: ${c.name} ${total.toFixed(2)} ms`);
     if (total < timings[best.name]!) best = c;
@@ -246,6 +251,8 @@ export interface TuneModelShape {
   nEmbd: number;
   nInner?: number;
   paddedVocabSize: number;
+  /** Blocks: how many times a step runs each block GEMM against the lm_head's once (default 1). */
+  nLayer?: number;
   /** Attention heads: with it, autoTune also tunes the attention layout for head size nEmbd / nHead. */
   nHead?: number;
 }
@@ -254,35 +261,34 @@ export interface TuneModelShape {
 const MAX_TUNE_FLOPS = 2 ** 31;
 
 /**
- * The distinct GEMMs of one training step of this model at (B, T), [M, N, K, transA, transB]:
- * forward (NN), dinp (NT), dweight (TN) of the MLP, the qkv forward and the lm_head. Shapes over
- * MAX_TUNE_FLOPS are cut along M or N (a tiling behaves periodically along those).
+ * Every distinct GEMM of one training step of this model at (B, T), [M, N, K, transA, transB,
+ * weight]: per block the forward (NN) of c_attn, attn.c_proj, c_fc and mlp.c_proj, their dinp (NT)
+ * and dweight (TN, K = B·T), and the lm_head's logits (NT), dx (NN) and dwte (TN); the weight is
+ * the step's calls of that shape. Shapes over MAX_TUNE_FLOPS are cut along M or N (a tiling behaves
+ * periodically along those) and their weight scaled by the flops cut, so the weighted sum stays an
+ * estimate of the step's GEMM time.
  */
 export function modelTuneShapes(config: TuneModelShape, B: number, T: number): Shape[] {
-  const C = config.nEmbd, H = config.nInner ?? 4 * C, BT = B * T, V = config.paddedVocabSize;
-  const raw: Shape[] = [
-    [BT, 3 * C, C, false, false], // qkv forward
-    [BT, H, C, false, false], // fc forward
-    [BT, C, H, false, false], // mlp.proj forward
-    [BT, H, C, false, true], // mlp.proj dinp
-    [C, H, BT, true, false], // fc dweight
-    [BT, V, C, false, true], // lm_head logits
-  ];
-  const seen = new Set<string>();
-  const out: Shape[] = [];
-  for (const [m0, n0, k, ta, tb] of raw) {
+  const C = config.nEmbd, H = config.nInner ?? 4 * C, BT = B * T, V = config.paddedVocabSize, L = config.nLayer ?? 1;
+  const raw: [number, number, number, boolean, boolean, number][] = [];
+  for (const [inp, out] of [[C, 3 * C], [C, C], [C, H], [H, C]] as const) {
+    raw.push([BT, out, inp, false, false, L], [BT, inp, out, false, true, L], [inp, out, BT, true, false, L]);
+  }
+  raw.push([BT, V, C, false, true, 1], [BT, C, V, false, false, 1], [V, C, BT, true, false, 1]);
+  const out = new Map<string, [number, number, number, boolean, boolean, number]>();
+  for (const [m0, n0, k, ta, tb, calls] of raw) {
     let m = m0, n = n0;
     while (2 * m * n * k > MAX_TUNE_FLOPS && Math.max(m, n) > 64) {
       if (m >= n) m = Math.max(64, Math.ceil(m / 2 / 64) * 64);
       else n = Math.max(64, Math.ceil(n / 2 / 64) * 64);
     }
+    const weight = (calls * m0 * n0) / (m * n);
     const key = `${m},${n},${k},${ta},${tb}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push([m, n, k, ta, tb]);
-    }
+    const seen = out.get(key);
+    if (seen) seen[5] += weight;
+    else out.set(key, [m, n, k, ta, tb, weight]);
   }
-  return out;
+  return [...out.values()];
 }
 
 export interface AutoTuneOptions {

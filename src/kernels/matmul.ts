@@ -127,8 +127,8 @@ export interface MatmulTuneRecord {
   timings?: Record<string, number>;
   /** Candidates dropped because they computed wrong results or failed, with the reason. */
   rejected?: Record<string, string>;
-  /** The shapes timed, [M, N, K, transA, transB], and the precision. */
-  shapes?: [number, number, number, boolean, boolean][];
+  /** The shapes timed, [M, N, K, transA, transB, weight in the total (default 1)], and the precision. */
+  shapes?: ([number, number, number, boolean, boolean] | [number, number, number, boolean, boolean, number])[];
   precision?: string;
   date?: string;
 }
@@ -140,7 +140,7 @@ export interface MatmulTuneStore {
 }
 
 /** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
-export const MATMUL_TUNE_VERSION = 4;
+export const MATMUL_TUNE_VERSION = 5;
 
 /** The library's version (package.json; a test keeps the two equal): a new release tunes afresh. */
 export const LIBRARY_VERSION = '0.1.0';

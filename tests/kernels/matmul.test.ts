@@ -516,11 +516,20 @@ describe('tuneMatmul / autoTune', () => {
     const gpu = await getGPU('f32');
     const { saved, saves } = memoryTuneStore();
     try {
-      const config = { nEmbd: 16, nInner: 48, paddedVocabSize: 64 };
+      const config = { nEmbd: 16, nInner: 40, paddedVocabSize: 64, nLayer: 3 };
       const shapes = modelTuneShapes(config, 2, 8);
-      expect(shapes).toContainEqual([16, 16 * 3, 16, false, false]); // qkv forward: BT=16 rows
-      expect(shapes).toContainEqual([16, 48, 16, false, true]); // mlp.proj dinp
-      expect(shapes).toContainEqual([16, 48, 16, true, false]); // fc dweight, K = BT
+      // [M, N, K, transA, transB, calls per step]: every GEMM of the step, the blocks' once per layer
+      expect(shapes).toHaveLength(15);
+      expect(shapes).toContainEqual([16, 16 * 3, 16, false, false, 3]); // c_attn forward: BT=16 rows
+      expect(shapes).toContainEqual([16, 16, 48, false, true, 3]); // c_attn dinp
+      expect(shapes).toContainEqual([16, 40, 16, true, false, 3]); // c_fc dweight, K = BT
+      expect(shapes).toContainEqual([40, 16, 16, true, false, 3]); // mlp.c_proj dweight
+      expect(shapes).toContainEqual([16, 64, 16, false, true, 1]); // lm_head logits
+      expect(shapes).toContainEqual([16, 16, 64, false, false, 1]); // lm_head dx
+      expect(shapes).toContainEqual([64, 16, 16, true, false, 1]); // dwte
+      expect(shapes.reduce((n, s) => n + s[5]!, 0)).toBe(4 * 3 * 3 + 3); // 39 GEMMs per step
+      // equal shapes are one entry with their calls added: here c_fc's forward is c_attn's (nInner = 3·nEmbd)
+      expect(modelTuneShapes({ ...config, nInner: 48 }, 2, 8)).toContainEqual([16, 48, 16, false, false, 6]);
       const lines: string[] = [];
       const first = await autoTune(gpu, config, 2, 8, { candidates: [matmulVariant(gpu)], onProgress: (l) => lines.push(l) });
       expect(first.cached).toBe(false);
@@ -543,9 +552,30 @@ describe('tuneMatmul / autoTune', () => {
     }
   });
 
-  it('model tuning shapes are capped in size', () => {
-    const shapes = modelTuneShapes({ nEmbd: 768, paddedVocabSize: 50304 }, 4, 1024);
+  it('model tuning shapes are capped in size, their weight scaled by the flops cut', () => {
+    const shapes = modelTuneShapes({ nEmbd: 768, paddedVocabSize: 50304, nLayer: 12 }, 4, 1024);
     expect(shapes.every(([M, N, K]) => 2 * M * N * K <= 2 ** 31)).toBe(true);
     expect(shapes.some(([, N, K, , tb]) => tb && K === 768 && N >= 64)).toBe(true);
+    // the weighted flops are the step's: 12 blocks of (3 + 1 + 4 + 4)·C² MACs per token, forward and two
+    // backward GEMMs each, and the lm_head's three (B·T·C·V each)
+    const BT = 4096, C = 768, V = 50304;
+    const flops = shapes.reduce((f, [M, N, K, , , w]) => f + 2 * M * N * K * w!, 0);
+    expect(flops / (2 * 3 * BT * (12 * 12 * C * C + C * V))).toBeCloseTo(1, 10);
+  });
+
+  it('the tuning total weighs each shape by its calls per step', async () => {
+    const gpu = await getGPU('f32');
+    memoryTuneStore();
+    try {
+      const candidates = [matmulVariant(gpu)];
+      const once = await tuneMatmul(gpu, { candidates, force: true, persist: false, shapes: [[64, 64, 64, false, false]] });
+      const many = await tuneMatmul(gpu, { candidates, force: true, persist: false, shapes: [[64, 64, 64, false, false, 1000]] });
+      const name = Object.keys(once.timings!)[0]!;
+      // the same product timed twice: 1000× the weight is ~1000× the total (timing noise is far below 10×)
+      expect(many.timings![name]! / once.timings![name]!).toBeGreaterThan(100);
+      expect(many.shapes).toEqual([[64, 64, 64, false, false, 1000]]);
+    } finally {
+      setMatmulTuneStore(undefined);
+    }
   });
 });
