@@ -174,13 +174,17 @@ async function timeShapes(gpu: GPUContext, bufs: ReturnType<typeof shapeBuffers>
  */
 export async function tuneMatmul(gpu: GPUContext, options: TuneMatmulOptions = {}): Promise<MatmulTuneRecord> {
   const log = options.log ?? (() => {});
+  const shapeList = options.shapes ?? TUNE_SHAPES;
+  const weights = shapeList.map((s) => {
+    const w = s[5] ?? 1;
+    if (!(w > 0 && Number.isFinite(w))) throw new RangeError(`tuneMatmul: shape ${JSON.stringify(s)} has weight ${w}; a weight must be a positive finite number`);
+    return w;
+  });
   if (!options.force) {
     const rec = matmulTuneRecord(gpu);
     if (rec) return rec;
   }
-  const bufs = shapeBuffers(gpu, options.shapes ?? TUNE_SHAPES);
-  const shapeList = options.shapes ?? TUNE_SHAPES;
-  const weights = shapeList.map((s) => s[5] ?? 1);
+  const bufs = shapeBuffers(gpu, shapeList);
   const weighted = (ms: number[]) => ms.reduce((sum, x, i) => sum + x * weights[i]!, 0);
   const live: { v: MatmulVariant; name: string; reps: number[]; best: number[] }[] = [];
   const rejected: Record<string, string> = {};
@@ -275,7 +279,7 @@ export function modelTuneShapes(config: TuneModelShape, B: number, T: number): S
     raw.push([BT, out, inp, false, false, L], [BT, inp, out, false, true, L], [inp, out, BT, true, false, L]);
   }
   raw.push([BT, V, C, false, true, 1], [BT, C, V, false, false, 1], [V, C, BT, true, false, 1]);
-  const out = new Map<string, [number, number, number, boolean, boolean, number]>();
+  const merged = new Map<string, [number, number, number, boolean, boolean, number]>();
   for (const [m0, n0, k, ta, tb, calls] of raw) {
     let m = m0, n = n0;
     while (2 * m * n * k > MAX_TUNE_FLOPS && Math.max(m, n) > 64) {
@@ -284,11 +288,11 @@ export function modelTuneShapes(config: TuneModelShape, B: number, T: number): S
     }
     const weight = (calls * m0 * n0) / (m * n);
     const key = `${m},${n},${k},${ta},${tb}`;
-    const seen = out.get(key);
+    const seen = merged.get(key);
     if (seen) seen[5] += weight;
-    else out.set(key, [m, n, k, ta, tb, weight]);
+    else merged.set(key, [m, n, k, ta, tb, weight]);
   }
-  return [...out.values()];
+  return [...merged.values()];
 }
 
 export interface AutoTuneOptions {

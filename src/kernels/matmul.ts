@@ -42,6 +42,7 @@ import { BindingError } from '../gpu/errors';
 // The epilogue's activations by their Hugging Face names (config.json activation_function).
 import type { Activation } from '../model/config';
 import type { KernelSource } from '../gpu/kernel';
+import type { Shape } from './matmul-tune';
 import { DTYPE_BYTES, type Tensor, alignUp } from '../gpu/tensor';
 import {
   type ActFn,
@@ -128,7 +129,7 @@ export interface MatmulTuneRecord {
   /** Candidates dropped because they computed wrong results or failed, with the reason. */
   rejected?: Record<string, string>;
   /** The shapes timed, [M, N, K, transA, transB, weight in the total (default 1)], and the precision. */
-  shapes?: ([number, number, number, boolean, boolean] | [number, number, number, boolean, boolean, number])[];
+  shapes?: Shape[];
   precision?: string;
   date?: string;
 }

@@ -574,6 +574,11 @@ describe('tuneMatmul / autoTune', () => {
       // the same product timed twice: 1000× the weight is ~1000× the total (timing noise is far below 10×)
       expect(many.timings![name]! / once.timings![name]!).toBeGreaterThan(100);
       expect(many.shapes).toEqual([[64, 64, 64, false, false, 1000]]);
+      // a weight the total cannot honour is an error naming the shape, before anything is timed
+      for (const w of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+        await expect(tuneMatmul(gpu, { candidates, force: true, persist: false, shapes: [[64, 64, 64, false, false, w]] }))
+          .rejects.toThrow(`tuneMatmul: shape [64,64,64,false,false,${JSON.stringify(w)}] has weight ${w}`);
+      }
     } finally {
       setMatmulTuneStore(undefined);
     }
