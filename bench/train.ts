@@ -25,7 +25,11 @@ import { createGPU, type GPUContext, type Precision, type Step } from '../src/gp
 import { gemm, matmulTuneRecord, matmulVariant, recordMatmulTune, setGemmSourceHook, setMatmulVariant, tuneMatmul } from '../src/kernels/matmul';
 import type { Shape } from '../src/kernels/matmul-tune';
 import { geluBackward } from '../src/kernels/gelu';
-import { layernormForward, residualLayernormForward } from '../src/kernels/layernorm';
+import {
+  DEFAULT_LAYERNORM_LAYOUT, type LayernormLayout, createLayernormScratch, layernormBackward, layernormForward, layernormLayoutName, residualLayernormForward, setLayernormLayout,
+} from '../src/kernels/layernorm';
+import { crossEntropyForwardBackward, defaultCrossEntropyWorkgroup, setCrossEntropyWorkgroup } from '../src/kernels/classifier';
+import { rowTuneRecords } from '../src/kernels/rows-tune';
 import { residualForward } from '../src/kernels/residual';
 import { type AttentionVariant, attentionBackward, attentionForward, attentionVariant, setAttentionVariant } from '../src/kernels/attention';
 import { attentionVariantName } from '../src/kernels/attention-tune';
@@ -185,6 +189,40 @@ async function attentionLayouts(gpu: GPUContext, tuned: AttentionVariant): Promi
   const [before, after] = await interleavedGpuMs(gpu, [under({ kind: 'subgroup', wg: 8, rows: 1 }), under(tuned)], 6);
   for (const t of [qkv, dout, out, dqkv, lse, delta]) t.buffer.destroy();
   return { before: before!, after: after! };
+}
+
+/**
+ * The row kernels of mqg-tiny's step (a residual add + layernorm forward and a layernorm backward on
+ * 1024×128, the cross-entropy forward + backward on 1024×4096) under the default layouts (8×8,
+ * wg64) and the tuned ones (rows-tune.ts), interleaved. Undefined when nothing was tuned or the
+ * tuned layouts are the defaults.
+ */
+async function rowLayouts(gpu: GPUContext, BT: number, C: number, Vp: number): Promise<{ tuned: string; before: number; after: number } | undefined> {
+  const rec = rowTuneRecords(gpu, { C, Vp });
+  if (!rec) return undefined;
+  const ln = rec.layernorm.variant, wg = rec.crossEntropy.variant;
+  const defaults = { ln: DEFAULT_LAYERNORM_LAYOUT, wg: defaultCrossEntropyWorkgroup(Vp) };
+  if (layernormLayoutName(ln) === layernormLayoutName(defaults.ln) && wg === defaults.wg) return undefined;
+  const dt = gpu.precision;
+  const t = (n: number, dtype: Precision, label: string) => gpu.tensor([n], dtype, label, Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)));
+  const res = t(BT * C, 'f32', 'res'), inp = t(BT * C, 'f32', 'inp'), add = t(BT * C, 'f32', 'add'), out = t(BT * C, dt, 'out');
+  const mean = t(BT, 'f32', 'mean'), rstd = gpu.tensor([BT], 'f32', 'rstd', new Float32Array(BT).fill(1));
+  const w = t(C, dt, 'w'), b = t(C, dt, 'b'), dout = t(BT * C, dt, 'dout'), dinp = t(BT * C, 'f32', 'dinp'), copy = t(BT * C, dt, 'copy');
+  const dw = t(C, 'f32', 'dw'), db = t(C, 'f32', 'db'), scratch = createLayernormScratch(gpu, BT, C);
+  const logits = t(BT * Vp, dt, 'logits'), losses = t(BT, 'f32', 'losses'), scale = gpu.tensor([1], 'f32', 'scale', [1]);
+  const targets = gpu.tensor([BT], 'i32', 'targets', Int32Array.from({ length: BT }, (_, i) => (i * 7919) % Vp));
+  const under = (l: LayernormLayout, n: number) => (s: Step) => {
+    setLayernormLayout(gpu, l);
+    setCrossEntropyWorkgroup(gpu, n);
+    residualLayernormForward(s, res, out, mean, rstd, inp, add, w, b, BT, C);
+    layernormBackward(s, dinp, dw, db, scratch, dout, res, w, mean, rstd, BT, C, copy);
+    crossEntropyForwardBackward(s, losses, logits, targets, scale, BT, Vp, Vp, { dlossMean: 0 }); // dlogits 0: the same work every round
+    setLayernormLayout(gpu, null);
+    setCrossEntropyWorkgroup(gpu, null);
+  };
+  const [before, after] = await interleavedGpuMs(gpu, [under(defaults.ln, defaults.wg), under(ln, wg)], 6);
+  for (const x of [res, inp, add, out, mean, rstd, w, b, dout, dinp, copy, dw, db, scratch, logits, losses, scale, targets]) x.buffer.destroy();
+  return { tuned: `layernorm ${layernormLayoutName(ln)}, cross-entropy wg${wg}`, before: before!, after: after! };
 }
 
 /**
@@ -357,6 +395,7 @@ async function main(): Promise<void> {
   const rln = await fusedResidualLayernorm(gpu);
   const tunedAttention = attentionVariant(gpu, 32);
   const att = tunedAttention.kind === 'subgroup' && (tunedAttention.wg !== 8 || tunedAttention.rows !== 1) ? await attentionLayouts(gpu, tunedAttention) : undefined;
+  const rows = await rowLayouts(gpu, B * T, shape.nEmbd, config.paddedVocabSize);
   const rec = await recordingCost(gpu, dispatches, 12); // last: it leaves one pass per step and the profiler paused
   result.beforeAfter.push({
     change: `CPU to record one dispatch (a step of ${dispatches} small GEMMs, as many dispatches as a ${name} training step): one compute pass per dispatch → one per step`,
@@ -368,6 +407,12 @@ async function main(): Promise<void> {
     result.beforeAfter.push({
       change: `attention forward + backward of a mqg-tiny layer (B8 T128 C128 NH4, ${gpu.precision}): default layout sg8x1 → tuned ${attentionVariantName(tunedAttention)}`,
       before: att.before, after: att.after, unit: 'ms GPU',
+    });
+  }
+  if (rows) {
+    result.beforeAfter.push({
+      change: `row kernels of a mqg-tiny step (residual + layernorm forward and layernorm backward on ${B * T}×${shape.nEmbd}, cross-entropy on ${B * T}×${config.paddedVocabSize}, ${gpu.precision}): default layouts (layernorm 8x8, cross-entropy wg${defaultCrossEntropyWorkgroup(config.paddedVocabSize)}) → tuned (${rows.tuned})`,
+      before: rows.before, after: rows.after, unit: 'ms GPU',
     });
   }
   gpu.profiler!.paused = true;

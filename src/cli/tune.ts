@@ -1,10 +1,11 @@
-// `mqg tune`: tune the kernels with per-adapter choices (matmul, attention) on a model's shapes, record the
+// `mqg tune`: tune the kernels with per-adapter choices (matmul, attention, the row kernels) on a model's shapes, record the
 // choice for this adapter, driver and library version (~/.cache/mqg-webgpu/matmul-tune.json), and
 // print each candidate's time. Training tunes by itself on first use; this redoes it on demand.
 import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
 import { autoTune } from '../kernels/matmul-tune';
 import { attentionVariantName } from '../kernels/attention-tune';
+import { layernormLayoutName } from '../kernels/layernorm';
 import { variantName } from '../kernels/matmul-wgsl';
 import { presetConfig, type PresetName } from '../model/config';
 
@@ -27,21 +28,29 @@ export async function main(argv: string[]): Promise<void> {
   const B = flags['batch-size'] as number, T = flags['seq-len'] as number;
   console.log(`tuning on ${gpu.adapterName}, ${preset} B=${B} T=${T} ${gpu.precision}`);
   const r = await autoTune(gpu, config, B, T, { force: !flags.cached, onProgress: (line) => console.log(`  ${line}`) });
-  const t = r.matmul.timings ?? {};
-  const best = Math.min(...Object.values(t));
-  const rows = Object.entries(t).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${(ms / best).toFixed(2)}× |`);
-  const rejected = Object.entries(r.matmul.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
-  console.log(['', `matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms of GEMMs per training step: each of its shapes timed, times its calls per step):`, '', '| variant | ms | vs best |', '|---|---:|---:|', ...rows, ...rejected].join('\n'));
+  console.log(table(`matmul, ${r.cached ? 'recorded' : 'measured'} ${r.matmul.date ?? ''} (ms of GEMMs per training step: each of its shapes timed, times its calls per step)`, 'variant', r.matmul, 2));
   console.log(`\nchosen: ${variantName(r.matmul.variant)}\nrecord key: ${r.key}`);
   if (r.attention) {
-    const a = r.attention, at = a.timings ?? {}, abest = Math.min(...Object.values(at));
-    const arows = Object.entries(at).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${(ms / abest).toFixed(2)}× |`);
-    const arejected = Object.entries(a.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
+    const a = r.attention;
     const sh = a.shape ? ` on B=${a.shape.B} T=${a.shape.T} C=${a.shape.C} NH=${a.shape.NH}` : '';
-    console.log(['', `attention (hs=${config.nEmbd / config.nHead}), ${r.cached ? 'recorded' : 'measured'} ${a.date ?? ''} (ms per forward + backward${sh}):`, '', '| layout | ms | vs best |', '|---|---:|---:|', ...arows, ...arejected].join('\n'));
+    console.log(table(`attention (hs=${config.nEmbd / config.nHead}), ${r.cached ? 'recorded' : 'measured'} ${a.date ?? ''} (ms per forward + backward${sh})`, 'layout', a, 2));
     console.log(`\nchosen: ${attentionVariantName(a.variant)}`);
   } else {
     console.log(`\nattention (hs=${config.nEmbd / config.nHead}): no layout choice on this adapter (${gpu.hasSubgroups ? 'the tiled kernels' : 'no subgroups: the tiled kernels'})`);
   }
+  const ln = r.rows.layernorm, ce = r.rows.crossEntropy;
+  console.log(table(`layernorm (C=${config.nEmbd}), ${r.cached ? 'recorded' : 'measured'} ${ln.date ?? ''} (ms per residual + layernorm forward and backward on ${ln.shape?.BT ?? '?'} rows; lanes × rows per workgroup)`, 'layout', ln, 3));
+  console.log(`\nchosen: ${layernormLayoutName(ln.variant)}`);
+  console.log(table(`cross-entropy (Vp=${config.paddedVocabSize}), ${r.cached ? 'recorded' : 'measured'} ${ce.date ?? ''} (ms per forward + backward on ${ce.shape?.BT ?? '?'} rows; threads per row)`, 'workgroup', ce, 3));
+  console.log(`\nchosen: wg${ce.variant}`);
   gpu.destroy();
+}
+
+/** A tuner's timings as a markdown table, fastest first, rejected candidates last. */
+function table(title: string, what: string, rec: { timings?: Record<string, number>; rejected?: Record<string, string> }, digits: number): string {
+  const t = rec.timings ?? {};
+  const best = Math.min(...Object.values(t));
+  const rows = Object.entries(t).sort((x, y) => x[1] - y[1]).map(([name, ms]) => `| ${name} | ${ms.toFixed(digits)} | ${(ms / best).toFixed(2)}× |`);
+  const rejected = Object.entries(rec.rejected ?? {}).map(([name, why]) => `| ${name} | rejected: ${why} | |`);
+  return ['', `${title}:`, '', `| ${what} | ms | vs best |`, '|---|---:|---:|', ...rows, ...rejected].join('\n');
 }

@@ -27,6 +27,7 @@ import {
   setAttentionVariant,
   subgroupAttentionAvailable,
 } from './attention';
+import { tuneCandidates } from './tune-choice';
 import { tuneValues } from './tune-values';
 
 export interface AttentionShape {
@@ -74,14 +75,6 @@ export function attentionTuneShape(s: AttentionShape): AttentionShape {
   return { B, T, C: s.C, NH: s.NH };
 }
 
-/** Where `got` differs from `want` beyond atol + rtol·|want|, or ''. */
-function mismatch(what: string, got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): string {
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i]! - want[i]!) <= atol + rtol * Math.abs(want[i]!))) return `${what}[${i}] = ${got[i]} instead of ${want[i]}`;
-  }
-  return '';
-}
-
 /**
  * Pick the fastest correct attention layout for head size C/NH on this adapter and record it (see
  * the module header). Returns the record, or undefined where there is nothing to choose (a real GPU,
@@ -119,71 +112,34 @@ export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, opti
     }
     step.submit();
   };
-  const timed = async (reps: number) => {
-    const t0 = performance.now();
-    run(reps);
-    await gpu.sync();
-    return (performance.now() - t0) / reps;
-  };
-  const results = async () => ({ out: await gpu.download(out), dqkv: await gpu.download(dqkv) });
   // f16: outputs are rounded to f16 storage, and the two families sum in different orders
   const [atol, rtol] = dt === 'f16' ? [2e-2, 2e-2] : [1e-5, 1e-4];
-  const live: { v: SubgroupVariant; name: string; reps: number; best: number }[] = [];
-  const rejected: Record<string, string> = {};
+  let tuned;
   try {
     log(`attention tune: reference (tiled kernels) on B=${B} T=${T} C=${C} NH=${NH}`);
-    setAttentionVariant(gpu, { kind: 'tiled' });
-    run(1);
-    const want = await results();
-    for (const [ci, v] of candidates.entries()) {
-      const name = attentionVariantName(v);
-      try {
-        log(`attention tune: candidate ${ci + 1}/${candidates.length} ${name}: checking and compiling`);
-        const problem = attentionVariantProblem(gpu, hs, v);
+    tuned = await tuneCandidates<AttentionVariant>({
+      what: 'attention tune',
+      reference: { kind: 'tiled' },
+      candidates,
+      name: attentionVariantName,
+      use: (v) => {
+        const problem = v && attentionVariantProblem(gpu, hs, v);
         if (problem) throw new Error(problem);
         setAttentionVariant(gpu, v);
-        run(1);
-        const got = await results();
-        const wrong = mismatch('out', got.out, want.out, atol, rtol) || mismatch('dqkv', got.dqkv, want.dqkv, atol, rtol);
-        if (wrong) {
-          rejected[name] = `wrong result: ${wrong}`;
-          log(`attention tune: ${name} computes wrong results here (${wrong}); rejected`);
-          continue;
-        }
-        const once = await timed(1);
-        live.push({ v, name, reps: Math.max(1, Math.min(40, Math.round(200 / Math.max(once, 0.01)))), best: once });
-        log(`attention tune: ${name} ready (${once.toFixed(2)} ms)`);
-      } catch (e) {
-        rejected[name] = `failed: ${(e as Error).message}`;
-        log(`attention tune: ${name} failed: ${(e as Error).message}`);
-      }
-    }
-    // 5 rounds, best of each: the layouts are within ~30% of each other, and a CPU shared with other work is noisy
-    for (let round = 0; round < 5; round++) {
-      for (const c of live) {
-        setAttentionVariant(gpu, c.v);
-        c.best = Math.min(c.best, await timed(c.reps));
-      }
-    }
+      },
+      reset: () => {}, // every output is overwritten
+      run,
+      outputs: async () => ({ out: await gpu.download(out), dqkv: await gpu.download(dqkv) }),
+      atol, rtol, targetMs: 200, log,
+    }, () => gpu.sync());
   } finally {
-    setAttentionVariant(gpu, null);
     for (const t of [qkv, dout, out, dqkv, lse, delta]) t.buffer.destroy();
   }
-  if (!live.length) {
-    const why = Object.entries(rejected).map(([n, r]) => `${n}: ${r}`).join('; ');
-    throw new Error(`tuneAttention: no candidate ran correctly on ${gpu.adapterName} (${why})`);
-  }
-  const timings: Record<string, number> = {};
-  let best = live[0]!;
-  for (const c of live) {
-    timings[c.name] = Math.round(c.best * 1000) / 1000;
-    log(`attention tune: ${c.name} ${c.best.toFixed(2)} ms`);
-    if (c.best < best.best) best = c;
-  }
   const record: AttentionTuneRecord = {
-    variant: best.v, timings, rejected, shape: { B, T, C, NH }, precision: dt, date: new Date().toISOString(),
+    variant: tuned.best as SubgroupVariant, // the reference (tiled) is not a candidate
+    timings: tuned.timings, rejected: tuned.rejected, shape: { B, T, C, NH }, precision: dt, date: new Date().toISOString(),
   };
   recordAttentionTune(gpu, hs, record, options.persist ?? true);
-  log(`attention tune: chose ${best.name} for hs=${hs} (key ${attentionTuneKey(gpu, hs)})`);
+  log(`attention tune: chose ${attentionVariantName(record.variant)} for hs=${hs} (key ${attentionTuneKey(gpu, hs)})`);
   return record;
 }

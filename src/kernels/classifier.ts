@@ -18,9 +18,11 @@
 // scaling or the optimizer's finite check the step is skipped instead of silently training on it.
 // Large inputs are split into several dispatches by rows so that no binding exceeds the device limit.
 
-import type { Step } from '../gpu/context';
+import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
+import { matmulTuneKey } from './matmul';
+import { TunedChoice } from './tune-choice';
 
 /** Row elements per invocation step: 4 (vec4 loads) when Vp % 4 == 0, else 1. */
 type Width = 1 | 4;
@@ -34,12 +36,46 @@ const kernels = new Map<string, KernelSource>();
 export const classifierOptions: { maxRowsPerDispatch: number } = { maxRowsPerDispatch: Infinity };
 
 /**
- * Threads per row. Workgroup barriers are expensive on CPU implementations (on lavapipe, 64 threads
- * ran V=4096 rows twice as fast as 256), and a short row has little to share out; long rows get 128
- * so a GPU still has enough threads in flight when BT is small.
+ * Threads per row by default. Workgroup barriers are expensive on CPU implementations (on lavapipe,
+ * 64 threads ran V=4096 rows twice as fast as 256), and a short row has little to share out; long
+ * rows get 128 so a GPU still has enough threads in flight when BT is small. tuneRowKernels
+ * (rows-tune.ts) picks among CROSS_ENTROPY_WORKGROUPS per adapter and row length.
  */
-function workgroupSize(V: number): number {
+export function defaultCrossEntropyWorkgroup(V: number): number {
   return V <= 4096 ? 64 : 128;
+}
+
+/** Threads per row the tuner tries (powers of two: the reduction is a halving tree). */
+export const CROSS_ENTROPY_WORKGROUPS: readonly number[] = [32, 64, 128, 256];
+
+/** Bumped whenever the kernel or the candidates change, so older records are ignored. */
+export const CROSS_ENTROPY_TUNE_VERSION = 1;
+
+/** The store key of the threads-per-row choice for rows of Vp logits (the matmul key plus Vp and the precision). */
+export function crossEntropyTuneKey(gpu: GPUContext, Vp: number): string {
+  return `crossentropy v${CROSS_ENTROPY_TUNE_VERSION} Vp${Vp} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
+}
+
+/** @internal Threads-per-row choices (tuned records, forced sizes): rows-tune.ts records into it. */
+export const crossEntropyChoice = new TunedChoice<number>((wg) =>
+  CROSS_ENTROPY_WORKGROUPS.includes(wg) ? '' : `workgroup size ${wg} is not one of ${CROSS_ENTROPY_WORKGROUPS.join(', ')}`);
+
+/** Use this many threads per row on this context regardless of tuning (tests, benchmarks); null restores the default. */
+export function setCrossEntropyWorkgroup(gpu: GPUContext, wg: number | null): void {
+  crossEntropyChoice.force(gpu, wg, 'crossEntropy');
+}
+
+/** Threads per row for rows of V logits padded to Vp: forced, else tuned, else by V. */
+export function crossEntropyWorkgroup(gpu: GPUContext, V: number, Vp: number): number {
+  return crossEntropyChoice.forced(gpu) ?? crossEntropyChoice.record(crossEntropyTuneKey(gpu, Vp))?.variant ?? defaultCrossEntropyWorkgroup(V);
+}
+
+let sourceHook: ((name: string, code: string) => string) | null = null;
+
+/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
+export function setCrossEntropySourceHook(hook: ((name: string, code: string) => string) | null): void {
+  sourceHook = hook;
+  kernels.clear();
 }
 
 function classifierKernel(dtype: 'f16' | 'f32', W: Width, WG: number): KernelSource {
@@ -59,8 +95,9 @@ const LANE = 0u;
 fn hmax(x: f32) -> f32 { return x; }
 fn hsum(x: f32) -> f32 { return x; }
 fn loadTarget(base: u32, t: u32) -> f32 { return f32(logits[base + t]); }`;
+  const name = `crossentropy_forward_backward_${dtype}${W === 4 ? '_vec4' : ''}_wg${WG}`;
   k = {
-    name: `crossentropy_forward_backward_${dtype}${W === 4 ? '_vec4' : ''}_wg${WG}`,
+    name,
     code: /* wgsl */ `${dtype === 'f16' ? 'enable f16;\n' : ''}
 struct Dims { BT: u32, V: u32, Vp: u32, ignoreIndex: i32, dlossMean: f32, backward: u32 }
 @group(0) @binding(0) var<storage, read_write> losses: array<f32>;
@@ -147,6 +184,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }`,
   };
+  if (sourceHook) k = { name, code: sourceHook(name, k.code) };
   kernels.set(key, k);
   return k;
 }
@@ -197,7 +235,7 @@ export function crossEntropyForwardBackward(
     backward: opts.backward === false ? 0 : 1,
   };
   const W: Width = Vp % 4 === 0 ? 4 : 1;
-  const kernel = classifierKernel(logits.dtype, W, workgroupSize(V));
+  const kernel = classifierKernel(logits.dtype, W, crossEntropyWorkgroup(step.ctx, V, Vp));
   const scale = lossScale.view([1]);
   const rows = rowsPerDispatch(step, BT, Vp, logits.dtype === 'f16' ? 2 : 4);
   for (let r0 = 0; r0 < BT; r0 += rows) {

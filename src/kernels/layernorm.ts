@@ -24,28 +24,97 @@
 //   scratch [layernormBackwardScratchSize(BT, C)] f32, overwritten
 //   dout    [BT, C] f16|f32;  inp [BT, C];  weight [C];  mean, rstd [BT] f32 (from the forward)
 //
-// Layout: a workgroup is ROWS rows × LANES lanes (8 × 8); the LANES lanes of a row stride over its
-// channels, as vec4 where C % 4 == 0. The kernels re-read a row from cache rather than hold it in
+// Layout: a workgroup is `rows` rows × `lanes` lanes (LayernormLayout, default 8 × 8); the lanes of a
+// row stride over its channels, as vec4 where C % 4 == 0. The layout is chosen per adapter and C by
+// tuneRowKernels (rows-tune.ts) among layernormCandidates; the column pass has its own fixed size. The kernels re-read a row from cache rather than hold it in
 // private arrays (on lavapipe that measured no faster, and its LLVM compiles them for seconds).
 // Statistics and accumulation are f32 whatever the storage type.
 // A row sum: each lane writes its partial to workgroup memory and after one barrier every lane of
-// the row adds the row's LANES partials in index order: a fixed order, one barrier, and no
+// the row adds the row's partials in index order: a fixed order, one barrier, and no
 // assumption about how a device groups invocations into subgroups (WGSL does not say). Few lanes
 // and several rows per workgroup suit lavapipe, where a workgroup launch or a barrier costs about
 // as much as 64 invocations' worth of arithmetic. On a discrete GPU a warp then spans 4 rows; 32
-// lanes per row would likely suit it better at C = 768 (untested here).
+// lanes per row would likely suit it better at C = 768: the GPU candidates have 16 and 32.
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { DType, Tensor } from '../gpu/tensor';
+import { isSoftwareAdapter, matmulTuneKey } from './matmul';
+import { TunedChoice } from './tune-choice';
 
-const LANES = 8;
-const ROWS = 8;
-const WG = LANES * ROWS;
-/** The backward's row pass aims for at most this many partial sums of dweight/dbias (a multiple of ROWS). */
+/** A workgroup of `rows` rows × `lanes` lanes per row (both powers of two, rows <= 64). */
+export interface LayernormLayout {
+  lanes: number;
+  rows: number;
+}
+
+export const DEFAULT_LAYERNORM_LAYOUT: LayernormLayout = { lanes: 8, rows: 8 };
+
+/**
+ * What the tuner tries: on CPU adapters few lanes per row (a barrier costs there about as much as
+ * 64 invocations' arithmetic, so fewer lanes sharing a row measured faster), on GPUs up to a warp
+ * per row.
+ */
+export function layernormCandidates(gpu: GPUContext): LayernormLayout[] {
+  return isSoftwareAdapter(gpu) ? CPU_LAYOUTS : GPU_LAYOUTS;
+}
+
+const layouts = (...p: [number, number][]) => p.map(([lanes, rows]) => ({ lanes, rows }));
+const CPU_LAYOUTS = [DEFAULT_LAYERNORM_LAYOUT, ...layouts([4, 16], [4, 8], [2, 16], [2, 32], [1, 32])];
+const GPU_LAYOUTS = [DEFAULT_LAYERNORM_LAYOUT, ...layouts([4, 16], [16, 4], [16, 8], [32, 2], [32, 4], [32, 8])];
+/** Every layout some adapter may pick (setLayernormLayout takes these only): the scratch size bounds them all. */
+export const LAYERNORM_LAYOUTS: readonly LayernormLayout[] = [...CPU_LAYOUTS, ...GPU_LAYOUTS.slice(2)];
+
+/** The column pass of the backward (dweight, dbias): one thread per column. */
+const COLUMN_WG = 64;
+/** The backward's row pass aims for at most this many partial sums of dweight/dbias (a multiple of rows). */
 const MAX_PARTIALS = 128;
-/** Rows per slot are capped so their statistics fit workgroup memory; past BT = 4096 slots grow instead. */
+/** Statistics of rows × rowsPerSlot rows sit in workgroup memory: at most this many (8 KiB). */
+const MAX_SLOT_ROWS = 512;
+/** Rows per slot are capped too; past BT = 4096 slots grow instead. */
 const MAX_ROWS_PER_SLOT = 32;
+
+const pow2 = (x: number) => Number.isInteger(x) && x >= 1 && (x & (x - 1)) === 0;
+
+/** Why a layout is malformed ('' when it is not). */
+export function layernormLayoutProblem(l: LayernormLayout): string {
+  return pow2(l.lanes) && pow2(l.rows) && l.rows <= 64 && l.lanes * l.rows <= 256 && l.lanes * l.rows >= 1
+    ? ''
+    : `layout ${JSON.stringify(l)} needs lanes and rows powers of two, rows <= 64 and lanes·rows <= 256`;
+}
+
+export function layernormLayoutName(l: LayernormLayout): string {
+  return `${l.lanes}x${l.rows}`;
+}
+
+/** Bumped whenever the kernels or the candidates change, so older records are ignored. */
+export const LAYERNORM_TUNE_VERSION = 1;
+
+/** The store key of the layout choice for C channels: the matmul key (adapter, driver, library) plus C and the precision. */
+export function layernormTuneKey(gpu: GPUContext, C: number): string {
+  return `layernorm v${LAYERNORM_TUNE_VERSION} C${C} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
+}
+
+/** @internal The layout choices (tuned records, forced layouts): rows-tune.ts records into it. */
+export const layernormChoice = new TunedChoice<LayernormLayout>((l) => (LAYERNORM_LAYOUTS.some((a) => a.lanes === l.lanes && a.rows === l.rows) ? '' : layernormLayoutProblem(l) || `layout ${layernormLayoutName(l)} is not one the scratch size allows for`));
+
+/** Use this layout on this context regardless of tuning (tests, benchmarks); null restores the default. */
+export function setLayernormLayout(gpu: GPUContext, layout: LayernormLayout | null): void {
+  layernormChoice.force(gpu, layout, 'layernorm');
+}
+
+/** The layout the launchers use for C channels: forced, else tuned (tuneRowKernels), else 8 × 8. */
+export function layernormLayout(gpu: GPUContext, C: number): LayernormLayout {
+  return layernormChoice.forced(gpu) ?? layernormChoice.record(layernormTuneKey(gpu, C))?.variant ?? DEFAULT_LAYERNORM_LAYOUT;
+}
+
+let sourceHook: ((name: string, code: string) => string) | null = null;
+
+/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
+export function setLayernormSourceHook(hook: ((name: string, code: string) => string) | null): void {
+  sourceHook = hook;
+  kernels.clear();
+}
 
 type Float = 'f16' | 'f32';
 
@@ -65,20 +134,24 @@ function expectDType(t: Tensor, dtype: DType, what: string): void {
   if (t.dtype !== dtype) throw new TypeError(`layernorm: ${what} must be ${dtype}, got ${t}`);
 }
 
+function maxRowsPerSlot(rows: number): number {
+  return Math.min(MAX_ROWS_PER_SLOT, MAX_SLOT_ROWS / rows);
+}
+
 /** How the backward's row pass splits BT rows: each partial slot (one row of a workgroup) takes rowsPerSlot rows. */
-function backwardLayout(BT: number): { rowsPerSlot: number; blocks: number; partials: number } {
-  const rowsPerSlot = Math.min(MAX_ROWS_PER_SLOT, Math.max(1, Math.ceil(BT / MAX_PARTIALS)));
-  const blocks = Math.ceil(BT / (ROWS * rowsPerSlot));
-  return { rowsPerSlot, blocks, partials: blocks * ROWS };
+function backwardLayout(BT: number, rows: number): { rowsPerSlot: number; blocks: number; partials: number } {
+  const rowsPerSlot = Math.min(maxRowsPerSlot(rows), Math.max(1, Math.ceil(BT / MAX_PARTIALS)));
+  const blocks = Math.ceil(BT / (rows * rowsPerSlot));
+  return { rowsPerSlot, blocks, partials: blocks * rows };
 }
 
 /**
- * f32 elements of scratch that layernormBackward needs: [partials, 2, C]. It is an upper bound for
- * every BT' <= BT too, so one allocation for the largest batch serves all smaller ones.
+ * f32 elements of scratch that layernormBackward needs: [partials, 2, C], for whichever layout an
+ * adapter picks. It is an upper bound for every BT' <= BT too (partials grow with BT), so one
+ * allocation for the largest batch serves all smaller ones.
  */
 export function layernormBackwardScratchSize(BT: number, C: number): number {
-  const partials = Math.max(Math.min(Math.ceil(BT / ROWS) * ROWS, MAX_PARTIALS), ROWS * Math.ceil(BT / (ROWS * MAX_ROWS_PER_SLOT)));
-  return partials * 2 * C;
+  return Math.max(...LAYERNORM_LAYOUTS.map((l) => backwardLayout(BT, l.rows).partials)) * 2 * C;
 }
 
 /** Workgroups for `n` independent items: a 2D grid once it passes the 65535 per-dimension limit. */
@@ -105,15 +178,17 @@ function enables(...types: Float[]): string {
   return types.includes('f16') ? 'enable f16;\n' : '';
 }
 
-// Sum `value` over the LANES lanes of this invocation's row (see the header).
-function rowSumFn(T: string): string {
+// Sum `value` over the lanes of this invocation's row (see the header). Past 8 lanes the loop bound
+// is the uniform dims.lanes (the same number): a constant bound has LLVM unroll 16 or 32 workgroup
+// loads per sum, which took lavapipe 6 s to compile for one backward kernel.
+function rowSumFn(T: string, { lanes }: LayernormLayout, WG: number): string {
   return /* wgsl */ `
 fn rowSum(partials: ptr<workgroup, array<${T}, ${WG}>>, value: ${T}, lid: u32) -> ${T} {
   (*partials)[lid] = value;
   workgroupBarrier();
-  let first = lid - lid % ${LANES}u;
+  let first = lid - lid % ${lanes}u;
   var sum = ${T}(0.0);
-  for (var i = 0u; i < ${LANES}u; i++) { sum += (*partials)[first + i]; }
+  for (var i = 0u; i < ${lanes > 8 ? 'dims.lanes' : `${lanes}u`}; i++) { sum += (*partials)[first + i]; }
   return sum;
 }`;
 }
@@ -122,7 +197,11 @@ const kernels = new Map<string, KernelSource>();
 
 function memo(key: string, make: () => KernelSource): KernelSource {
   let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = make()));
+  if (!k) {
+    k = make();
+    if (sourceHook) k = { ...k, code: sourceHook(k.name, k.code) };
+    kernels.set(key, k);
+  }
   return k;
 }
 
@@ -130,8 +209,10 @@ function memo(key: string, make: () => KernelSource): KernelSource {
  * The forward kernel; with `add` (the addend's type) the fused residual form: res = inp + addend is
  * formed in f32, rounded once to res's type and written, and the row normalised is res as stored.
  */
-function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4, add: { addend: Float; res: Float } | null = null): KernelSource {
-  const key = `fwd:${act}:${out}:${param}:${width}${add ? `:add:${add.addend}:${add.res}` : ''}`;
+function forwardKernel(layout: LayernormLayout, act: Float, out: Float, param: Float, width: 1 | 4, add: { addend: Float; res: Float } | null = null): KernelSource {
+  const { lanes: LANES, rows: ROWS } = layout;
+  const WG = LANES * ROWS;
+  const key = `fwd:${layernormLayoutName(layout)}:${act}:${out}:${param}:${width}${add ? `:add:${add.addend}:${add.res}` : ''}`;
   return memo(key, () => {
     const v = vecOf(width);
     const row = add ? 'res' : 'inp'; // what passes 2 and 3 read
@@ -142,10 +223,10 @@ function forwardKernel(act: Float, out: Float, param: Float, width: 1 | 4, add: 
       : `s += ${v.sum(v.f32('inp[base + i]'))};`;
     return {
       name: add
-        ? `residual_layernorm_forward_${act}_${add.addend}_${add.res}_${out}_${param}${width === 4 ? '_vec4' : ''}`
-        : `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}`,
+        ? `residual_layernorm_forward_${act}_${add.addend}_${add.res}_${out}_${param}${width === 4 ? '_vec4' : ''}${layoutSuffix(layout)}`
+        : `layernorm_forward_${act}_${out}_${param}${width === 4 ? '_vec4' : ''}${layoutSuffix(layout)}`,
       code: /* wgsl */ `${enables(act, out, param, ...(add ? [add.addend, add.res] : []))}
-struct Dims { BT: u32, C: u32, eps: f32 }
+struct Dims { BT: u32, C: u32, eps: f32, lanes: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${v.type(out)}>;
 @group(0) @binding(1) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rstd: array<f32>;
@@ -159,7 +240,7 @@ ${add ? `@group(0) @binding(7) var<storage, read> addend: array<${v.type(add.add
 // Two arrays so the second sum's writes cannot race the first sum's reads.
 var<workgroup> sums: array<f32, ${WG}>;
 var<workgroup> squares: array<f32, ${WG}>;
-${rowSumFn('f32')}
+${rowSumFn('f32', layout, WG)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -199,14 +280,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u
   });
 }
 
-function backwardRowsKernel(dinp: Float, dout: Float, act: Float, param: Float, width: 1 | 4, copy: Float | null = null): KernelSource {
-  return memo(`bwd:${dinp}:${dout}:${act}:${param}:${width}${copy ? `:copy:${copy}` : ''}`, () => {
+function backwardRowsKernel(layout: LayernormLayout, dinp: Float, dout: Float, act: Float, param: Float, width: 1 | 4, copy: Float | null = null): KernelSource {
+  const { lanes: LANES, rows: ROWS } = layout;
+  const WG = LANES * ROWS;
+  return memo(`bwd:${layernormLayoutName(layout)}:${dinp}:${dout}:${act}:${param}:${width}${copy ? `:copy:${copy}` : ''}`, () => {
     const v = vecOf(width);
     const F = v.type('f32');
     return {
-      name: `layernorm_backward_${dinp}_${dout}_${act}_${param}${width === 4 ? '_vec4' : ''}${copy ? `_copy${copy}` : ''}`,
+      name: `layernorm_backward_${dinp}_${dout}_${act}_${param}${width === 4 ? '_vec4' : ''}${copy ? `_copy${copy}` : ''}${layoutSuffix(layout)}`,
       code: /* wgsl */ `${enables(dinp, dout, act, param, ...(copy ? [copy] : []))}
-struct Dims { BT: u32, C: u32, rowsPerSlot: u32 }
+struct Dims { BT: u32, C: u32, rowsPerSlot: u32, lanes: u32 }
 @group(0) @binding(0) var<storage, read_write> dinp: array<${v.type(dinp)}>;
 @group(0) @binding(1) var<storage, read_write> scratch: array<${F}>;
 @group(0) @binding(2) var<storage, read> dout: array<${v.type(dout)}>;
@@ -221,8 +304,8 @@ ${copy ? `@group(0) @binding(8) var<storage, read_write> dinpCopy: array<${v.typ
 var<workgroup> evenRows: array<vec2f, ${WG}>;
 var<workgroup> oddRows: array<vec2f, ${WG}>;
 // Per (row of the slot, slot): mean_c(weight*dout), mean_c(weight*dout*norm), mean, rstd.
-var<workgroup> rowStats: array<vec4f, ${ROWS * MAX_ROWS_PER_SLOT}>;
-${rowSumFn('vec2f')}
+var<workgroup> rowStats: array<vec4f, ${ROWS * maxRowsPerSlot(ROWS)}>;
+${rowSumFn('vec2f', layout, WG)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -294,7 +377,7 @@ struct Dims { C: u32, partials: u32 }
 @group(0) @binding(2) var<storage, read> scratch: array<f32>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${COLUMN_WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let j = gid.x; // 0..C: dweight, C..2C: dbias
   let width = 2u * dims.C;
@@ -305,6 +388,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 `,
   }));
+}
+
+/** The default layout keeps the kernels' names as they were; others say theirs. */
+function layoutSuffix(l: LayernormLayout): string {
+  return l.lanes === DEFAULT_LAYERNORM_LAYOUT.lanes && l.rows === DEFAULT_LAYERNORM_LAYOUT.rows ? '' : `_l${layernormLayoutName(l)}`;
 }
 
 /** vec4 access where every row starts on a multiple of 4 elements. */
@@ -342,8 +430,9 @@ export function layernormForward(
   eps = 1e-5,
 ): void {
   checkForward(out, mean, rstd, inp, weight, bias, BT, C);
-  const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C));
-  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps } }, grid2d(Math.ceil(BT / ROWS)));
+  const layout = layernormLayout(step.ctx, C);
+  const k = forwardKernel(layout, floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C));
+  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps, lanes: layout.lanes } }, grid2d(Math.ceil(BT / layout.rows)));
 }
 
 /**
@@ -374,8 +463,9 @@ export function residualLayernormForward(
   // after it (compilers may drop an f32 → f16 → f32 round trip): the stream must be f32, as the model's is.
   expectDType(res, 'f32', 'res (the residual stream)');
   const add = { addend: floatType(addend, 'addend'), res: 'f32' as const };
-  const k = forwardKernel(floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C), add);
-  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps }, addend, res }, grid2d(Math.ceil(BT / ROWS)));
+  const layout = layernormLayout(step.ctx, C);
+  const k = forwardKernel(layout, floatType(inp, 'inp'), floatType(out, 'out'), floatType(weight, 'weight'), widthFor(C), add);
+  step.dispatch(k, { out, mean, rstd, inp, weight, bias, dims: { BT, C, eps, lanes: layout.lanes }, addend, res }, grid2d(Math.ceil(BT / layout.rows)));
 }
 
 /**
@@ -412,10 +502,11 @@ export function layernormBackward(
   const need = layernormBackwardScratchSize(BT, C);
   if (scratch.numel < need) throw new RangeError(`layernormBackward: scratch ${scratch} needs ${need} f32 (layernormBackwardScratchSize(${BT}, ${C}))`);
   if (BT === 0 || C === 0) return;
-  const { rowsPerSlot, blocks, partials } = backwardLayout(BT);
-  const rowsKernel = backwardRowsKernel(floatType(dinp, 'dinp'), floatType(dout, 'dout'), floatType(inp, 'inp'), floatType(weight, 'weight'), widthFor(C), dinpCopy ? floatType(dinpCopy, 'dinpCopy') : null);
-  step.dispatch(rowsKernel, { dinp, scratch, dout, inp, weight, mean, rstd, dims: { BT, C, rowsPerSlot }, ...(dinpCopy ? { dinpCopy } : {}) }, blocks);
-  step.dispatch(backwardColumnsKernel(), { dweight, dbias, scratch, dims: { C, partials } }, Math.ceil((2 * C) / WG));
+  const layout = layernormLayout(step.ctx, C);
+  const { rowsPerSlot, blocks, partials } = backwardLayout(BT, layout.rows);
+  const rowsKernel = backwardRowsKernel(layout, floatType(dinp, 'dinp'), floatType(dout, 'dout'), floatType(inp, 'inp'), floatType(weight, 'weight'), widthFor(C), dinpCopy ? floatType(dinpCopy, 'dinpCopy') : null);
+  step.dispatch(rowsKernel, { dinp, scratch, dout, inp, weight, mean, rstd, dims: { BT, C, rowsPerSlot, lanes: layout.lanes }, ...(dinpCopy ? { dinpCopy } : {}) }, blocks);
+  step.dispatch(backwardColumnsKernel(), { dweight, dbias, scratch, dims: { C, partials } }, Math.ceil((2 * C) / COLUMN_WG));
 }
 
 /** Allocates the scratch tensor layernormBackward needs for up to BT rows of C channels. */

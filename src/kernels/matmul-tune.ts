@@ -12,7 +12,8 @@
 // autoTune(gpu, config, B, T) tunes on every distinct GEMM of that model's training step, each
 // weighted by how often a step runs it (so the choice minimises the step's GEMM time, not the time
 // of its largest product; shapes capped in size so one candidate takes about a second to time, the
-// weight scaled up to match), and its attention layout (attention-tune.ts). The model calls autoTuneOnce at its first
+// weight scaled up to match), its attention layout (attention-tune.ts) and its row kernels' layouts
+// (rows-tune.ts). The model calls autoTuneOnce at its first
 // training step, so the first use on an adapter tunes (with progress lines) and every later one
 // reads the record; `mqg tune` runs it explicitly and prints the table.
 
@@ -33,6 +34,8 @@ import {
 import { type MatmulVariant, variantName } from './matmul-wgsl';
 import { type AttentionTuneRecord, type SubgroupVariant, attentionForced, attentionTuneRecord, subgroupAttentionAvailable } from './attention';
 import { attentionCandidates, attentionVariantName, tuneAttention } from './attention-tune';
+import { type LayernormLayout, layernormLayoutName } from './layernorm';
+import { type RowTuneResult, rowTuneRecords, tuneRowKernels } from './rows-tune';
 import { tuneValues } from './tune-values';
 
 export interface TuneMatmulOptions {
@@ -306,6 +309,9 @@ export interface AutoTuneOptions {
   persist?: boolean;
   /** Attention candidates (default attentionCandidates(gpu, hs)). */
   attentionCandidates?: SubgroupVariant[];
+  /** Row-kernel candidates (default: layernormCandidates(gpu), CROSS_ENTROPY_WORKGROUPS). */
+  layernormCandidates?: LayernormLayout[];
+  crossEntropyCandidates?: number[];
 }
 
 export interface AutoTuneResult {
@@ -314,6 +320,8 @@ export interface AutoTuneResult {
   matmul: MatmulTuneRecord;
   /** The attention layout chosen for the model's head size; absent where there is no choice (see tuneAttention). */
   attention?: AttentionTuneRecord;
+  /** The row kernels' layouts for the model's width and vocabulary (tuneRowKernels). */
+  rows: RowTuneResult;
   /** True when the records already existed and nothing was timed. */
   cached: boolean;
 }
@@ -322,7 +330,8 @@ export interface AutoTuneResult {
  * Tune the kernels with choices for this adapter on the shapes of this model at (B, T), or return
  * the recorded choices when there are (nothing timed): matmul on the model's GEMM shapes, and with
  * config.nHead the attention layout on its attention shape (tuneAttention: software adapters with
- * subgroups only). The row kernels (layernorm, softmax) have no layout variants.
+ * subgroups only), and the row kernels' layouts (layernorm for nEmbd, cross-entropy for
+ * paddedVocabSize: tuneRowKernels).
  */
 export async function autoTune(gpu: GPUContext, config: TuneModelShape, B: number, T: number, options: AutoTuneOptions = {}): Promise<AutoTuneResult> {
   if (options.attentionCandidates && !config.nHead) throw new RangeError('autoTune: attentionCandidates given, but the config has no nHead to tune attention for');
@@ -342,7 +351,12 @@ export async function autoTune(gpu: GPUContext, config: TuneModelShape, B: numbe
     : cachedAttention ?? await tuneAttention(gpu, { B, T, C: config.nEmbd, NH: config.nHead }, {
       force: true, persist: options.persist, candidates: options.attentionCandidates, log: options.onProgress,
     });
-  return { key, matmul, attention, cached: !!cachedMatmul && (!attentionToTune(gpu, config) || !!cachedAttention) };
+  const rowShape = { BT: B * T, C: config.nEmbd, Vp: config.paddedVocabSize };
+  const cachedRows = options.force ? undefined : rowTuneRecords(gpu, rowShape);
+  const rows = cachedRows ?? await tuneRowKernels(gpu, rowShape, {
+    force: true, persist: options.persist, layernormCandidates: options.layernormCandidates, crossEntropyCandidates: options.crossEntropyCandidates, log: options.onProgress,
+  });
+  return { key, matmul, attention, rows, cached: !!cachedMatmul && (!attentionToTune(gpu, config) || !!cachedAttention) && !!cachedRows };
 }
 
 /** Whether this model's attention has a layout choice here (and none is forced). */
@@ -372,14 +386,16 @@ export function autoTuneOnce(gpu: GPUContext, config: TuneModelShape, B: number,
       if (!autoTuneEnabled()) return;
       const hs = config.nHead ? config.nEmbd / config.nHead : 0;
       const needMatmul = !matmulTuneRecord(gpu), needAttention = attentionToTune(gpu, config) && !attentionTuneRecord(gpu, hs);
-      if (!needMatmul && !needAttention) return;
-      const what = [needMatmul ? 'matmul' : '', needAttention ? 'attention' : ''].filter((x) => x).join(' and ');
+      const needRows = !rowTuneRecords(gpu, { C: config.nEmbd, Vp: config.paddedVocabSize });
+      if (!needMatmul && !needAttention && !needRows) return;
+      const what = [needMatmul ? 'matmul' : '', needAttention ? 'attention' : '', needRows ? 'the row kernels' : ''].filter((x) => x).join(', ');
       const say = (line: string) => console.error(line);
       say(`mqg: first use of ${gpu.adapterName}: tuning ${what} on this model's shapes (once per adapter and driver; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
       try {
         const r = await autoTune(gpu, config, B, T, { onProgress: (l) => /candidate|rejected|failed/.test(l) && say(l) });
         if (needMatmul) say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
         if (needAttention && r.attention) say(`mqg: attention layout ${attentionVariantName(r.attention.variant)} chosen for hs=${hs}`);
+        if (needRows) say(`mqg: layernorm layout ${layernormLayoutName(r.rows.layernorm.variant)} and cross-entropy wg${r.rows.crossEntropy.variant} chosen`);
       } catch (e) {
         say(`mqg: kernel tuning failed (${(e as Error).message}); using the default variants`);
       }

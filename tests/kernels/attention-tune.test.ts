@@ -8,6 +8,7 @@ import {
 import { attentionCandidates, attentionTuneShape, attentionVariantName, tuneAttention } from '../../src/kernels/attention-tune';
 import { type MatmulTuneRecord, matmulTuneKey, matmulVariant, setMatmulTuneStore } from '../../src/kernels/matmul';
 import { autoTune, autoTuneOnce } from '../../src/kernels/matmul-tune';
+import { DEFAULT_LAYERNORM_LAYOUT } from '../../src/kernels/layernorm';
 import { getGPU } from '../helpers/gpu';
 import { memoryTuneStore } from '../helpers/tune';
 
@@ -66,7 +67,7 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
   it('autoTune tunes attention beside matmul when the config names its heads, then reuses both records', async () => {
     const { saved, saves } = memoryTuneStore();
     const config = { nEmbd: 32, nHead: 2, nInner: 64, paddedVocabSize: 64 };
-    const first = await autoTune(gpu, config, 2, 24, { candidates: [matmulVariant(gpu)], attentionCandidates: [A, B] });
+    const first = await autoTune(gpu, config, 2, 24, { candidates: [matmulVariant(gpu)], attentionCandidates: [A, B], layernormCandidates: [DEFAULT_LAYERNORM_LAYOUT], crossEntropyCandidates: [64] });
     expect(first.cached).toBe(false);
     expect(first.attention).toBeDefined();
     expect(saved.get(attentionTuneKey(gpu, 16))).toEqual(first.attention);
@@ -76,7 +77,7 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     expect(second.cached).toBe(true);
     expect(second.attention).toEqual(first.attention as AttentionTuneRecord);
     await autoTuneOnce(gpu, config, 2, 24); // records exist: nothing is timed or saved
-    expect(saves()).toBe(2);
+    expect(saves()).toBe(4); // matmul, attention and the row kernels' two
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { compare, getGPU, PRECISIONS, randn } from '../helpers/gpu';
-import { classifierOptions, crossEntropyForwardBackward } from '../../src/kernels/classifier';
+import { CROSS_ENTROPY_WORKGROUPS, classifierOptions, crossEntropyForwardBackward, crossEntropyWorkgroup, setCrossEntropyWorkgroup } from '../../src/kernels/classifier';
 import { roundToF16 } from '../../src/util/f16';
 import { crossEntropyObjective, crossEntropyRef } from '../reference/classifier';
 
@@ -53,7 +53,7 @@ describe.each(PRECISIONS)('crossEntropyForwardBackward (%s)', (precision) => {
     { BT: 21, V: 65, Vp: 67, ignoreIndex: 3, lossScale: 8, scale: 3 }, // Vp % 4 != 0: the scalar variant
   ];
 
-  it.each(cases)('BT=$BT V=$V Vp=$Vp ignoreIndex=$ignoreIndex lossScale=$lossScale', async ({ BT, V, Vp, ignoreIndex, lossScale, scale }) => {
+  async function runCase({ BT, V, Vp, ignoreIndex, lossScale, scale }: typeof cases[number]) {
     const gpu = await getGPU(precision);
     let logitsHost = randn(BT * Vp, 1000 + V, scale);
     // one row shifted far up: the max subtraction must keep exp in range
@@ -92,6 +92,22 @@ describe.each(PRECISIONS)('crossEntropyForwardBackward (%s)', (precision) => {
     // V = 1: the only class has probability 1, so loss and dlogits are exactly 0
     if (V > 1) expect(maxAbs(ref.losses)).toBeGreaterThan(0.1);
     else expect(maxAbs(gotLosses) + maxAbs(gotD)).toBe(0);
+  }
+
+  it.each(cases)('BT=$BT V=$V Vp=$Vp ignoreIndex=$ignoreIndex lossScale=$lossScale', runCase);
+
+  // every size the tuner may pick (rows-tune.ts), forced: vec4 and scalar rows, short and long
+  it.each(CROSS_ENTROPY_WORKGROUPS)('%i threads per row (forced)', async (wg) => {
+    const gpu = await getGPU(precision);
+    setCrossEntropyWorkgroup(gpu, wg);
+    try {
+      expect(crossEntropyWorkgroup(gpu, 65, 128)).toBe(wg);
+      for (const c of [cases[0]!, cases[1]!, cases[4]!]) await runCase(c);
+    } finally {
+      setCrossEntropyWorkgroup(gpu, null);
+    }
+    expect(crossEntropyWorkgroup(gpu, 65, 128)).toBe(64);
+    expect(() => setCrossEntropyWorkgroup(gpu, 48)).toThrow(/workgroup size 48 is not one of 32, 64, 128, 256/);
   });
 
   it('backward: false writes the losses and leaves the logits untouched', async () => {

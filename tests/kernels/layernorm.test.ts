@@ -2,7 +2,10 @@
 // are not multiples of the workgroup size; the backward's += semantics and determinism; the
 // scalar (non-vec4) kernels.
 import { afterEach, describe, expect, it } from 'vitest';
-import { layernormBackward, layernormBackwardScratchSize, layernormForward, layernormOptions, residualLayernormForward } from '../../src/kernels/layernorm';
+import {
+  DEFAULT_LAYERNORM_LAYOUT, LAYERNORM_LAYOUTS, layernormBackward, layernormBackwardScratchSize, layernormForward, layernormLayout, layernormLayoutName, layernormOptions,
+  residualLayernormForward, setLayernormLayout,
+} from '../../src/kernels/layernorm';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
 import { layernormBackwardRef, layernormForwardRef } from '../reference/layernorm';
@@ -154,6 +157,31 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     it(`residual + forward in one pass, f32 stream, BT=${s.BT} C=${s.C}`, () => residualForwardCase(s, s.BT * 13 + s.C, 'f32'));
     it(`backward accumulates (+=) BT=${s.BT} C=${s.C}`, () => backward(s, s.BT * 17 + s.C));
   }
+
+  // every layout the tuner may pick (rows-tune.ts), forced: rows not a multiple of the workgroup's,
+  // C under and over its lanes, and (BT 4133) the backward's rows per slot at the layout's cap
+  const others = LAYERNORM_LAYOUTS.filter((l) => l !== DEFAULT_LAYERNORM_LAYOUT);
+  it.each(others.map((l) => [layernormLayoutName(l), l] as const))('layout %s (forced): forward, residual + forward, backward', async (_, layout) => {
+    const gpu = await getGPU(precision);
+    setLayernormLayout(gpu, layout);
+    try {
+      expect(layernormLayout(gpu, 48)).toEqual(layout);
+      for (const s of [SHAPES[0]!, SHAPES[2]!, ...(layout.rows >= 16 ? [SHAPES[4]!] : [])]) {
+        await forward(s, s.BT * 31 + s.C);
+        await residualForwardCase(s, s.BT * 13 + s.C, 'f32');
+        await backward(s, s.BT * 17 + s.C);
+      }
+    } finally {
+      setLayernormLayout(gpu, null);
+    }
+    expect(layernormLayout(gpu, 48)).toEqual(DEFAULT_LAYERNORM_LAYOUT);
+  });
+
+  it('a layout outside the supported ones is refused', async () => {
+    const gpu = await getGPU(precision);
+    expect(() => setLayernormLayout(gpu, { lanes: 3, rows: 8 })).toThrow(/lanes and rows powers of two/);
+    expect(() => setLayernormLayout(gpu, { lanes: 64, rows: 2 })).toThrow(/not one the scratch size allows for/);
+  });
 
   // Rows of variance ~3e-7, far below eps: the result depends on eps (rstd ~10 at eps 1e-2, ~310 at
   // 1e-5), by far more than the tolerance, so a kernel that ignored its eps argument fails.
