@@ -10,10 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createGPU, type Precision } from '../src/gpu/index';
 import { GPT2 } from '../src/model/gpt2';
 import { makeConfig } from '../src/model/config';
-import { Rng } from '../src/train/data/rng';
+import { Rng } from '../src/util/rng';
 import type { McqRecord } from '../src/train/data/mcq';
 import type { Tokenizer } from '../src/train/tokenizer/types';
-import { McHead } from '../src/train/finetune-mcq-head';
+import { McHead } from '../src/model/mc-head';
 import { itemsBatch, prepareItems, rowLength, scoreByHead } from '../src/train/finetune-mcq';
 import { scoreByLoglik } from '../src/train/mcq-eval';
 

@@ -6,17 +6,20 @@
 import type { Gpt2Tokenizer } from './train/tokenizer/gpt2';
 
 // The device
-export { createGPU, GPUContext, DisposedError, REQUIRED_LIMITS } from './gpu/context';
+export { createGPU, GPUContext, REQUIRED_LIMITS } from './gpu/context';
+export { DisposedError } from './util/errors';
 export type { CreateGPUOptions, Precision, AdapterSummary } from './gpu/context';
-export { MQGError, GPUInitError, DeviceLostError, GPUValidationError, BindingError } from './gpu/errors';
+export { MQGError, GPUInitError, DeviceLostError, GPUValidationError, BindingError } from './util/errors';
 export { doctorReport } from './gpu/doctor';
 
 // The model
 export { GPT2 } from './model/gpt2';
 export type { ModelOptions, AdamWOptions, LossScaleOptions } from './model/gpt2';
-export { presetConfig, makeConfig, PRESET_NAMES, CheckpointError } from './model/config';
-export type { GPT2Config, GPT2ConfigInit, PresetName, Activation } from './model/config';
-export { ModelMemoryError } from './model/params';
+export { presetConfig, makeConfig, PRESET_NAMES } from './model/config';
+export { CheckpointError } from './util/errors';
+export type { GPT2Config, GPT2ConfigInit, PresetName } from './model/config';
+export type { Activation } from './util/activation';
+export { ModelMemoryError } from './util/errors';
 
 // LoRA: adapters in PEFT's layout (ModelOptions.lora trains them on a frozen base)
 export { parseAdapterConfig, serializeAdapterConfig, parseAdapterWeights, serializeAdapterWeights, mergeAdapter, loraModules } from './model/peft';
@@ -36,7 +39,8 @@ export { parseMcqJsonl } from './train/data/mcq';
 export type { McqRecord } from './train/data/mcq';
 
 // Training on in-memory data: the one loop every trainer uses (mqg train, fine-tuning, LoRA)
-export { trainLoop as train, NonFiniteError } from './train/loop';
+export { trainLoop as train } from './train/loop';
+export { NonFiniteError } from './util/errors';
 export type { TrainLoopOptions, TrainLoopSummary, StepReport, StepStats, MicroStep, MicroStepOptions } from './train/loop';
 export { DataLoader } from './train/data/loader';
 export type { DataLoaderOptions, Batch } from './train/data/loader';

@@ -12,7 +12,8 @@ export { saveModel, loadModelAndSource } from './model/io.node';
 // LoRA adapters as PEFT directories; base + adapter loading; the adapter of a LoRA model to disk.
 export { readAdapter, readAdapterConfig, writeAdapter } from './model/peft.node';
 export { loadAdaptedModel, loadAdaptedModelAndSource, loadModelWithAdapter, saveAdapter } from './model/lora.node';
-export { train as trainRun, TRAIN_DEFAULTS, TrainingError } from './train/trainer.node';
+export { train as trainRun, TRAIN_DEFAULTS } from './train/trainer.node';
+export { TrainingError } from './util/errors';
 export type { TrainOptions, TrainSummary, StepRecord } from './train/trainer.node';
 export { readShard, writeShard, listShards, prepareData } from './train/data/shards.node';
 export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';

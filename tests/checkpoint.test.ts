@@ -4,16 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import {
-  CheckpointError,
-  PRESET_NAMES,
-  makeConfig,
-  paddedVocab,
-  paramCount,
-  paramShapes,
-  presetConfig,
-  type GPT2Config,
-} from '../src/model/config';
+import { PRESET_NAMES, makeConfig, paddedVocab, paramCount, paramShapes, presetConfig, type GPT2Config } from '../src/model/config';
+import { CheckpointError } from '../src/util/errors';
 import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../src/model/source/safetensors';
 import { configFromHFJson, configToMetadata } from '../src/model/source/config';
 import { saveGPT2Weights } from '../src/model/source/names';

@@ -10,7 +10,7 @@
 // jax-js owns arrays by reference counting: every use of an array consumes it; `.ref` keeps it.
 
 import { blockUntilReady, defaultDevice, init, jit, nn, numpy as np, valueAndGrad } from '@jax-js/jax';
-import { Rng } from '../../src/train/data/rng';
+import { Rng } from '../../src/util/rng';
 
 type A = np.Array;
 

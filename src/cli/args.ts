@@ -1,6 +1,6 @@
 // Command-line flags: typed, range-checked, with defaults, and a clear error for anything unknown or malformed.
 
-import { MQGError } from '../gpu/errors';
+import { MQGError, UsageError } from '../util/errors';
 
 export type FlagType = 'string' | 'number' | 'int' | 'boolean';
 
@@ -19,9 +19,6 @@ export interface FlagSpec {
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
-
-/** A bad command line: exit code 2. */
-export class UsageError extends MQGError {}
 
 const INT = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -1,6 +1,7 @@
 // `mqg convert`: any checkpoint source -> a safetensors file or a Hugging Face model directory
 // (sharded with --max-shard-size), streamed tensor by tensor without a GPU.
-import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { type FlagSpec, parseFlags, usage } from './args';
+import { UsageError } from '../util/errors';
 import { convertCheckpoint } from '../model/checkpoint.node';
 
 const spec: Record<string, FlagSpec> = {

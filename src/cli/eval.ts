@@ -1,6 +1,7 @@
 // `mqg eval`: mean next-token loss, perplexity and token count of a checkpoint on token shards,
 // in the model's inference-only mode (no gradients or optimiser state are allocated).
-import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { type FlagSpec, parseFlags, usage } from './args';
+import { UsageError } from '../util/errors';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { loadModelWithAdapter } from '../model/lora.node';
 import { DataLoader } from '../train/data/loader';

@@ -3,9 +3,10 @@
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { type FlagSpec, parseFlags, usage } from './args';
+import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
-import { DataError } from '../gpu/errors';
+import { DataError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
 import { readAdapter } from '../model/lora.node';
 import { TRAIN_FLAGS, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
@@ -17,7 +18,7 @@ import { MCQ_FORMATS } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
 import { FINETUNE_DEFAULTS, finetuneMcq, readMcqModel, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
-import { HEAD_KINDS, McHead, type HeadKind } from '../train/finetune-mcq-head';
+import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { predictionKind, prepareItems, scoreByHead } from '../train/finetune-mcq';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };

@@ -1,7 +1,7 @@
 // The `mqg` command line. Each subcommand lives in its own module and is loaded on demand.
 import '../gpu/node';
 import '../kernels/matmul-tune.node';
-import { UsageError } from './args';
+import { UsageError } from '../util/errors';
 import { reportError } from './report';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -2,7 +2,8 @@
 // a Hugging Face checkpoint (D/model.safetensors + D/config.json, or one .safetensors file).
 import { copyFileSync } from 'node:fs';
 import nodePath from 'node:path';
-import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { type FlagSpec, parseFlags, usage } from './args';
+import { UsageError } from '../util/errors';
 import { openCheckpoint, writeCheckpoint } from '../model/checkpoint.node';
 import { paramShapes } from '../model/config';
 import { adapterMerges } from '../model/peft';

@@ -1,5 +1,6 @@
 // `mqg plan`: GPU memory by category for inference and training, against the memory budget.
-import { parseFlags, usage, UsageError, type FlagSpec } from './args';
+import { parseFlags, usage, type FlagSpec } from './args';
+import { UsageError } from '../util/errors';
 import { presetConfig, PRESET_NAMES, type PresetName } from '../model/config';
 import { readCheckpointConfig } from '../model/checkpoint.node';
 import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BINDING } from '../model/memory';

@@ -1,6 +1,6 @@
 // How the CLI prints an error that ends a command.
-import { UsageError } from './args';
-import { MQGError } from '../gpu/errors';
+import { UsageError } from '../util/errors';
+import { MQGError } from '../util/errors';
 
 const BUILT_IN = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError', 'AggregateError']);
 

@@ -1,6 +1,7 @@
 // `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`.
 
-import { type FlagSpec, parseFlags, usage, UsageError } from './args';
+import { type FlagSpec, parseFlags, usage } from './args';
+import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
 import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../train/trainer.node';

@@ -2,16 +2,13 @@
 // source), bind group and uniform caches, command recording, readback and the profiler.
 // Kernel modules never touch raw WebGPU: they describe kernels as data and call `Step.dispatch`.
 
-import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, MQGError } from './errors';
+import { BindingError, DeviceLostError, GPUInitError, GPUValidationError, MQGError, DisposedError } from '../util/errors';
 import { type BindingInfo, type KernelLayout, type KernelSource, dtypeMatches, packUniform, reflectKernel } from './kernel';
 import { type DType, DTYPE_BYTES, Tensor, alignUp } from './tensor';
 import { f16ToFloat32Array, float32ToF16Array } from '../util/f16';
 
 /** Storage precision of weights and activations: `f16` (f32 accumulation and master weights) or `f32`. */
 export type Precision = 'f16' | 'f32';
-
-/** An object (GPUContext, model) was used after `destroy()`. */
-export class DisposedError extends MQGError {}
 
 // `Symbol.dispose` where the runtime predates explicit resource management (Node < 20.4, older
 // browsers), and in the types where the consumer's `lib` lacks it (as @types/node declares it).

@@ -1,5 +1,6 @@
-export * from './errors';
+export * from '../util/errors';
 export * from './tensor';
 export * from './kernel';
 export * from './context';
 export * from './doctor';
+export * from './adapter';

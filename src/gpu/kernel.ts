@@ -2,7 +2,7 @@
 // the WGSL with wgsl_reflect, so the shader is the single source of truth for its bindings.
 
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
-import { BindingError } from './errors';
+import { BindingError } from '../util/errors';
 import type { DType } from './tensor';
 
 export interface KernelSource {

@@ -41,7 +41,8 @@
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
 
 import type { GPUContext, KernelSource, Step, Tensor } from '../gpu/index';
-import { isSoftwareAdapter, loadTuneRecord, matmulTuneKey, saveTuneRecord } from './matmul';
+import { loadTuneRecord, matmulTuneKey, saveTuneRecord } from './matmul';
+import { isSoftwareAdapter } from '../gpu/adapter';
 
 type Storage = 'f16' | 'f32';
 

@@ -23,7 +23,7 @@
 // tokens outside the piece, and the backward takes the piece's contiguous run of buckets.
 
 import type { GPUContext, Step } from '../gpu/context';
-import { MQGError } from '../gpu/errors';
+import { MQGError } from '../util/errors';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 

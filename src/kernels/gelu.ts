@@ -25,7 +25,7 @@
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
-import type { Activation } from '../model/config';
+import type { Activation } from '../util/activation';
 import { type Float, elementType, elementwiseLayout, elementwiseMain, f32Of, forEachChunk } from './residual';
 
 function floatType(t: Tensor, kernel: string, what: string): Float {

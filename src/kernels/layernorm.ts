@@ -39,7 +39,8 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { DType, Tensor } from '../gpu/tensor';
-import { isSoftwareAdapter, matmulTuneKey } from './matmul';
+import { matmulTuneKey } from './matmul';
+import { isSoftwareAdapter } from '../gpu/adapter';
 import { TunedChoice } from './tune-choice';
 
 /** A workgroup of `rows` rows × `lanes` lanes per row (both powers of two, rows <= 64). */

@@ -17,7 +17,7 @@
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
-import type { Activation } from '../model/config';
+import type { Activation } from '../util/activation';
 import { gemm } from './matmul';
 
 /** As matmulForward / matmulBackward take it: the layer's activation epilogue (default gelu_new). */

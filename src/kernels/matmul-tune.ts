@@ -18,19 +18,8 @@
 // reads the record; `mqg tune` runs it explicitly and prints the table.
 
 import type { GPUContext } from '../gpu/context';
-import {
-  DEFAULT_BCAST,
-  DEFAULT_TILED,
-  type MatmulTuneRecord,
-  checkVariant,
-  matmulTuneKey,
-  gemm,
-  isSoftwareAdapter,
-  matmulTuneRecord,
-  recordMatmulTune,
-  setMatmulVariant,
-  subgroupSizes,
-} from './matmul';
+import { DEFAULT_BCAST, DEFAULT_TILED, type MatmulTuneRecord, checkVariant, matmulTuneKey, gemm, matmulTuneRecord, recordMatmulTune, setMatmulVariant, subgroupSizes } from './matmul';
+import { isSoftwareAdapter } from '../gpu/adapter';
 import { type MatmulVariant, variantName } from './matmul-wgsl';
 import { type AttentionTuneRecord, type SubgroupVariant, attentionForced, attentionTuneRecord, subgroupAttentionAvailable } from './attention';
 import { attentionCandidates, attentionVariantName, tuneAttention } from './attention-tune';

@@ -38,9 +38,10 @@
 // See bench/kernels/matmul.ts.
 
 import type { AdapterSummary, GPUContext, Step } from '../gpu/context';
-import { BindingError } from '../gpu/errors';
+import { BindingError } from '../util/errors';
+import { isSoftwareAdapter } from '../gpu/adapter';
 // The epilogue's activations by their Hugging Face names (config.json activation_function).
-import type { Activation } from '../model/config';
+import type { Activation } from '../util/activation';
 import type { KernelSource } from '../gpu/kernel';
 import type { Shape } from './matmul-tune';
 import { DTYPE_BYTES, type Tensor, alignUp } from '../gpu/tensor';
@@ -197,12 +198,6 @@ export function setMatmulVariant(gpu: GPUContext, variant: MatmulVariant | null)
     checkVariant(gpu, variant);
     forced.set(gpu, variant);
   } else forced.delete(gpu);
-}
-
-/** True for CPU implementations of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP). */
-export function isSoftwareAdapter(gpu: GPUContext): boolean {
-  const info = gpu.adapterInfo;
-  return /software|cpu|llvmpipe|lavapipe|swiftshader|warp/i.test(`${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** The adapter's subgroup size range, where it reports one. */

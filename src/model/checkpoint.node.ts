@@ -11,7 +11,8 @@ import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as nodePath from 'node:path';
 
-import { CheckpointError, paramShapes, type GPT2Config } from './config';
+import { paramShapes, type GPT2Config } from './config';
+import { CheckpointError } from '../util/errors';
 import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from './source/config';
 import { encodeFloat32 } from './source/dtype';
 import { fileSource } from './source/file.node';

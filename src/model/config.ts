@@ -13,21 +13,9 @@
  * them again when saving. `paramCount` therefore counts `vocabSize` rows.
  */
 
-/**
- * Error for any unreadable, inconsistent or unwritable checkpoint or model config.
- * (Defined here because config.ts is the dependency-free base of the model I/O modules;
- * re-exported by the loader modules in source/ and by checkpoint.node.ts.)
- */
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
-
-/** MLP activations of HF's ACT2FN that the model computes (config.json `activation_function`). */
-export type Activation = 'gelu_new' | 'gelu' | 'gelu_pytorch_tanh' | 'relu' | 'silu';
-export const ACTIVATIONS: readonly Activation[] = ['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu', 'silu'];
+import { ACTIVATIONS, type Activation } from '../util/activation';
+import { CheckpointError } from '../util/errors';
+export { ACTIVATIONS, type Activation };
 
 /** A GPT-2 architecture: sizes and the config.json options that change the computation. Build one with `makeConfig` or `presetConfig`. */
 export interface GPT2Config {

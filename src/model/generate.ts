@@ -3,10 +3,10 @@
 // a new token runs the whole network on its single row and attends over the cache.
 
 import type { Tensor } from '../gpu/tensor';
-import { MQGError } from '../gpu/errors';
+import { MQGError } from '../util/errors';
 import { type GPT2, fcForward, headName } from './gpt2';
 import { attentionScale } from './config';
-import { Rng } from '../train/data/rng';
+import { Rng } from '../util/rng';
 import { encoderForward } from '../kernels/encoder';
 import { layernormForward } from '../kernels/layernorm';
 import { gemm, matmulForward } from '../kernels/matmul';

@@ -14,13 +14,15 @@
 // scaling (each step then overflows again and is skipped, for good).
 
 import type { GPUContext, Step } from '../gpu/context';
-import { DisposedError } from '../gpu/context';
+import { DisposedError } from '../util/errors';
 import type { Tensor } from '../gpu/tensor';
-import { MQGError } from '../gpu/errors';
-import { type Activation, type GPT2Config, attentionScale, paramShapes } from './config';
-import { NORM_STRIDE, ParamStore, ModelMemoryError } from './params';
+import { MQGError } from '../util/errors';
+import { type GPT2Config, attentionScale, paramShapes } from './config';
+import { type Activation } from '../util/activation';
+import { NORM_STRIDE, ParamStore } from './params';
+import { ModelMemoryError } from '../util/errors';
 import { memoryPlan } from './memory';
-import { Rng } from '../train/data/rng';
+import { Rng } from '../util/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward, residualLayernormForward } from '../kernels/layernorm';
 import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';

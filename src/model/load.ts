@@ -5,7 +5,8 @@
 // Hugging Face directories and hf: ids on top of this.
 
 import type { GPUContext } from '../gpu/context';
-import { CheckpointError, type GPT2Config } from './config';
+import { type GPT2Config } from './config';
+import { CheckpointError } from '../util/errors';
 import type { GPT2, ModelOptions } from './gpt2';
 import { blobSource, bytesSource, type ByteSource } from './source/bytes';
 import type { HFGPT2ConfigJson } from './source/config';

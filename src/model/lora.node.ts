@@ -1,6 +1,6 @@
 // LoRA with files (Node): any base checkpoint source plus PEFT adapter directories.
 import type { GPUContext } from '../gpu/context';
-import { CheckpointError } from './config';
+import { CheckpointError } from '../util/errors';
 import type { GPT2, ModelOptions } from './gpt2';
 import { loadModelAndSource } from './io.node';
 import type { ReadCheckpointOptions, ResolvedCheckpoint } from './checkpoint.node';

@@ -9,9 +9,9 @@
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { MQGError } from '../gpu/errors';
+import { MQGError } from '../util/errors';
 import { loraBackward, loraForward, type ActEpilogue, type LoraWeightsGPU } from '../kernels/lora';
-import { Rng } from '../train/data/rng';
+import { Rng } from '../util/rng';
 import type { GPT2Config } from './config';
 import { ParamStore } from './params';
 import { loraModules, loraScale, validateLoraConfig, type LoraConfig, type LoraModule, type LoraModuleKind, type LoraWeights } from './peft';

@@ -10,7 +10,7 @@
 
 import type { GPUContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { MQGError } from '../gpu/errors';
+import { MQGError } from '../util/errors';
 import { createDecayMask } from '../kernels/adamw';
 
 export const PARAM_ALIGN = 128;
@@ -39,9 +39,6 @@ export interface Bank {
   v: Tensor | null;
   decayMask: Tensor | null;
 }
-
-/** A model would need more GPU memory than allowed (ModelOptions.maxMemoryBytes) or than a binding can hold; the message gives the numbers. */
-export class ModelMemoryError extends MQGError {}
 
 /** Partial sums of several banks sit 64 floats (256 bytes) apart, so each is a legal binding offset. */
 export const NORM_STRIDE = 64;

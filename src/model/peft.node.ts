@@ -1,7 +1,8 @@
 // PEFT adapter directories on disk (Node): adapter_config.json + adapter_model.safetensors.
 import { promises as fsp } from 'node:fs';
 import nodePath from 'node:path';
-import { CheckpointError, type GPT2Config } from './config';
+import { type GPT2Config } from './config';
+import { CheckpointError } from '../util/errors';
 import { writeFileAtomic } from './checkpoint.node';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, parseAdapterConfig, parseAdapterWeights, serializeAdapterConfig, serializeAdapterWeights,

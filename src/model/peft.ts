@@ -13,7 +13,8 @@
 // Whatever we cannot honour (another bias mode, rsLoRA, DoRA, modules_to_save, per-module ranks,
 // a target that is not one of those Conv1D layers) is an error naming the field.
 
-import { CheckpointError, type GPT2Config } from './config';
+import { type GPT2Config } from './config';
+import { CheckpointError } from '../util/errors';
 import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetensors } from './source/safetensors';
 
 /** The adaptable layers of each GPT-2 block, as suffixes of HF module names. */

@@ -5,7 +5,8 @@
 
 import { totalmem } from 'node:os';
 import type { GPUContext } from '../gpu/context';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../util/errors';
+import { isSoftwareAdapter } from '../gpu/adapter';
 
 export interface MemoryBudget {
   bytes: number;
@@ -22,14 +23,12 @@ export function parseBytes(text: string, flag = '--max-memory'): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
-export const isSoftwareAdapter = (name: string) => /llvmpipe|lavapipe|swiftshader|software|fallback/i.test(name);
-
 export function memoryBudget(gpu: Pick<GPUContext, 'adapterName'> & { adapterInfo?: unknown }, maxMemory?: string): MemoryBudget | undefined {
   if (maxMemory) return { bytes: parseBytes(maxMemory), source: `--max-memory ${maxMemory}` };
   const heaps = (gpu.adapterInfo as { memoryHeaps?: { size: number; properties: number }[] } | undefined)?.memoryHeaps;
   // DEVICE_LOCAL = 1 in Dawn's wgpu::HeapProperty
   const local = heaps?.filter((h) => (h.properties & 1) !== 0).reduce((n, h) => n + Number(h.size), 0);
   if (local) return { bytes: local, source: "the adapter's device-local memory heaps" };
-  if (isSoftwareAdapter(gpu.adapterName)) return { bytes: totalmem(), source: `this machine's memory (software adapter ${gpu.adapterName.split(' / ')[0]})` };
+  if (isSoftwareAdapter(gpu)) return { bytes: totalmem(), source: `this machine's memory (software adapter ${gpu.adapterName.split(' / ')[0]})` };
   return undefined;
 }

@@ -6,7 +6,7 @@
 // and `tokenizer_vocab_size`, plus a copy of the file in the checkpoint directory); a shard written by
 // `mqg data prepare` records it in its header (shards.ts). What is not recorded is not checked.
 
-import { ConsistencyError } from '../gpu/errors';
+import { ConsistencyError } from '../util/errors';
 
 export interface TokenizerRecord {
   /** SHA-256 of the tokenizer.json bytes, 64 hex digits (built-in GPT-2: of the string "builtin:gpt2"). */

@@ -8,28 +8,30 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { DataError, MQGError, RunDirError } from '../gpu/errors';
+import { DataError, MQGError, RunDirError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../model/source/safetensors';
 import { saveGPT2Weights } from '../model/source/names';
 import { configToHFJson, configToMetadata } from '../model/source/config';
 import { readCheckpoint } from '../model/checkpoint.node';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../util/errors';
 import { readMcqFile } from './data/mcq.node';
 import type { McqFormat, McqRecord } from './data/mcq';
 import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
-import { Rng } from './data/rng';
+import { Rng } from '../util/rng';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
 import { checkConsistency } from './consistency';
-import { RUN_FILES, TRAIN_DEFAULTS, TrainingError } from './trainer.node';
+import { RUN_FILES, TRAIN_DEFAULTS } from './trainer.node';
+import { TrainingError } from '../util/errors';
 import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, adapterFiles, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 import { lossCurveSvg, type CurvePoint } from './plot';
-import { NonFiniteError, trainLoop, type StepReport } from './loop';
+import { trainLoop, type StepReport } from './loop';
+import { NonFiniteError } from '../util/errors';
 import { checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, writeSynced, CHECKPOINTS } from './rundir.node';
 import type { OptimizerOptions } from './trainer.node';
-import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from './finetune-mcq-head';
+import { HEAD_BIAS, HEAD_WEIGHT, McHead, type HeadBatch, type HeadKind } from '../model/mc-head';
 import { itemsBatch, predictionKind, prepareItems, rowLength, scoreByHead, type McqItem } from './finetune-mcq';
 
 /** With --lora / --init-adapter the body is frozen except the adapters; the head trains either way. */

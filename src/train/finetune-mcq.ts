@@ -8,7 +8,7 @@ import type { Tokenizer } from './tokenizer/types';
 import type { McqRecord } from './data/mcq';
 import { caseHistory, questionRows, type QuestionRows } from './data/mcq-context';
 import { metricGroups, predictionFor, type McqMetricGroups, type McqPrediction, type PredictionKind } from './data/mcq-metrics';
-import { headBatch, type HeadBatch, type HeadTrainOptions, type McHead } from './finetune-mcq-head';
+import { headBatch, type HeadBatch, type HeadTrainOptions, type McHead } from '../model/mc-head';
 
 export interface McqItem {
   rec: McqRecord;

@@ -8,7 +8,7 @@ export * from './mcq-eval';
 export * from './plot';
 export * from './profile';
 export * from './finetune-mcq';
-export * from './finetune-mcq-head';
+export * from '../model/mc-head';
 export * from './loop';
 
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.

@@ -5,7 +5,7 @@
 
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../util/errors';
 import { checkConsistency, type TokenizerRecord } from './consistency';
 import { readShardHeader } from './data/shards.node';
 import { listCheckpoints } from './rundir.node';

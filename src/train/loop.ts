@@ -21,7 +21,7 @@
 // (which the loss scale makes routine), after more than `maxSkippedSteps` consecutive skipped updates.
 
 import type { GPT2, AdamWOptions } from '../model/gpt2';
-import { MQGError } from '../gpu/errors';
+import { MQGError, NonFiniteError } from '../util/errors';
 import { learningRate, type ScheduleOptions } from './schedule';
 
 /** What one micro-batch call is asked to do. */
@@ -118,13 +118,6 @@ export interface TrainLoopSummary {
   lastGoodCheckpoint: number | undefined;
   /** Mean throughput over the run. */
   tokensPerSecond: number;
-}
-
-/** A non-finite loss or gradient ended the run. */
-export class NonFiniteError extends MQGError {
-  constructor(message: string, readonly step: number, readonly lastGoodCheckpoint: number | undefined) {
-    super(message);
-  }
 }
 
 /** GPT-2 next-token prediction on `{ inputs, targets }` (B, T) batches: the fused one-submit step. */

@@ -3,7 +3,7 @@
 // a PEFT directory).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../cli/args';
+import { UsageError } from '../util/errors';
 import type { GPT2Config } from '../model/config';
 import type { GPT2 } from '../model/gpt2';
 import {

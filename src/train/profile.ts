@@ -4,7 +4,7 @@
 import type { GPUContext } from '../gpu/context';
 import { GPT2 } from '../model/gpt2';
 import type { GPT2Config } from '../model/config';
-import { Rng } from './data/rng';
+import { Rng } from '../util/rng';
 
 export interface ProfileRow {
   name: string;

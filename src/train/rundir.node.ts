@@ -13,7 +13,7 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { RunDirError } from '../gpu/errors';
+import { RunDirError } from '../util/errors';
 
 export const CHECKPOINTS = 'checkpoints';
 const NAME = /^step-(\d{6,})$/;

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGPU, type GPUContext } from '../gpu/context';
-import { DataError, MQGError, RunDirError, asDataError } from '../gpu/errors';
+import { DataError, MQGError, RunDirError, asDataError, TrainingError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
 import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
 import { parseSafetensors, serializeSafetensors } from '../model/source/safetensors';
@@ -16,7 +16,8 @@ import { configToHFJson, configToMetadata } from '../model/source/config';
 import { saveGPT2Weights } from '../model/source/names';
 import { openCheckpoint, readCheckpoint } from '../model/checkpoint.node';
 import { generate } from '../model/generate';
-import { UsageError, flagProblem, type FlagSpec } from '../cli/args';
+import { flagProblem, type FlagSpec } from '../cli/args';
+import { UsageError } from '../util/errors';
 import { DataLoader, type DataLoaderState } from './data/loader';
 import { listShards, prepareData, readShard, readShardHeader } from './data/shards.node';
 import { readMcqFile } from './data/mcq.node';
@@ -29,7 +30,8 @@ import { evaluateMcq, formatMcqReport, type McqReport } from './mcq-eval';
 import { lossCurveSvg, type CurvePoint } from './plot';
 import { memoryRefusal } from '../model/memory';
 import { memoryBudget, parseBytes } from './budget.node';
-import { NonFiniteError, trainLoop, type StepReport } from './loop';
+import { trainLoop, type StepReport } from './loop';
+import { NonFiniteError } from '../util/errors';
 import { abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS } from './rundir.node';
 import { ADAPTER_DIR, LORA_TRAIN_DEFAULTS, LORA_TRAIN_FLAGS, adapterFiles, loadWeightsFrom, loraSetup, writeAdapterFiles, type LoraTrainOptions } from './lora.node';
 
@@ -197,8 +199,6 @@ export interface TrainSummary {
   tokensPerSecond: number;
   skippedSteps: number;
 }
-
-export class TrainingError extends MQGError {}
 
 /** The package root (where data/corpus lives), from src/ or dist/. */
 export function packageRoot(): string {

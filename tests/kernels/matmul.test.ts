@@ -33,7 +33,7 @@ import {
 import { modelTuneShapes } from '../../src/kernels/matmul-tune';
 import { DEFAULT_LAYERNORM_LAYOUT } from '../../src/kernels/layernorm';
 import { variantName } from '../../src/kernels/matmul-wgsl';
-import type { Activation } from '../../src/model/config';
+import type { Activation } from '../../src/util/activation';
 import { fileTuneStore } from '../../src/kernels/matmul-tune.node';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';

@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { getGPU, PRECISIONS } from '../helpers/gpu';
 import { GPT2 } from '../../src/model/gpt2';
 import { makeConfig } from '../../src/model/config';
-import { Rng } from '../../src/train/data/rng';
+import { Rng } from '../../src/util/rng';
 import type { McqRecord } from '../../src/train/data/mcq';
 import type { Tokenizer } from '../../src/train/tokenizer/types';
-import { McHead, type HeadKind } from '../../src/train/finetune-mcq-head';
+import { McHead, type HeadKind } from '../../src/model/mc-head';
 import { evaluateHead, headTrainStep, itemsBatch, prepareItems, rowLength } from '../../src/train/finetune-mcq';
 
 // words: numbers are their own ids; "Question:" 60, "Answer:" 61, anything else 62; pad 63

@@ -1,7 +1,8 @@
 // Multiple-choice file formats: each parses from a small hand-written file, is detected from its
 // content, and a bad record is an error naming the file, line and field.
 import { describe, expect, it } from 'vitest';
-import { detectMcqFormat, parseCsv, parseMcq, McqFormatError } from '../../src/train/data/mcq';
+import { detectMcqFormat, parseCsv, parseMcq } from '../../src/train/data/mcq';
+import { McqFormatError } from '../../src/util/errors';
 
 const MQG = [
   '{"id":"q1","question":"Q1?","options":["a","b","c"],"answer":[2,0],"source":"s","chapter":"c1"}',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkConsistency } from '../../src/train/consistency';
-import { ConsistencyError, DataError } from '../../src/gpu/errors';
+import { ConsistencyError, DataError } from '../../src/util/errors';
 import { encodeShard, decodeShardHeader } from '../../src/train/data/shards';
 import { prepareData, readTextFile } from '../../src/train/data/shards.node';
 import { DataLoader } from '../../src/train/data/loader';

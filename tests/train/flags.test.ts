@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseFlags, UsageError, type FlagSpec } from '../../src/cli/args';
+import { parseFlags, type FlagSpec } from '../../src/cli/args';
+import { UsageError } from '../../src/util/errors';
 import { TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../../src/train/trainer.node';
 import type { GPUContext } from '../../src/gpu/context';
 import { getGPU } from '../helpers/gpu';
@@ -124,7 +125,7 @@ describe('train options that cannot be honoured', () => {
 describe('error style', () => {
   it('user errors print one line and exit 1 (2 for usage); internal faults say so, with the stack behind MQG_DEBUG=1', async () => {
     const { reportError } = await import('../../src/cli/report');
-    const { DataError } = await import('../../src/gpu/errors');
+    const { DataError } = await import('../../src/util/errors');
     const printed: unknown[] = [];
     const orig = console.error;
     const debug = process.env.MQG_DEBUG;

@@ -2,7 +2,8 @@
 // eval/save cadence, interrupts, and the non-finite rules (f32: stop at once; f16: after a run of
 // skipped steps) with "the last good checkpoint" = the newest save whose next step was finite.
 import { describe, expect, it } from 'vitest';
-import { NonFiniteError, trainLoop, type MicroStepOptions, type StepStats, type TrainLoopOptions } from '../../src/train/loop';
+import { trainLoop, type MicroStepOptions, type StepStats, type TrainLoopOptions } from '../../src/train/loop';
+import { NonFiniteError } from '../../src/util/errors';
 import type { GPT2 } from '../../src/model/gpt2';
 
 /** A scripted run: per step, the loss and the stats the "model" reports. */

@@ -2,7 +2,7 @@
 // (temperature, top-k, top-p), within 4.5 standard errors per token; tokens cut off never appear.
 import { describe, expect, it } from 'vitest';
 import { sampleToken } from '../../src/model/generate';
-import { Rng } from '../../src/train/data/rng';
+import { Rng } from '../../src/util/rng';
 
 const logits = new Float32Array([2.0, 1.2, -0.5, 0.7, 3.1, -2.0, 0.0, 1.9]);
 

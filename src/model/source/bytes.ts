@@ -3,7 +3,7 @@
  * whole. Browser-safe: a Blob/File or an in-memory buffer here, a file descriptor in file.node.ts.
  */
 
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 
 export interface ByteSource {
   /** File name for error messages. */

@@ -18,7 +18,9 @@
  * without dropout, as in HF's eval mode).
  */
 
-import { ACTIVATIONS, CheckpointError, makeConfig, type Activation, type GPT2Config } from '../config';
+import { makeConfig, type GPT2Config } from '../config';
+import { ACTIVATIONS, type Activation } from '../../util/activation';
+import { CheckpointError } from '../../util/errors';
 
 /** A config.json object (only the fields we read are typed). */
 export interface HFGPT2ConfigJson {

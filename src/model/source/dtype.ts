@@ -4,7 +4,7 @@
  * we skip (e.g. a U8 causal mask), so reading one as a parameter is an error naming it.
  */
 
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 import { f16ToFloat32Array, float32ToF16Array } from '../../util/f16';
 
 export type FloatDType = 'F32' | 'F16' | 'BF16';

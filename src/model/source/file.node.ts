@@ -1,6 +1,6 @@
 // A ByteSource over a file descriptor (Node): positioned reads, the file is never read whole.
 import { promises as fsp } from 'node:fs';
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 import { truncated, type ByteSource } from './bytes';
 
 export async function fileSource(path: string): Promise<ByteSource> {

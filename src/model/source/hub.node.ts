@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 
 export interface HubOptions {
   /** The cache directory (default: hubCacheDir()). */

@@ -14,7 +14,8 @@
  * own `paddedVocab(V)`; the file's Vp is reported separately. Browser-safe.
  */
 
-import { CheckpointError, makeConfig, type GPT2Config } from '../config';
+import { makeConfig, type GPT2Config } from '../config';
+import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { decodeFloat32 } from './dtype';
 import { canonicalParamList } from './names';

@@ -13,7 +13,8 @@
  * Anything else is an error naming the tensor.
  */
 
-import { CheckpointError, numel, paramShapes, type GPT2Config } from '../config';
+import { numel, paramShapes, type GPT2Config } from '../config';
+import { CheckpointError } from '../../util/errors';
 import { configToMetadata } from './config';
 import { encodeFloat32 } from './dtype';
 import { serializeSafetensors, type SafetensorsDType, type TensorToWrite } from './safetensors';

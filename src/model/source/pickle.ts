@@ -9,7 +9,7 @@
  * `persistent_load` ids ('storage', StorageType, key, location, numel) point to.
  */
 
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 
 /** torch storage class -> our dtype name. */
 export const STORAGE_DTYPES: Record<string, string> = {

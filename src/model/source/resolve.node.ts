@@ -10,7 +10,7 @@
 
 import { existsSync, promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 import { parseShardIndex, shardFiles, type ShardIndex } from './tensors';
 import { parseHubId, resolveHubModel, type HubOptions } from './hub.node';
 

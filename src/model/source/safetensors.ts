@@ -7,7 +7,8 @@
  * then the tensor data; offsets are relative to the start of the data section.
  */
 
-import { CheckpointError, numel } from '../config';
+import { numel } from '../config';
+import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { STORED_DTYPE_BYTES, FLOAT_DTYPES, decodeFloat32, type FloatDType } from './dtype';
 import type { TensorEntry, TensorFile } from './tensors';

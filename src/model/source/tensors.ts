@@ -3,7 +3,8 @@
  * stored name, each read only when asked. Browser-safe.
  */
 
-import { CheckpointError, type GPT2Config } from '../config';
+import { type GPT2Config } from '../config';
+import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { LLMC_MAGIC, openLlmc } from './llmc';
 import { openSafetensors } from './safetensors';

@@ -6,7 +6,8 @@
  * lm_head) share a storage key. Browser-safe.
  */
 
-import { CheckpointError, numel } from '../config';
+import { numel } from '../config';
+import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { STORED_DTYPE_BYTES, decodeFloat32 } from './dtype';
 import { PickleDict, unpickle, type TorchTensor } from './pickle';

@@ -8,7 +8,7 @@
  * need is ~100 lines: the end records, the directory, and each member's local header length.
  */
 
-import { CheckpointError } from '../config';
+import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 
 export interface ZipMember {

@@ -7,8 +7,8 @@
 // from one seeded mulberry32 stream, so a run is reproducible from its seed, and state()/restore() resume
 // mid-epoch exactly.
 
-import { Rng } from './rng';
-import { DataError } from '../../gpu/errors';
+import { Rng } from '../../util/rng';
+import { DataError } from '../../util/errors';
 
 /** Options of the DataLoader: B and T are required. */
 export interface DataLoaderOptions {

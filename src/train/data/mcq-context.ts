@@ -10,7 +10,8 @@
 // fit keeps its last tokens; an option keeps its first maxT - 1 tokens.
 
 import type { Tokenizer } from '../tokenizer/types';
-import { McqFormatError, type McqRecord } from './mcq';
+import { type McqRecord } from './mcq';
+import { McqFormatError } from '../../util/errors';
 
 export const MCQ_PROMPT = (q: string) => `Question: ${q}\nAnswer:`;
 /** The unconditional context of log P(option | "Answer:"). */

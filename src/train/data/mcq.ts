@@ -16,7 +16,7 @@
 // JSON files may also be one JSON array of records. A record that does not parse is a McqFormatError
 // "<file>:<line>: <field>: <problem>" (the line where the record starts; "record N" for JSON arrays).
 
-import { MQGError } from '../../gpu/errors';
+import { MQGError, McqFormatError } from '../../util/errors';
 
 /** One multiple-choice question (a line of the MCQ JSONL format). */
 export interface McqRecord {
@@ -40,8 +40,6 @@ export interface McqRecord {
 
 export const MCQ_FORMATS = ['mqg', 'medqa', 'medmcqa', 'medmcqa-hf', 'mmlu', 'frenchmedmcqa'] as const;
 export type McqFormat = (typeof MCQ_FORMATS)[number];
-
-export class McqFormatError extends MQGError {}
 
 /** Option letter for an index: 0 -> "A". */
 export function optionLetter(i: number): string {

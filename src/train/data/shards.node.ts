@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { DataError } from '../../gpu/errors';
+import { DataError } from '../../util/errors';
 import type { TokenizerRecord } from '../consistency';
 import type { Tokenizer } from '../tokenizer/types';
 import { SHARD_HEADER_BYTES, SHARD_MAX_VOCAB, decodeShard, decodeShardHeader, encodeShard, type ShardHeader } from './shards';

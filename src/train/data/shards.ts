@@ -6,7 +6,7 @@
 // ints 242..249 = the 32 bytes of the SHA-256 of its tokenizer.json (see tokenizerRecord). Shards
 // without the tag (llm.c's own) say nothing about their tokenizer.
 
-import { DataError } from '../../gpu/errors';
+import { DataError } from '../../util/errors';
 import type { TokenizerRecord } from '../consistency';
 
 export const SHARD_MAGIC = 20240520;

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DataError } from '../../gpu/errors';
+import { DataError } from '../../util/errors';
 import type { TokenizerRecord } from '../consistency';
 import { gpt2Tokenizer } from './gpt2';
 import { hfTokenizerFromJSON } from './hf';

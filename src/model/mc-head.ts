@@ -13,13 +13,12 @@
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { MQGError } from '../gpu/errors';
-import type { AdamWOptions, GPT2 } from '../model/gpt2';
+import { MQGError } from '../util/errors';
+import type { AdamWOptions, GPT2 } from './gpt2';
 import { mcheadBackward, mcheadForward, mcheadLoss } from '../kernels/mchead';
 import { adamwUpdate, createAdamwHyper, createDecayMask, writeAdamwHyper } from '../kernels/adamw';
 import { globalNormSquared, reduceScratchSize } from '../kernels/reduce';
-import { Rng } from './data/rng';
-import type { QuestionRows } from './data/mcq-context';
+import { Rng } from '../util/rng';
 
 export type HeadKind = 'multiple-choice' | 'proposition';
 export const HEAD_KINDS: readonly HeadKind[] = ['multiple-choice', 'proposition'];
@@ -41,7 +40,7 @@ export interface HeadBatch {
 }
 
 /** Lay out questions' option rows (each at most T tokens) as one batch. */
-export function headBatch(questions: readonly QuestionRows[], answers: readonly (readonly number[])[], T: number, pad: number): HeadBatch {
+export function headBatch(questions: readonly { readonly rows: readonly (readonly number[])[] }[], answers: readonly (readonly number[])[], T: number, pad: number): HeadBatch {
   const B = questions.reduce((n, q) => n + q.rows.length, 0);
   const inputs = new Int32Array(B * T).fill(pad);
   const pos = new Int32Array(B), labels = new Float32Array(B), groups = new Uint32Array(questions.length + 1);
