@@ -57,7 +57,7 @@ export function resultMarkdown(r: BenchResult, file: string): string {
 }
 
 /** Rewrite the README section; returns a one-line summary. Written atomically. */
-export function writeReadmeTable(readme = 'README.md'): string {
+export function writeReadmeTable(readme = 'docs/benchmarks.md'): string {
   const latest = latestResult();
   if (!latest) return 'no bench/results/<date>.json yet: run npm run bench';
   const text = readFileSync(readme, 'utf8');
