@@ -2,7 +2,7 @@
 // `npm run bench`), between the markers <!-- bench:start --> and <!-- bench:end -->. Run by the
 // bench itself; on its own: `npm run bench -- --readme-only`.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { BenchResult } from './train';
+import type { BenchResult } from './train/types';
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
