@@ -1,13 +1,14 @@
-// A checkpoint is opened once per load and per command: loadModel on a sharded Hugging Face model
-// directory, `mqg eval` and `mqg merge` on it open each of its weight files exactly once. Opens are
-// counted with a spy on checkpointFiles.open (src/model/source/file.node.ts), the one way the
-// loader opens a checkpoint file.
+// A checkpoint is opened once per load and per command: loadModel and streamWeightsFrom on a
+// sharded Hugging Face model directory, and `mqg eval` and `mqg merge` on it, open each of its
+// weight files exactly once. Opens are counted with a spy on checkpointFiles.open
+// (src/model/source/file.node.ts), the one way the loader opens a checkpoint file.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { GPT2, loadModel, makeConfig } from '../../src/index';
 import { saveModel } from '../../src/node';
+import { streamWeightsFrom } from '../../src/model/io.node';
 import { checkpointFiles } from '../../src/model/source/file.node';
 import { writeAdapter } from '../../src/model/peft.node';
 import type { LoraWeights } from '../../src/model/peft';
@@ -20,6 +21,7 @@ const config = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, nPositions: 16, voca
 const tmp = mkdtempSync(path.join(tmpdir(), 'mqg-opens-'));
 const modelDir = path.join(tmp, 'model');
 let shards: string[] = [];
+let saved: Float32Array;
 
 /** The paths checkpointFiles.open was called with while `run` ran, sorted. */
 async function opensDuring(run: () => Promise<unknown>): Promise<string[]> {
@@ -49,6 +51,7 @@ describe('a checkpoint is opened once', () => {
     const model = new GPT2(gpu, config, { training: false });
     model.initRandom(7);
     await saveModel(model, modelDir, { maxShardSize: 40_000 });
+    saved = await model.parameter('h.1.mlp.c_fc.weight');
     model.destroy();
     shards = readdirSync(modelDir).filter((f) => f.endsWith('.safetensors')).map((f) => path.join(modelDir, f)).sort();
     expect(shards.length).toBeGreaterThan(1);
@@ -56,6 +59,13 @@ describe('a checkpoint is opened once', () => {
     expect(await opensDuring(async () => (loaded = await loadModel(gpu, modelDir, { training: false })))).toEqual(shards);
     expect(loaded!.config.nLayer).toBe(2);
     loaded!.destroy();
+  });
+
+  it('streamWeightsFrom(model, dir) fills an existing model, opening each shard once', async () => {
+    const model = new GPT2(await getGPU('f32'), config, { training: false });
+    expect(await opensDuring(() => streamWeightsFrom(model, modelDir))).toEqual(shards);
+    expect(await model.parameter('h.1.mlp.c_fc.weight')).toEqual(saved);
+    model.destroy();
   });
 
   it('mqg eval opens each shard once', async () => {

@@ -1,7 +1,8 @@
 /**
- * safetensors writing, browser-safe: the header for tensors written back to back (checkpoint.node.ts
- * streams the data after it, one tensor at a time), a whole file in memory, and a GPT-2 model's
- * weights in memory with HF names. The format is described in safetensors.ts, the reader.
+ * safetensors writing, browser-safe: the header for tensors written back to back
+ * (checkpoint-write.node.ts streams the data after it, one tensor at a time), a whole file in
+ * memory, and a GPT-2 model's weights in memory with HF names. The format is described in
+ * safetensors.ts, the reader.
  */
 
 import { numel, type GPT2Config } from '../config';
@@ -89,7 +90,7 @@ export function serializeSafetensors(tensors: readonly TensorToWrite[], metadata
 /**
  * Serialize canonical params in memory as an HF GPT-2 safetensors file: HF names and layout,
  * config in `__metadata__`, then `extraMetadata` (which cannot override the config keys).
- * (checkpoint.node.ts streams the same layout to disk, for models of any size.)
+ * (checkpoint-write.node.ts streams the same layout to disk, for models of any size.)
  */
 export function saveGPT2Weights(
   config: GPT2Config,
