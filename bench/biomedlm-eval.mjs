@@ -17,7 +17,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/node/cli.js');
 if (!existsSync(cli)) throw new Error('build first: node scripts/build.mjs --no-types');
 const { presetConfig, paramShapes } = await import(path.join(root, 'dist/lib/model/config.js'));
-const { writeCheckpoint } = await import(path.join(root, 'dist/lib/model/checkpoint.node.js'));
+const { writeCheckpoint } = await import(path.join(root, 'dist/lib/model/checkpoint-write.node.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {

@@ -4,4 +4,4 @@
 import './gpu/node';
 import './kernels/matmul-tune.node';
 export * from './core';
-export { loadModel } from './model/load.node';
+export { loadModel } from './model/io.node';

@@ -7,8 +7,9 @@ import './kernels/matmul-tune.node';
 // Checkpoints from any source: a file, a Hugging Face model directory (sharded, with config.json),
 // an hf:org/name[@rev] id (the local Hub cache, else downloaded); convert and write them atomically.
 export * from './model/checkpoint.node';
-export { loadModel } from './model/load.node';
-export { saveModel, loadModelAndSource } from './model/io.node';
+export { writeFileAtomic, writeCheckpoint, convertCheckpoint } from './model/checkpoint-write.node';
+export type { CheckpointFormat, ParamSource, WriteCheckpointOptions } from './model/checkpoint-write.node';
+export { loadModel, saveModel, loadModelAndSource } from './model/io.node';
 // LoRA adapters as PEFT directories; base + adapter loading; the adapter of a LoRA model to disk.
 export { readAdapter, readAdapterConfig, writeAdapter } from './model/peft.node';
 export { loadAdaptedModel, loadAdaptedModelAndSource, loadModelWithAdapter, saveAdapter } from './model/lora.node';

@@ -6,14 +6,16 @@ import { fileURLToPath } from 'node:url';
 
 import { PRESET_NAMES, makeConfig, paddedVocab, paramCount, paramShapes, presetConfig, type GPT2Config } from '../src/model/config';
 import { CheckpointError } from '../src/util/errors';
-import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '../src/model/source/safetensors';
+import { parseSafetensors, toFloat32 } from '../src/model/source/safetensors';
+import { saveGPT2Weights, serializeSafetensors, type TensorToWrite } from '../src/model/source/safetensors-write';
 import { configFromHFJson, configToMetadata } from '../src/model/source/config';
-import { saveGPT2Weights } from '../src/model/source/names';
-import { LLMC_HEADER_BYTES, openLlmc, writeLlmcCheckpoint } from '../src/model/source/llmc';
+import { LLMC_HEADER_BYTES, openLlmc } from '../src/model/source/llmc';
+import { writeLlmcCheckpoint } from '../src/model/source/llmc-write';
 import { bytesSource } from '../src/model/source/bytes';
 import { detectFormat } from '../src/model/source/tensors';
 import { readCheckpointBytes } from '../src/model/source/open';
-import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../src/model/checkpoint.node';
+import { readCheckpoint } from '../src/model/checkpoint.node';
+import { writeCheckpoint, writeFileAtomic } from '../src/model/checkpoint-write.node';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/gpt2-tiny', import.meta.url));
 const INIT_PATH = join(FIXTURES, 'init.safetensors');

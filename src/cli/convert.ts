@@ -2,7 +2,7 @@
 // (sharded with --max-shard-size), streamed tensor by tensor without a GPU.
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
-import { convertCheckpoint } from '../model/checkpoint.node';
+import { convertCheckpoint } from '../model/checkpoint-write.node';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },

@@ -4,8 +4,8 @@ import { copyFileSync } from 'node:fs';
 import nodePath from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
-import { openCheckpoint, writeCheckpoint } from '../model/checkpoint.node';
-import { paramShapes } from '../model/config';
+import { openCheckpoint } from '../model/checkpoint.node';
+import { openedParams, writeCheckpoint } from '../model/checkpoint-write.node';
 import { adapterMerges } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
 
@@ -22,20 +22,14 @@ export async function main(argv: string[]): Promise<void> {
   if (positional.length) throw new UsageError(`mqg merge: unexpected argument "${positional[0]}" (flags start with --)`);
   for (const f of ['init', 'adapter', 'out']) if (!flags[f]) throw new UsageError(`mqg merge: --${f} is required`);
   const out = flags.out as string;
-  // Streamed: one base tensor in memory at a time, merged on its way out.
+  // The base opened once and streamed: one base tensor in memory at a time, merged on its way out.
   const base = await openCheckpoint(flags.init as string);
   let lora, weights;
   try {
     ({ lora, weights } = await readAdapter(flags.adapter as string, base.config));
     const merges = adapterMerges(base.config, lora, weights);
-    const sources = paramShapes(base.config).map(({ name, shape }) => ({
-      name, shape,
-      values: async () => {
-        const v = await base.params.get(name)!.read();
-        return merges.get(name)?.(v) ?? v;
-      },
-    }));
-    await writeCheckpoint(out, base.config, sources, { metadata: { merged_adapter: nodePath.resolve(flags.adapter as string) } });
+    const params = openedParams(base, (name, v) => merges.get(name)?.(v) ?? v);
+    await writeCheckpoint(out, base.config, params, { metadata: { merged_adapter: nodePath.resolve(flags.adapter as string) } });
   } finally {
     await base.close();
   }

@@ -391,6 +391,16 @@ export class GPUContext {
     }
   }
 
+  /**
+   * Push the uploads queued by writeBuffer (upload, writeBytes) to the GPU and wait for them, so
+   * their staging copies do not pile up while many are written (e.g. a model streamed in tensor by tensor).
+   */
+  async flushUploads(): Promise<void> {
+    this.check();
+    this.device.queue.submit([]);
+    await this.sync();
+  }
+
   /** Resolve once the GPU finished all submitted work; raises any pending error. */
   async sync(): Promise<void> {
     this.check();

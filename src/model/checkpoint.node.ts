@@ -1,33 +1,27 @@
 /**
- * Checkpoints on disk (Node). Reading is the loader pipeline:
+ * Checkpoints on disk (Node), reading. The loader pipeline:
  *   resolveCheckpoint (source/resolve.node.ts: file | HF directory | hf:org/name[@rev])
  *   -> the tensor index over its files (source/tensors.ts: safetensors, torch .bin, llm.c)
  *   -> the config, decided in one place (source/config.ts)
  *   -> HF names to our parameters (source/names.ts)
- * (source/open.ts runs the last three). Writing streams tensor by tensor, atomically.
+ * (source/open.ts runs the last three). `openCheckpoint` opens a source once: its config, metadata
+ * and tensor index come from that one open, and its tensors are read when asked (streamWeights
+ * uploads them into a model). Writing is in checkpoint-write.node.ts.
  */
 
 import { promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import * as nodePath from 'node:path';
 
-import { paramShapes, type GPT2Config } from './config';
+import type { GPT2Config } from './config';
 import { CheckpointError } from '../util/errors';
-import { configToHFJson, configToMetadata, type HFGPT2ConfigJson } from './source/config';
-import { encodeFloat32 } from './source/dtype';
-import { fileSource } from './source/file.node';
-import { writeLlmcCheckpoint } from './source/llmc';
-import { canonicalParamList, hfName } from './source/names';
-import { loadParams, openCheckpointFrom, readParam, type LoadedCheckpoint, type OpenedCheckpoint } from './source/open';
+import type { HFGPT2ConfigJson } from './source/config';
+import { checkpointFiles } from './source/file.node';
+import { loadParams, openCheckpointFrom, type LoadedCheckpoint, type OpenedCheckpoint } from './source/open';
 import { resolveCheckpoint, type ResolveOptions, type ResolvedCheckpoint } from './source/resolve.node';
-import { safetensorsHeader, type SafetensorsDType, type TensorPlan } from './source/safetensors';
 import type { ByteSource } from './source/bytes';
 
 export { CheckpointError, resolveCheckpoint };
 export type { LoadedCheckpoint, ResolvedCheckpoint, ResolveOptions };
 export { hubCacheDir, findSnapshot } from './source/hub.node';
-
-export type CheckpointFormat = 'safetensors' | 'llmc';
 
 export interface ReadCheckpointOptions extends ResolveOptions {
   /** A config given by the caller; it must agree with what the checkpoint states. */
@@ -60,7 +54,7 @@ export async function openCheckpoint(source: string, opts: ReadCheckpointOptions
   const configJson = resolved.configPath ? { json: await readConfigJson(resolved.configPath), where: resolved.configPath } : undefined;
   const files: ByteSource[] = [];
   try {
-    for (const f of resolved.weightFiles) files.push(await fileSource(f));
+    for (const f of resolved.weightFiles) files.push(await checkpointFiles.open(f));
   } catch (e) {
     await Promise.all(files.map((f) => f.close()));
     throw e;
@@ -69,7 +63,11 @@ export async function openCheckpoint(source: string, opts: ReadCheckpointOptions
   return { ...ck, resolved };
 }
 
-/** Read a whole checkpoint into memory (small models, tests). loadModel streams into the GPU instead. */
+/**
+ * Read a whole checkpoint into memory: every parameter as a Float32Array (small models, tests,
+ * comparing weights on the CPU). Loading a model never does this: loadModel, streamWeightsFrom
+ * (io.node.ts) and the trainer open the checkpoint and stream its tensors into the GPU.
+ */
 export async function readCheckpoint(source: string, opts: ReadCheckpointOptions = {}): Promise<LoadedCheckpoint & { resolved: ResolvedCheckpoint }> {
   const ck = await openCheckpoint(source, opts);
   try {
@@ -84,175 +82,4 @@ export async function readCheckpointConfig(source: string, opts: ReadCheckpointO
   const ck = await openCheckpoint(source, opts);
   await ck.close();
   return ck.config;
-}
-
-// ------------------------------------------------------------------------------------ writing
-
-/**
- * Write a file atomically: `path.tmp-<pid>-<rand>`, fsync, rename over `path`, then a
- * best-effort fsync of the directory. On failure the temp file is removed.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | ((fh: fsp.FileHandle) => Promise<void>)): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(tmp, 'wx');
-    if (typeof bytes === 'function') await bytes(fh);
-    else await fh.writeFile(bytes);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    if (e instanceof CheckpointError) throw e;
-    throw new CheckpointError(`cannot write ${path}: ${(e as Error).message}`);
-  }
-  await syncDir(nodePath.dirname(path));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await fsp.open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // Directory fsync is not supported everywhere (e.g. Windows); the rename is still atomic.
-  }
-}
-
-/** A parameter to write; its values are fetched only when the writer reaches it (e.g. downloaded from the GPU). */
-export interface ParamSource {
-  /** Canonical name. */
-  name: string;
-  shape: number[];
-  values(): Promise<Float32Array>;
-}
-
-export interface WriteCheckpointOptions {
-  /** Default: 'llmc' if the path ends in `.bin`, else 'safetensors'. */
-  format?: CheckpointFormat;
-  /** safetensors dtype (default F32). llm.c output is always fp32. */
-  dtype?: SafetensorsDType;
-  /** Extra safetensors `__metadata__` entries (cannot override the config keys). */
-  metadata?: Record<string, string>;
-  /** Directory output only: shards of at most this many bytes, with model.safetensors.index.json. */
-  maxShardSize?: number;
-}
-
-const INDEX_FILE = 'model.safetensors.index.json';
-const SINGLE_FILE = 'model.safetensors';
-const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
-
-function paramSources(config: GPT2Config, params: ReadonlyMap<string, Float32Array> | readonly ParamSource[]): ParamSource[] {
-  if (Array.isArray(params)) {
-    const want = paramShapes(config).map((p) => p.name).join(',');
-    if ((params as ParamSource[]).map((p) => p.name).join(',') !== want) throw new CheckpointError(`parameters to save do not match the config's parameter list`);
-    return params as ParamSource[];
-  }
-  return canonicalParamList(config, params as ReadonlyMap<string, Float32Array>).map(({ name, shape, data }) => ({ name, shape, values: async () => data }));
-}
-
-/**
- * Save parameters:
- * - `*.safetensors` (or format 'safetensors'): one file, HF names, config in `__metadata__`;
- * - `*.bin` (or format 'llmc'): an llm.c fp32 checkpoint;
- * - anything else: a Hugging Face model directory (config.json + model.safetensors, or shards of at
- *   most `maxShardSize` bytes + model.safetensors.index.json) that transformers loads as it is.
- * Tensors are written one at a time; every file is written atomically (temp name, fsync, rename),
- * a sharded directory's index last.
- */
-export async function writeCheckpoint(
-  path: string,
-  config: GPT2Config,
-  params: ReadonlyMap<string, Float32Array> | readonly ParamSource[],
-  opts: WriteCheckpointOptions = {},
-): Promise<void> {
-  const format = opts.format ?? (/\.bin$/i.test(path) ? 'llmc' : /\.safetensors$/i.test(path) ? 'safetensors' : 'directory');
-  const sources = paramSources(config, params);
-  if (format !== 'directory' && opts.maxShardSize !== undefined) {
-    throw new CheckpointError(`${path}: sharding (maxShardSize) writes a model directory; give a directory path instead of a file`);
-  }
-  await fsp.mkdir(format === 'directory' ? path : nodePath.dirname(path), { recursive: true }).catch((e: Error) => {
-    throw new CheckpointError(`cannot create ${path}: ${e.message}`);
-  });
-  if (format === 'llmc') {
-    if (opts.dtype !== undefined && opts.dtype !== 'F32') throw new CheckpointError(`llm.c checkpoints are written as fp32 only, not ${opts.dtype} (${path})`);
-    if (opts.metadata && Object.keys(opts.metadata).length > 0) throw new CheckpointError(`llm.c checkpoints cannot store metadata; write safetensors instead (${path})`);
-    const all = new Map<string, Float32Array>();
-    for (const p of sources) all.set(p.name, await p.values());
-    await writeFileAtomic(path, writeLlmcCheckpoint(config, all));
-    return;
-  }
-  const dtype = opts.dtype ?? 'F32';
-  const metadata = configToMetadata(config);
-  for (const [k, v] of Object.entries(opts.metadata ?? {})) if (!(k in metadata)) metadata[k] = v;
-  if (format === 'safetensors') return writeSafetensors(path, sources, dtype, metadata);
-
-  // A model directory.
-  const bytesOf = (p: ParamSource) => p.shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2);
-  const shards: ParamSource[][] = [[]];
-  let size = 0;
-  for (const p of sources) {
-    const n = bytesOf(p);
-    if (opts.maxShardSize !== undefined && size > 0 && size + n > opts.maxShardSize) {
-      shards.push([]);
-      size = 0;
-    }
-    shards[shards.length - 1]!.push(p);
-    size += n;
-  }
-  const old = await fsp.readdir(path);
-  const names = shards.length === 1 ? [SINGLE_FILE] : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
-  for (let i = 0; i < shards.length; i++) await writeSafetensors(nodePath.join(path, names[i]!), shards[i]!, dtype, metadata);
-  await writeFileAtomic(nodePath.join(path, 'config.json'), json(configToHFJson(config, { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype])));
-  if (shards.length > 1) {
-    const weightMap: Record<string, string> = {};
-    shards.forEach((s, i) => s.forEach((p) => (weightMap[hfName(p.name)] = names[i]!)));
-    const total = sources.reduce((a, p) => a + bytesOf(p), 0);
-    await writeFileAtomic(nodePath.join(path, INDEX_FILE), json({ metadata: { total_size: total }, weight_map: weightMap }));
-  }
-  // What a previous save left that the directory loader could pick instead (a stale index, single file or shard).
-  const keep = new Set([...names, shards.length > 1 ? INDEX_FILE : '']);
-  for (const f of old) {
-    if ((f === INDEX_FILE || f === SINGLE_FILE || SHARD_NAME.test(f)) && !keep.has(f)) await fsp.rm(nodePath.join(path, f), { force: true });
-  }
-}
-
-function json(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
-}
-
-/** One safetensors file, written tensor by tensor: only one tensor's bytes in memory at a time. */
-async function writeSafetensors(path: string, params: readonly ParamSource[], dtype: SafetensorsDType, metadata: Record<string, string>): Promise<void> {
-  const plans: TensorPlan[] = params.map((p) => ({ name: hfName(p.name), dtype, shape: p.shape }));
-  const { header } = safetensorsHeader(plans, metadata);
-  await writeFileAtomic(path, async (fh) => {
-    await fh.write(header);
-    for (const p of params) {
-      const values = await p.values();
-      const n = p.shape.reduce((a, b) => a * b, 1);
-      if (values.length !== n) throw new CheckpointError(`parameter '${p.name}' has ${values.length} elements, expected ${n} (shape [${p.shape.join(', ')}])`);
-      await fh.write(encodeFloat32(values, dtype, `parameter '${p.name}'`));
-    }
-  });
-}
-
-/**
- * Convert any checkpoint source into a safetensors file or model directory (see writeCheckpoint),
- * tensor by tensor: e.g. a 10 GB pytorch_model.bin into 5 GB safetensors shards, in bounded memory.
- */
-export async function convertCheckpoint(source: string, out: string, opts: ReadCheckpointOptions & WriteCheckpointOptions = {}): Promise<GPT2Config> {
-  const ck = await openCheckpoint(source, opts);
-  try {
-    const params = [...ck.params].map(([name, t]) => ({ name, shape: t.shape, values: () => readParam(ck, name) }));
-    await writeCheckpoint(out, ck.config, params, { ...opts, metadata: { ...ck.metadata, ...opts.metadata } });
-    return ck.config;
-  } finally {
-    await ck.close();
-  }
 }

@@ -1,8 +1,9 @@
 // Models from memory and from the web (browser-safe): checkpoint bytes, an ArrayBuffer, a Blob or
 // File, a fetch Response, or a URL, in one call, through the loader pipeline (source/open.ts:
 // any format, config decided in one place, tensors streamed into the model one at a time; a Blob
-// or File is read tensor by tensor, never whole). The Node entry's loadModel adds file paths,
-// Hugging Face directories and hf: ids on top of this.
+// or File is read tensor by tensor, never whole). The Node loadModel (io.node.ts) adds file paths,
+// Hugging Face directories and hf: ids on top of this; the browser entry exports loadModelFrom as
+// its loadModel.
 
 import type { GPUContext } from '../gpu/context';
 import { type GPT2Config } from './config';
@@ -11,9 +12,9 @@ import type { GPT2, ModelOptions } from './gpt2';
 import { blobSource, bytesSource, type ByteSource } from './source/bytes';
 import type { HFGPT2ConfigJson } from './source/config';
 import { buildModel } from './source/load';
-import { saveGPT2Weights } from './source/names';
 import { openCheckpointFrom } from './source/open';
 import type { SafetensorsDType } from './source/safetensors';
+import { saveGPT2Weights } from './source/safetensors-write';
 
 /**
  * Where a model's weights come from in memory or on the web: safetensors (HF GPT-2 names) or

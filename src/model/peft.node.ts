@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import nodePath from 'node:path';
 import { type GPT2Config } from './config';
 import { CheckpointError } from '../util/errors';
-import { writeFileAtomic } from './checkpoint.node';
+import { writeFileAtomic } from './checkpoint-write.node';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, parseAdapterConfig, parseAdapterWeights, serializeAdapterConfig, serializeAdapterWeights,
   type LoraConfig, type LoraWeights,

@@ -15,7 +15,8 @@
 
 import { type GPT2Config } from './config';
 import { CheckpointError } from '../util/errors';
-import { parseSafetensors, serializeSafetensors, toFloat32, type ParsedSafetensors } from './source/safetensors';
+import { parseSafetensors, toFloat32, type ParsedSafetensors } from './source/safetensors';
+import { serializeSafetensors } from './source/safetensors-write';
 
 /** The adaptable layers of each GPT-2 block, as suffixes of HF module names. */
 export const LORA_MODULE_KINDS = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;

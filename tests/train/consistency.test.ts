@@ -108,7 +108,8 @@ describe('at every command', () => {
     const bare = join(dir, 'bare-dir');
     mkdirSync(bare);
     const { readFileSync } = await import('node:fs');
-    const { parseSafetensors, serializeSafetensors } = await import('../../src/model/source/safetensors');
+    const { parseSafetensors } = await import('../../src/model/source/safetensors');
+    const { serializeSafetensors } = await import('../../src/model/source/safetensors-write');
     const p = parseSafetensors(new Uint8Array(readFileSync(join(ck, 'model.safetensors'))));
     const meta = { ...p.metadata };
     delete meta.tokenizer_sha256;

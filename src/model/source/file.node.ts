@@ -1,9 +1,16 @@
 // A ByteSource over a file descriptor (Node): positioned reads, the file is never read whole.
+// Every checkpoint weight file the loader reads is opened here, through `checkpointFiles.open`:
+// a test counts opens with `vi.spyOn(checkpointFiles, 'open')` (one call per file per open).
 import { promises as fsp } from 'node:fs';
 import { CheckpointError } from '../../util/errors';
 import { truncated, type ByteSource } from './bytes';
 
-export async function fileSource(path: string): Promise<ByteSource> {
+/** The one way checkpoint files are opened (an object, so a test can spy on `open`). */
+export const checkpointFiles = {
+  open: fileSource,
+};
+
+async function fileSource(path: string): Promise<ByteSource> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(path, 'r');

@@ -1,5 +1,5 @@
 /**
- * llm.c GPT-2 model checkpoint (`gpt2_124M.bin` style) reader and fp32 writer.
+ * llm.c GPT-2 model checkpoint (`gpt2_124M.bin` style) reader; the fp32 writer is llmc-write.ts.
  *
  * Layout: 256 little-endian int32 header
  *   [0] magic 20240326, [1] version (3 = fp32, 5 = bf16), [2] maxT, [3] V, [4] L, [5] NH,
@@ -14,12 +14,10 @@
  * own `paddedVocab(V)`; the file's Vp is reported separately. Browser-safe.
  */
 
-import { makeConfig, type GPT2Config } from '../config';
 import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { decodeFloat32 } from './dtype';
-import { canonicalParamList } from './names';
-import type { TensorEntry, TensorFile } from './tensors';
+import type { TensorEntry, TensorFile } from './tensor-file';
 
 export { CheckpointError };
 
@@ -33,7 +31,7 @@ const KNOWN_OTHER_MAGICS: Record<number, string> = {
   20240520: 'an llm.c data shard',
 };
 
-interface Dims {
+export interface LlmcDims {
   maxT: number;
   V: number;
   L: number;
@@ -43,7 +41,7 @@ interface Dims {
 }
 
 /** [name, element count] in llm.c order. */
-function llmcTensorSizes({ maxT, L, C, Vp }: Dims): [string, number][] {
+export function llmcTensorSizes({ maxT, L, C, Vp }: LlmcDims): [string, number][] {
   return [
     ['wte', Vp * C],
     ['wpe', maxT * C],
@@ -75,7 +73,7 @@ export function transpose(src: Float32Array, rows: number, cols: number): Float3
 }
 
 /** The header of an llm.c `.bin` model checkpoint (version 3 fp32 or 5 bf16), checked against the file size. */
-function parseHeader(head: Uint8Array, fileSize: number, where: string): { dims: Dims; version: number } {
+function parseLlmcHeader(head: Uint8Array, fileSize: number, where: string): { dims: LlmcDims; version: number } {
   if (head.byteLength < 4) {
     throw new CheckpointError(`${where} is truncated: ${fileSize} bytes, expected at least ${LLMC_HEADER_BYTES}`);
   }
@@ -93,7 +91,7 @@ function parseHeader(head: Uint8Array, fileSize: number, where: string): { dims:
     throw new CheckpointError(`${where}: unsupported version ${version} (supported: ${LLMC_VERSION_FP32} = fp32, ${LLMC_VERSION_BF16} = bf16)`);
   }
   const h = (i: number): number => dv.getInt32(i * 4, true);
-  const dims: Dims = { maxT: h(2), V: h(3), L: h(4), NH: h(5), C: h(6), Vp: h(7) };
+  const dims: LlmcDims = { maxT: h(2), V: h(3), L: h(4), NH: h(5), C: h(6), Vp: h(7) };
   for (const [k, v] of Object.entries(dims)) {
     if (v <= 0) throw new CheckpointError(`${where}: invalid header field ${k} = ${v}`);
   }
@@ -117,7 +115,7 @@ function parseHeader(head: Uint8Array, fileSize: number, where: string): { dims:
  */
 export async function openLlmc(src: ByteSource): Promise<TensorFile & { version: number; filePaddedVocabSize: number }> {
   const where = `llm.c checkpoint '${src.name}'`;
-  const { dims, version } = parseHeader(await src.read(0, Math.min(LLMC_HEADER_BYTES, src.size)), src.size, where);
+  const { dims, version } = parseLlmcHeader(await src.read(0, Math.min(LLMC_HEADER_BYTES, src.size)), src.size, where);
   const elemBytes = version === LLMC_VERSION_FP32 ? 4 : 2;
   const dtype = version === LLMC_VERSION_FP32 ? 'F32' : 'BF16';
   const start = new Map<string, number>();
@@ -174,77 +172,3 @@ export async function openLlmc(src: ByteSource): Promise<TensorFile & { version:
     close: () => src.close(),
   };
 }
-
-function isLittleEndian(): boolean {
-  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-}
-
-/**
- * Write canonical params (HF names/layout) as an llm.c fp32 (version 3) checkpoint.
- * wte is padded with zero rows up to `paddedVocabSize` (default `config.paddedVocabSize`).
- */
-export function writeLlmcCheckpoint(
-  config: GPT2Config,
-  params: ReadonlyMap<string, Float32Array>,
-  opts: { paddedVocabSize?: number } = {},
-): Uint8Array {
-  // The format has room for the five sizes only; anything else would be read back as stock GPT-2.
-  const stock = makeConfig({ nLayer: config.nLayer, nHead: config.nHead, nEmbd: config.nEmbd, nPositions: config.nPositions, vocabSize: config.vocabSize });
-  const differ = (Object.keys(stock) as (keyof GPT2Config)[]).filter((k) => k !== 'paddedVocabSize' && stock[k] !== config[k]);
-  if (differ.length > 0) {
-    throw new CheckpointError(`an llm.c checkpoint stores stock GPT-2 only; this config sets ${differ.map((k) => `${k} = ${String(config[k])}`).join(', ')}: save as safetensors instead`);
-  }
-  const list = canonicalParamList(config, params);
-  const byName = new Map(list.map((p) => [p.name, p.data]));
-  const g = (k: string): Float32Array => byName.get(k)!;
-  const dims: Dims = {
-    maxT: config.nPositions,
-    V: config.vocabSize,
-    L: config.nLayer,
-    NH: config.nHead,
-    C: config.nEmbd,
-    Vp: opts.paddedVocabSize ?? config.paddedVocabSize,
-  };
-  if (!Number.isSafeInteger(dims.Vp) || dims.Vp < dims.V) {
-    throw new CheckpointError(`llm.c padded vocab ${dims.Vp} must be an integer >= vocab size ${dims.V}`);
-  }
-  const sizes = llmcTensorSizes(dims);
-  const total = sizes.reduce((a, [, n]) => a + n, 0);
-  const out = new Uint8Array(LLMC_HEADER_BYTES + total * 4);
-  const dv = new DataView(out.buffer);
-  const header = [LLMC_MAGIC, LLMC_VERSION_FP32, dims.maxT, dims.V, dims.L, dims.NH, dims.C, dims.Vp];
-  header.forEach((v, i) => dv.setInt32(i * 4, v, true));
-
-  const { L, C } = dims;
-  let off = LLMC_HEADER_BYTES;
-  const body = new Float32Array(out.buffer, LLMC_HEADER_BYTES, total);
-  const le = isLittleEndian();
-  const put = (a: Float32Array): void => {
-    if (le) body.set(a, (off - LLMC_HEADER_BYTES) / 4);
-    else for (let i = 0; i < a.length; i++) dv.setFloat32(off + i * 4, a[i]!, true);
-    off += a.length * 4;
-  };
-  const perLayer = (suffix: string, fn: (a: Float32Array) => Float32Array = (a) => a): void => {
-    for (let l = 0; l < L; l++) put(fn(g(`h.${l}.${suffix}`)));
-  };
-  put(g('wte.weight'));
-  off += (dims.Vp - dims.V) * C * 4; // zero padding rows
-  put(g('wpe.weight'));
-  perLayer('ln_1.weight');
-  perLayer('ln_1.bias');
-  perLayer('attn.c_attn.weight', (a) => transpose(a, C, 3 * C));
-  perLayer('attn.c_attn.bias');
-  perLayer('attn.c_proj.weight', (a) => transpose(a, C, C));
-  perLayer('attn.c_proj.bias');
-  perLayer('ln_2.weight');
-  perLayer('ln_2.bias');
-  perLayer('mlp.c_fc.weight', (a) => transpose(a, C, 4 * C));
-  perLayer('mlp.c_fc.bias');
-  perLayer('mlp.c_proj.weight', (a) => transpose(a, 4 * C, C));
-  perLayer('mlp.c_proj.bias');
-  put(g('ln_f.weight'));
-  put(g('ln_f.bias'));
-  if (off !== out.byteLength) throw new Error(`internal: llm.c writer wrote ${off} of ${out.byteLength} bytes`);
-  return out;
-}
-

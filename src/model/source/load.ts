@@ -1,5 +1,8 @@
-// The last step of loading, browser-safe: an opened checkpoint streamed into a new model, one
-// tensor at a time (read, converted to the model's precision, uploaded), never all weights at once.
+// The last step of loading, browser-safe, and the only way a checkpoint's weights reach a model:
+// an opened checkpoint (source/open.ts; checkpoint.node.ts opens files) streamed into a new model
+// (buildModel) or an existing one (streamWeights), one tensor at a time (read, converted to the
+// model's precision, uploaded), never all weights at once. The uploads are flushed through
+// gpu.flushUploads(), so nothing here touches the device.
 import type { GPUContext } from '../../gpu/context';
 import { GPT2, type ModelOptions } from '../gpt2';
 import { readParams, type OpenedCheckpoint } from './open';
@@ -21,8 +24,7 @@ export async function streamWeights(model: GPT2, ck: OpenedCheckpoint): Promise<
     model.params.set(name, values);
     queued += values.byteLength;
     if (queued >= FLUSH_BYTES) {
-      gpu.device.queue.submit([]);
-      await gpu.sync();
+      await gpu.flushUploads();
       queued = 0;
     }
   });

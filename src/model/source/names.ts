@@ -1,5 +1,8 @@
 /**
- * HF GPT-2 tensor names <-> our canonical parameters. Browser-safe.
+ * HF GPT-2 tensor names <-> our canonical parameters, both ways: a checkpoint's stored tensors
+ * mapped to the parameters of a config (the readers' last step, open.ts), and the names and checks
+ * the writers use (hfName, canonicalParamList: safetensors-write.ts, llmc-write.ts). Mapping only;
+ * nothing here reads or writes a file. Browser-safe.
  *
  * Accepted names: `transformer.<name>` (GPT2LMHeadModel) or `<name>` (GPT2Model), where
  * `<name>` is a canonical name of `paramShapes(config)`. Skipped: the non-parameter buffers
@@ -15,10 +18,7 @@
 
 import { numel, paramShapes, type GPT2Config } from '../config';
 import { CheckpointError } from '../../util/errors';
-import { configToMetadata } from './config';
-import { encodeFloat32 } from './dtype';
-import { serializeSafetensors, type SafetensorsDType, type TensorToWrite } from './safetensors';
-import type { TensorEntry } from './tensors';
+import type { TensorEntry } from './tensor-file';
 
 export { CheckpointError };
 
@@ -131,26 +131,4 @@ export function canonicalParamList(
     throw new CheckpointError(`unknown parameter${extra.length > 1 ? 's' : ''} ${extra.map((k) => `'${k}'`).join(', ')}`);
   }
   return out;
-}
-
-/**
- * Serialize canonical params in memory as an HF GPT-2 safetensors file: HF names and layout,
- * config in `__metadata__`, then `extraMetadata` (which cannot override the config keys).
- * (checkpoint.node.ts streams the same layout to disk for models of any size.)
- */
-export function saveGPT2Weights(
-  config: GPT2Config,
-  params: ReadonlyMap<string, Float32Array>,
-  dtype: SafetensorsDType = 'F32',
-  extraMetadata: Record<string, string> = {},
-): Uint8Array {
-  const tensors: TensorToWrite[] = canonicalParamList(config, params).map(({ name, shape, data }) => ({
-    name: hfName(name),
-    dtype,
-    shape,
-    data: encodeFloat32(data, dtype, `parameter '${name}'`),
-  }));
-  const metadata = configToMetadata(config);
-  for (const [k, v] of Object.entries(extraMetadata)) if (!(k in metadata)) metadata[k] = v;
-  return serializeSafetensors(tensors, metadata);
 }

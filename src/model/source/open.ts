@@ -10,7 +10,8 @@ import type { GPT2Config } from '../config';
 import { bytesSource, type ByteSource } from './bytes';
 import { decideConfig, configFromMetadata, fullConfigSource, jsonConfigSource, type ConfigSource, type HFGPT2ConfigJson } from './config';
 import { firstDifference, mapParams, untiedCopyError } from './names';
-import { indexTensors, openTensorFile, type ShardIndex, type TensorEntry, type TensorFile, type TensorFormat } from './tensors';
+import type { TensorEntry, TensorFile, TensorFormat } from './tensor-file';
+import { indexTensors, openTensorFile, type ShardIndex } from './tensors';
 
 export interface CheckpointInputs {
   /** What the user named (for messages): a path, a directory, an hf: id. */

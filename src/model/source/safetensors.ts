@@ -1,6 +1,7 @@
 /**
- * safetensors: header parsing (one validation for in-memory bytes and for files read through a
- * ByteSource), and the writer's header. Browser-safe: no Node built-ins.
+ * safetensors reading: header parsing (one validation for in-memory bytes and for files read
+ * through a ByteSource), tensors read when asked. The writer is safetensors-write.ts.
+ * Browser-safe: no Node built-ins.
  *
  * Format: 8-byte little-endian u64 header length N, N bytes of JSON header
  * (`{"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__": {str: str}}`),
@@ -11,10 +12,9 @@ import { numel } from '../config';
 import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { STORED_DTYPE_BYTES, FLOAT_DTYPES, decodeFloat32, type FloatDType } from './dtype';
-import type { TensorEntry, TensorFile } from './tensors';
+import type { TensorEntry, TensorFile } from './tensor-file';
 
 export { CheckpointError };
-export { encodeFloat32, float32ToBF16Array } from './dtype';
 
 export type SafetensorsDType = FloatDType;
 export const SUPPORTED_DTYPES = FLOAT_DTYPES;
@@ -33,15 +33,6 @@ export interface ParsedSafetensors {
   tensors: Map<string, SafetensorsTensor>;
   /** Name used in error messages. */
   fileName: string;
-}
-
-export interface TensorToWrite {
-  name: string;
-  /** Any safetensors dtype (parameters are F32, F16 or BF16). */
-  dtype: string;
-  shape: number[];
-  /** Raw little-endian element bytes; a typed array is written as its underlying bytes. */
-  data: Uint8Array | Uint16Array | Float32Array;
 }
 
 interface HeaderEntry {
@@ -76,7 +67,7 @@ function headerLength(first8: Uint8Array, fileSize: number, where: string): numb
 }
 
 /** Validate the JSON header: dtypes, shapes, offsets within the file and not overlapping. */
-function parseHeader(json: Uint8Array, fileSize: number, where: string): Header {
+function parseSafetensorsHeader(json: Uint8Array, fileSize: number, where: string): Header {
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
@@ -134,7 +125,7 @@ function parseHeader(json: Uint8Array, fileSize: number, where: string): Header 
 export function parseSafetensors(bytes: Uint8Array, fileName = '<safetensors buffer>'): ParsedSafetensors {
   const where = `safetensors file '${fileName}'`;
   const n = headerLength(bytes.subarray(0, 8), bytes.byteLength, where);
-  const { metadata, entries, dataStart } = parseHeader(bytes.subarray(8, 8 + n), bytes.byteLength, where);
+  const { metadata, entries, dataStart } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.byteLength, where);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: bytes.subarray(dataStart + e.begin, dataStart + e.end) });
@@ -151,7 +142,7 @@ export function toFloat32(tensor: SafetensorsTensor, name = 'tensor'): Float32Ar
 export async function openSafetensors(src: ByteSource): Promise<TensorFile> {
   const where = `safetensors file '${src.name}'`;
   const n = headerLength(await src.read(0, Math.min(8, src.size)), src.size, where);
-  const { metadata, entries, dataStart } = parseHeader(await src.read(8, n), src.size, where);
+  const { metadata, entries, dataStart } = parseSafetensorsHeader(await src.read(8, n), src.size, where);
   const tensors: TensorEntry[] = entries.map((e) => ({
     name: e.name,
     file: src.name,
@@ -161,71 +152,4 @@ export async function openSafetensors(src: ByteSource): Promise<TensorFile> {
     read: async () => decodeFloat32(await src.read(dataStart + e.begin, e.end - e.begin), e.dtype, `tensor '${e.name}' in ${where}`),
   }));
   return { name: src.name, format: 'safetensors', tensors, metadata, close: () => src.close() };
-}
-
-/** A tensor to be written: its bytes are produced only when the writer reaches it. */
-export interface TensorPlan {
-  name: string;
-  dtype: string;
-  shape: number[];
-}
-
-/**
- * The header bytes (8-byte length + JSON, padded with spaces to a multiple of 8 so the data
- * are aligned) for tensors written back to back in the given order.
- */
-export function safetensorsHeader(tensors: readonly TensorPlan[], metadata: Record<string, string> = {}): { header: Uint8Array; dataBytes: number } {
-  const json: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) {
-    for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new CheckpointError(`safetensors metadata value for '${k}' must be a string, got ${typeof v}`);
-    }
-    json['__metadata__'] = metadata;
-  }
-  let offset = 0;
-  const seen = new Set<string>();
-  for (const t of tensors) {
-    if (t.name === '__metadata__') throw new CheckpointError(`tensor name '__metadata__' is reserved`);
-    if (seen.has(t.name)) throw new CheckpointError(`duplicate tensor name '${t.name}'`);
-    seen.add(t.name);
-    const width = STORED_DTYPE_BYTES[t.dtype];
-    if (width === undefined) {
-      throw new CheckpointError(`tensor '${t.name}' has unsupported dtype '${String(t.dtype)}' (supported: ${Object.keys(STORED_DTYPE_BYTES).join(', ')})`);
-    }
-    const n = numel(t.shape) * width;
-    json[t.name] = { dtype: t.dtype, shape: t.shape.slice(), data_offsets: [offset, offset + n] };
-    offset += n;
-  }
-  let text = JSON.stringify(json);
-  text += ' '.repeat((8 - (new TextEncoder().encode(text).byteLength % 8)) % 8);
-  const body = new TextEncoder().encode(text);
-  const header = new Uint8Array(8 + body.byteLength);
-  new DataView(header.buffer).setBigUint64(0, BigInt(body.byteLength), true);
-  header.set(body, 8);
-  return { header, dataBytes: offset };
-}
-
-function asBytes(d: Uint8Array | Uint16Array | Float32Array): Uint8Array {
-  return d instanceof Uint8Array ? d : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** Serialize tensors (in the given order) with string metadata into one in-memory safetensors file. */
-export function serializeSafetensors(tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array {
-  for (const t of tensors) {
-    const n = asBytes(t.data).byteLength;
-    const expect = numel(t.shape) * (STORED_DTYPE_BYTES[t.dtype] ?? NaN);
-    if (STORED_DTYPE_BYTES[t.dtype] !== undefined && n !== expect) {
-      throw new CheckpointError(`tensor '${t.name}': ${n} data bytes but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${expect}`);
-    }
-  }
-  const { header, dataBytes } = safetensorsHeader(tensors, metadata);
-  const out = new Uint8Array(header.byteLength + dataBytes);
-  out.set(header);
-  let pos = header.byteLength;
-  for (const t of tensors) {
-    const b = asBytes(t.data);
-    out.set(b, pos);
-    pos += b.byteLength;
-  }
-  return out;
 }

@@ -1,41 +1,15 @@
 /**
  * The tensor index: every tensor of a checkpoint, over one or many files of any format, by its
- * stored name, each read only when asked. Browser-safe.
+ * stored name, each read only when asked: each file opened by the reader its first bytes name
+ * (safetensors.ts, torch.ts, llmc.ts), checked against a shard index. Browser-safe.
  */
 
-import { type GPT2Config } from '../config';
 import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { LLMC_MAGIC, openLlmc } from './llmc';
 import { openSafetensors } from './safetensors';
+import type { TensorEntry, TensorFile, TensorFormat } from './tensor-file';
 import { isLegacyTorch, openTorch } from './torch';
-
-export type TensorFormat = 'safetensors' | 'torch' | 'llmc';
-
-export interface TensorEntry {
-  /** The name stored in the file. */
-  name: string;
-  /** The file it is in (for messages). */
-  file: string;
-  /** F32, F16, BF16 (readable as parameters) or another stored type. */
-  dtype: string;
-  shape: number[];
-  /** Tensors with equal keys are the same bytes (a storage shared by a tied lm_head and wte). */
-  storageKey: string;
-  /** Its values, widened to f32 and laid out row-major: one tensor in memory at a time. */
-  read(): Promise<Float32Array>;
-}
-
-export interface TensorFile {
-  name: string;
-  format: TensorFormat;
-  tensors: TensorEntry[];
-  /** safetensors `__metadata__` (empty for other formats). */
-  metadata: Record<string, string>;
-  /** Config fields the file itself states (the llm.c header's sizes). */
-  config?: Partial<GPT2Config>;
-  close(): Promise<void>;
-}
 
 /** The format of a file from its first bytes: llm.c magic, zip (torch.save), or a safetensors JSON header. */
 export function detectFormat(head: Uint8Array, fileName = ''): TensorFormat {

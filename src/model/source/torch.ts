@@ -11,7 +11,7 @@ import { CheckpointError } from '../../util/errors';
 import type { ByteSource } from './bytes';
 import { STORED_DTYPE_BYTES, decodeFloat32 } from './dtype';
 import { PickleDict, unpickle, type TorchTensor } from './pickle';
-import type { TensorEntry, TensorFile } from './tensors';
+import type { TensorEntry, TensorFile } from './tensor-file';
 import { memberDataOffset, readZipDirectory, type ZipMember } from './zip';
 
 /** The first bytes of a pre-1.6 torch.save file: a pickled magic number, not a zip. */
