@@ -7,7 +7,7 @@ const spec = {
   help: { type: 'boolean', help: 'show this help' },
 } as const;
 
-export async function main(argv: string[]): Promise<void> {
+export async function doctorMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, spec, 'doctor');
   if (flags.help) return void console.log(usage('doctor', 'describe the WebGPU adapter', spec));
   const gpu = await createGPU({ precision: flags.precision as 'auto' });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };
 
 const commands: Record<string, Command> = {
-  doctor: { summary: 'print the WebGPU adapter, its features and limits, and whether f16 works', run: (a) => import('./doctor').then((m) => m.main(a)) },
+  doctor: { summary: 'print the WebGPU adapter, its features and limits, and whether f16 works', run: (a) => import('./doctor').then((m) => m.doctorMain(a)) },
   train: { summary: 'train a model (default: mqg-tiny on the bundled medical corpus)', run: (a) => import('./train').then((m) => m.trainMain(a)) },
   sample: { summary: 'generate text from a checkpoint', run: (a) => import('./train').then((m) => m.sampleMain(a)) },
   eval: { summary: 'mean loss, perplexity and token count of a checkpoint on token shards', run: (a) => import('./eval').then((m) => m.evalMain(a)) },
@@ -18,10 +18,10 @@ const commands: Record<string, Command> = {
   'eval-mcq': { summary: 'multiple-choice accuracy, EMR and Hamming score (by the head, or by log-likelihood)', run: (a) => import('./finetune-mcq').then((m) => m.evalMcqMain(a)) },
   'finetune-mcq': { summary: 'fine-tune a multiple-choice / proposition head on MCQ files', run: (a) => import('./finetune-mcq').then((m) => m.finetuneMcqMain(a)) },
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
-  profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.main(a)) },
-  merge: { summary: 'fold a LoRA adapter into its base model (merged Hugging Face checkpoint)', run: (a) => import('./merge').then((m) => m.main(a)) },
+  profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.profileMain(a)) },
+  merge: { summary: 'fold a LoRA adapter into its base model (merged Hugging Face checkpoint)', run: (a) => import('./merge').then((m) => m.mergeMain(a)) },
   tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
-  plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.main(a)) },
+  plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.planMain(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
 
@@ -44,7 +44,7 @@ function version(): string {
   return 'unknown';
 }
 
-async function main(argv: string[]): Promise<void> {
+async function mqgMain(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v' || name === 'version') {
     console.log(version());
@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<void> {
   await cmd.run(two ? rest.slice(1) : rest);
 }
 
-main(process.argv.slice(2)).then(
+mqgMain(process.argv.slice(2)).then(
   () => process.exit(process.exitCode ?? 0),
   (e: unknown) => process.exit(reportError(e)),
 );

@@ -16,7 +16,7 @@ const spec: Record<string, FlagSpec> = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export async function main(argv: string[]): Promise<void> {
+export async function mergeMain(argv: string[]): Promise<void> {
   const { flags, positional } = parseFlags(argv, spec, 'merge');
   if (flags.help) return void console.log(usage('merge', 'fold a LoRA adapter into its base model (a merged Hugging Face checkpoint)', spec));
   if (positional.length) throw new UsageError(`mqg merge: unexpected argument "${positional[0]}" (flags start with --)`);

@@ -22,7 +22,7 @@ const spec: Record<string, FlagSpec> = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export async function main(argv: string[]): Promise<void> {
+export async function planMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, spec, 'plan');
   if (flags.help) return void console.log(usage('plan', 'GPU memory by category (weights, master weights, gradients, AdamW moments, activations, KV cache) for inference and training', spec));
   if (!!flags.init === !!flags.preset) throw new UsageError('mqg plan: give exactly one of --init C and --preset P');

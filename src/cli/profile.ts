@@ -15,7 +15,7 @@ const spec: Record<string, FlagSpec> = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export async function main(argv: string[]): Promise<void> {
+export async function profileMain(argv: string[]): Promise<void> {
   const { flags, given } = parseFlags(argv, spec, 'profile');
   if (flags.help) return void console.log(usage('profile', 'GPU time of every kernel in a training step', spec));
   const preset = flags.preset as string;

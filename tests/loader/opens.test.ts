@@ -14,7 +14,7 @@ import { writeAdapter } from '../../src/model/peft.node';
 import type { LoraWeights } from '../../src/model/peft';
 import { writeShard } from '../../src/train/data/shards.node';
 import { evalMain } from '../../src/cli/eval';
-import { main as mergeMain } from '../../src/cli/merge';
+import { mergeMain } from '../../src/cli/merge';
 import { getGPU } from '../helpers/gpu';
 
 const config = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, nPositions: 16, vocabSize: 61 });
