@@ -1,21 +1,15 @@
-// Command-line flags: typed, range-checked, with defaults, and a clear error for anything unknown or malformed.
+// Command-line flags: typed, range-checked (by the same rules and validator the library checks its
+// options with), with defaults, and a clear error for anything unknown or malformed.
 
-import { MQGError, UsageError } from '../util/errors';
+import { UsageError } from '../util/errors';
+import { optionProblem, type OptionType, type ValueRule } from '../train/options';
 
-export type FlagType = 'string' | 'number' | 'int' | 'boolean';
+export type FlagType = OptionType;
 
-export interface FlagSpec {
-  type: FlagType;
+/** A flag: its value rule (the library's, see src/train/options.ts), help and default. */
+export interface FlagSpec extends ValueRule {
   default?: string | number | boolean;
   help: string;
-  /** Numbers: the smallest value allowed (inclusive unless minExclusive). */
-  min?: number;
-  minExclusive?: boolean;
-  /** Numbers: the largest value allowed (inclusive unless maxExclusive). */
-  max?: number;
-  maxExclusive?: boolean;
-  /** Strings: the values allowed. */
-  choices?: readonly string[];
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
@@ -23,20 +17,8 @@ export type FlagValues = Record<string, string | number | boolean | undefined>;
 const INT = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-/** Checks a value against its spec's range or choices; returns the problem, or undefined. */
-export function flagProblem(s: FlagSpec, v: unknown): string | undefined {
-  if (s.type === 'string') {
-    if (typeof v !== 'string') return `must be a string; got ${JSON.stringify(v)}`;
-    if (s.choices && !s.choices.includes(v)) return `must be one of ${s.choices.join(', ')}; got "${v}"`;
-    return undefined;
-  }
-  if (s.type === 'boolean') return typeof v === 'boolean' ? undefined : `must be true or false; got ${JSON.stringify(v)}`;
-  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number; got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
-  if (s.type === 'int' && !Number.isInteger(v)) return `must be an integer; got ${v}`;
-  if (s.min !== undefined && (s.minExclusive ? !(v > s.min) : !(v >= s.min))) return `must be ${s.minExclusive ? '>' : '>='} ${s.min}; got ${v}`;
-  if (s.max !== undefined && (s.maxExclusive ? !(v < s.max) : !(v <= s.max))) return `must be ${s.maxExclusive ? '<' : '<='} ${s.max}; got ${v}`;
-  return undefined;
-}
+/** Checks a value against its spec's range or choices; returns the problem, or undefined (the library's one validator). */
+export const flagProblem: (s: FlagSpec, v: unknown) => string | undefined = optionProblem;
 
 /** Parse `--name value`, `--name=value`, `--flag` and `--no-flag` against the spec. Numbers are
  *  decimal only (`0x10`, `1_000`, `Infinity` and empty strings are errors) and range-checked.

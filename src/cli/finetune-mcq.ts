@@ -1,5 +1,6 @@
 // `mqg finetune-mcq` (a multiple-choice / proposition head on a model, through the shared training
-// loop) and `mqg eval-mcq` (scoring by the head when the checkpoint has one, else by log-likelihood).
+// loop and run lifecycle; its flags are its table in flags.ts) and `mqg eval-mcq` (scoring by the
+// head when the checkpoint has one, else by log-likelihood; the checkpoint opened once).
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,9 @@ import { createGPU } from '../gpu/context';
 import { DataError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
 import { readAdapter } from '../model/lora.node';
-import { TRAIN_FLAGS, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
+import { FINETUNE_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
+import { streamWeights } from '../model/source/load';
+import { readHead, withCheckpoint } from '../train/weights.node';
 import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
 import { ADAPTER_DIR } from '../train/lora.node';
 import { ADAPTER_CONFIG_FILE } from '../model/peft';
@@ -17,61 +20,28 @@ import { readMcqFile } from '../train/data/mcq.node';
 import { MCQ_FORMATS } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
-import { FINETUNE_DEFAULTS, finetuneMcq, readMcqModel, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
+import { FINETUNE_DEFAULTS, finetuneMcq, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { predictionKind, prepareItems, scoreByHead } from '../train/finetune-mcq';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const FORMATS = ['auto', ...MCQ_FORMATS];
 
-/** The optimiser and run flags shared with `mqg train` (same help and ranges), with fine-tuning defaults. */
-const SHARED: (keyof TrainOptions & keyof FinetuneMcqOptions)[] = [
-  'steps', 'lr', 'minLr', 'warmup', 'schedule', 'weightDecay', 'beta1', 'beta2', 'eps', 'gradClip', 'precision', 'lossScale',
-  'saveEvery', 'keepLast', 'maxSkippedSteps', 'resume', 'overwrite', 'logFormat', 'seed', 'tokenizer',
-  'lora', 'loraAlpha', 'loraTargets', 'loraDropout', 'initAdapter', 'checkpointActivations',
-];
+const FINETUNE_FOOTER = [
+  'Checkpoints: <out>/checkpoints/step-N/ as `mqg train` writes them, model.safetensors with multiple_choice_head.summary.{weight,bias};',
+  'the best validation accuracy in <out>/best/checkpoints/step-N/. --resume continues the newest checkpoint.',
+  ...resumeHelp(FINETUNE_FLAGS),
+  'An existing run in --out is never replaced unasked: continue it with --resume or replace it with --overwrite; Ctrl-C saves a checkpoint and exits with code 130.',
+  'With --lora each checkpoint also holds adapter/ (a PEFT directory): mqg eval-mcq --checkpoint <ckpt> --adapter <ckpt>/adapter.',
+].join('\n');
 
-function finetuneSpec(): Record<string, FlagSpec> {
-  const spec: Record<string, FlagSpec> = {
-    init: { type: 'string', help: 'the model to fine-tune: a run directory, checkpoint directory, safetensors / llm.c file or HF directory' },
-    preset: { type: 'string', help: 'or a new model of this preset (needs --tokenizer)', choices: TRAIN_FLAGS.preset.choices },
-    data: { type: 'string', help: `training questions (${MCQ_FORMATS.join(', ')})` },
-    'val-data': { type: 'string', help: 'validation questions (default: the last --val-split of --data)' },
-    'val-split': { type: 'number', default: FINETUNE_DEFAULTS.valSplit, min: 0, max: 1, maxExclusive: true, help: 'fraction of --data held out for validation without --val-data' },
-    format: { type: 'string', default: 'auto', choices: FORMATS, help: 'question file format (auto: detected)' },
-    head: { type: 'string', default: FINETUNE_DEFAULTS.head, choices: HEAD_KINDS, help: 'multiple-choice (softmax over options) | proposition (sigmoid per option)' },
-    'batch-size': { type: 'int', default: FINETUNE_DEFAULTS.batchSize, min: 1, help: 'questions per step (all their options share one forward)' },
-    'eval-every': { type: 'int', default: FINETUNE_DEFAULTS.evalEvery, min: 0, help: 'validation every N steps and at the end (0 = only at the end)' },
-    'freeze-body': { type: 'boolean', default: false, help: 'train the head only' },
-    out: { type: 'string', default: FINETUNE_DEFAULTS.out, help: 'run directory (checkpoints/, best/, metrics.jsonl, loss.svg, report.json)' },
-  };
-  for (const k of SHARED) {
-    const s = trainFlagSpec(k);
-    const d = (FINETUNE_DEFAULTS as Record<string, unknown>)[k];
-    spec[kebab(k)] = { ...s, default: d as FlagSpec['default'] };
-  }
-  spec.tokenizer = { ...spec.tokenizer!, help: '"gpt2" or a tokenizer.json (default: the checkpoint\'s own; needed with --preset)' };
-  spec.help = help;
-  return spec;
-}
-
+/** `mqg finetune-mcq`: flags → `finetuneMcq` (inputs, model and head, the loop on the run lifecycle) → the exit code. */
 export async function finetuneMcqMain(argv: string[]): Promise<void> {
-  const spec = finetuneSpec();
+  const spec = flagSpec(FINETUNE_FLAGS);
   const { flags, positional, given } = parseFlags(argv, spec, 'finetune-mcq');
-  if (flags.help) {
-    return void console.log(usage('finetune-mcq', 'fine-tune a multiple-choice or proposition head (and the model) on MCQ files', spec,
-      'Checkpoints: <out>/checkpoints/step-N/ as `mqg train` writes them, model.safetensors with multiple_choice_head.summary.{weight,bias};\n' +
-      'the best validation accuracy in <out>/best/checkpoints/step-N/. --resume continues the newest checkpoint.\n' +
-      'With --lora each checkpoint also holds adapter/ (a PEFT directory): mqg eval-mcq --checkpoint <ckpt> --adapter <ckpt>/adapter.'));
-  }
+  if (flags.help) return void console.log(usage('finetune-mcq', 'fine-tune a multiple-choice or proposition head (and the model) on MCQ files', spec, FINETUNE_FOOTER));
   if (positional.length) throw new UsageError(`mqg finetune-mcq: unexpected argument "${positional[0]}" (flags start with --)`);
-  const o: Partial<FinetuneMcqOptions> = {};
-  for (const name of given) {
-    if (name === 'help') continue;
-    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof FinetuneMcqOptions;
-    (o as Record<string, unknown>)[key] = flags[name];
-  }
+  const o = givenOptions<FinetuneMcqOptions>(FINETUNE_FLAGS, flags, given);
   const r = await finetuneMcq(o);
   if (r.interrupted) {
     console.log(`stopped at step ${r.steps}; resume with: mqg finetune-mcq --resume --out ${o.out ?? FINETUNE_DEFAULTS.out} --data ${o.data}`);
@@ -107,19 +77,24 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
-  const file = await readMcqModel(flags.checkpoint as string);
-  const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
-  if (useHead && !file.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
-  const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  // a finetune-mcq --lora checkpoint carries its adapter: evaluate what was trained, not the bare base
+  // the checkpoint opened once: config, head and metadata from that open, the body streamed into the model
   const modelFile = resolveModelPath(flags.checkpoint as string);
-  const own = join(dirname(modelFile), ADAPTER_DIR);
-  const adapterDir = (flags.adapter as string | undefined) ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
-  const adapter = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
-  const model = new GPT2(gpu, file.config, { training: false, lora: adapter?.lora });
-  model.loadWeights(file.params);
-  if (adapter) model.lora!.load(adapter.weights);
-  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq' }).tokenizer!.tokenizer;
+  const { gpu, model, file, adapterDir } = await withCheckpoint(modelFile, undefined, async (ck) => {
+    const file = { config: ck!.config, metadata: ck!.metadata, head: await readHead(ck!) };
+    const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
+    if (useHead && !file.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
+    const gpu = await createGPU({ precision: flags.precision as 'auto' });
+    // a finetune-mcq --lora checkpoint carries its adapter: evaluate what was trained, not the bare base
+    const own = join(dirname(modelFile), ADAPTER_DIR);
+    const adapterDir = (flags.adapter as string | undefined) ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
+    const adapter = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
+    const model = new GPT2(gpu, file.config, { training: false, lora: adapter?.lora });
+    await streamWeights(model, ck!);
+    if (adapter) model.lora!.load(adapter.weights);
+    return { gpu, model, file: { ...file, useHead }, adapterDir };
+  });
+  const useHead = file.useHead;
+  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq', metadata: file.metadata }).tokenizer!.tokenizer;
   const t0 = performance.now();
   let report: object;
   let textOut: string;

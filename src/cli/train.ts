@@ -1,10 +1,12 @@
-// `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`.
+// `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`. The flags of `mqg train`
+// are its table in flags.ts.
 
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
 import { generate } from '../model/generate';
-import { TRAIN_DEFAULTS, TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../train/trainer.node';
+import { TRAIN_DEFAULTS, train, type TrainOptions } from '../train/trainer.node';
+import { TRAIN_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
 import { loadTokenizerRecorded, saveTokenizer } from '../train/tokenizer/load.node';
 import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
 import { readTextFile } from '../train/data/shards.node';
@@ -14,34 +16,22 @@ import { loadModelWithAdapter } from '../model/lora.node';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
-function trainSpec(): Record<string, FlagSpec> {
-  const spec: Record<string, FlagSpec> = {};
-  for (const k of Object.keys(TRAIN_FLAGS) as (keyof TrainOptions)[]) spec[flagName(k)] = trainFlagSpec(k);
-  spec.help = help;
-  return spec;
-}
+const TRAIN_FOOTER = [
+  ...resumeHelp(TRAIN_FLAGS),
+  '  (--data may point at the same shards moved elsewhere.)',
+  'An existing run in --out is never replaced unasked: continue it with --resume or replace it with --overwrite.',
+  'Checkpoints: <out>/checkpoints/step-NNNNNN/ (model.safetensors, config.json, tokenizer.json, train_state.safetensors),',
+  'each written whole and switched in with one rename; Ctrl-C saves one and exits with code 130.',
+].join('\n');
 
-function resumeFooter(): string {
-  const names = (kind: 'applies' | 'fixed') => Object.entries(TRAIN_FLAGS).filter(([, f]) => f.resume === kind).map(([k]) => `--${flagName(k)}`).join(' ');
-  return [
-    'With --resume the run keeps its saved configuration.',
-    `  These flags apply to the resumed run: ${names('applies')}`,
-    `  These must match the run (a different value is an error): ${names('fixed')}`,
-    '  (--data may point at the same shards moved elsewhere.)',
-    'An existing run in --out is never replaced unasked: continue it with --resume or replace it with --overwrite.',
-    'Checkpoints: <out>/checkpoints/step-NNNNNN/ (model.safetensors, config.json, tokenizer.json, train_state.safetensors),',
-    'each written whole and switched in with one rename; Ctrl-C saves one and exits with code 130.',
-  ].join('\n');
-}
-
+/** `mqg train`: flags → `train` (inputs, model and the loop on the run lifecycle live there) → the exit code. */
 export async function trainMain(argv: string[]): Promise<void> {
-  const spec = trainSpec();
+  const spec = flagSpec(TRAIN_FLAGS);
   const { flags, positional, given } = parseFlags(argv, spec, 'train');
-  if (flags.help) return void console.log(usage('train', 'train a GPT-2 / MQG model (defaults: mqg-tiny on the bundled corpus)', spec, resumeFooter()));
+  if (flags.help) return void console.log(usage('train', 'train a GPT-2 / MQG model (defaults: mqg-tiny on the bundled corpus)', spec, TRAIN_FOOTER));
   if (positional.length) throw new UsageError(`mqg train: unexpected argument "${positional[0]}" (flags start with --)`);
   // Only flags given on the command line are passed: defaults fill the rest, or the saved run's on --resume.
-  const o: Partial<TrainOptions> = {};
-  for (const k of Object.keys(TRAIN_FLAGS)) if (given.has(flagName(k))) (o as Record<string, unknown>)[k] = flags[flagName(k)];
+  const o = givenOptions<TrainOptions>(TRAIN_FLAGS, flags, given);
   const r = await train(o);
   if (r.interrupted) {
     console.log(`stopped at step ${r.steps}; resume with: mqg train --resume --out ${o.out ?? TRAIN_DEFAULTS.out}`);

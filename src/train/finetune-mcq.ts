@@ -1,14 +1,16 @@
 // Fine-tuning and evaluating a model with a multiple-choice / proposition head (browser-safe):
 // questions to option rows (with progressive-case context), batches of many questions per
-// forward, one training step, and scoring a whole set. The Node command wraps it with files,
-// the shared training loop, checkpoints and resume (src/cli/finetune-mcq.ts).
+// forward (and the resumable shuffled batcher), one training step, scoring a whole set and its
+// loss. The Node library function wraps it with files, the shared training loop and the run
+// lifecycle (finetune-mcq.node.ts); `mqg finetune-mcq` is src/cli/finetune-mcq.ts.
 
 import type { GPT2 } from '../model/gpt2';
 import type { Tokenizer } from './tokenizer/types';
 import type { McqRecord } from './data/mcq';
 import { caseHistory, questionRows, type QuestionRows } from './data/mcq-context';
 import { metricGroups, predictionFor, type McqMetricGroups, type McqPrediction, type PredictionKind } from './data/mcq-metrics';
-import { headBatch, type HeadBatch, type HeadTrainOptions, type McHead } from '../model/mc-head';
+import { headBatch, type HeadBatch, type HeadKind, type HeadTrainOptions, type McHead } from '../model/mc-head';
+import { Rng } from '../util/rng';
 
 export interface McqItem {
   rec: McqRecord;
@@ -77,4 +79,54 @@ export function chunkByRows<T extends { rows: QuestionRows }>(items: readonly T[
 /** Validation metrics of the head on a set. */
 export async function evaluateHead(model: GPT2, head: McHead, items: readonly McqItem[], pad: number, maxRows?: number): Promise<McqMetricGroups> {
   return metricGroups(await scoreByHead(model, head, items, pad, maxRows), predictionKind(head));
+}
+
+export interface BatcherState { epoch: number; pos: number }
+
+/** Questions in a shuffled order per epoch (a permutation seeded by (seed, epoch)), batchSize per step. */
+export class McqBatcher {
+  private order: number[] = [];
+  state: BatcherState = { epoch: 0, pos: 0 };
+  constructor(private readonly items: McqItem[], private readonly batchSize: number, private readonly T: number, private readonly pad: number, private readonly seed: number) {
+    this.shuffle();
+  }
+  private shuffle(): void {
+    const rng = new Rng((this.seed ^ Math.imul(this.state.epoch + 1, 0x9e3779b1)) >>> 0);
+    this.order = this.items.map((_, i) => i);
+    for (let i = this.order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [this.order[i], this.order[j]] = [this.order[j]!, this.order[i]!];
+    }
+  }
+  restore(s: BatcherState): void {
+    this.state = { ...s };
+    this.shuffle();
+  }
+  nextBatch(): HeadBatch {
+    const chosen: McqItem[] = [];
+    while (chosen.length < Math.min(this.batchSize, this.items.length)) {
+      if (this.state.pos >= this.order.length) {
+        this.state = { epoch: this.state.epoch + 1, pos: 0 };
+        this.shuffle();
+      }
+      chosen.push(this.items[this.order[this.state.pos++]!]!);
+    }
+    return itemsBatch(chosen, this.T, this.pad);
+  }
+}
+
+/** The head's mean validation loss from its scores (the training loss, without a readback per chunk). */
+export function headValLoss(preds: { scores: number[]; answer: number[] }[], kind: HeadKind): number {
+  let sum = 0, n = 0;
+  for (const p of preds) {
+    if (kind === 'proposition') {
+      p.scores.forEach((s, i) => { sum += Math.max(s, 0) + Math.log1p(Math.exp(-Math.abs(s))) - (p.answer.includes(i) ? s : 0); n++; });
+    } else {
+      const m = Math.max(...p.scores);
+      const lse = m + Math.log(p.scores.reduce((a, s) => a + Math.exp(s - m), 0));
+      sum += lse - p.answer.reduce((a, i) => a + p.scores[i]!, 0) / p.answer.length;
+      n++;
+    }
+  }
+  return sum / Math.max(1, n);
 }

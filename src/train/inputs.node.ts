@@ -1,16 +1,33 @@
 // What every command that reads a model does first: find the weights (a run directory, a checkpoint
 // directory or a file), the tokenizer that belongs to them, and check model, tokenizer and shards
-// against each other (consistency.ts). `mqg sample`, `mqg eval-mcq` and `mqg eval` call
-// `checkModelInputs`; `mqg train` does the same in trainer.node.ts.
+// against each other (consistency.ts). `mqg sample`, `mqg eval-mcq`, `mqg eval` and
+// `mqg finetune-mcq` call `checkModelInputs`; `mqg train` does the same in train-inputs.node.ts.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../util/errors';
+import { DataError, UsageError } from '../util/errors';
 import { checkConsistency, type TokenizerRecord } from './consistency';
 import { readShardHeader } from './data/shards.node';
-import { listCheckpoints } from './rundir.node';
-import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
-import { checkpointTokenizer, recordedTokenizer, RUN_FILES } from './trainer.node';
+import { listCheckpoints, RUN_FILES } from './rundir.node';
+import { GPT2_TOKENIZER_HASH, loadTokenizerRecorded, tokenizerFromBytes, type LoadedTokenizer } from './tokenizer/load.node';
+import { gpt2Tokenizer } from './tokenizer/gpt2';
+
+/** The tokenizer a checkpoint records in its metadata (tokenizer_sha256, tokenizer_vocab_size). */
+export function recordedTokenizer(metadata: Record<string, string> | undefined): TokenizerRecord | undefined {
+  const hash = metadata?.tokenizer_sha256;
+  if (!hash) return undefined;
+  return { hash, vocabSize: Number(metadata!.tokenizer_vocab_size), name: metadata!.tokenizer_name };
+}
+
+/** The tokenizer stored with a checkpoint directory: its tokenizer.json copy (hash-checked) or the
+ *  built-in GPT-2 one; undefined when the checkpoint records none. */
+export function checkpointTokenizer(dir: string, record: TokenizerRecord | undefined): LoadedTokenizer | undefined {
+  if (!record) return undefined;
+  if (record.hash === GPT2_TOKENIZER_HASH) return { tokenizer: gpt2Tokenizer(), record };
+  const file = join(dir, RUN_FILES.TOKENIZER_FILE);
+  if (!existsSync(file)) throw new DataError(`${dir}: the checkpoint records a tokenizer (sha256 ${record.hash.slice(0, 12)}) but has no ${RUN_FILES.TOKENIZER_FILE}`);
+  return tokenizerFromBytes(new Uint8Array(readFileSync(file)), file, record);
+}
 
 /** A run directory -> its newest checkpoint's model.safetensors; a checkpoint directory -> its
  *  model.safetensors; anything else is returned as given (a file, or an HF directory for the loader). */
@@ -62,14 +79,15 @@ export interface ModelInputs {
  *  - `tokenizer`: --tokenizer as given (else the checkpoint's recorded copy, or tokenizer.json beside it);
  *  - `shards`: token shard files the command will read;
  *  - `needTokenizer`: the command turns text into ids (sample, eval-mcq): no tokenizer is an error
- *    naming the checkpoint, never a silent GPT-2.
+ *    naming the checkpoint, never a silent GPT-2;
+ *  - `metadata`: the checkpoint's safetensors metadata when the caller has it open (else its header is read).
  * Throws ConsistencyError (vocab or hash disagreement) or UsageError (no tokenizer where one is needed).
  */
-export function checkModelInputs(o: { checkpoint: string; vocabSize: number; tokenizer?: string; shards?: string[]; needTokenizer: boolean; command: string }): ModelInputs {
+export function checkModelInputs(o: { checkpoint: string; vocabSize: number; tokenizer?: string; shards?: string[]; needTokenizer: boolean; command: string; metadata?: Record<string, string> }): ModelInputs {
   const modelPath = resolveModelPath(o.checkpoint);
   const isDir = existsSync(modelPath) && statSync(modelPath).isDirectory();
   const dir = isDir ? modelPath : dirname(modelPath);
-  const recorded = isDir ? undefined : recordedTokenizer(safetensorsMetadata(modelPath));
+  const recorded = isDir ? undefined : recordedTokenizer(o.metadata ?? safetensorsMetadata(modelPath));
   let tokenizer: LoadedTokenizer | undefined;
   let source = '';
   if (o.tokenizer) {

@@ -1,6 +1,6 @@
 // THE training loop: every command that trains (`mqg train`, `mqg finetune-mcq`, LoRA runs, the
 // library's `train`) runs its optimiser steps through `trainLoop`. Browser-safe: no node: imports;
-// files, checkpoints and resume live in the callers (src/train/trainer.node.ts for `mqg train`).
+// files, checkpoints and resume live in the run lifecycle every caller shares (src/train/run.node.ts).
 //
 // One optimiser step = `gradAccum` micro-batches; each micro-batch is one submit (forward, loss,
 // backward, and on the last one the AdamW update), then the step's statistics are read (one readback).

@@ -1,5 +1,5 @@
-// LoRA and activation checkpointing for the Node trainer (mqg train, mqg finetune-mcq): the flags,
-// the model options they give, and the adapter files a checkpoint carries (<checkpoint>/adapter/,
+// LoRA and activation checkpointing for the Node trainer (mqg train, mqg finetune-mcq): the options
+// and their rules (the CLI's flags and help are in src/cli/flags.ts), the model options they give, and the adapter files a checkpoint carries (<checkpoint>/adapter/,
 // a PEFT directory).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,8 +11,8 @@ import {
 } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
 import { fmtBytes, memoryPlan, registerMemoryAlternative } from '../model/memory';
-import { openCheckpoint } from '../model/checkpoint.node';
-import { streamWeights } from '../model/source/load';
+import type { OptionRules } from './options';
+import { RUN_FILES } from './rundir.node';
 
 export interface LoraTrainOptions {
   /** LoRA rank; 0 trains the whole model. */
@@ -28,15 +28,15 @@ export interface LoraTrainOptions {
 
 export const LORA_TRAIN_DEFAULTS: LoraTrainOptions = { lora: 0, loraAlpha: 16, loraTargets: 'c_attn', loraDropout: 0, checkpointActivations: false };
 
-/** As the trainer's TRAIN_FLAGS entries (help, range, --resume behaviour). */
-export const LORA_TRAIN_FLAGS = {
-  lora: { type: 'int', help: 'train LoRA adapters of this rank on a frozen base (0 = full training)', min: 0, resume: 'fixed' },
-  loraAlpha: { type: 'number', help: 'LoRA alpha (the update is scaled by alpha / r)', min: 0, minExclusive: true, resume: 'fixed' },
-  loraTargets: { type: 'string', help: 'LoRA target modules, comma-separated (c_attn, attn.c_proj, c_fc, mlp.c_proj, c_proj), or re:REGEX', resume: 'fixed' },
-  loraDropout: { type: 'number', help: 'LoRA dropout (only 0 is implemented)', min: 0, max: 1, maxExclusive: true, resume: 'fixed' },
-  initAdapter: { type: 'string', help: 'continue training a PEFT LoRA adapter directory (implies LoRA with its r, alpha and targets)', resume: 'fixed' },
-  checkpointActivations: { type: 'boolean', help: 'keep only each block\'s input and recompute the block in backward (less memory, ~1/3 more compute)', resume: 'fixed' },
-} as const;
+/** Their rules (range, --resume behaviour; see options.ts). */
+export const LORA_TRAIN_RULES: OptionRules<LoraTrainOptions> = {
+  lora: { type: 'int', min: 0, resume: 'fixed' },
+  loraAlpha: { type: 'number', min: 0, minExclusive: true, resume: 'fixed' },
+  loraTargets: { type: 'string', resume: 'fixed' },
+  loraDropout: { type: 'number', min: 0, max: 1, maxExclusive: true, resume: 'fixed' },
+  initAdapter: { type: 'string', resume: 'fixed' },
+  checkpointActivations: { type: 'boolean', resume: 'fixed' },
+};
 
 /** The ModelOptions (and MemoryPlanInput) fields these flags set. */
 export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: boolean }
@@ -61,6 +61,12 @@ export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseNam
   return { options };
 }
 
+/** loraSetup for a run: a resumed LoRA run (`resumedDir`) continues its checkpoint's adapter. */
+export function runLoraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined, resumedDir: string | undefined, command?: string): ReturnType<typeof loraSetup> {
+  const resumedLora = resumedDir !== undefined && (o.lora > 0 || !!o.initAdapter);
+  return loraSetup(resumedLora ? { ...o, initAdapter: join(resumedDir, ADAPTER_DIR) } : o, config, baseName, command);
+}
+
 /** The adapter's PEFT files (name -> bytes), read from the GPU before a checkpoint is written. */
 export async function adapterFiles(model: GPT2): Promise<Map<string, Uint8Array | string> | undefined> {
   if (!model.lora) return undefined;
@@ -71,17 +77,7 @@ export async function adapterFiles(model: GPT2): Promise<Map<string, Uint8Array 
   ]);
 }
 
-export const ADAPTER_DIR = 'adapter';
-
-/** Stream a checkpoint's weights into the model, one tensor at a time (a large base is never held whole). */
-export async function loadWeightsFrom(model: GPT2, source: string): Promise<void> {
-  const ck = await openCheckpoint(source, { config: model.config });
-  try {
-    await streamWeights(model, ck);
-  } finally {
-    await ck.close();
-  }
-}
+export const ADAPTER_DIR = RUN_FILES.ADAPTER_DIR;
 
 /** Write them into <dir>/adapter with the checkpoint's own (synced) writer. */
 export function writeAdapterFiles(dir: string, files: Map<string, Uint8Array | string> | undefined, write: (path: string, data: Uint8Array | string) => void = writeFileSync): void {

@@ -2,20 +2,24 @@
 //
 //   <run>/metrics.jsonl          one JSON object per step
 //   <run>/loss.svg
-//   <run>/checkpoints/step-000016/{model.safetensors, config.json, tokenizer.json, train_state.safetensors}
+//   <run>/checkpoints/step-000016/{model.safetensors, config.json, tokenizer.json, train_state.safetensors, adapter/}
 //
 // A save writes a complete checkpoint into checkpoints/.tmp-step-000016-<pid>/, fsyncs every file and
 // the directory, then switches with ONE rename to step-000016/ (synchronous, so no signal handler
 // runs in the middle). A directory named step-N is therefore always complete; the newest by name
 // is the one --resume takes. Older ones are pruned to --keep-last N after the switch. Temp
 // directories left by a killed save are removed when the run is opened. Nothing stores an absolute
-// path: a run directory can be moved or copied.
+// path: a run directory can be moved or copied. The run lifecycle on top of this is run.node.ts.
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RunDirError } from '../util/errors';
 
 export const CHECKPOINTS = 'checkpoints';
+/** The files of a checkpoint directory (and the run directory's checkpoints/). */
+export const RUN_FILES = {
+  STATE_FILE: 'train_state.safetensors', MODEL_FILE: 'model.safetensors', TOKENIZER_FILE: 'tokenizer.json', CONFIG_FILE: 'config.json', ADAPTER_DIR: 'adapter', CHECKPOINTS,
+} as const;
 const NAME = /^step-(\d{6,})$/;
 const TEMP = /^\.tmp-step-/;
 

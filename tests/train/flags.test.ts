@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseFlags, type FlagSpec } from '../../src/cli/args';
 import { UsageError } from '../../src/util/errors';
-import { TRAIN_FLAGS, flagName, train, trainFlagSpec, type TrainOptions } from '../../src/train/trainer.node';
+import { train, type TrainOptions } from '../../src/train/trainer.node';
+import { TRAIN_FLAGS, flagName, trainFlagSpec } from '../../src/cli/flags';
 import type { GPUContext } from '../../src/gpu/context';
 import { getGPU } from '../helpers/gpu';
 

@@ -47,14 +47,18 @@ export interface MappedParams {
   params: Map<string, TensorEntry>;
   /** A stored lm_head of a tied model whose values must still be compared with wte. */
   tiedCopy?: TensorEntry;
+  /** The multiple-choice head's tensors (HF names), when the checkpoint has them: not GPT-2 parameters. */
+  heads: Map<string, TensorEntry>;
 }
 
 /** Map a checkpoint's tensors (by stored name) to the parameters of `config`. `what` names the checkpoint. */
 export function mapParams(tensors: ReadonlyMap<string, TensorEntry>, config: GPT2Config, what: string): MappedParams {
   const byCanon = new Map<string, TensorEntry>();
   let lmHead: TensorEntry | undefined;
+  const heads = new Map<string, TensorEntry>();
   for (const [key, t] of tensors) {
     const canon = canonicalName(key);
+    if (MC_HEAD_TENSOR.test(key)) heads.set(key, t);
     if (IGNORED_BUFFER.test(canon) || MC_HEAD_TENSOR.test(key)) continue;
     if (key === LM_HEAD && config.tieWordEmbeddings) {
       lmHead = t;
@@ -83,12 +87,12 @@ export function mapParams(tensors: ReadonlyMap<string, TensorEntry>, config: GPT
       `'${what}' has unknown tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (not a GPT-2 parameter for n_layer=${config.nLayer})`,
     );
   }
-  if (lmHead === undefined) return { params };
+  if (lmHead === undefined) return { params, heads };
   const wte = params.get('wte.weight')!;
   if (lmHead.shape.length !== 2 || lmHead.shape[0] !== config.vocabSize || lmHead.shape[1] !== config.nEmbd) {
     throw new CheckpointError(`'${what}': 'lm_head.weight' has shape ${fmtShape(lmHead.shape)}, expected ${fmtShape(wte.shape)} (tied to wte)`);
   }
-  return lmHead.storageKey === wte.storageKey ? { params } : { params, tiedCopy: lmHead };
+  return lmHead.storageKey === wte.storageKey ? { params, heads } : { params, heads, tiedCopy: lmHead };
 }
 
 /** The error for a tied model whose stored lm_head differs from wte. */

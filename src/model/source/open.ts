@@ -36,6 +36,8 @@ export interface OpenedCheckpoint {
   files: string[];
   /** A stored lm_head of a tied model, still to be compared with wte (readParams does it). */
   tiedCopy?: TensorEntry;
+  /** The multiple-choice head's tensors by HF name (`multiple_choice_head.summary.weight`, `.bias`), when stored. */
+  heads: Map<string, TensorEntry>;
   close(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<Open
     if (inputs.config) sources.push(fullConfigSource(inputs.config, 'the given config'));
     const config = decideConfig(sources, inputs.what);
     // 4. Stored names to our parameters.
-    const { params, tiedCopy } = mapParams(tensors, config, inputs.what);
+    const { params, tiedCopy, heads } = mapParams(tensors, config, inputs.what);
     return {
       what: inputs.what,
       format: files[0]!.format,
@@ -65,6 +67,7 @@ export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<Open
       metadata: files[0]!.metadata,
       files: files.map((f) => f.name),
       tiedCopy,
+      heads,
       close: () => closeAll(files),
     };
   } catch (e) {

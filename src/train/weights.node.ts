@@ -1,0 +1,81 @@
+// One path from a checkpoint to weights on the GPU for every command that trains: a fresh run from
+// --init, a resumed run, finetune-mcq and eval-mcq. The checkpoint is opened ONCE: its config, its
+// metadata, the multiple-choice head (when it has one) and its tensors all come from that one open;
+// the body streams into the model one tensor at a time (streamWeights), never read whole.
+//
+// The open is the model layer's openCheckpoint; the head's two tensors, which are no GPT-2
+// parameters, come from the same open (its `heads`).
+//
+// And the other way: the model.safetensors a checkpoint directory holds (HF GPT-2 names, the head's
+// tensors after the body), serialised once.
+
+import type { GPT2Config } from '../model/config';
+import { MQGError } from '../util/errors';
+import { openCheckpoint } from '../model/checkpoint.node';
+import { loadParams, type OpenedCheckpoint } from '../model/source/open';
+import type { TensorEntry } from '../model/source/tensor-file';
+import { resolveModelPath } from './inputs.node';
+import { configToMetadata } from '../model/source/config';
+import { canonicalParamList, hfName } from '../model/source/names';
+import { serializeSafetensors, type TensorToWrite } from '../model/source/safetensors-write';
+import { HEAD_BIAS, HEAD_WEIGHT } from '../model/mc-head';
+
+/** An opened checkpoint, and the multiple-choice head's tensors when it has them (read on demand). */
+export interface TrainCheckpoint extends OpenedCheckpoint {
+  head?: { weight: TensorEntry; bias: TensorEntry };
+}
+
+/** Open a checkpoint (a file, an HF directory, hf:id) once: headers only. `config`: what it must state. Close it after. */
+export async function openTrainCheckpoint(source: string, config?: GPT2Config): Promise<TrainCheckpoint> {
+  const ck = await openCheckpoint(source, { config });
+  const weight = ck.heads.get(HEAD_WEIGHT), bias = ck.heads.get(HEAD_BIAS);
+  if (!weight && !bias) return ck;
+  if (!weight || !bias) {
+    await ck.close();
+    throw new MQGError(`${(weight ?? bias)!.file}: has "${weight ? HEAD_WEIGHT : HEAD_BIAS}" without "${weight ? HEAD_BIAS : HEAD_WEIGHT}"`);
+  }
+  return { ...ck, head: { weight, bias } };
+}
+
+/** Open `source` (when given), hand it to `use` (build the model, stream the weights), close it. */
+export async function withCheckpoint<T>(source: string | undefined, config: GPT2Config | undefined, use: (ck: TrainCheckpoint | undefined) => Promise<T>): Promise<T> {
+  const ck = source === undefined ? undefined : await openTrainCheckpoint(source, config);
+  try {
+    return await use(ck);
+  } finally {
+    await ck?.close();
+  }
+}
+
+/** The head's values of an opened checkpoint (undefined without one). */
+export async function readHead(ck: TrainCheckpoint): Promise<{ weight: Float32Array; bias: Float32Array } | undefined> {
+  return ck.head && { weight: await ck.head.weight.read(), bias: await ck.head.bias.read() };
+}
+
+export interface McqModelFile {
+  config: GPT2Config;
+  params: Map<string, Float32Array>;
+  head?: { weight: Float32Array; bias: Float32Array };
+  metadata: Record<string, string>;
+}
+
+/**
+ * A checkpoint with its multiple-choice head, in memory (small models, tests): a run or checkpoint
+ * directory, or any source the loader reads; a safetensors file with multiple_choice_head.* (ours, or GPT2DoubleHeadsModel's) gives the
+ * head too. One open, as everywhere.
+ */
+export async function readMcqModel(path: string, config?: GPT2Config): Promise<McqModelFile> {
+  return withCheckpoint(resolveModelPath(path), config, async (ck) => {
+    const out: McqModelFile = { config: ck!.config, params: await loadParams(ck!), metadata: ck!.metadata ?? {} };
+    const head = await readHead(ck!);
+    return head ? { ...out, head } : out;
+  });
+}
+
+/** model.safetensors: the body under HF GPT-2 names (f32), then `extra` tensors (the head's); config and `meta` in __metadata__. */
+export function modelFileBytes(config: GPT2Config, params: ReadonlyMap<string, Float32Array>, meta: Record<string, string>, extra: readonly TensorToWrite[] = []): Uint8Array {
+  const tensors: TensorToWrite[] = canonicalParamList(config, params).map(({ name, shape, data }) => ({ name: hfName(name), dtype: 'F32', shape, data }));
+  const metadata = configToMetadata(config);
+  for (const [k, v] of Object.entries(meta)) if (!(k in metadata)) metadata[k] = v;
+  return serializeSafetensors([...tensors, ...extra], metadata);
+}
