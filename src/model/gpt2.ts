@@ -25,7 +25,8 @@ import { memoryPlan } from './memory';
 import { Rng } from '../util/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward, residualLayernormForward } from '../kernels/layernorm';
-import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { autoTuneOnce } from '../kernels/tune/auto';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
@@ -730,7 +731,7 @@ export class GPT2 {
     o: { first: boolean; update?: AdamWOptions; gradAccum: number },
   ): Promise<number> {
     this.requireTraining('training steps');
-    await autoTuneOnce(this.gpu, this.config, B, T); // first use on this adapter: tune (see matmul-tune.ts)
+    await autoTuneOnce(this.gpu, this.config, B, T); // first use on this adapter: tune (see kernels/tune/auto.ts)
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
     if (o.update) this.writeHyper(o.update);
