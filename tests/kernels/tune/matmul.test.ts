@@ -122,7 +122,7 @@ describe('tuneMatmul / autoTune', () => {
       expect(again).toEqual([]);
       await autoTuneOnce(gpu, config, 2, 8); // the model's hook: a record exists, so nothing happens
       expect(saved.has('unexpected save')).toBe(false);
-      expect(saves()).toBe(3); // matmul's record, and the row kernels' two (rows-tune.test.ts)
+      expect(saves()).toBe(3); // matmul's record, and the row kernels' two (tune/rows.test.ts)
     } finally {
       setTuneStore(undefined);
     }
