@@ -28,7 +28,7 @@ export default defineConfig({
           extends: true,
           test: {
             name: `lavapipe-${other}-bit`,
-            include: ['tests/kernels/matmul.test.ts', 'tests/kernels/attention.test.ts', 'tests/kernels/attention-tune.test.ts'],
+            include: ['tests/kernels/matmul.test.ts', 'tests/kernels/attention.test.ts', 'tests/kernels/tune/attention.test.ts', 'tests/kernels/tune/matmul.test.ts'],
             env: { LP_NATIVE_VECTOR_WIDTH: other },
           },
         }]

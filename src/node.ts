@@ -3,7 +3,7 @@
 // and `trainRun`, the file-based training run behind `mqg train` (run directories, checkpoints,
 // resume). Importing it opens WebGPU through Dawn.
 import './gpu/node';
-import './kernels/matmul-tune.node';
+import './kernels/tune/store.node';
 // Checkpoints from any source: a file, a Hugging Face model directory (sharded, with config.json),
 // an hf:org/name[@rev] id (the local Hub cache, else downloaded); convert and write them atomically.
 export * from './model/checkpoint.node';

@@ -1,6 +1,6 @@
 // The `mqg` command line. Each subcommand lives in its own module and is loaded on demand.
 import '../gpu/node';
-import '../kernels/matmul-tune.node';
+import '../kernels/tune/store.node';
 import { UsageError } from '../util/errors';
 import { reportError } from './report';
 import { existsSync, readFileSync } from 'node:fs';

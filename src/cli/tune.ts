@@ -1,10 +1,11 @@
-// `mqg tune`: tune the kernels with per-adapter choices (matmul, attention, the row kernels) on a model's shapes, record the
-// choice for this adapter, driver and library version (~/.cache/mqg-webgpu/matmul-tune.json), and
-// print each candidate's time. Training tunes by itself on first use; this redoes it on demand.
+// `mqg tune`: tune the kernels with per-adapter choices (matmul, attention, the row kernels) on a
+// model's shapes with autoTune (kernels/tune), record the choices for this adapter, driver and
+// library version (~/.cache/mqg-webgpu/matmul-tune.json), and print each candidate's time. A model
+// tunes by itself where it is prepared (GPT2.prepare) on first use; this redoes it on demand.
 import { parseFlags, usage, type FlagSpec } from './args';
 import { createGPU } from '../gpu/context';
-import { autoTune } from '../kernels/matmul-tune';
-import { attentionVariantName } from '../kernels/attention-tune';
+import { autoTune } from '../kernels/tune/auto';
+import { attentionVariantName } from '../kernels/attention';
 import { layernormLayoutName } from '../kernels/layernorm';
 import { variantName } from '../kernels/matmul-wgsl';
 import { presetConfig, type PresetName } from '../model/config';

@@ -4,3 +4,4 @@ export * from './kernel';
 export * from './context';
 export * from './doctor';
 export * from './adapter';
+export * from './sources';

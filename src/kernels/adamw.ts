@@ -27,6 +27,7 @@
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const WG = 256;
@@ -120,14 +121,12 @@ export function createDecayMask(gpu: GPUContext, segments: { offset: number; len
 const IS_FINITE = /* wgsl */ `
 fn isFinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }`;
 
-const prologues = new Map<boolean, KernelSource>();
+const sources = kernelSourceCache();
 
 function prologueKernel(scaled: boolean): KernelSource {
-  let k = prologues.get(scaled);
-  if (!k) {
-    k = {
-      name: `adamw_prologue${scaled ? '_scaled' : ''}`,
-      code: /* wgsl */ `
+  return sources(`prologue:${scaled}`, () => ({
+    name: `adamw_prologue${scaled ? '_scaled' : ''}`,
+    code: /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> hyper: array<f32, ${ADAMW_HYPER_SIZE}>;
 @group(0) @binding(1) var<storage, read> normSq: array<f32>;
 ${scaled ? '@group(0) @binding(2) var<storage, read> lossScaleState: array<f32>;' : ''}
@@ -145,13 +144,8 @@ fn main() {
   hyper[${ADAMW_HYPER.gradNorm}] = norm;
   hyper[${ADAMW_HYPER.lossScale}] = lossScale;
 }`,
-    };
-    prologues.set(scaled, k);
-  }
-  return k;
+  }));
 }
-
-const updates = new Map<string, KernelSource>();
 
 /**
  * The per-element update. W = 4: each invocation updates 4 consecutive elements with vec4 loads and
@@ -159,9 +153,10 @@ const updates = new Map<string, KernelSource>();
  * elements start..N-1 one per invocation, for the < 4 elements left over when N % 4 != 0.
  */
 function updateKernel(lowp: boolean, W: 1 | 4): KernelSource {
-  const key = `${lowp}:${W}`;
-  let k = updates.get(key);
-  if (k) return k;
+  return sources(`update:${lowp}:${W}`, () => updateSource(lowp, W));
+}
+
+function updateSource(lowp: boolean, W: 1 | 4): KernelSource {
   const H = ADAMW_HYPER;
   const [VF, VL] = W === 4 ? ['vec4f', 'vec4<f16>'] : ['f32', 'f16'];
   // Weight decay per element from the mask bits. base is a multiple of 4, so a quad's 4 bits
@@ -172,7 +167,7 @@ function updateKernel(lowp: boolean, W: 1 | 4): KernelSource {
   let weightDecay = select(vec4f(0.0), vec4f(hyper[${H.weightDecay}]), bits != vec4u(0u));`
     : /* wgsl */ `let e = dims.base + i;
   let weightDecay = select(0.0, hyper[${H.weightDecay}], ((decayMask[e >> 5u] >> (e & 31u)) & 1u) != 0u);`;
-  k = {
+  return {
     name: `adamw_update${W === 4 ? '_vec4' : ''}${lowp ? '_f16copy' : ''}`,
     code: /* wgsl */ `${lowp ? 'enable f16;\n' : ''}
 // N, start: this dispatch's range in units of W elements; base: element offset of the bound ranges
@@ -212,8 +207,6 @@ ${lowp ? `  // out-of-range f32 -> f16 conversion is undefined in WGSL: saturate
   paramsLowp[i] = ${VL}(clamp(updated, ${VF}(-65504.0), ${VF}(65504.0)));` : ''}
 }`,
   };
-  updates.set(key, k);
-  return k;
 }
 
 /**

@@ -36,13 +36,17 @@
 //    than the tiled kernels. Chosen on software adapters with subgroups of 8 or more lanes, for head
 //    sizes 4, 8, ..., 28, 32 and 64 (vec4 rows, shared by up to 8 lanes); larger heads would take
 //    lavapipe tens of seconds per pipeline to compile, and get the tiled kernels.
+//    The layout (lanes per workgroup, rows per lane) is attentionChoice: forced, else tuned per
+//    adapter and head size (tuneAttention, tune/attention.ts), else 8 lanes with one row each.
 //
 // Compile-time choices (interpolated into the WGSL): storage dtype, head size hs, tiling. B, T and
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
 
 import type { GPUContext, KernelSource, Step, Tensor } from '../gpu/index';
-import { loadTuneRecord, matmulTuneKey, saveTuneRecord } from './matmul';
 import { isSoftwareAdapter } from '../gpu/adapter';
+import { kernelSourceCache } from '../gpu/sources';
+import { TunedChoice } from './tune/choice';
+import { type TuneRecord, tuneKey } from './tune/store';
 
 type Storage = 'f16' | 'f32';
 
@@ -666,30 +670,19 @@ export type AttentionVariant = { kind: 'tiled'; tiles?: Partial<Record<Attention
  */
 const DEFAULT_SUBGROUP: SubgroupVariant = { kind: 'subgroup', wg: 8, rows: 1 };
 
-const forced = new WeakMap<GPUContext, AttentionVariant>();
-
-/** What tuneAttention stores per adapter and head size (attention-tune.ts). */
-export interface AttentionTuneRecord {
-  variant: SubgroupVariant;
-  /** Milliseconds of one forward + backward per candidate (by kernel suffix), for the record. */
-  timings?: Record<string, number>;
-  /** Candidates dropped because they computed wrong results or failed, with the reason. */
-  rejected?: Record<string, string>;
-  /** The shape timed and the precision. */
+/** What tuneAttention stores per adapter and head size (tune/attention.ts). */
+export interface AttentionTuneRecord extends TuneRecord<SubgroupVariant> {
+  /** The shape timed. */
   shape?: { B: number; T: number; C: number; NH: number };
-  precision?: string;
-  date?: string;
 }
 
 /** Bumped whenever the attention kernels or their candidates change, so older records are ignored. */
 export const ATTENTION_TUNE_VERSION = 1;
 
-/** The store key of the attention choice for head size hs: the matmul key (adapter, driver, library) plus the head size. */
-export function attentionTuneKey(gpu: GPUContext, hs: number): string {
-  return `attention v${ATTENTION_TUNE_VERSION} hs${hs} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
+/** A variant's name in tuning tables and records: 'tiled', or 'sg' lanes 'x' rows. */
+export function attentionVariantName(v: AttentionVariant): string {
+  return v.kind === 'tiled' ? 'tiled' : `sg${v.wg}x${v.rows}`;
 }
-
-const tunedAttention = new Map<string, AttentionTuneRecord | null>();
 
 /** Why `v` cannot run for head size hs on this context, or '' when it can. */
 export function attentionVariantProblem(gpu: GPUContext, hs: number, v: AttentionVariant): string {
@@ -711,49 +704,20 @@ export function subgroupAttentionAvailable(gpu: GPUContext, hs: number): boolean
   return isSoftwareAdapter(gpu) && subgroupsOfEight(gpu) && !!subgroupGeometry(hs);
 }
 
-/** Whether setAttentionVariant forced a variant on this context. */
-export function attentionForced(gpu: GPUContext): boolean {
-  return forced.has(gpu);
-}
-
-/** The recorded (tuned) attention choice for head size hs on this context, from memory or the registered store. */
-export function attentionTuneRecord(gpu: GPUContext, hs: number): AttentionTuneRecord | undefined {
-  const key = attentionTuneKey(gpu, hs);
-  let rec = tunedAttention.get(key);
-  if (rec === undefined) {
-    const stored = loadTuneRecord(key) as AttentionTuneRecord | undefined;
-    rec = stored && stored.variant?.kind === 'subgroup' && !attentionVariantProblem(gpu, hs, stored.variant) ? stored : null; // stale or foreign: ignore
-    tunedAttention.set(key, rec);
-  }
-  return rec ?? undefined;
-}
-
-/** @internal Remember a tuned choice (memory, and the store when `persist`). */
-export function recordAttentionTune(gpu: GPUContext, hs: number, record: AttentionTuneRecord, persist = true): void {
-  const key = attentionTuneKey(gpu, hs);
-  tunedAttention.set(key, record);
-  if (persist) saveTuneRecord(key, record);
-}
-
-/** @internal Forget in-memory attention choices (tests: a fresh process). */
-export function forgetAttentionTunes(): void {
-  tunedAttention.clear();
-}
-
-let sourceHook: ((name: string, code: string) => string) | null = null;
-
-/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
-export function setAttentionSourceHook(hook: ((name: string, code: string) => string) | null): void {
-  sourceHook = hook;
-  kernels.clear();
-}
+/**
+ * The attention layout per adapter and head size: forced (setAttentionVariant, any variant), else
+ * the subgroup layout recorded by tuneAttention under `attention v1 hs<hs> <precision> | tuneKey`.
+ */
+export const attentionChoice = new TunedChoice<AttentionVariant, number, AttentionTuneRecord>({
+  what: 'attention',
+  key: (gpu, hs) => `attention v${ATTENTION_TUNE_VERSION} hs${hs} ${gpu.precision} | ${tuneKey(gpu)}`,
+  problem: (_, v) => (v.kind === 'subgroup' && subgroupShapeProblem(v) ? `subgroup variant ${subgroupShapeProblem(v)}` : ''),
+  recordProblem: (gpu, v, hs) => (v.kind === 'subgroup' ? subgroupGeometryProblem(gpu, hs) : 'a record holds a subgroup layout'),
+});
 
 /** Use this variant on this context regardless of the adapter (tests, benchmarks); null restores the default. */
 export function setAttentionVariant(gpu: GPUContext, variant: AttentionVariant | null): void {
-  const problem = variant?.kind === 'subgroup' ? subgroupShapeProblem(variant) : '';
-  if (problem) throw new RangeError(`attention: subgroup variant ${problem}`);
-  if (variant) forced.set(gpu, variant);
-  else forced.delete(gpu);
+  attentionChoice.force(gpu, variant);
 }
 
 function subgroupsOfEight(gpu: GPUContext): boolean {
@@ -767,14 +731,14 @@ function subgroupsOfEight(gpu: GPUContext): boolean {
  * else the tiled kernels.
  */
 export function attentionVariant(gpu: GPUContext, hs: number): AttentionVariant {
-  const v = forced.get(gpu);
+  const v = attentionChoice.forced(gpu);
   if (v) {
     const problem = v.kind === 'subgroup' ? subgroupGeometryProblem(gpu, hs) : '';
     if (problem) throw new RangeError(`attention: the subgroup variant ${problem}`);
     return v;
   }
   if (!subgroupAttentionAvailable(gpu, hs)) return { kind: 'tiled' };
-  return attentionTuneRecord(gpu, hs)?.variant ?? DEFAULT_SUBGROUP;
+  return attentionChoice.variant(gpu, hs, () => DEFAULT_SUBGROUP);
 }
 
 interface AttentionKernel {
@@ -783,32 +747,20 @@ interface AttentionKernel {
   rowsPerWorkgroup: number;
 }
 
-const kernels = new Map<string, AttentionKernel>();
+const sources = kernelSourceCache();
 
-/** The memoized kernel of one pass for a storage dtype, head size and variant. */
+/** The kernel of one pass for a storage dtype, head size and variant (its source built once). */
 export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number, gpu: GPUContext): AttentionKernel {
   const v = attentionVariant(gpu, hs);
   if (v.kind === 'subgroup') {
-    const key = `${pass}:${dtype}:${hs}:sg${v.wg}x${v.rows}`;
-    let k = kernels.get(key);
-    if (!k) {
-      const gen = pass === 'forward' ? forwardSubgroupCode : pass === 'dq' ? dqSubgroupCode : dkvSubgroupCode;
-      const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}`;
-      const code = gen(dtype, hs, v);
-      k = { src: { name, code: sourceHook ? sourceHook(name, code) : code }, rowsPerWorkgroup: v.wg * v.rows };
-      kernels.set(key, k);
-    }
-    return k;
+    const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}`;
+    const gen = pass === 'forward' ? forwardSubgroupCode : pass === 'dq' ? dqSubgroupCode : dkvSubgroupCode;
+    return { src: sources(name, () => ({ name, code: gen(dtype, hs, v) })), rowsPerWorkgroup: v.wg * v.rows };
   }
   const t = v.tiles?.[pass] ?? chooseAttentionTiles(pass, hs, dtype, gpu.limits);
-  const key = `${pass}:${dtype}:${hs}:${t.br}x${t.bc}x${t.tpr}`;
-  let k = kernels.get(key);
-  if (!k) {
-    const gen = pass === 'forward' ? forwardCode : pass === 'dq' ? dqCode : dkvCode;
-    k = { src: { name: `attention_${pass}_${dtype}_hs${hs}_${t.br}x${t.bc}x${t.tpr}`, code: gen(dtype, hs, t) }, rowsPerWorkgroup: pass === 'dkv' ? t.bc : t.br };
-    kernels.set(key, k);
-  }
-  return k;
+  const name = `attention_${pass}_${dtype}_hs${hs}_${t.br}x${t.bc}x${t.tpr}`;
+  const gen = pass === 'forward' ? forwardCode : pass === 'dq' ? dqCode : dkvCode;
+  return { src: sources(name, () => ({ name, code: gen(dtype, hs, t) })), rowsPerWorkgroup: pass === 'dkv' ? t.bc : t.br };
 }
 
 function storageOf(name: string, ...tensors: Tensor[]): Storage {

@@ -21,13 +21,12 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
-import { matmulTuneKey } from './matmul';
-import { TunedChoice } from './tune-choice';
+import { kernelSourceCache } from '../gpu/sources';
+import { TunedChoice } from './tune/choice';
+import { tuneKey } from './tune/store';
 
 /** Row elements per invocation step: 4 (vec4 loads) when Vp % 4 == 0, else 1. */
 type Width = 1 | 4;
-
-const kernels = new Map<string, KernelSource>();
 
 /**
  * `maxRowsPerDispatch` caps the rows of one dispatch below what the binding limit allows (tests use
@@ -39,7 +38,7 @@ export const classifierOptions: { maxRowsPerDispatch: number } = { maxRowsPerDis
  * Threads per row by default. Workgroup barriers are expensive on CPU implementations (on lavapipe,
  * 64 threads ran V=4096 rows twice as fast as 256), and a short row has little to share out; long
  * rows get 128 so a GPU still has enough threads in flight when BT is small. tuneRowKernels
- * (rows-tune.ts) picks among CROSS_ENTROPY_WORKGROUPS per adapter and row length.
+ * (tune/rows.ts) picks among CROSS_ENTROPY_WORKGROUPS per adapter and row length.
  */
 export function defaultCrossEntropyWorkgroup(V: number): number {
   return V <= 4096 ? 64 : 128;
@@ -51,37 +50,30 @@ export const CROSS_ENTROPY_WORKGROUPS: readonly number[] = [32, 64, 128, 256];
 /** Bumped whenever the kernel or the candidates change, so older records are ignored. */
 export const CROSS_ENTROPY_TUNE_VERSION = 1;
 
-/** The store key of the threads-per-row choice for rows of Vp logits (the matmul key plus Vp and the precision). */
-export function crossEntropyTuneKey(gpu: GPUContext, Vp: number): string {
-  return `crossentropy v${CROSS_ENTROPY_TUNE_VERSION} Vp${Vp} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
-}
-
-/** @internal Threads-per-row choices (tuned records, forced sizes): rows-tune.ts records into it. */
-export const crossEntropyChoice = new TunedChoice<number>((wg) =>
-  CROSS_ENTROPY_WORKGROUPS.includes(wg) ? '' : `workgroup size ${wg} is not one of ${CROSS_ENTROPY_WORKGROUPS.join(', ')}`);
+/** Threads per row per adapter and Vp: forced (setCrossEntropyWorkgroup), else recorded by tuneRowKernels under `crossentropy v1 Vp<Vp> <precision> | tuneKey`. */
+export const crossEntropyChoice = new TunedChoice<number, number>({
+  what: 'crossEntropy',
+  key: (gpu, Vp) => `crossentropy v${CROSS_ENTROPY_TUNE_VERSION} Vp${Vp} ${gpu.precision} | ${tuneKey(gpu)}`,
+  problem: (_, wg) => (CROSS_ENTROPY_WORKGROUPS.includes(wg) ? '' : `workgroup size ${wg} is not one of ${CROSS_ENTROPY_WORKGROUPS.join(', ')}`),
+});
 
 /** Use this many threads per row on this context regardless of tuning (tests, benchmarks); null restores the default. */
 export function setCrossEntropyWorkgroup(gpu: GPUContext, wg: number | null): void {
-  crossEntropyChoice.force(gpu, wg, 'crossEntropy');
+  crossEntropyChoice.force(gpu, wg);
 }
 
 /** Threads per row for rows of V logits padded to Vp: forced, else tuned, else by V. */
 export function crossEntropyWorkgroup(gpu: GPUContext, V: number, Vp: number): number {
-  return crossEntropyChoice.forced(gpu) ?? crossEntropyChoice.record(crossEntropyTuneKey(gpu, Vp))?.variant ?? defaultCrossEntropyWorkgroup(V);
+  return crossEntropyChoice.variant(gpu, Vp, () => defaultCrossEntropyWorkgroup(V));
 }
 
-let sourceHook: ((name: string, code: string) => string) | null = null;
-
-/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
-export function setCrossEntropySourceHook(hook: ((name: string, code: string) => string) | null): void {
-  sourceHook = hook;
-  kernels.clear();
-}
+const kernels = kernelSourceCache();
 
 function classifierKernel(dtype: 'f16' | 'f32', W: Width, WG: number): KernelSource {
-  const key = `${dtype}:${W}:${WG}`;
-  let k = kernels.get(key);
-  if (k) return k;
+  return kernels(`${dtype}:${W}:${WG}`, () => classifierSource(dtype, W, WG));
+}
+
+function classifierSource(dtype: 'f16' | 'f32', W: Width, WG: number): KernelSource {
   // VF/VU/VI: the per-step value types; load/store convert between storage and f32.
   const [VF, VU, VI, VS] = W === 4 ? ['vec4f', 'vec4u', 'vec4i', `vec4<${dtype}>`] : ['f32', 'u32', 'i32', dtype];
   const helpers = W === 4
@@ -96,7 +88,7 @@ fn hmax(x: f32) -> f32 { return x; }
 fn hsum(x: f32) -> f32 { return x; }
 fn loadTarget(base: u32, t: u32) -> f32 { return f32(logits[base + t]); }`;
   const name = `crossentropy_forward_backward_${dtype}${W === 4 ? '_vec4' : ''}_wg${WG}`;
-  k = {
+  return {
     name,
     code: /* wgsl */ `${dtype === 'f16' ? 'enable f16;\n' : ''}
 struct Dims { BT: u32, V: u32, Vp: u32, ignoreIndex: i32, dlossMean: f32, backward: u32 }
@@ -184,9 +176,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }`,
   };
-  if (sourceHook) k = { name, code: sourceHook(name, k.code) };
-  kernels.set(key, k);
-  return k;
 }
 
 export interface CrossEntropyOptions {

@@ -10,16 +10,15 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const WG = 64;
 const MAX_T = 4096;
-const sources = new Map<string, KernelSource>();
+const sources = kernelSourceCache();
 
 function decodeSource(st: 'f16' | 'f32'): KernelSource {
-  let src = sources.get(st);
-  if (src) return src;
-  src = {
+  return sources(st, () => ({
     name: `attention_decode_${st}`,
     code: `${st === 'f16' ? 'enable f16;' : ''}
 struct Params { pos: u32, C: u32, hs: u32, scale: f32 }
@@ -74,9 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
     out[h * hs + i] = ${st}(acc / sum);
   }
 }`,
-  };
-  sources.set(st, src);
-  return src;
+  }));
 }
 
 /** out[C] = causal attention of the query at `pos` over cache rows 0..pos, scores scale · q·k (default 1/sqrt(hs)). pos < 4096. */

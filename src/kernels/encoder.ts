@@ -25,6 +25,7 @@
 import type { GPUContext, Step } from '../gpu/context';
 import { MQGError } from '../util/errors';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const LANES = 8;
@@ -81,13 +82,7 @@ function grid2d(n: number): [number, number] {
   return [x, Math.ceil(n / x)];
 }
 
-const kernels = new Map<string, KernelSource>();
-
-function memo(key: string, make: () => KernelSource): KernelSource {
-  let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = make()));
-  return k;
-}
+const memo = kernelSourceCache();
 
 // vec4 access where C % 4 == 0: a "unit" is a vec4 or a scalar, n = C / width units per row.
 function vecType(t: Float | 'f32', width: 1 | 4): string {

@@ -24,6 +24,7 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 import type { Activation } from '../util/activation';
 import { type Float, elementType, elementwiseLayout, elementwiseMain, f32Of, forEachChunk } from './residual';
@@ -119,13 +120,7 @@ function stem(act: Activation): string {
   return isTanhGelu(act) ? 'gelu' : act === 'gelu' ? 'gelu_erf' : act;
 }
 
-const kernels = new Map<string, KernelSource>();
-
-function memo(key: string, make: () => KernelSource): KernelSource {
-  let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = make()));
-  return k;
-}
+const memo = kernelSourceCache();
 
 function enables(...types: Float[]): string {
   return types.includes('f16') ? 'enable f16;\n' : '';

@@ -10,6 +10,8 @@ export * from './classifier';
 export * from './reduce';
 export * from './adamw';
 export * from './mchead';
+// Per-adapter tuning of the kernels with choices (matmul, attention, layernorm, cross-entropy).
+export * from './tune/index';
 
 // The runtime types the launchers take: a Step records dispatches into one command encoder
 // (`gpu.step(label)`), tensors are `gpu.tensor(shape, dtype, label)`.
@@ -17,6 +19,7 @@ export { Tensor } from '../gpu/tensor';
 export type { DType } from '../gpu/tensor';
 export type { Step, Grid, Bindings, BindingValue, DispatchCost } from '../gpu/context';
 export type { KernelSource } from '../gpu/kernel';
+export { setKernelSourceHook, type KernelSourceHook } from '../gpu/sources';
 
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
 export { createGPU, GPUContext } from '../gpu/context';

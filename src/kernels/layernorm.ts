@@ -26,8 +26,8 @@
 //
 // Layout: a workgroup is `rows` rows × `lanes` lanes (LayernormLayout, default 8 × 8); the lanes of a
 // row stride over its channels, as vec4 where C % 4 == 0. The layout is chosen per adapter and C by
-// tuneRowKernels (rows-tune.ts) among layernormCandidates; the column pass has its own fixed size. The kernels re-read a row from cache rather than hold it in
-// private arrays (on lavapipe that measured no faster, and its LLVM compiles them for seconds).
+// tuneRowKernels (tune/rows.ts) among layernormCandidates and kept in layernormChoice; the column
+// pass has its own fixed size. The kernels re-read a row from cache rather than hold it in private arrays (on lavapipe that measured no faster, and its LLVM compiles them for seconds).
 // Statistics and accumulation are f32 whatever the storage type.
 // A row sum: each lane writes its partial to workgroup memory and after one barrier every lane of
 // the row adds the row's partials in index order: a fixed order, one barrier, and no
@@ -39,9 +39,10 @@
 import type { GPUContext, Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import type { DType, Tensor } from '../gpu/tensor';
-import { matmulTuneKey } from './matmul';
 import { isSoftwareAdapter } from '../gpu/adapter';
-import { TunedChoice } from './tune-choice';
+import { kernelSourceCache } from '../gpu/sources';
+import { TunedChoice } from './tune/choice';
+import { tuneKey } from './tune/store';
 
 /** A workgroup of `rows` rows × `lanes` lanes per row (both powers of two, rows <= 64). */
 export interface LayernormLayout {
@@ -91,30 +92,24 @@ export function layernormLayoutName(l: LayernormLayout): string {
 /** Bumped whenever the kernels or the candidates change, so older records are ignored. */
 export const LAYERNORM_TUNE_VERSION = 1;
 
-/** The store key of the layout choice for C channels: the matmul key (adapter, driver, library) plus C and the precision. */
-export function layernormTuneKey(gpu: GPUContext, C: number): string {
-  return `layernorm v${LAYERNORM_TUNE_VERSION} C${C} ${gpu.precision} | ${matmulTuneKey(gpu)}`;
-}
-
-/** @internal The layout choices (tuned records, forced layouts): rows-tune.ts records into it. */
-export const layernormChoice = new TunedChoice<LayernormLayout>((l) => (LAYERNORM_LAYOUTS.some((a) => a.lanes === l.lanes && a.rows === l.rows) ? '' : layernormLayoutProblem(l) || `layout ${layernormLayoutName(l)} is not one the scratch size allows for`));
+/**
+ * The layout per adapter and C: forced (setLayernormLayout), else recorded by tuneRowKernels under
+ * `layernorm v1 C<C> <precision> | tuneKey`, else 8 × 8. Only LAYERNORM_LAYOUTS are accepted.
+ */
+export const layernormChoice = new TunedChoice<LayernormLayout, number>({
+  what: 'layernorm',
+  key: (gpu, C) => `layernorm v${LAYERNORM_TUNE_VERSION} C${C} ${gpu.precision} | ${tuneKey(gpu)}`,
+  problem: (_, l) => (LAYERNORM_LAYOUTS.some((a) => a.lanes === l.lanes && a.rows === l.rows) ? '' : layernormLayoutProblem(l) || `layout ${layernormLayoutName(l)} is not one the scratch size allows for`),
+});
 
 /** Use this layout on this context regardless of tuning (tests, benchmarks); null restores the default. */
 export function setLayernormLayout(gpu: GPUContext, layout: LayernormLayout | null): void {
-  layernormChoice.force(gpu, layout, 'layernorm');
+  layernormChoice.force(gpu, layout);
 }
 
 /** The layout the launchers use for C channels: forced, else tuned (tuneRowKernels), else 8 × 8. */
 export function layernormLayout(gpu: GPUContext, C: number): LayernormLayout {
-  return layernormChoice.forced(gpu) ?? layernormChoice.record(layernormTuneKey(gpu, C))?.variant ?? DEFAULT_LAYERNORM_LAYOUT;
-}
-
-let sourceHook: ((name: string, code: string) => string) | null = null;
-
-/** @internal Tests: rewrite a kernel's WGSL as it is generated (to break one candidate on purpose). */
-export function setLayernormSourceHook(hook: ((name: string, code: string) => string) | null): void {
-  sourceHook = hook;
-  kernels.clear();
+  return layernormChoice.variant(gpu, C, () => DEFAULT_LAYERNORM_LAYOUT);
 }
 
 type Float = 'f16' | 'f32';
@@ -194,17 +189,7 @@ fn rowSum(partials: ptr<workgroup, array<${T}, ${WG}>>, value: ${T}, lid: u32) -
 }`;
 }
 
-const kernels = new Map<string, KernelSource>();
-
-function memo(key: string, make: () => KernelSource): KernelSource {
-  let k = kernels.get(key);
-  if (!k) {
-    k = make();
-    if (sourceHook) k = { ...k, code: sourceHook(k.name, k.code) };
-    kernels.set(key, k);
-  }
-  return k;
-}
+const memo = kernelSourceCache();
 
 /**
  * The forward kernel; with `add` (the addend's type) the fused residual form: res = inp + addend is

@@ -16,6 +16,7 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 import type { Activation } from '../util/activation';
 import { gemm } from './matmul';
@@ -24,12 +25,11 @@ import { gemm } from './matmul';
 export type ActEpilogue = { preact: Tensor; activation?: Activation };
 
 const WG = 64;
-const sources = new Map<string, KernelSource>();
+const sources = kernelSourceCache();
 
 function downSource(x: 'f16' | 'f32', e: 'f16' | 'f32'): KernelSource {
   const name = `lora_down_${x}_${e}`;
-  let src = sources.get(name);
-  if (!src) {
+  return sources(name, () => {
     const code = /* wgsl */ `${x === 'f16' || e === 'f16' ? 'enable f16;' : ''}
 struct Params { M: u32, K: u32, r: u32, ek: u32, ej: u32, scale: f32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -52,9 +52,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   out[i] = params.scale * acc;
 }
 `;
-    sources.set(name, (src = { name, code }));
-  }
-  return src;
+    return { name, code };
+  });
 }
 
 function f(t: Tensor, what: string): 'f16' | 'f32' {

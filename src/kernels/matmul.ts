@@ -20,8 +20,9 @@
 //
 // Dtypes: a, b, bias each f16 or f32, out/preact f16 or f32, independently; accumulation is f32.
 // The WGSL variant follows from the tensors' dtypes, the layout, the alignment of each operand
-// (vec4 loads where leading dimension and offset allow) and the adapter's tuned tiling
-// (tuneMatmul, matmul-tune.ts). WGSL lives in matmul-wgsl.ts.
+// (vec4 loads where leading dimension and offset allow) and the adapter's tiling: matmulChoice,
+// forced, else tuned (tuneMatmul, tune/matmul.ts), else a default by adapter kind. WGSL lives in
+// matmul-wgsl.ts.
 //
 // Tensors are bound as byte ranges: each binding starts at the 256-byte boundary at or below the
 // operand's first element (the remainder travels as an element offset in the uniforms) and ends on
@@ -37,13 +38,15 @@
 // accumulators per lane spill. Per 4 k-steps a lane issues 8 vector loads for 512 FMAs.
 // See bench/kernels/matmul.ts.
 
-import type { AdapterSummary, GPUContext, Step } from '../gpu/context';
+import type { GPUContext, Step } from '../gpu/context';
 import { BindingError } from '../util/errors';
 import { isSoftwareAdapter } from '../gpu/adapter';
 // The epilogue's activations by their Hugging Face names (config.json activation_function).
 import type { Activation } from '../util/activation';
 import type { KernelSource } from '../gpu/kernel';
-import type { Shape } from './matmul-tune';
+import { kernelSourceCache } from '../gpu/sources';
+import { TunedChoice } from './tune/choice';
+import { type TuneRecord, tuneKey } from './tune/store';
 import { DTYPE_BYTES, type Tensor, alignUp } from '../gpu/tensor';
 import {
   type ActFn,
@@ -59,10 +62,6 @@ import {
 } from './matmul-wgsl';
 
 export type { MatmulVariant } from './matmul-wgsl';
-export {
-  autoTune, autoTuneEnabled, autoTuneOnce, matmulCandidates, modelTuneShapes, tuneMatmul,
-  type AutoTuneOptions, type AutoTuneResult, type TuneMatmulOptions, type TuneModelShape,
-} from './matmul-tune';
 
 const ACT_FN: Record<Activation, ActFn> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu: 'erf', relu: 'relu', silu: 'silu' };
 
@@ -113,7 +112,7 @@ export interface LowRankEpilogue {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Variant choice: tuned per adapter (tuneMatmul), else a default by adapter kind.
+// Variant choice: forced, else tuned per adapter (tuneMatmul, tune/matmul.ts), else a default by adapter kind.
 
 /** Tiled, workgroup memory: the portable default for real GPUs. */
 export const DEFAULT_TILED: MatmulVariant = { kind: 'tiled', tm: 4, tn: 4, wx: 16, wy: 16, bk: 16 };
@@ -122,82 +121,13 @@ export const DEFAULT_BCAST: MatmulVariant = { kind: 'bcast', tm: 32, tn: 4, wx: 
 /** The same for 16-lane subgroups (lavapipe with 512-bit vectors): 16 lanes share each A block. */
 export const DEFAULT_BCAST16: MatmulVariant = { kind: 'bcast', tm: 32, tn: 4, wx: 16, wy: 2, subgroups: true, g: 16 };
 
+/** A GEMM the tuner times, [M, N, K, transA, transB] and optionally its weight in the total (default 1): the total is Σ weight · ms. */
+export type MatmulTuneShape = [number, number, number, boolean, boolean] | [number, number, number, boolean, boolean, number];
+
 /** What tuneMatmul stores per adapter. */
-export interface MatmulTuneRecord {
-  variant: MatmulVariant;
-  /** Milliseconds per candidate (by variant name) on the tuning shapes, for the record. */
-  timings?: Record<string, number>;
-  /** Candidates dropped because they computed wrong results or failed, with the reason. */
-  rejected?: Record<string, string>;
-  /** The shapes timed, [M, N, K, transA, transB, weight in the total (default 1)], and the precision. */
-  shapes?: Shape[];
-  precision?: string;
-  date?: string;
-}
-
-/** Persistence for tune records (Node: a JSON file, see matmul-tune.node.ts); keys name the adapter. */
-export interface MatmulTuneStore {
-  load(key: string): MatmulTuneRecord | undefined;
-  save(key: string, record: MatmulTuneRecord): void;
-}
-
-/** Bumped whenever the kernels or the candidate list change, so older records are ignored. */
-export const MATMUL_TUNE_VERSION = 5;
-
-/** The library's version (package.json; a test keeps the two equal): a new release tunes afresh. */
-export const LIBRARY_VERSION = '0.1.0';
-
-let store: MatmulTuneStore | undefined;
-const tuned = new Map<string, MatmulTuneRecord | null>();
-const forced = new WeakMap<GPUContext, MatmulVariant>();
-
-/** Register where tune records persist (matmul-tune.node.ts does this for Node when imported). */
-export function setMatmulTuneStore(s: MatmulTuneStore | undefined): void {
-  store = s;
-  tuned.clear();
-}
-
-/** What identifies an adapter for tuning; WebGPU reports the driver (and its version) in the description. */
-export interface TuneAdapter {
-  adapterInfo: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>;
-  hasSubgroups: boolean;
-}
-
-/**
- * The key tune records are filed under: kernel version, library version, the adapter (vendor,
- * architecture, device), its driver (the description, which carries the driver's version, e.g.
- * "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)") and its subgroup support. A driver or library update
- * therefore tunes again.
- */
-export function matmulTuneKey(gpu: TuneAdapter, libraryVersion = LIBRARY_VERSION): string {
-  const i = gpu.adapterInfo;
-  const adapter = [i.vendor, i.architecture, i.device].filter((x) => x).join(' / ') || 'unknown adapter';
-  return `v${MATMUL_TUNE_VERSION} | mqg-webgpu ${libraryVersion} | ${adapter} | driver ${i.description || 'unknown'} | ${gpu.hasSubgroups ? 'subgroups' : 'no-subgroups'}`;
-}
-
-/** @internal Any record in the registered store by key (attention.ts files its choices beside matmul's). */
-export function loadTuneRecord(key: string): { variant: unknown } | undefined {
-  return store?.load(key);
-}
-
-/** @internal Save any record in the registered store (no store: nothing, the caller keeps it in memory). */
-export function saveTuneRecord(key: string, record: { variant: unknown }): void {
-  store?.save(key, record as MatmulTuneRecord);
-}
-
-/** @internal Remember a tuned choice for this adapter (memory, and the store if one is registered). */
-export function recordMatmulTune(gpu: GPUContext, record: MatmulTuneRecord, persist = true): void {
-  const key = matmulTuneKey(gpu);
-  tuned.set(key, record);
-  if (persist) store?.save(key, record);
-}
-
-/** Use this variant on this context regardless of tuning (tests, benchmarks); null restores the default. */
-export function setMatmulVariant(gpu: GPUContext, variant: MatmulVariant | null): void {
-  if (variant) {
-    checkVariant(gpu, variant);
-    forced.set(gpu, variant);
-  } else forced.delete(gpu);
+export interface MatmulTuneRecord extends Omit<TuneRecord<MatmulVariant>, 'shape'> {
+  /** The shapes timed, [M, N, K, transA, transB, weight in the total (default 1)]. */
+  shapes?: MatmulTuneShape[];
 }
 
 /** The adapter's subgroup size range, where it reports one. */
@@ -206,85 +136,67 @@ export function subgroupSizes(gpu: GPUContext): { min?: number; max?: number } {
   return { min: info?.subgroupMinSize, max: info?.subgroupMaxSize };
 }
 
-/** Throws unless the variant is a valid tiling that this adapter can run. */
-export function checkVariant(gpu: GPUContext, v: MatmulVariant): void {
+/** Why the variant is not a valid tiling that this adapter can run, or ''. */
+export function matmulVariantProblem(gpu: GPUContext, v: MatmulVariant): string {
   const g = v.kind === 'bcast' ? (v.g ?? 8) : 8;
   if (v.kind === 'bcast' && v.subgroups) {
-    if (!gpu.hasSubgroups) throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups, which ${gpu.adapterName} lacks`);
+    if (!gpu.hasSubgroups) return `matmul variant ${JSON.stringify(v)} needs subgroups, which ${gpu.adapterName} lacks`;
     // Lanes broadcast from lanes 0..g-1 of their own subgroup, which must lie within one row of lanes.
     const { min, max } = subgroupSizes(gpu);
     if ((min !== undefined && min < g) || (max !== undefined && v.wx % max !== 0)) {
-      throw new BindingError(`matmul variant ${JSON.stringify(v)} needs subgroups of ${g}+ lanes that divide wx=${v.wx}; ${gpu.adapterName} has ${min}..${max}`);
+      return `matmul variant ${JSON.stringify(v)} needs subgroups of ${g}+ lanes that divide wx=${v.wx}; ${gpu.adapterName} has ${min}..${max}`;
     }
   }
   const ok =
     v.kind === 'tiled'
       ? v.tm % 4 === 0 && v.tn % 4 === 0 && v.bk % 4 === 0 && ((v.wy * v.tm * v.bk) / 4) % (v.wx * v.wy) === 0 && ((v.wx * v.tn * v.bk) / 4) % (v.wx * v.wy) === 0
       : (g === 8 || (g === 16 && v.subgroups)) && v.tm % (v.subgroups ? g : 4) === 0 && v.tn % 4 === 0 && v.wx > 0 && v.wy > 0;
-  if (!ok) throw new BindingError(`matmul variant ${JSON.stringify(v)} is not a valid tiling`);
+  return ok ? '' : `matmul variant ${JSON.stringify(v)} is not a valid tiling`;
 }
 
-/** The tune record for this adapter: from memory, else from the registered store; undefined if none. */
-export function matmulTuneRecord(gpu: GPUContext): MatmulTuneRecord | undefined {
-  const key = matmulTuneKey(gpu);
-  let rec = tuned.get(key);
-  if (rec === undefined) {
-    rec = store?.load(key) ?? null;
-    if (rec) {
-      try {
-        checkVariant(gpu, rec.variant);
-      } catch {
-        rec = null; // stale or foreign record: ignore it
-      }
-    }
-    tuned.set(key, rec);
-  }
-  return rec ?? undefined;
+/** Throws a BindingError unless the variant is a valid tiling that this adapter can run. */
+export function checkVariant(gpu: GPUContext, v: MatmulVariant): void {
+  const problem = matmulVariantProblem(gpu, v);
+  if (problem) throw new BindingError(problem);
+}
+
+/** The GEMM variant per adapter: forced (setMatmulVariant), recorded under tuneKey(gpu) by tuneMatmul, or the default. */
+export const matmulChoice = new TunedChoice<MatmulVariant, void, MatmulTuneRecord>({
+  what: 'matmul',
+  key: (gpu) => tuneKey(gpu),
+  problem: matmulVariantProblem,
+  forceError: (problem) => new BindingError(problem),
+});
+
+/** Use this variant on this context regardless of tuning (tests, benchmarks); null restores the default. */
+export function setMatmulVariant(gpu: GPUContext, variant: MatmulVariant | null): void {
+  matmulChoice.force(gpu, variant);
 }
 
 /** The variant gemm uses on this context: forced, else tuned, else the default for its kind of adapter. */
 export function matmulVariant(gpu: GPUContext): MatmulVariant {
-  const f = forced.get(gpu);
-  if (f) return f;
-  const rec = matmulTuneRecord(gpu);
-  if (rec) return rec.variant;
-  if (isSoftwareAdapter(gpu) && gpu.hasSubgroups) {
-    for (const v of [DEFAULT_BCAST, DEFAULT_BCAST16]) {
-      try {
-        checkVariant(gpu, v);
-        return v;
-      } catch {
-        // subgroups of another size: try the next
-      }
+  return matmulChoice.variant(gpu, undefined, () => {
+    if (isSoftwareAdapter(gpu) && gpu.hasSubgroups) {
+      const v = [DEFAULT_BCAST, DEFAULT_BCAST16].find((d) => !matmulVariantProblem(gpu, d)); // subgroups of 8 or of 16 lanes
+      if (v) return v;
     }
-  }
-  return DEFAULT_TILED;
+    return DEFAULT_TILED;
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
-// Kernel sources, memoized so the pipeline cache's WeakMap fast path hits.
+// Kernel sources, built once per spec (src/gpu/sources.ts) so the pipeline cache's WeakMap fast path hits.
 
-const sources = new Map<string, KernelSource>();
-let sourceHook: ((spec: GemmSpec, code: string) => string) | null = null;
-
-/** @internal Tests: rewrite the generated WGSL (e.g. break one variant to check the tuner rejects it); null removes. */
-export function setGemmSourceHook(hook: ((spec: GemmSpec, code: string) => string) | null): void {
-  sourceHook = hook;
-}
+const sources = kernelSourceCache();
 
 function gemmSource(spec: GemmSpec): KernelSource {
   const name = specName(spec);
-  if (sourceHook) return { name: `${name}_hooked`, code: sourceHook(spec, gemmWgsl(spec)) };
-  let src = sources.get(name);
-  if (!src) sources.set(name, (src = { name, code: gemmWgsl(spec) }));
-  return src;
+  return sources(name, () => ({ name, code: gemmWgsl(spec) }));
 }
 
 function biasSource(dbias: FloatType, dout: FloatType, vec: boolean): KernelSource {
   const name = `bias_backward_${dbias}_${dout}_${vec ? 'v' : 's'}`;
-  let src = sources.get(name);
-  if (!src) sources.set(name, (src = { name, code: biasBackwardWgsl(dbias, dout, vec) }));
-  return src;
+  return sources(name, () => ({ name, code: biasBackwardWgsl(dbias, dout, vec) }));
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -25,17 +25,13 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const WG = 64;
 export type McHeadLoss = 'softmax' | 'sigmoid';
 
-const cache = new Map<string, KernelSource>();
-function kernel(key: string, make: () => KernelSource): KernelSource {
-  let k = cache.get(key);
-  if (!k) cache.set(key, (k = make()));
-  return k;
-}
+const kernel = kernelSourceCache();
 
 const enableF16 = (dtype: string) => (dtype === 'f16' ? 'enable f16;\n' : '');
 

@@ -19,6 +19,7 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const WG = 256;
@@ -58,20 +59,18 @@ fn treeSum(lid: u32, value: f32) -> f32 {
   return tree[0];
 }`;
 
-const partialKernels = new Map<string, KernelSource>();
+const partialKernels = kernelSourceCache();
 
 /**
  * W = 4 reads vec4s into four running sums (half the time of scalar loads on CPU implementations);
  * W = 1 is for a chunk whose length is not a multiple of 4. N counts steps of W elements.
  */
 function partialKernel(dtype: 'f16' | 'f32', square: boolean, W: 1 | 4): KernelSource {
-  const key = `${dtype}:${square}:${W}`;
-  let k = partialKernels.get(key);
-  if (!k) {
+  return partialKernels(`${dtype}:${square}:${W}`, () => {
     const [VF, VS] = W === 4 ? ['vec4f', `vec4<${dtype}>`] : ['f32', dtype];
     const term = square ? 'x * x' : 'x';
     const total = W === 4 ? '(acc.x + acc.y) + (acc.z + acc.w)' : 'acc';
-    k = {
+    return {
       name: `reduce_partial_${square ? 'sumsq' : 'sum'}_${dtype}${W === 4 ? '_vec4' : ''}`,
       code: /* wgsl */ `${dtype === 'f16' ? 'enable f16;\n' : ''}
 struct Dims { N: u32, partialOffset: u32 }
@@ -92,9 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (lid == 0u) { partials[dims.partialOffset + wid.x] = total; }
 }`,
     };
-    partialKernels.set(key, k);
-  }
-  return k;
+  });
 }
 
 const FINAL: KernelSource = {

@@ -16,6 +16,7 @@
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 
 const WG = 64;
@@ -86,14 +87,12 @@ export function forEachChunk(N: number, tensors: Tensor[], dispatch: (n: number,
   }
 }
 
-const kernels = new Map<string, KernelSource>();
+const kernels = kernelSourceCache();
 
 function residualKernel(out: Float, inp1: Float, inp2: Float, width: 1 | 4): KernelSource {
-  const key = `${out}:${inp1}:${inp2}:${width}`;
-  let k = kernels.get(key);
-  if (!k) {
+  return kernels(`${out}:${inp1}:${inp2}:${width}`, () => {
     const f16 = [out, inp1, inp2].includes('f16');
-    k = {
+    return {
       name: `residual_forward_${out}_${inp1}_${inp2}${width === 4 ? '_vec4' : ''}`,
       code: /* wgsl */ `${f16 ? 'enable f16;\n' : ''}
 struct Dims { n: u32 }
@@ -104,9 +103,7 @@ struct Dims { n: u32 }
 ${elementwiseMain(`out[i] = ${elementType(out, width)}(${f32Of(width, 'inp1[i]')} + ${f32Of(width, 'inp2[i]')});`)}
 `,
     };
-    kernels.set(key, k);
-  }
-  return k;
+  });
 }
 
 /** out = inp1 + inp2, elementwise over N elements. out must not alias an input. */

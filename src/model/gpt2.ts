@@ -25,7 +25,8 @@ import { memoryPlan } from './memory';
 import { Rng } from '../util/rng';
 import { encoderBackward, encoderForward, createEncoderBackwardPlan, type EncoderBackwardPlan } from '../kernels/encoder';
 import { layernormBackward, layernormBackwardScratchSize, layernormForward, residualLayernormForward } from '../kernels/layernorm';
-import { autoTuneOnce, gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { gemm, matmulBackward, matmulForward } from '../kernels/matmul';
+import { autoTuneOnce } from '../kernels/tune/auto';
 import { attentionBackward, attentionForward } from '../kernels/attention';
 import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
@@ -393,6 +394,18 @@ export class GPT2 {
   private base: Activations | undefined;
   private readonly views = new Map<string, Activations>();
 
+  /**
+   * Make the model ready for batches of up to B×T tokens: allocate the activations (allocate) and,
+   * on the first use of this context, tune the kernels with per-adapter choices on this model's
+   * shapes (autoTuneOnce: once per adapter and driver, progress on stderr; MQG_AUTOTUNE=0 skips it,
+   * and so does vitest unless MQG_AUTOTUNE=1). Call it where a model is set up for training or
+   * inference, before the first step.
+   */
+  async prepare(B: number, T: number): Promise<void> {
+    this.allocate(B, T);
+    await autoTuneOnce(this.gpu, this.config, B, T);
+  }
+
   /** Activations shaped for (B, T): views of the allocated buffers (cached, so bind groups are too). */
   private use(B: number, T: number): Activations {
     this.allocate(B, T);
@@ -730,7 +743,6 @@ export class GPT2 {
     o: { first: boolean; update?: AdamWOptions; gradAccum: number },
   ): Promise<number> {
     this.requireTraining('training steps');
-    await autoTuneOnce(this.gpu, this.config, B, T); // first use on this adapter: tune (see matmul-tune.ts)
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
     if (o.update) this.writeHyper(o.update);

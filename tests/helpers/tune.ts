@@ -1,9 +1,9 @@
-// An in-memory tune store (matmul and attention records) for the tuner tests: what was saved, and how often.
-import { type MatmulTuneRecord, setMatmulTuneStore } from '../../src/kernels/matmul';
+// An in-memory tune store (every tuned kernel's records) for the tuner tests: what was saved, and how often.
+import { type TuneRecord, setTuneStore } from '../../src/kernels/tune/store';
 
-export function memoryTuneStore(): { saved: Map<string, MatmulTuneRecord>; saves: () => number } {
-  const saved = new Map<string, MatmulTuneRecord>();
+export function memoryTuneStore(): { saved: Map<string, TuneRecord<unknown>>; saves: () => number } {
+  const saved = new Map<string, TuneRecord<unknown>>();
   let saves = 0;
-  setMatmulTuneStore({ load: (k) => saved.get(k), save: (k, r) => void (saves++, saved.set(k, r)) });
+  setTuneStore({ load: (k) => saved.get(k), save: (k, r) => void (saves++, saved.set(k, r)) });
   return { saved, saves: () => saves };
 }

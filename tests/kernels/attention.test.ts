@@ -167,7 +167,7 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
   }
 
   it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES)('subgroup variant, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP, s));
-  // The other layouts tuneAttention may choose (attention-tune.ts): 16 lanes per workgroup at every
+  // The other layouts tuneAttention may choose (tune/attention.ts): 16 lanes per workgroup at every
   // head size, two rows per lane up to hs=32 (its only candidates).
   it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES)('subgroup variant 16 lanes, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP_16, s));
   it.skipIf(!HAS_SUBGROUPS).each(SUBGROUP_SHAPES.filter((s) => s.C / s.NH <= 32))('subgroup variant 2 rows per lane, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(SUBGROUP_ROWS2, s), 120_000);

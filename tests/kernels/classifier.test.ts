@@ -96,7 +96,7 @@ describe.each(PRECISIONS)('crossEntropyForwardBackward (%s)', (precision) => {
 
   it.each(cases)('BT=$BT V=$V Vp=$Vp ignoreIndex=$ignoreIndex lossScale=$lossScale', runCase);
 
-  // every size the tuner may pick (rows-tune.ts), forced: vec4 and scalar rows, short and long
+  // every size the tuner may pick (tune/rows.ts), forced: vec4 and scalar rows, short and long
   it.each(CROSS_ENTROPY_WORKGROUPS)('%i threads per row (forced)', async (wg) => {
     const gpu = await getGPU(precision);
     setCrossEntropyWorkgroup(gpu, wg);

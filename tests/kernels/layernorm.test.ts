@@ -158,7 +158,7 @@ describe.each(PRECISIONS)('layernorm %s', (precision) => {
     it(`backward accumulates (+=) BT=${s.BT} C=${s.C}`, () => backward(s, s.BT * 17 + s.C));
   }
 
-  // every layout the tuner may pick (rows-tune.ts), forced: rows not a multiple of the workgroup's,
+  // every layout the tuner may pick (tune/rows.ts), forced: rows not a multiple of the workgroup's,
   // C under and over its lanes, and (BT 4133) the backward's rows per slot at the layout's cap
   const others = LAYERNORM_LAYOUTS.filter((l) => l !== DEFAULT_LAYERNORM_LAYOUT);
   it.each(others.map((l) => [layernormLayoutName(l), l] as const))('layout %s (forced): forward, residual + forward, backward', async (_, layout) => {

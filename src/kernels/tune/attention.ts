@@ -2,33 +2,30 @@
 // attention counterpart of tuneMatmul.
 //
 // Only software adapters with subgroups have a choice (the 'subgroup' kernels, attention.ts); real
-// GPUs always get the tiled kernels. tuneAttention runs each candidate's forward and backward on the
-// model's attention shape, checks out and dqkv against the tiled kernels (the portable reference,
-// themselves tested against a float64 CPU reference), drops any candidate that computes wrong, times
-// the rest round-robin (best of 5) and records the fastest under attentionTuneKey (adapter, driver,
-// library and kernel versions, head size, precision), in memory and in the registered store beside
-// matmul's choice (Node: ~/.cache/mqg-webgpu/matmul-tune.json).
+// GPUs always get the tiled kernels. tuneAttention runs the one candidate loop (candidates.ts) on
+// each candidate's forward and backward at the model's attention shape: out and dqkv are checked
+// against the tiled kernels (the portable reference, themselves tested against a float64 CPU
+// reference), a wrong one is rejected, the rest are timed round-robin, and the fastest is recorded
+// in attentionChoice (attention.ts) under its key (kernel version, head size, precision and the
+// adapter's tuneKey), in memory and in the registered store beside matmul's choice.
 //
 // Two rows per lane runs ~30% faster on lavapipe but costs ~7× the LLVM compile time (46 s for the
 // three hs=64 pipelines), so it is a candidate only up to hs=32.
 
-import type { GPUContext } from '../gpu/context';
+import type { GPUContext } from '../../gpu/context';
 import {
   type AttentionTuneRecord,
   type AttentionVariant,
   type SubgroupVariant,
   attentionBackward,
+  attentionChoice,
   attentionForward,
-  attentionTuneKey,
-  attentionForced,
-  attentionTuneRecord,
+  attentionVariantName,
   attentionVariantProblem,
-  recordAttentionTune,
   setAttentionVariant,
   subgroupAttentionAvailable,
-} from './attention';
-import { tuneCandidates } from './tune-choice';
-import { tuneValues } from './tune-values';
+} from '../attention';
+import { tuneAgainstReference, tuneValues } from './candidates';
 
 export interface AttentionShape {
   B: number;
@@ -46,10 +43,6 @@ export interface TuneAttentionOptions {
   persist?: boolean;
   /** Progress lines; default none. */
   log?: (line: string) => void;
-}
-
-export function attentionVariantName(v: AttentionVariant): string {
-  return v.kind === 'tiled' ? 'tiled' : `sg${v.wg}x${v.rows}`;
 }
 
 /** Candidates for head size hs here: none unless the adapter runs the subgroup kernels at all. */
@@ -86,14 +79,15 @@ export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, opti
   const log = options.log ?? (() => {});
   const hs = shape.C / shape.NH;
   if (!Number.isInteger(hs)) throw new RangeError(`tuneAttention: C=${shape.C} is not a multiple of NH=${shape.NH}`);
-  const usable = subgroupAttentionAvailable(gpu, hs) && !attentionForced(gpu);
+  const forced = attentionChoice.forced(gpu) !== undefined;
+  const usable = subgroupAttentionAvailable(gpu, hs) && !forced;
   if (options.candidates && !usable) {
-    throw new RangeError(`tuneAttention: candidates given, but ${attentionForced(gpu) ? 'a variant is forced (setAttentionVariant)' : `hs=${hs} on ${gpu.adapterName} runs the tiled kernels only`}: nothing to choose`);
+    throw new RangeError(`tuneAttention: candidates given, but ${forced ? 'a variant is forced (setAttentionVariant)' : `hs=${hs} on ${gpu.adapterName} runs the tiled kernels only`}: nothing to choose`);
   }
   const candidates = options.candidates ?? attentionCandidates(gpu, hs);
   if (!usable || !candidates.length) return undefined;
   if (!options.force) {
-    const rec = attentionTuneRecord(gpu, hs);
+    const rec = attentionChoice.record(gpu, hs);
     if (rec) return rec;
   }
   const { B, T, C, NH } = attentionTuneShape(shape);
@@ -117,7 +111,7 @@ export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, opti
   let tuned;
   try {
     log(`attention tune: reference (tiled kernels) on B=${B} T=${T} C=${C} NH=${NH}`);
-    tuned = await tuneCandidates<AttentionVariant>({
+    tuned = await tuneAgainstReference<AttentionVariant>({
       what: 'attention tune',
       reference: { kind: 'tiled' },
       candidates,
@@ -139,7 +133,7 @@ export async function tuneAttention(gpu: GPUContext, shape: AttentionShape, opti
     variant: tuned.best as SubgroupVariant, // the reference (tiled) is not a candidate
     timings: tuned.timings, rejected: tuned.rejected, shape: { B, T, C, NH }, precision: dt, date: new Date().toISOString(),
   };
-  recordAttentionTune(gpu, hs, record, options.persist ?? true);
-  log(`attention tune: chose ${attentionVariantName(record.variant)} for hs=${hs} (key ${attentionTuneKey(gpu, hs)})`);
+  attentionChoice.save(gpu, hs, record, options.persist ?? true);
+  log(`attention tune: chose ${attentionVariantName(record.variant)} for hs=${hs} (key ${attentionChoice.key(gpu, hs)})`);
   return record;
 }

@@ -1,25 +1,24 @@
-// tuneRowKernels (rows-tune.ts): layernorm layouts and cross-entropy workgroup sizes checked against
+// tuneRowKernels (tune/rows.ts): layernorm layouts and cross-entropy workgroup sizes checked against
 // the defaults and timed, the choices recorded per adapter and shape and used by the launchers; a
 // wrong candidate is never chosen; autoTune tunes them beside matmul, once.
 import { afterEach, describe, expect, it } from 'vitest';
-import { crossEntropyChoice, crossEntropyTuneKey, crossEntropyWorkgroup, setCrossEntropySourceHook } from '../../src/kernels/classifier';
-import {
-  DEFAULT_LAYERNORM_LAYOUT, type LayernormLayout, layernormChoice, layernormLayout, layernormTuneKey, setLayernormSourceHook,
-} from '../../src/kernels/layernorm';
-import { matmulVariant, setMatmulTuneStore } from '../../src/kernels/matmul';
-import { autoTune } from '../../src/kernels/matmul-tune';
-import { rowTuneRecords, rowTuneShape, tuneRowKernels } from '../../src/kernels/rows-tune';
-import { getGPU } from '../helpers/gpu';
-import { memoryTuneStore } from '../helpers/tune';
+import { crossEntropyChoice, crossEntropyWorkgroup } from '../../../src/kernels/classifier';
+import { DEFAULT_LAYERNORM_LAYOUT, type LayernormLayout, layernormChoice, layernormLayout } from '../../../src/kernels/layernorm';
+import { matmulVariant } from '../../../src/kernels/matmul';
+import { setTuneStore } from '../../../src/kernels/tune/store';
+import { autoTune } from '../../../src/kernels/tune/auto';
+import { rowTuneRecords, rowTuneShape, tuneRowKernels } from '../../../src/kernels/tune/rows';
+import { setKernelSourceHook } from '../../../src/gpu/sources';
+import { getGPU } from '../../helpers/gpu';
+import { memoryTuneStore } from '../../helpers/tune';
 
 const gpu = await getGPU('f32');
 const SHAPE = { BT: 70, C: 48, Vp: 136 };
 const OTHER: LayernormLayout = { lanes: 4, rows: 16 };
 
 afterEach(() => {
-  setLayernormSourceHook(null);
-  setCrossEntropySourceHook(null);
-  setMatmulTuneStore(undefined);
+  setKernelSourceHook(null);
+  setTuneStore(undefined);
   layernormChoice.forget();
   crossEntropyChoice.forget();
 });
@@ -37,8 +36,8 @@ describe('tuneRowKernels', () => {
     expect(`wg${rec.crossEntropy.variant}`).toBe(fastest(rec.crossEntropy.timings!));
     expect(rec.layernorm.shape).toEqual({ BT: 70, C: 48 });
     expect(rec.crossEntropy.shape).toEqual({ BT: 70, Vp: 136 });
-    expect(saved.get(layernormTuneKey(gpu, 48))).toEqual(rec.layernorm);
-    expect(saved.get(crossEntropyTuneKey(gpu, 136))).toEqual(rec.crossEntropy);
+    expect(saved.get(layernormChoice.key(gpu, 48))).toEqual(rec.layernorm);
+    expect(saved.get(crossEntropyChoice.key(gpu, 136))).toEqual(rec.crossEntropy);
     expect(layernormLayout(gpu, 48)).toEqual(rec.layernorm.variant);
     expect(crossEntropyWorkgroup(gpu, 130, 136)).toBe(rec.crossEntropy.variant);
     // other widths are untuned: the defaults
@@ -51,15 +50,17 @@ describe('tuneRowKernels', () => {
     crossEntropyChoice.forget();
     expect(rowTuneRecords(gpu, SHAPE)).toEqual(rec);
     // a stored record naming a layout that is not one of ours is ignored
-    saved.set(layernormTuneKey(gpu, 96), { ...rec.layernorm, variant: { lanes: 3, rows: 8 } } as never);
+    saved.set(layernormChoice.key(gpu, 96), { ...rec.layernorm, variant: { lanes: 3, rows: 8 } } as never);
     expect(layernormLayout(gpu, 96)).toEqual(DEFAULT_LAYERNORM_LAYOUT);
   });
 
   it('a candidate that computes wrong results is rejected, never chosen', async () => {
     memoryTuneStore();
     // break 4x16 only: its normalised output is doubled; and wg32's losses
-    setLayernormSourceHook((name, code) => (/^residual_layernorm_forward_.*_l4x16$/.test(name) ? code.replace('(norm * ', '(2.0 * norm * ') : code));
-    setCrossEntropySourceHook((name, code) => (/_wg32$/.test(name) ? code.replace('+ log(sum);', '+ log(sum) + 1.0;') : code));
+    setKernelSourceHook((name, code) => {
+      if (/^residual_layernorm_forward_.*_l4x16$/.test(name)) return code.replace('(norm * ', '(2.0 * norm * ');
+      return /^crossentropy_.*_wg32$/.test(name) ? code.replace('+ log(sum);', '+ log(sum) + 1.0;') : code;
+    });
     const rec = await tuneRowKernels(gpu, SHAPE, { layernormCandidates: [OTHER, DEFAULT_LAYERNORM_LAYOUT], crossEntropyCandidates: [32, 64], force: true, persist: false });
     expect(rec.layernorm.variant).toEqual(DEFAULT_LAYERNORM_LAYOUT);
     expect(rec.layernorm.rejected?.['4x16']).toMatch(/^wrong result: out\[/);
@@ -73,8 +74,8 @@ describe('tuneRowKernels', () => {
     const config = { nEmbd: 48, paddedVocabSize: 136 };
     const first = await autoTune(gpu, config, 2, 35, { candidates: [matmulVariant(gpu)], layernormCandidates: [DEFAULT_LAYERNORM_LAYOUT], crossEntropyCandidates: [64] });
     expect(first.cached).toBe(false);
-    expect(saved.get(layernormTuneKey(gpu, 48))).toEqual(first.rows.layernorm);
-    expect(saved.get(crossEntropyTuneKey(gpu, 136))).toEqual(first.rows.crossEntropy);
+    expect(saved.get(layernormChoice.key(gpu, 48))).toEqual(first.rows.layernorm);
+    expect(saved.get(crossEntropyChoice.key(gpu, 136))).toEqual(first.rows.crossEntropy);
     layernormChoice.forget();
     crossEntropyChoice.forget();
     const second = await autoTune(gpu, config, 2, 35);

@@ -5,12 +5,13 @@
 // Every adapter has a choice here (the kernels are portable; only the best layout differs: few
 // lanes per row on CPU adapters, where a barrier costs about as much as 64 invocations' arithmetic,
 // a warp per row on a GPU). Each candidate runs the model's row shapes (rows cut so one run stays
-// short), its outputs are checked against the default layout's (itself tested against a float64
-// reference), wrong or failing ones are dropped, and the rest are timed round-robin (best of 5);
-// the fastest is recorded under layernormTuneKey / crossEntropyTuneKey beside matmul's choice.
+// short) in the one candidate loop (candidates.ts): its outputs are checked against the default
+// layout's (itself tested against a float64 reference), wrong or failing ones are rejected, and the
+// rest are timed round-robin; the fastest is recorded in layernormChoice / crossEntropyChoice
+// (layernorm.ts, classifier.ts) beside matmul's choice.
 
-import type { GPUContext } from '../gpu/context';
-import { CROSS_ENTROPY_WORKGROUPS, crossEntropyChoice, crossEntropyForwardBackward, crossEntropyTuneKey, defaultCrossEntropyWorkgroup, setCrossEntropyWorkgroup } from './classifier';
+import type { GPUContext } from '../../gpu/context';
+import { CROSS_ENTROPY_WORKGROUPS, crossEntropyChoice, crossEntropyForwardBackward, defaultCrossEntropyWorkgroup, setCrossEntropyWorkgroup } from '../classifier';
 import {
   DEFAULT_LAYERNORM_LAYOUT,
   type LayernormLayout,
@@ -19,12 +20,11 @@ import {
   layernormCandidates,
   layernormChoice,
   layernormLayoutName,
-  layernormTuneKey,
   residualLayernormForward,
   setLayernormLayout,
-} from './layernorm';
-import { type TuneRecord, tuneCandidates } from './tune-choice';
-import { tuneValues } from './tune-values';
+} from '../layernorm';
+import { tuneAgainstReference, tuneValues } from './candidates';
+import type { TuneRecord } from './store';
 
 export interface RowShape {
   /** Rows: B·T of a step. */
@@ -65,8 +65,8 @@ export function rowTuneShape(s: RowShape): { layernormRows: number; logitRows: n
 
 /** The recorded row-kernel choices for this shape, when both exist. */
 export function rowTuneRecords(gpu: GPUContext, s: Pick<RowShape, 'C' | 'Vp'>): RowTuneResult | undefined {
-  const layernorm = layernormChoice.record(layernormTuneKey(gpu, s.C));
-  const crossEntropy = crossEntropyChoice.record(crossEntropyTuneKey(gpu, s.Vp));
+  const layernorm = layernormChoice.record(gpu, s.C);
+  const crossEntropy = crossEntropyChoice.record(gpu, s.Vp);
   return layernorm && crossEntropy ? { layernorm, crossEntropy } : undefined;
 }
 
@@ -109,7 +109,7 @@ export async function tuneRowKernels(gpu: GPUContext, shape: RowShape, options: 
   };
   try {
     log(`rows tune: layernorm on ${BT}×${C}, cross-entropy on ${R}×${V}`);
-    const lnResult = await tuneCandidates<LayernormLayout>({
+    const lnResult = await tuneAgainstReference<LayernormLayout>({
       what: 'layernorm tune',
       reference: DEFAULT_LAYERNORM_LAYOUT,
       candidates: options.layernormCandidates ?? layernormCandidates(gpu),
@@ -133,7 +133,7 @@ export async function tuneRowKernels(gpu: GPUContext, shape: RowShape, options: 
       }),
       atol, rtol, targetMs: 100, log,
     }, sync);
-    const ceResult = await tuneCandidates<number>({
+    const ceResult = await tuneAgainstReference<number>({
       what: 'cross-entropy tune',
       reference: defaultCrossEntropyWorkgroup(V),
       candidates: options.crossEntropyCandidates ?? [...CROSS_ENTROPY_WORKGROUPS],
@@ -151,8 +151,8 @@ export async function tuneRowKernels(gpu: GPUContext, shape: RowShape, options: 
     }, sync);
     const layernorm: TuneRecord<LayernormLayout> = { variant: lnResult.best, timings: lnResult.timings, rejected: lnResult.rejected, shape: { BT, C }, precision: dt, date };
     const crossEntropy: TuneRecord<number> = { variant: ceResult.best, timings: ceResult.timings, rejected: ceResult.rejected, shape: { BT: R, Vp: V }, precision: dt, date };
-    layernormChoice.save(layernormTuneKey(gpu, C), layernorm, persist);
-    crossEntropyChoice.save(crossEntropyTuneKey(gpu, V), crossEntropy, persist);
+    layernormChoice.save(gpu, C, layernorm, persist);
+    crossEntropyChoice.save(gpu, V, crossEntropy, persist);
     log(`rows tune: chose layernorm ${layernormLayoutName(layernorm.variant)} for C=${C}, cross-entropy wg${crossEntropy.variant} for Vp=${V}`);
     return { layernorm, crossEntropy };
   } finally {

@@ -1,16 +1,16 @@
-// tuneAttention (attention-tune.ts): candidates checked against the tiled kernels and timed, the
+// tuneAttention (tune/attention.ts): candidates checked against the tiled kernels and timed, the
 // choice recorded per adapter and head size and used by the launchers; a wrong candidate is never
 // chosen; autoTune tunes attention beside matmul when the config names its heads, once.
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type AttentionTuneRecord, type SubgroupVariant, attentionTuneKey, attentionTuneRecord, attentionVariant, forgetAttentionTunes, setAttentionSourceHook,
-} from '../../src/kernels/attention';
-import { attentionCandidates, attentionTuneShape, attentionVariantName, tuneAttention } from '../../src/kernels/attention-tune';
-import { type MatmulTuneRecord, matmulTuneKey, matmulVariant, setMatmulTuneStore } from '../../src/kernels/matmul';
-import { autoTune, autoTuneOnce } from '../../src/kernels/matmul-tune';
-import { DEFAULT_LAYERNORM_LAYOUT } from '../../src/kernels/layernorm';
-import { getGPU } from '../helpers/gpu';
-import { memoryTuneStore } from '../helpers/tune';
+import { type AttentionTuneRecord, type SubgroupVariant, attentionChoice, attentionVariant, attentionVariantName } from '../../../src/kernels/attention';
+import { attentionCandidates, attentionTuneShape, tuneAttention } from '../../../src/kernels/tune/attention';
+import { matmulVariant } from '../../../src/kernels/matmul';
+import { setTuneStore, tuneKey } from '../../../src/kernels/tune/store';
+import { autoTune, autoTuneOnce } from '../../../src/kernels/tune/auto';
+import { DEFAULT_LAYERNORM_LAYOUT } from '../../../src/kernels/layernorm';
+import { setKernelSourceHook } from '../../../src/gpu/sources';
+import { getGPU } from '../../helpers/gpu';
+import { memoryTuneStore } from '../../helpers/tune';
 
 const gpu = await getGPU('f32');
 const RUNS = gpu.hasSubgroups && attentionCandidates(gpu, 16).length > 0;
@@ -21,9 +21,9 @@ const A: SubgroupVariant = { kind: 'subgroup', wg: 8, rows: 1 };
 const B: SubgroupVariant = { kind: 'subgroup', wg: 16, rows: 1 };
 
 afterEach(() => {
-  setAttentionSourceHook(null);
-  setMatmulTuneStore(undefined);
-  forgetAttentionTunes();
+  setKernelSourceHook(null);
+  setTuneStore(undefined);
+  attentionChoice.forget();
 });
 
 describe.skipIf(!RUNS)('tuneAttention', () => {
@@ -36,17 +36,17 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     const fastest = Object.entries(rec.timings!).sort((x, y) => x[1] - y[1])[0]![0];
     expect(attentionVariantName(rec.variant)).toBe(fastest);
     expect(rec.shape).toEqual(SHAPE);
-    expect(saved.get(attentionTuneKey(gpu, 16))).toEqual(rec);
+    expect(saved.get(attentionChoice.key(gpu, 16))).toEqual(rec);
     expect(attentionVariant(gpu, 16)).toEqual(rec.variant);
     expect(attentionVariant(gpu, 32)).toEqual(A); // another head size: untuned, the default
     expect(lines.some((l) => /candidate 2\/2 sg16x1/.test(l))).toBe(true);
     // recorded: returned without timing; a fresh process reads it from the store
     expect(await tuneAttention(gpu, SHAPE, { candidates: [A, B] })).toBe(rec);
-    forgetAttentionTunes();
-    expect(attentionTuneRecord(gpu, 16)).toEqual(rec);
+    attentionChoice.forget();
+    expect(attentionChoice.record(gpu, 16)).toEqual(rec);
     // a stored record the adapter cannot run (hs 128 has no subgroup kernels) is ignored
-    saved.set(attentionTuneKey(gpu, 128), { ...rec } as unknown as MatmulTuneRecord);
-    expect(attentionTuneRecord(gpu, 128)).toBeUndefined();
+    saved.set(attentionChoice.key(gpu, 128), { ...rec } as unknown as AttentionTuneRecord);
+    expect(attentionChoice.record(gpu, 128)).toBeUndefined();
     expect(attentionVariant(gpu, 128)).toEqual({ kind: 'tiled' });
     // candidates that cannot be honoured are an error, not ignored
     await expect(tuneAttention(gpu, { B: 1, T: 8, C: 128, NH: 1 }, { candidates: [A] })).rejects.toThrow(/hs=128 .* runs the tiled kernels only/);
@@ -56,7 +56,7 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
   it('a candidate that computes wrong results is rejected, never chosen', async () => {
     memoryTuneStore();
     // break B only: its forward output is doubled, which a right kernel never does
-    setAttentionSourceHook((name, code) => (/^attention_forward_.*_sg16x1$/.test(name) ? code.replace('* inv);', '* inv * 2.0);') : code));
+    setKernelSourceHook((name, code) => (/^attention_forward_.*_sg16x1$/.test(name) ? code.replace('* inv);', '* inv * 2.0);') : code));
     const rec = (await tuneAttention(gpu, SHAPE, { candidates: [B, A], force: true, persist: false }))!;
     expect(rec.variant).toEqual(A);
     expect(rec.rejected?.sg16x1).toMatch(/^wrong result: out\[/);
@@ -70,9 +70,9 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     const first = await autoTune(gpu, config, 2, 24, { candidates: [matmulVariant(gpu)], attentionCandidates: [A, B], layernormCandidates: [DEFAULT_LAYERNORM_LAYOUT], crossEntropyCandidates: [64] });
     expect(first.cached).toBe(false);
     expect(first.attention).toBeDefined();
-    expect(saved.get(attentionTuneKey(gpu, 16))).toEqual(first.attention);
-    expect(saved.get(matmulTuneKey(gpu))).toEqual(first.matmul);
-    forgetAttentionTunes();
+    expect(saved.get(attentionChoice.key(gpu, 16))).toEqual(first.attention);
+    expect(saved.get(tuneKey(gpu))).toEqual(first.matmul);
+    attentionChoice.forget();
     const second = await autoTune(gpu, config, 2, 24);
     expect(second.cached).toBe(true);
     expect(second.attention).toEqual(first.attention as AttentionTuneRecord);

@@ -1,21 +1,23 @@
-// Node only: tuneMatmul's choices persist in $XDG_CACHE_HOME/mqg-webgpu/matmul-tune.json
-// (default ~/.cache/mqg-webgpu/), one record per adapter key, so each machine and driver tunes
-// once. Importing this module registers the store; the Node entry (src/index.ts) should import it
-// next to './gpu/node'. A missing or unreadable file means "not tuned yet"; failing to write is
-// not an error (the choice still holds in memory).
+// Node only: the tune store (store.ts) as a JSON file, $XDG_CACHE_HOME/mqg-webgpu/matmul-tune.json
+// (default ~/.cache/mqg-webgpu/; the name predates the other tuned kernels, whose records sit in
+// the same file), one record per key, so each machine and driver tunes once. Importing this
+// module registers the store; the Node entries (src/index.ts, src/node.ts, the CLI) import it next
+// to './gpu/node'. A missing or unreadable file means "not tuned yet"; failing to write is not an
+// error (the choice still holds in memory).
 
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type MatmulTuneRecord, type MatmulTuneStore, setMatmulTuneStore } from './matmul';
+import { type TuneRecord, type TuneStore, setTuneStore } from './store';
 
-export function matmulTuneFile(): string {
+/** Where the Node store keeps its records. */
+export function tuneStoreFile(): string {
   const env = (globalThis as any).process?.env ?? {};
   const base = env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'mqg-webgpu', 'matmul-tune.json');
 }
 
-function readAll(file: string): Record<string, MatmulTuneRecord> {
+function readAll(file: string): Record<string, TuneRecord<unknown>> {
   try {
     const data = JSON.parse(readFileSync(file, 'utf8'));
     return data && typeof data === 'object' && !Array.isArray(data) ? data : {};
@@ -24,8 +26,8 @@ function readAll(file: string): Record<string, MatmulTuneRecord> {
   }
 }
 
-/** A store over one JSON file: { [adapterKey]: record }. */
-export function fileTuneStore(file = matmulTuneFile()): MatmulTuneStore {
+/** A store over one JSON file: { [key]: record }. */
+export function fileTuneStore(file = tuneStoreFile()): TuneStore {
   return {
     load(key) {
       const rec = readAll(file)[key];
@@ -46,4 +48,4 @@ export function fileTuneStore(file = matmulTuneFile()): MatmulTuneStore {
   };
 }
 
-setMatmulTuneStore(fileTuneStore());
+setTuneStore(fileTuneStore());
