@@ -20,7 +20,7 @@
 // --gpt2-124m (adds that shape, ours only), --no-peers, --no-readme, --readme-only (only regenerate
 // the table from the newest result); --width-probe is the child process of the vector-width probe.
 import '../src/gpu/node';
-import '../src/kernels/matmul-tune.node';
+import '../src/kernels/tune/store.node';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createGPU, type GPUContext } from '../src/gpu/index';
@@ -70,7 +70,7 @@ function append(result: BenchResult, part: ResultPart | undefined): void {
 
 /** The training steps of ours and the peers, then the experiments on our models while they exist. */
 async function trainingExperiments(gpu: GPUContext, result: BenchResult, peers: boolean) {
-  const tiny = openTiny(gpu);
+  const tiny = await openTiny(gpu);
   const contenders = await openContenders(tiny, peers);
   append(result, { notes: contenders.notes, train: await raceTrainingSteps(tiny, contenders.runners, result.steps) });
   const ours = contenders.runners[0]!;

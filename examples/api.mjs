@@ -18,6 +18,7 @@ const B = 2, T = 16;
 const ids = tok.encode('The heart pumps blood through the arteries, and the veins return it to the heart. '.repeat(4));
 const inputs = [...ids.slice(0, T), ...ids.slice(T, 2 * T)];
 const targets = [...ids.slice(1, T + 1), ...ids.slice(T + 1, 2 * T + 1)];
+await model.prepare(B, T); // activations for B×T; on this adapter's first use, tunes the kernels (once, cached)
 
 const loss = await model.forward(inputs, targets, B, T);
 model.zeroGrad();

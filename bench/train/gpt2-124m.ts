@@ -12,6 +12,7 @@ export async function gpt2Shape(gpu: GPUContext, precisions: Precision[]): Promi
   for (const precision of precisions) {
     const model = new GPT2(gpu, config, { precision });
     model.initRandom(1);
+    await model.prepare(1, 256);
     const ms = await medianStepMs(model, 1, 256, { steps: 3, skip: 1, seed0: 0 });
     train.push(trainRow(config, 'GPT-2 124M shape', 'mqg-webgpu', precision, 1, 256, numParams(model), ms));
     model.destroy();

@@ -5,9 +5,8 @@ import {
   DEFAULT_LAYERNORM_LAYOUT, type LayernormLayout, createLayernormScratch, layernormBackward, layernormLayoutName, residualLayernormForward, setLayernormLayout,
 } from '../../src/kernels/layernorm';
 import { crossEntropyForwardBackward, defaultCrossEntropyWorkgroup, setCrossEntropyWorkgroup } from '../../src/kernels/classifier';
-import { rowTuneRecords } from '../../src/kernels/rows-tune';
-import { type AttentionVariant, attentionBackward, attentionForward, attentionVariant, setAttentionVariant } from '../../src/kernels/attention';
-import { attentionVariantName } from '../../src/kernels/attention-tune';
+import { rowTuneRecords } from '../../src/kernels/tune/rows';
+import { type AttentionVariant, attentionBackward, attentionForward, attentionVariant, attentionVariantName, setAttentionVariant } from '../../src/kernels/attention';
 import { beforeAfterGpuMs } from './timing';
 import type { BeforeAfter } from './types';
 
@@ -40,7 +39,7 @@ export async function attentionLayouts(gpu: GPUContext): Promise<BeforeAfter | u
 /**
  * The row kernels of mqg-tiny's step (a residual add + layernorm forward and a layernorm backward on
  * BT×C, the cross-entropy forward + backward on BT×Vp) under the default layouts (8×8, wg64) and the
- * tuned ones (rows-tune.ts), interleaved. Undefined when nothing was tuned or the tuned layouts are the defaults.
+ * tuned ones (kernels/tune/rows.ts), interleaved. Undefined when nothing was tuned or the tuned layouts are the defaults.
  */
 export async function rowLayouts(gpu: GPUContext, BT: number, C: number, Vp: number): Promise<BeforeAfter | undefined> {
   const rec = rowTuneRecords(gpu, { C, Vp });

@@ -1,8 +1,8 @@
 // The matmul tuner's objective: every GEMM of the step weighted by its calls (now) against six of the
 // step's shapes each counted once (before), compared on whole training steps.
 import type { GPUContext } from '../../src/gpu/index';
-import { matmulTuneRecord, recordMatmulTune, setMatmulVariant, tuneMatmul } from '../../src/kernels/matmul';
-import type { Shape } from '../../src/kernels/matmul-tune';
+import { matmulChoice, setMatmulVariant, type MatmulTuneShape as Shape } from '../../src/kernels/matmul';
+import { tuneMatmul } from '../../src/kernels/tune/matmul';
 import { variantName } from '../../src/kernels/matmul-wgsl';
 import { med } from './timing';
 import type { BeforeAfter } from './types';
@@ -16,7 +16,7 @@ import type { BeforeAfter } from './types';
 export async function tuningObjectives(
   gpu: GPUContext, m: { C: number; V: number; BT: number }, precision: string, trainStep: (i: number) => Promise<unknown>,
 ): Promise<BeforeAfter | undefined> {
-  const current = matmulTuneRecord(gpu);
+  const current = matmulChoice.record(gpu);
   if (!current) return undefined;
   const { C, V, BT } = m, H = 4 * C;
   const earlier: Shape[] = [[BT, 3 * C, C, false, false], [BT, H, C, false, false], [BT, C, H, false, false], [BT, H, C, false, true], [C, H, BT, true, false], [BT, V, C, false, true]];
@@ -24,7 +24,7 @@ export async function tuningObjectives(
   try {
     old = await tuneMatmul(gpu, { force: true, persist: false, shapes: earlier });
   } finally {
-    recordMatmulTune(gpu, current, false);
+    matmulChoice.save(gpu, undefined, current, false);
   }
   const ms: [number[], number[]] = [[], []];
   for (let i = 0; i < 7; i++) {

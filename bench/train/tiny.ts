@@ -25,14 +25,17 @@ export interface Tiny {
   ours: { precision: Precision; model: GPT2 }[];
 }
 
-export function openTiny(gpu: GPUContext): Tiny {
+/** Our mqg-tiny models, one per precision, prepared for B×T (the first prepares the kernels: tunes once per adapter). */
+export async function openTiny(gpu: GPUContext): Promise<Tiny> {
   const config = tinyConfig();
   const precisions: Precision[] = gpu.hasF16 ? ['f16', 'f32'] : ['f32'];
-  const ours = precisions.map((precision) => {
+  const ours: Tiny['ours'] = [];
+  for (const precision of precisions) {
     const model = new GPT2(gpu, config, { precision });
     model.initRandom(1);
-    return { precision, model };
-  });
+    await model.prepare(TINY_B, TINY_T);
+    ours.push({ precision, model });
+  }
   return { shape: TINY_SHAPE, B: TINY_B, T: TINY_T, name: TINY_NAME, config, ours };
 }
 

@@ -23,6 +23,7 @@ export async function widthProbe(): Promise<void> {
   const precision: Precision = gpu.hasF16 ? 'f16' : 'f32';
   const model = new GPT2(gpu, tinyConfig(), { precision });
   model.initRandom(1);
+  await model.prepare(TINY_B, TINY_T); // this process's adapter (another vector width): tunes once
   const stepMs = await medianStepMs(model, TINY_B, TINY_T, { steps: 7, skip: 2, seed0: 1000 });
   model.destroy();
   const matmulF32 = await ourMatmul(gpu, 1024, 'f32');

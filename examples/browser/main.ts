@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   let model = new GPT2(gpu, config);
   model.initRandom(1337);
   if (model.dtype === 'f16') model.setLossScale({ initScale: 2 ** 14 });
+  await model.prepare(B, T); // first use of this adapter: tunes the kernels (once, cached)
   if (LORA > 0) {
     // a base to adapt: a few full steps here (a real session would load a pretrained checkpoint)
     for (let i = 0; i < PRETRAIN; i++) {
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     model = new GPT2(gpu, config, { lora: { r: LORA, alpha: 2 * LORA, targets: ['c_attn', 'c_fc'] } });
     model.loadWeights(base);
     if (model.dtype === 'f16') model.setLossScale({ initScale: 2 ** 14 });
+    await model.prepare(B, T);
     state.lora = { trainable: model.lora!.numel, frozen: model.params.slots.reduce((n, p) => n + p.numel, 0) };
     $('mode').textContent = `LoRA r=${LORA} on c_attn, c_fc: ${state.lora.trainable} trainable, ${state.lora.frozen} frozen parameters`;
     ($('download') as HTMLButtonElement).hidden = false;

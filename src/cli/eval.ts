@@ -49,16 +49,16 @@ export async function evalMain(argv: string[]): Promise<void> {
 
 async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | undefined, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
   const t0 = performance.now();
-  const { model } = await loadModelWithAdapter(gpu, checkpoint, adapter, { training: false });
+  const { model, metadata } = await loadModelWithAdapter(gpu, checkpoint, adapter, { training: false });
   const loadSeconds = (performance.now() - t0) / 1000;
   // model, tokenizer (if the checkpoint has one) and shards must agree (src/train/inputs.node.ts)
-  checkModelInputs({ checkpoint, vocabSize: model.config.vocabSize, shards: files, needTokenizer: false, command: 'eval' });
+  checkModelInputs({ checkpoint, vocabSize: model.config.vocabSize, shards: files, needTokenizer: false, command: 'eval', metadata });
   const T = seqLen || model.config.nPositions;
   if (T > model.config.nPositions) throw new UsageError(`mqg eval: --seq-len ${T} exceeds the model's context (${model.config.nPositions})`);
   const loader = new DataLoader(tokens, { B, T, shuffle: false, vocabSize: model.config.vocabSize, names: files });
   const batches = maxBatches > 0 ? Math.min(maxBatches, loader.batchesPerEpoch) : loader.batchesPerEpoch;
   if (batches === 0) throw new UsageError(`mqg eval: ${data} holds fewer than B*T+1 = ${B * T + 1} tokens; lower --batch-size or --seq-len`);
-  model.allocate(B, T);
+  await model.prepare(B, T);
 
   let lossSum = 0;
   const t1 = performance.now();

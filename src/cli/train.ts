@@ -58,8 +58,8 @@ export async function sampleMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const { model } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
-  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample' }).tokenizer!.tokenizer;
+  const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
+  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
   process.stdout.write(flags.prompt as string);
   let text = '';

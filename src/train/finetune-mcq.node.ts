@@ -215,7 +215,7 @@ async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Conf
   else model.initRandom(o.seed);
   if (lora.weights) model.lora!.load(lora.weights);
   else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
-  model.allocate(data.rowsPerStep, data.T);
+  await model.prepare(data.rowsPerStep, data.T); // allocates; first use of this adapter: tunes the kernels
   const head = new McHead(gpu, config.nEmbd, o.head);
   const weights = ck && (await readHead(ck));
   if (weights) head.load(weights.weight, weights.bias, source!);

@@ -145,6 +145,7 @@ export async function trainLoop<TBatch>(o: TrainLoopOptions<TBatch>): Promise<Tr
   if (!microStep) {
     if (!dims.B || !dims.T) throw new MQGError('trainLoop: without a microStep, `batches` must have B and T (a DataLoader)');
     microStep = languageModelStep(model, dims.B, dims.T) as unknown as MicroStep<TBatch>;
+    await model.prepare(dims.B, dims.T); // before the first step: allocates, and tunes at this adapter's first use
   }
   const tokensPerMicro = o.tokensPerMicroBatch ?? (dims.B && dims.T ? dims.B * dims.T : 0);
   const lrAt = typeof o.schedule === 'function' ? o.schedule : (s: number) => learningRate(s, o.schedule as ScheduleOptions);

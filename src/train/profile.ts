@@ -46,6 +46,7 @@ export async function profileTrainStep(gpu: GPUContext, model: GPT2, B: number, 
   if (!gpu.profiler) throw new Error('profileTrainStep: create the GPU context with { profile: true } (needs timestamp-query)');
   const V = model.config.vocabSize;
   const adam = { lr: 1e-4, weightDecay: 0.1, gradClip: 1 };
+  await model.prepare(B, T); // the kernels this adapter would train with (tuned at first use)
   for (let i = 0; i < (opts.warmup ?? 2); i++) {
     const b = randomBatch(V, B * T, i);
     await model.trainStep(b.inputs, b.targets, B, T, adam);

@@ -146,7 +146,7 @@ async function trainModel(o: TrainOptions, config: GPT2Config, ck: TrainCheckpoi
     throw new TrainingError(`mqg train: ${refusal}`);
   }
   const model = new GPT2(gpu, config, { precision, ...lora.options });
-  model.allocate(o.batchSize, o.seqLen);
+  await model.prepare(o.batchSize, o.seqLen); // allocates; first use of this adapter: tunes the kernels
   if (saved && !model.lora && ck!.metadata.step !== String(saved.state.step)) {
     throw new RunDirError(`--resume: ${saved.dir} holds a model of step ${ck!.metadata.step} and a train state of step ${saved.state.step}`);
   }
