@@ -92,7 +92,7 @@ beforeAll(async () => {
     const out = { node: {}, browser: {} };
     for (const s of subs) {
       out.node[s] = Object.keys(await import(s === '.' ? pkg : pkg + '/' + s.slice(2))).sort();
-      if (browser[s]) out.browser[s] = Object.keys(await import('./node_modules' + pkg + '/' + browser[s].slice(2))).sort();
+      if (browser[s]) out.browser[s] = Object.keys(await import('./node_modules/' + pkg + '/' + browser[s].slice(2))).sort();
     }
     console.log(JSON.stringify(out));`;
   writeFileSync(join(app, 'probe.mjs'), probe);
