@@ -247,7 +247,8 @@ export async function generateQuestions(o: QuestionsOptions, hooks: QuestionsHoo
   const index = o.generator === 'cloze' ? new TermIndex(inputs.all.map((p) => p.text), o.options) : undefined;
   const stop = new AbortController();
   const onAbort = () => stop.abort(o.signal!.reason);
-  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) stop.abort(o.signal.reason);
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
   const ask = async (p: Passage) => {
     if (index) return { content: clozeReply(index, p, o.perPassage, o.options), usage: { ...ZERO }, attempts: 0 };
     const prompt = renderPrompt(inputs.template, { passage: p.text, chapter: p.chapter, n: o.perPassage, examples: inputs.examples, options: o.options });
