@@ -25,6 +25,12 @@ describe('passages', () => {
     expect(duplicates).toBe(1); // Kidney's "Intro text." (its id book-p0006 is not reused)
   });
 
+  it('Markdown: list items and table rows keep their lines, fenced code its text', () => {
+    const md = '## Drugs\n\nThree drugs:\n- aspirin\n- heparin\n  and more\n\n| a | b |\n| 1 | 2 |\n\n```\ncode  line\n\nmore\n```\n';
+    const { passages } = cutPassages([{ name: 'd', text: md, markdown: true }], 400, words);
+    expect(passages.map((p) => p.text)).toEqual(['Three drugs:\n- aspirin\n- heparin and more\n\n| a | b |\n| 1 | 2 |\n\n```\ncode  line\n\nmore\n```']);
+  });
+
   it('plain text: a short line without a full stop opening a block is a heading; one paragraph per line or hard-wrapped', () => {
     const text = 'The Heart\nThe heart has four chambers.\nIt pumps blood.\n\nKidney Function\nThe kidney filters\nplasma and makes\nurine.\n';
     const { passages } = cutPassages([{ name: 'topics', text, markdown: false }], 400, words);

@@ -39,6 +39,7 @@ interface Block {
 }
 
 const SENTENCE_END = /[.!?,;:]$/;
+const LINE_START = /^([-*+]|\d+[.)]|\|)\s?/;
 
 function plainBlocks(text: string): Block[] {
   const out: Block[] = [];
@@ -66,7 +67,8 @@ function markdownBlocks(text: string): Block[] {
   let para: string[] = [];
   let fence: string | undefined;
   const flush = () => {
-    if (para.length) out.push({ paragraph: para.join(fence === undefined ? ' ' : '\n') });
+    // a list item or table row keeps its own line; other lines of a paragraph are joined
+    if (para.length) out.push({ paragraph: fence === undefined ? para.reduce((a, l) => (LINE_START.test(l) ? `${a}\n${l}` : `${a} ${l}`)) : para.join('\n') });
     para = [];
   };
   for (const line of lines) {
