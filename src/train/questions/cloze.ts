@@ -3,8 +3,10 @@
 // options are that term and terms of the same kind drawn from the whole corpus.
 //
 // Terms and their kinds, read from every passage of the corpus:
-//   - phrases "w1 w2" of two content words, whose kind is the head w2 when at least `options`
-//     different modifiers w1 come before it in the corpus ("mitral valve", "aortic valve", ...);
+//   - phrases "w1 w2" of two content words within a clause, whose kind is the head w2 when at least
+//     `options` different modifiers w1 come before it in the corpus ("smooth muscle", "skeletal
+//     muscle", ...); the head must be a noun (seen after a determiner somewhere) and the modifier
+//     not a verb, adverb or plural (seen after "to" or a modal, "-ly", "-s", "-ing") nor generic ("high");
 //   - single words of 6+ letters with a medical suffix ("-itis", "-osis", "-ase", "-cyte", ...)
 //     shared by at least `options` different words of the corpus; the suffix is their kind.
 // A sentence's key term is its rarest term in the corpus (a phrase before a word at equal counts);
