@@ -25,7 +25,7 @@ describe('mqg questions (CLI)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mqg-questions-cli-'));
     const out = join(dir, 'out');
     const args = ['--text', writeBook(dir), '--out', out, '--endpoint', server.url, '--model', 'scripted', '--api-key-env', 'MY_KEY',
-      '--concurrency', '8', '--timeout', '1', '--backoff', '0.05'];
+      '--concurrency', '8', '--timeout', '1', '--backoff', '0.05', '--min-grounding', '0.5'];
     const r = await run(args, { MY_KEY: KEY });
     expect(r.code, r.output).toBe(0);
     expect(server.calls.every((c) => c.authorization === `Bearer ${KEY}`)).toBe(true);

@@ -61,7 +61,8 @@ export const REPLIES: Record<string, string> = {
     q('Which statements about the valves are true?', ['The tricuspid valve lies on the right', 'The mitral valve lies on the left'], ['Both lie in the aorta', 'Neither has cusps', 'The mitral valve lies in the lung']),
   ] }),
   fenced: 'Here are the questions:\n```json\n' + json({ questions: [q('Where does the heartbeat begin?', ['In the sinoatrial node'], ['In the apex', 'In the aorta', 'In the septum', 'In the lungs'])] }) + '\n```\nGood luck!',
-  malformed: 'Sure! Question 1: what does digoxin do? A) slows conduction B) ...',
+  // cut off mid-object, as a reply that ran out of max_tokens
+  malformed: '{"questions": [{"question": "What does digoxin do?", "options": ["It slows conduction", "It',
   invalid: json({ questions: [
     q('  ', ['Heart rate falls'], WRONG),
     q('Four options?', ['Heart rate falls'], WRONG.slice(0, 3)),

@@ -73,7 +73,8 @@ export function groundingScore(correctOptions: readonly string[], passage: strin
 export function replyJson(text: string): { value?: unknown; error?: string } {
   const fenced = /```[ \t]*(?:json)?[ \t]*\n([\s\S]*?)\n?```/i.exec(text);
   const candidates = [text.trim(), fenced?.[1]?.trim(), text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1)];
-  let error = 'no JSON object in the reply';
+  if (!text.includes('{')) return { error: 'no JSON object in the reply' };
+  let error = '';
   for (const c of candidates) {
     if (!c) continue;
     try {
