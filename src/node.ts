@@ -20,4 +20,8 @@ export { readShard, writeShard, listShards, prepareData } from './train/data/sha
 export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';
 export type { TokenizerRecord } from './train/consistency';
 export { readMcqFile } from './train/data/mcq.node';
+// `mqg questions`: textbooks -> multiple-choice questions, from an OpenAI-compatible endpoint or the offline cloze generator.
+export { generateQuestions, QUESTIONS_DEFAULTS } from './train/questions/run.node';
+export type { QuestionsOptions, QuestionsSummary, QuestionsProgress, QuestionsHooks } from './train/questions/run.node';
+export { EndpointError } from './util/errors';
 export { loadTokenizer, saveTokenizer } from './train/tokenizer/load.node';

@@ -60,6 +60,16 @@ export function asDataError<T>(read: () => T): T {
   }
 }
 
+// ---- question generation
+
+/** A question generator's endpoint refused a request, or failed after its retries (the message never holds the API key). */
+export class EndpointError extends MQGError {
+  /** True when the server refused the request (a 4xx other than 429): retrying or asking again would fail alike. */
+  constructor(message: string, readonly refused = false) {
+    super(message);
+  }
+}
+
 // ---- training runs
 
 /** Options that cannot be honoured together, or out of their range (names the option): exit code 2 in the CLI. */

@@ -32,7 +32,8 @@ export function readShardHeader(path: string): ShardHeader {
   }
 }
 
-function writeAtomic(path: string, data: Uint8Array | string): void {
+/** Writes a file atomically: a temp file beside it, then one rename. */
+export function writeAtomic(path: string, data: Uint8Array | string): void {
   mkdirSync(dirname(resolve(path)), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
