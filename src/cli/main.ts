@@ -22,6 +22,7 @@ const commands: Record<string, Command> = {
   merge: { summary: 'fold a LoRA adapter into its base model (merged Hugging Face checkpoint)', run: (a) => import('./merge').then((m) => m.mergeMain(a)) },
   tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
   plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.planMain(a)) },
+  serve: { summary: 'serve a model over an OpenAI-compatible HTTP API (completions, chat, multiple-choice scoring)', run: (a) => import('./serve').then((m) => m.serveMain(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
 
