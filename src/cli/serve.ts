@@ -44,7 +44,7 @@ export async function serveMain(argv: string[]): Promise<void> {
     throw new UsageError(`mqg serve: cannot listen on ${flags.host}:${flags.port}: ${e.message}`);
   });
   const { engine } = opened;
-  console.log(`mqg serve: ${engine.modelId} (${engine.head ? `${engine.head.kind} head` : 'no head: /v1/mcq by log-likelihood'}${opened.adapterDir ? `, adapter ${opened.adapterDir}` : ''}) listening on ${server.url}${apiKey ? ' (bearer token required)' : ''}`);
+  console.log(`mqg serve: ${engine.modelId} (${engine.model.dtype}, ${engine.head ? `${engine.head.kind} head` : 'no head: /v1/mcq by log-likelihood'}${opened.adapterDir ? `, adapter ${opened.adapterDir}` : ''}) listening on ${server.url}${apiKey ? ' (bearer token required)' : ''}`);
   if (!/^(127\.|\[::1\]|localhost)/.test(new URL(server.url).hostname) && !apiKey) console.error(`warning: listening on ${server.url} beyond loopback without --api-key-env: anyone who can reach it can use it`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

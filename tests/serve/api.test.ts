@@ -12,6 +12,14 @@ import { openServeEngine } from '../../src/train/serve/open.node';
 import { startServer, type RunningServer } from '../../src/train/serve/server.node';
 import type { ServeEngine } from '../../src/train/serve/engine';
 import { getGPU } from '../helpers/gpu';
+import { GOLDEN, HAVE_GOLDEN } from '../lora/golden-data';
+import { loadAdaptedModel } from '../../src/model/lora.node';
+import { loadModelAndSource } from '../../src/model/io.node';
+import { saveTokenizer } from '../../src/train/tokenizer/load.node';
+import { trainBpe } from '../../src/train/tokenizer/train';
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { get, post, postStream, tinyCheckpoints, type TinyCheckpoints } from './fixture';
 
 let gpu: GPUContext;
@@ -159,6 +167,31 @@ describe('mqg serve: multiple-choice scoring', () => {
     // the body is the plain checkpoint's: the same log-likelihoods through the generation path
     const c = await post(`${h.url}/v1/completions`, { prompt: 'The heart', max_tokens: 5, temperature: 0 });
     expect(c.body.choices[0].text).toBe((await post(`${url}/v1/completions`, { prompt: 'The heart', max_tokens: 5, temperature: 0 })).body.choices[0].text);
+  });
+});
+
+describe.skipIf(!HAVE_GOLDEN)('mqg serve: --adapter', () => {
+  it('serves the base with the PEFT adapter applied, as loadAdaptedModel builds it', async () => {
+    const tok = join(mkdtempSync(join(tmpdir(), 'mqg-serve-adapter-')), 'tok500.json');
+    saveTokenizer(tok, trainBpe([readFileSync('data/corpus/questions.txt', 'utf8')], 500));
+    const base = join(GOLDEN, 'model'), adapter = join(GOLDEN, 'adapter');
+    const e = await openServeEngine({ checkpoint: base, adapter, tokenizer: tok, gpu, maxQueue: 4 });
+    opened.push(e);
+    expect(e.adapterDir).toBe(adapter);
+    const s = await startServer(e.engine, { port: 0 });
+    servers.push(s);
+    const question = { question: 'Which organ pumps blood?', options: ['the heart', 'the liver', 'the lungs'] };
+    const r = await post(`${s.url}/v1/mcq`, question);
+    expect(r.status).toBe(200);
+    const rec = { id: 'q', ...question, answer: [0], source: '', chapter: '' };
+    const adapted = await loadAdaptedModel(gpu, base, adapter, { training: false });
+    const want = await scoreQuestion(adapted, e.engine.tokenizer, rec);
+    expect(r.body.scores.map((x: number) => x.toFixed(4))).toEqual(want.sum.map((x) => x.toFixed(4)));
+    adapted.destroy();
+    // the adapter matters: the bare base scores otherwise
+    const { model: bare } = await loadModelAndSource(gpu, base, { training: false });
+    expect((await scoreQuestion(bare, e.engine.tokenizer, rec)).sum.map((x) => x.toFixed(4))).not.toEqual(want.sum.map((x) => x.toFixed(4)));
+    bare.destroy();
   });
 });
 

@@ -62,6 +62,8 @@ export interface CompleteOptions {
   chat?: boolean;
   /** The request field the prompt came from (for a too-long prompt's 400). */
   param?: string;
+  /** Called when the request's turn on the GPU comes. */
+  onStart?: () => void;
 }
 
 const softmax = (xs: number[]) => {
@@ -100,6 +102,7 @@ export class ServeEngine {
       throw new RequestError(`the prompt is ${prompt.length} tokens; this model's context is ${context} tokens, the prompt and what it writes together`, o.param ?? 'prompt');
     }
     return this.queue.run(async () => {
+      o.onStart?.();
       const eot = this.tokenizer.eotToken;
       const stream = new TextStream((ids) => this.tokenizer.decode(ids), o.chat ? [...CHAT_STOP, ...p.stop] : p.stop, o.chat);
       // stops generation on the client's cancel or a completed stop sequence

@@ -62,12 +62,13 @@ function authorize(req: IncomingMessage, apiKey: string | undefined): void {
   if (!timingSafeEqual(digest(m[1]!.trim()), digest(apiKey))) throw new RequestError('incorrect API key', null, 401);
 }
 
-/** Server-sent events, the header written with the first event (so an error before it is still a plain JSON answer). */
+/** Server-sent events, the header written when opened (so an error before that is still a plain JSON answer). */
 function eventStream(res: ServerResponse) {
   const open = () => {
-    if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    if (!res.headersSent && !res.destroyed) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' }).flushHeaders();
   };
   return {
+    open,
     send(body: unknown) {
       if (res.destroyed) return; // the client went away: the generation stops at its next token
       open();
@@ -95,17 +96,13 @@ function generationRoute(engine: ServeEngine, chat: boolean, limit: number): Rou
     const head: ResponseHead = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: engine.modelId };
     const opts = { signal, chat, param: chat ? 'messages' : 'prompt' };
     if (!p.stream) return sendJson(res, 200, completionBody(head, await engine.complete(prompt, p, opts), chat));
+    // the stream opens when the GPU takes the request (a chat stream's first chunk gives the role)
     const events = eventStream(res);
-    let first = chat;
     const c = await engine.complete(prompt, p, {
       ...opts,
-      onText: (t) => {
-        if (first) events.send(chunkBody(head, chat, '', null, true));
-        first = false;
-        events.send(chunkBody(head, chat, t, null));
-      },
+      onStart: () => (chat ? events.send(chunkBody(head, chat, '', null, true)) : events.open()),
+      onText: (t) => events.send(chunkBody(head, chat, t, null)),
     });
-    if (first) events.send(chunkBody(head, chat, '', null, true));
     events.send(chunkBody(head, chat, '', c.finishReason));
     if (p.includeUsage) events.send(usageChunk(head, chat, c));
     events.done();
