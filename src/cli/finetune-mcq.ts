@@ -2,20 +2,14 @@
 // loop and run lifecycle; its flags are its table in flags.ts) and `mqg eval-mcq` (scoring by the
 // head when the checkpoint has one, else by log-likelihood; the checkpoint opened once).
 
-import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../util/errors';
-import { GPT2 } from '../model/gpt2';
-import { readAdapter } from '../model/lora.node';
 import { FINETUNE_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
-import { streamWeights } from '../model/source/load';
-import { readHead, withCheckpoint } from '../train/weights.node';
-import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
-import { ADAPTER_DIR } from '../train/lora.node';
-import { ADAPTER_CONFIG_FILE } from '../model/peft';
+import { openScoringModel } from '../train/weights.node';
+import { checkModelInputs } from '../train/inputs.node';
 import { readMcqFile } from '../train/data/mcq.node';
 import { MCQ_FORMATS } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
@@ -77,23 +71,12 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
-  // the checkpoint opened once: config, head and metadata from that open, the body streamed into the model
-  const modelFile = resolveModelPath(flags.checkpoint as string);
-  const { gpu, model, file, adapterDir } = await withCheckpoint(modelFile, undefined, async (ck) => {
-    const file = { config: ck!.config, metadata: ck!.metadata, head: await readHead(ck!) };
-    const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
-    if (useHead && !file.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
-    const gpu = await createGPU({ precision: flags.precision as 'auto' });
-    // a finetune-mcq --lora checkpoint carries its adapter: evaluate what was trained, not the bare base
-    const own = join(dirname(modelFile), ADAPTER_DIR);
-    const adapterDir = (flags.adapter as string | undefined) ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
-    const adapter = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
-    const model = new GPT2(gpu, file.config, { training: false, lora: adapter?.lora });
-    await streamWeights(model, ck!);
-    if (adapter) model.lora!.load(adapter.weights);
-    return { gpu, model, file: { ...file, useHead }, adapterDir };
+  // the checkpoint opened once (config, head, metadata), its adapter applied: openScoringModel
+  const gpu = await createGPU({ precision: flags.precision as 'auto' });
+  const { model, adapterDir, ...file } = await openScoringModel(gpu, flags.checkpoint as string, flags.adapter as string | undefined, (f) => {
+    if (flags.scorer === 'head' && !f.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
   });
-  const useHead = file.useHead;
+  const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq', metadata: file.metadata }).tokenizer!.tokenizer;
   const t0 = performance.now();
   let report: object;

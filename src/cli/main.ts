@@ -23,6 +23,7 @@ const commands: Record<string, Command> = {
   tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
   plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.planMain(a)) },
   questions: { summary: 'textbooks -> exam-style multiple-choice questions (an OpenAI-compatible endpoint, or offline cloze)', run: (a) => import('./questions').then((m) => m.questionsMain(a)) },
+  serve: { summary: 'serve a model over an OpenAI-compatible HTTP API (completions, chat, multiple-choice scoring)', run: (a) => import('./serve').then((m) => m.serveMain(a)) },
   'data prepare': { summary: 'tokenize text files into llm.c token shards', run: (a) => import('./train').then((m) => m.dataPrepareMain(a)) },
 };
 

@@ -29,6 +29,8 @@ export interface GenerateOptions {
   stopToken?: number;
   /** Called with each new token as it is produced. */
   onToken?: (id: number) => void;
+  /** Checked between tokens: once aborted, generation stops and returns the tokens so far. */
+  signal?: AbortSignal;
 }
 
 /** Row buffers for one decoding position, and the per-layer caches. Allocated once per model. */
@@ -122,12 +124,15 @@ export async function generate(model: GPT2, prompt: readonly number[], opts: Gen
   const rng = new Rng(opts.seed ?? 1337);
   const out: number[] = [];
   let logits: Float32Array = new Float32Array(0);
-  for (let pos = 0; pos < prompt.length; pos++) logits = await cache.step(prompt[pos]!, pos);
+  for (let pos = 0; pos < prompt.length; pos++) {
+    if (opts.signal?.aborted) return out;
+    logits = await cache.step(prompt[pos]!, pos);
+  }
   for (let pos = prompt.length; pos < total && out.length < opts.maxNewTokens; pos++) {
     const next = sampleToken(logits, opts, rng);
     out.push(next);
     opts.onToken?.(next);
-    if (next === opts.stopToken || pos + 1 >= total) break;
+    if (next === opts.stopToken || pos + 1 >= total || opts.signal?.aborted) break;
     logits = await cache.step(next, pos);
   }
   return out;

@@ -1,5 +1,6 @@
 // One path from a checkpoint to weights on the GPU for every command that trains: a fresh run from
-// --init, a resumed run, finetune-mcq and eval-mcq. The checkpoint is opened ONCE: its config, its
+// --init, a resumed run, finetune-mcq; and for the commands that score (eval-mcq, serve:
+// openScoringModel). The checkpoint is opened ONCE: its config, its
 // metadata, the multiple-choice head (when it has one) and its tensors all come from that one open;
 // the body streams into the model one tensor at a time (streamWeights), never read whole.
 //
@@ -9,8 +10,16 @@
 // And the other way: the model.safetensors a checkpoint directory holds (HF GPT-2 names, the head's
 // tensors after the body), serialised once.
 
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { GPT2Config } from '../model/config';
+import type { GPUContext } from '../gpu/context';
 import { MQGError } from '../util/errors';
+import { GPT2 } from '../model/gpt2';
+import { readAdapter } from '../model/peft.node';
+import { ADAPTER_CONFIG_FILE } from '../model/peft';
+import { streamWeights } from '../model/source/load';
+import { RUN_FILES } from './rundir.node';
 import { openCheckpoint } from '../model/checkpoint.node';
 import { loadParams, type OpenedCheckpoint } from '../model/source/open';
 import type { TensorEntry } from '../model/source/tensor-file';
@@ -50,6 +59,39 @@ export async function withCheckpoint<T>(source: string | undefined, config: GPT2
 /** The head's values of an opened checkpoint (undefined without one). */
 export async function readHead(ck: TrainCheckpoint): Promise<{ weight: Float32Array; bias: Float32Array } | undefined> {
   return ck.head && { weight: await ck.head.weight.read(), bias: await ck.head.bias.read() };
+}
+
+/** A model read for inference, with what scoring needs from the same open (see openScoringModel). */
+export interface ScoringModel {
+  model: GPT2;
+  config: GPT2Config;
+  metadata: Record<string, string>;
+  /** The multiple-choice head's values, when the checkpoint has them. */
+  head?: { weight: Float32Array; bias: Float32Array };
+  /** The LoRA adapter applied, if any. */
+  adapterDir?: string;
+}
+
+/**
+ * A model for inference (`mqg eval-mcq`, `mqg serve`) from `checkpoint` (a run directory, checkpoint
+ * directory or model file), opened once: config, metadata and the head come from that open, the body
+ * streams in. The adapter is `adapter` when given, else the checkpoint's own adapter/ (as
+ * finetune-mcq --lora writes it): what was trained, not the bare base. `check` sees the head and
+ * metadata before any weight is read, to refuse early.
+ */
+export async function openScoringModel(gpu: GPUContext, checkpoint: string, adapter?: string, check?: (file: Pick<ScoringModel, 'head' | 'metadata'>) => void): Promise<ScoringModel> {
+  const modelFile = resolveModelPath(checkpoint);
+  return withCheckpoint(modelFile, undefined, async (ck) => {
+    const file = { config: ck!.config, metadata: ck!.metadata ?? {}, head: await readHead(ck!) };
+    check?.(file);
+    const own = join(dirname(modelFile), RUN_FILES.ADAPTER_DIR);
+    const adapterDir = adapter ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
+    const lora = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
+    const model = new GPT2(gpu, file.config, { training: false, lora: lora?.lora });
+    await streamWeights(model, ck!);
+    if (lora) model.lora!.load(lora.weights);
+    return { ...file, model, adapterDir };
+  });
 }
 
 export interface McqModelFile {

@@ -87,3 +87,19 @@ export class NonFiniteError extends MQGError {
     super(message);
   }
 }
+
+// ---- serving
+
+/**
+ * A request `mqg serve` answers with an error instead of a result: its HTTP status (400 for a bad
+ * request, 401, 404, 405, 413, 503 when the queue is full), the OpenAI error `type` and the request
+ * field at fault (`param`, null when none).
+ */
+export class RequestError extends MQGError {
+  constructor(message: string, readonly param: string | null = null, readonly status = 400, readonly type = 'invalid_request_error') {
+    super(message);
+  }
+}
+
+/** A request whose client went away (or a server that is closing) before it was served. */
+export class CancelledError extends MQGError {}
