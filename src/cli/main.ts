@@ -20,7 +20,7 @@ const commands: Record<string, Command> = {
   'tokenizer train': { summary: 'train a byte-level BPE tokenizer on text files', run: (a) => import('./train').then((m) => m.tokenizerTrainMain(a)) },
   profile: { summary: 'GPU time of each kernel in one training step', run: (a) => import('./profile').then((m) => m.profileMain(a)) },
   merge: { summary: 'fold a LoRA adapter into its base model (merged Hugging Face checkpoint)', run: (a) => import('./merge').then((m) => m.mergeMain(a)) },
-  tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.main(a)) },
+  tune: { summary: 'time the kernel variants on this adapter and record the fastest correct one', run: (a) => import('./tune').then((m) => m.tuneMain(a)) },
   plan: { summary: 'GPU memory by category for inference and training, against the budget', run: (a) => import('./plan').then((m) => m.planMain(a)) },
   questions: { summary: 'textbooks -> exam-style multiple-choice questions (an OpenAI-compatible endpoint, or offline cloze)', run: (a) => import('./questions').then((m) => m.questionsMain(a)) },
   serve: { summary: 'serve a model over an OpenAI-compatible HTTP API (completions, chat, multiple-choice scoring)', run: (a) => import('./serve').then((m) => m.serveMain(a)) },

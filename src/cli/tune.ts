@@ -20,7 +20,7 @@ const spec: Record<string, FlagSpec> = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export async function main(argv: string[]): Promise<void> {
+export async function tuneMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, spec, 'tune');
   if (flags.help) return void console.log(usage('tune', 'time the kernel variants on this adapter and record the fastest correct one', spec));
   const preset = flags.preset as string;
