@@ -62,9 +62,3 @@ export function modelDropout(o: DropoutOptions | undefined): { rates: DropoutRat
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new MQGError(`dropout seed must be a uint32, got ${seed}`);
   return { rates, seed };
 }
-
-/** "embd 0.1, resid 0.1, attn 0" (or "off"), for the line a training command prints at start. */
-export function describeDropout(r: DropoutRates & { summary?: number; lora?: number }): string {
-  const parts = Object.entries(r).filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v}`);
-  return Object.values(r).every((v) => !v) ? 'off' : parts.join(', ');
-}
