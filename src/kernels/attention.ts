@@ -129,6 +129,22 @@ fn attn_keep(b: u32, h: u32, tq: u32, tk: u32) -> f32 {
 }`;
 }
 
+/**
+ * Subgroup forward and dQ, which stream keys j = 0, 1, ... per owned row: with dropout, draw the
+ * four keys' words of a row once every four keys (one Philox call per 4 probabilities, not per 1).
+ * `declare` before the key loop, `draw` at the top of its body, `weight(r)` the row's 0 or 1/(1-p).
+ */
+function streamedKeep(drop: boolean, v: SubgroupVariant): { declare: string; draw: string; weight: (r: number) => string } {
+  if (!drop) return { declare: '', draw: '', weight: () => '' };
+  return {
+    declare: `${eachRow(v, (r) => `  var dr${r}: vec4u;`)}\n`,
+    draw: `    if ((j & 3u) == 0u) {
+${eachRow(v, (r) => `      dr${r} = philox4x32_10(vec4u(j >> 2u, t${r}, b * NH + h, 0u), vec2u(params.key0, params.site));`)}
+    }\n`,
+    weight: (r) => ` * select(0.0, params.keepScale, dr${r}[j & 3u] >= params.threshold)`,
+  };
+}
+
 /** WGSL: \` * attn_keep(b, h, tq, tk)\` with dropout, nothing without. */
 function keep(drop: boolean, tq: string, tk: string): string {
   return drop ? ` * attn_keep(b, h, ${tq}, ${tk})` : '';
@@ -508,6 +524,7 @@ function eachLane(hs: number, f: (i: number) => string): string {
 }
 
 function forwardSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
+  const z = streamedKeep(drop, v);
   return `${subgroupPrelude(dtype, hs, v, drop)}
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<ST>>;
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;
@@ -529,8 +546,8 @@ ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
 
   // Keys after the block's last query are masked for every row: stop there.
   let numKeys = min(T, qBlock + WG * R);
-  for (var j = 0u; j < numKeys; j++) {
-    let kRow = base + j * C34 + C4;
+${z.declare}  for (var j = 0u; j < numKeys; j++) {
+${z.draw}    let kRow = base + j * C34 + C4;
 ${eachRow(v, (r) => `    var s${r} = 0.0;`)}
     for (var c = 0u; c < NC; c++) {
       let kc = vec4<f32>(qkv[kRow + c * L + lane]);
@@ -547,7 +564,7 @@ ${eachRow(v, (r) => `    // Key 0 comes first and every row sees it, so m is fin
     }
     let p${r} = exp2(sm${r} - m${r});
     l${r} += p${r};${drop ? `
-    let pd${r} = p${r}${keep(drop, `t${r}`, 'j')};` : ''}`)}
+    let pd${r} = p${r}${z.weight(r)};` : ''}`)}
     for (var c = 0u; c < NC; c++) {
       let vc = vec4<f32>(qkv[kRow + C4 + c * L + lane]);
 ${eachLane(hs, (i) => `      let v${i} = subgroupBroadcast(vc, ${i}u);
@@ -566,6 +583,7 @@ ${eachRow(v, (r) => `  if (t${r} < T) {
 }
 
 function dqSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
+  const z = streamedKeep(drop, v);
   return `${subgroupPrelude(dtype, hs, v, drop)}
 @group(0) @binding(0) var<storage, read_write> dqkv: array<vec4<ST>>;
 @group(0) @binding(1) var<storage, read_write> delta: array<f32>;
@@ -598,8 +616,8 @@ ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
   if (t${r} < T) { delta[rowBase + t${r}] = D${r}; }`)}
 
   let numKeys = min(T, qBlock + WG * R);
-  for (var j = 0u; j < numKeys; j++) {
-    let kRow = base + j * C34 + C4;
+${z.declare}  for (var j = 0u; j < numKeys; j++) {
+${z.draw}    let kRow = base + j * C34 + C4;
 ${eachRow(v, (r) => `    var s${r} = 0.0;
     var dp${r} = 0.0;`)}
     var kcs: array<vec4<f32>, NC>;
@@ -613,7 +631,7 @@ ${eachRow(v, (r) => `      s${r} += dot(q${r}[c * L + ${i}u], k${i});
       dp${r} += dot(g${r}[c * L + ${i}u], v${i});`)}`)}
     }
 ${eachRow(v, (r) => `    let p${r} = select(0.0, exp2(s${r} * SCALE2 - lse2${r}), j <= t${r});
-    let ds${r} = p${r} * (dp${r}${keep(drop, `t${r}`, 'j')} - D${r});`)}
+    let ds${r} = p${r} * (dp${r}${z.weight(r)} - D${r});`)}
     for (var c = 0u; c < NC; c++) {
 ${eachLane(hs, (i) => `      let k${i} = subgroupBroadcast(kcs[c], ${i}u);
 ${eachRow(v, (r) => `      dq${r}[c * L + ${i}u] += ds${r} * k${i};`)}`)}

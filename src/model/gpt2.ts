@@ -589,7 +589,8 @@ export class GPT2 {
 
   /** The lora_dropout draw of block l's `kind` adapter in this step (undefined: none). */
   private loraDraw(l: number, kind: LoraModuleKind): DropoutDraw | undefined {
-    return this.lora && this.dropoutDraw(this.lora.config.loraDropout, DROPOUT_SITE.lora + LORA_MODULE_KINDS.indexOf(kind), l);
+    // only where the adapters train (a model built for evaluation keeps no scratch for it)
+    return this.lora && this.training ? this.dropoutDraw(this.lora.config.loraDropout, DROPOUT_SITE.lora + LORA_MODULE_KINDS.indexOf(kind), l) : undefined;
   }
 
   /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
