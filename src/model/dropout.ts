@@ -17,8 +17,11 @@ import { MQGError } from '../util/errors';
 
 /** Dropout probabilities of the GPT-2 body (HF config names: embd_pdrop, resid_pdrop, attn_pdrop). */
 export interface DropoutRates {
+  /** embd_pdrop: after the token + position embedding. */
   embd: number;
+  /** resid_pdrop: on each attention and MLP projection output, before the residual add. */
   resid: number;
+  /** attn_pdrop: on the attention probabilities. */
   attn: number;
 }
 
@@ -27,8 +30,6 @@ export interface DropoutOptions extends Partial<DropoutRates> {
   /** The run seed (default 1337). */
   seed?: number;
 }
-
-export const NO_DROPOUT: Readonly<DropoutRates> = Object.freeze({ embd: 0, resid: 0, attn: 0 });
 
 /** What each site is; the site number is kind + 16 * layer. */
 export const DROPOUT_SITE = {
@@ -41,6 +42,7 @@ export const DROPOUT_SITE = {
   lora: 6,
 } as const;
 
+/** The number of dropout site `kind` (a DROPOUT_SITE value) in block `layer`: key word 1 of its masks. */
 export function dropoutSite(kind: number, layer = 0): number {
   return kind + 16 * layer;
 }
