@@ -203,11 +203,13 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
   // attn_pdrop: each variant on hs 16 (T not a tile multiple) and one more head size; p 0.1 and 0.5
   const drop = (p: number, layer: number) => ({ p, key0: dropoutStreamKey(1337, 3, 1), site: 4 + 16 * layer });
   const DROP_SHAPES = [SHAPES[0]!, SHAPES[6]!]; // hs 16 and hs 64 (the tiled kernels of 64 are already compiled above)
+  // (the other layouts only at hs 16: each hs-64 dropout pipeline takes lavapipe tens of seconds to compile)
   it.skipIf(!HAS_SUBGROUPS).each(DROP_SHAPES)('dropout: subgroup variants, forward and backward B=$B T=$T C=$C NH=$NH', async (s) => {
     await check(SUBGROUP, s, drop(0.1, 0));
+    if (s.C / s.NH > 32) return;
     await check(SUBGROUP_16, s, drop(0.5, 1));
-    if (s.C / s.NH <= 32) await check(SUBGROUP_ROWS2, s, drop(0.1, 2));
-  }, 120_000);
+    await check(SUBGROUP_ROWS2, s, drop(0.1, 2));
+  }, 400_000);
   it.each(DROP_SHAPES)('dropout: tiled variant, forward and backward B=$B T=$T C=$C NH=$NH', async (s) => {
     await check(TILED, s, drop(0.1, 0));
     await check(TILED, s, drop(0.5, 1));
