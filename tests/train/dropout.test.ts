@@ -1,7 +1,8 @@
 // Dropout through `mqg train` (train/dropout.ts): a Hugging Face checkpoint whose config.json asks
 // for dropout (hf-biomedlm-tiny: embd, resid and attn 0.1) trains with it by default and says so;
 // --dropout 0 turns it off and --dropout P sets every rate; the rates are written into each
-// checkpoint's config.json; a resumed run continues byte for byte as an uninterrupted one.
+// checkpoint's config.json; a resumed run continues byte for byte as an uninterrupted one. And
+// `mqg finetune-mcq --dropout P` (with the head's summary_first_dropout) and --lora-dropout.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,5 +45,18 @@ describe('mqg train with dropout', () => {
     expect(new Set(all).size).toBe(4);
     // --dropout is part of the run: a different value on resume is refused
     expect(mqg('train', '--resume', '--steps', '5', '--dropout', '0', '--out', join(dir, 'resumed')).stderr).toMatch(/--dropout 0 differs/);
+  });
+
+  it('mqg finetune-mcq: --dropout sets the body and the summary dropout, --lora-dropout the adapters; both written out', () => {
+    const tok = join(dir, 'tok.json');
+    expect(mqg('tokenizer', 'train', '--text', 'data/corpus/questions.txt', '--vocab-size', '300', '--out', tok).status).toBe(0);
+    const out = join(dir, 'mcq');
+    const r = mqg('finetune-mcq', '--preset', 'mqg-tiny', '--tokenizer', tok, '--data', 'data/corpus/mcq.jsonl', '--val-split', '0.05', '--batch-size', '2',
+      '--steps', '2', '--eval-every', '0', '--precision', 'f32', '--dropout', '0.1', '--lora', '4', '--lora-dropout', '0.05', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dropout: embd 0\.1, resid 0\.1, attn 0\.1, summary 0\.1, lora 0\.05 \(--dropout\)/);
+    expect(configOf(out, 2)).toMatchObject({ embd_pdrop: 0.1, resid_pdrop: 0.1, attn_pdrop: 0.1, summary_first_dropout: 0.1 });
+    const adapter = JSON.parse(readFileSync(join(out, 'checkpoints', 'step-000002', 'adapter', 'adapter_config.json'), 'utf8'));
+    expect(adapter.lora_dropout).toBe(0.05);
   });
 });
