@@ -15,6 +15,7 @@ export { doctorReport } from './gpu/doctor';
 // The model
 export { GPT2 } from './model/gpt2';
 export type { ModelOptions, AdamWOptions, LossScaleOptions } from './model/gpt2';
+export type { DropoutOptions, DropoutRates } from './model/dropout';
 export { presetConfig, makeConfig, PRESET_NAMES } from './model/config';
 export { CheckpointError } from './util/errors';
 export type { GPT2Config, GPT2ConfigInit, PresetName } from './model/config';

@@ -27,9 +27,13 @@ const LORA_HELP = {
   lora: 'train LoRA adapters of this rank on a frozen base (0 = full training)',
   loraAlpha: 'LoRA alpha (the update is scaled by alpha / r)',
   loraTargets: 'LoRA target modules, comma-separated (c_attn, attn.c_proj, c_fc, mlp.c_proj, c_proj), or re:REGEX',
-  loraDropout: 'LoRA dropout (only 0 is implemented)',
+  loraDropout: 'dropout on each LoRA adapter\'s input in training (PEFT lora_dropout)',
   initAdapter: 'continue training a PEFT LoRA adapter directory (implies LoRA with its r, alpha and targets)',
   checkpointActivations: 'keep only each block\'s input and recompute the block in backward (less memory, ~1/3 more compute)',
+};
+
+const DROPOUT_HELP = {
+  dropout: 'dropout rate in training for every site (embd, resid, attn, and the head\'s summary); 0 = off (default: the checkpoint config\'s values, none for presets and llm.c files)',
 };
 
 const OPTIMIZER_HELP = {
@@ -79,6 +83,7 @@ export const TRAIN_FLAGS: Record<keyof TrainOptions, TrainFlag> = flagTable(TRAI
   mcqLimit: 'evaluate only the first N questions (0 = all)',
   samplePrompt: 'prompt of the samples printed at the end',
   sampleTokens: 'tokens per sample (0 = no samples)',
+  ...DROPOUT_HELP,
   ...LORA_HELP,
 });
 
@@ -103,6 +108,7 @@ export const FINETUNE_FLAGS: Record<keyof FinetuneMcqOptions, TrainFlag> = flagT
   ...OPTIMIZER_HELP,
   ...RUN_HELP,
   tokenizer: '"gpt2" or a tokenizer.json (default: the checkpoint\'s own; needed with --preset)',
+  ...DROPOUT_HELP,
   ...LORA_HELP,
 });
 

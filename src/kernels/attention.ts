@@ -25,6 +25,13 @@
 // Keys after a block's last query (queries before its first key) are skipped through the loop
 // bounds; the diagonal is masked.
 //
+// Dropout on the attention probabilities (HF's attn_pdrop, training only), a compile-time variant
+// (`drop`; the kernels without it are unchanged): out = (Z ∘ P / (1-p)) V with Z drawn from
+// Philox4x32-10 (philox.ts) keyed by (key0, site) at counter (key/4, query, b*NH + h, 0), word key%4,
+// so the backward draws the same Z instead of storing it. lse stays the log-sum-exp of the undropped
+// scores. Backward: dV = (Z∘P/(1-p))ᵀ dout, dP = (dout Vᵀ) ∘ Z/(1-p), dS = P ∘ (dP - D), where
+// D = rowsum(dout ∘ out) still equals rowsum(dP ∘ P).
+//
 // Two kernel families with the same passes and numerics:
 //  - 'tiled': the classic GPU flash attention. BR query rows × BC keys per tile staged through
 //    workgroup memory, TPR threads per row each owning hs/TPR output dims. Portable default.
@@ -43,6 +50,9 @@
 // NH are uniforms / grid dimensions, so one pipeline serves every shape with that hs.
 
 import type { GPUContext, KernelSource, Step, Tensor } from '../gpu/index';
+import type { DropoutDraw } from './dropout';
+import { PHILOX_WGSL } from './philox';
+import { dropoutScale, dropoutThreshold } from '../util/philox';
 import { isSoftwareAdapter } from '../gpu/adapter';
 import { kernelSourceCache } from '../gpu/sources';
 import { TunedChoice } from './tune/choice';
@@ -105,10 +115,45 @@ export function chooseAttentionTiles(pass: AttentionPass, hs: number, dtype: Sto
 
 // ---------------------------------------------------------------- tiled family (WGSL)
 
-function prelude(dtype: Storage, hs: number, t: AttentionTiles, threads: number): string {
+/**
+ * The uniform struct (scale multiplies q·k: 1/sqrt(hs) in stock GPT-2) and, with dropout, the draw:
+ * attn_keep(b, h, query, key) is 0 for a dropped probability, 1/(1-p) for a kept one.
+ */
+function paramsCode(drop: boolean): string {
+  if (!drop) return 'struct Params { T: u32, NH: u32, scale: f32 }  // scale multiplies q·k (1/sqrt(hs) in stock GPT-2)';
+  return `struct Params { T: u32, NH: u32, scale: f32, key0: u32, site: u32, threshold: u32, keepScale: f32 }
+${PHILOX_WGSL}
+fn attn_keep(b: u32, h: u32, tq: u32, tk: u32) -> f32 {
+  let r = philox4x32_10(vec4u(tk >> 2u, tq, b * params.NH + h, 0u), vec2u(params.key0, params.site));
+  return select(0.0, params.keepScale, r[tk & 3u] >= params.threshold);
+}`;
+}
+
+/**
+ * Subgroup forward and dQ, which stream keys j = 0, 1, ... per owned row: with dropout, draw the
+ * four keys' words of a row once every four keys (one Philox call per 4 probabilities, not per 1).
+ * `declare` before the key loop, `draw` at the top of its body, `weight(r)` the row's 0 or 1/(1-p).
+ */
+function streamedKeep(drop: boolean, v: SubgroupVariant): { declare: string; draw: string; weight: (r: number) => string } {
+  if (!drop) return { declare: '', draw: '', weight: () => '' };
+  return {
+    declare: `${eachRow(v, (r) => `  var dr${r}: vec4u;`)}\n`,
+    draw: `    if ((j & 3u) == 0u) {
+${eachRow(v, (r) => `      dr${r} = philox4x32_10(vec4u(j >> 2u, t${r}, b * NH + h, 0u), vec2u(params.key0, params.site));`)}
+    }\n`,
+    weight: (r) => ` * select(0.0, params.keepScale, dr${r}[j & 3u] >= params.threshold)`,
+  };
+}
+
+/** WGSL: \` * attn_keep(b, h, tq, tk)\` with dropout, nothing without. */
+function keep(drop: boolean, tq: string, tk: string): string {
+  return drop ? ` * attn_keep(b, h, ${tq}, ${tk})` : '';
+}
+
+function prelude(dtype: Storage, hs: number, t: AttentionTiles, threads: number, drop: boolean): string {
   return `${dtype === 'f16' ? 'enable f16;\n' : ''}
 alias ST = ${dtype};
-struct Params { T: u32, NH: u32, scale: f32 }  // scale multiplies q·k (1/sqrt(hs) in stock GPT-2)
+${paramsCode(drop)}
 const HS = ${hs}u;
 const BR = ${t.br}u;
 const BC = ${t.bc}u;
@@ -145,8 +190,8 @@ function loadTile(tile: string, rows: string, src: string, firstRow: string, row
     }`;
 }
 
-function forwardCode(dtype: Storage, hs: number, t: AttentionTiles): string {
-  return `${prelude(dtype, hs, t, t.br * t.tpr)}
+function forwardCode(dtype: Storage, hs: number, t: AttentionTiles, drop: boolean): string {
+  return `${prelude(dtype, hs, t, t.br * t.tpr, drop)}
 const KPT = ${t.bc / t.tpr}u;    // keys scored by each thread per tile
 
 @group(0) @binding(0) var<storage, read_write> out: array<ST>;
@@ -200,15 +245,25 @@ ${TILED_HEAD}
     workgroupBarrier();
     var mNew = m;
     for (var c = 0u; c < BC; c++) { mNew = max(mNew, sTile[r * BC + c]); }
-    for (var j = 0u; j < KPT; j++) { pTile[r * BC + u + j * TPR] = exp2(s[j] - mNew); }
+    ${drop
+    ? `// with dropout a dropped probability is stored negated: |p| sums into l, max(p, 0) into o
+    for (var j = 0u; j < KPT; j++) {
+      let p = exp2(s[j] - mNew);
+      pTile[r * BC + u + j * TPR] = select(-p, p, attn_keep(b, h, tq, k0 + u + j * TPR) != 0.0);
+    }`
+    : 'for (var j = 0u; j < KPT; j++) { pTile[r * BC + u + j * TPR] = exp2(s[j] - mNew); }'}
     let alpha = exp2(m - mNew);
     m = mNew;
     l *= alpha;
     for (var k = 0u; k < DPT; k++) { o[k] *= alpha; }
     workgroupBarrier();
     for (var c = 0u; c < BC; c++) {
-      let p = pTile[r * BC + c];
-      l += p;
+      ${drop
+    ? `let pt = pTile[r * BC + c];
+      l += abs(pt);
+      let p = max(pt, 0.0) * params.keepScale;`
+    : `let p = pTile[r * BC + c];
+      l += p;`}
       for (var k = 0u; k < DPT; k++) { o[k] += p * f32(vTile[c * STRIDE + u + k * TPR]); }
     }
   }
@@ -223,8 +278,8 @@ ${TILED_HEAD}
 `;
 }
 
-function dqCode(dtype: Storage, hs: number, t: AttentionTiles): string {
-  return `${prelude(dtype, hs, t, t.br * t.tpr)}
+function dqCode(dtype: Storage, hs: number, t: AttentionTiles, drop: boolean): string {
+  return `${prelude(dtype, hs, t, t.br * t.tpr, drop)}
 const KPT = ${t.bc / t.tpr}u;
 
 @group(0) @binding(0) var<storage, read_write> dqkv: array<ST>;
@@ -297,7 +352,7 @@ ${TILED_HEAD}
     for (var j = 0u; j < KPT; j++) {
       let c = u + j * TPR;
       let p = select(0.0, exp2(s[j] * SCALE2 - lse2), k0 + c <= tq);
-      dsTile[r * BC + c] = p * (dp[j] - D);
+      dsTile[r * BC + c] = p * (dp[j]${keep(drop, 'tq', 'k0 + c')} - D);
     }
     workgroupBarrier();
     for (var c = 0u; c < BC; c++) {
@@ -314,8 +369,8 @@ ${TILED_HEAD}
 `;
 }
 
-function dkvCode(dtype: Storage, hs: number, t: AttentionTiles): string {
-  return `${prelude(dtype, hs, t, t.bc * t.tpr)}
+function dkvCode(dtype: Storage, hs: number, t: AttentionTiles, drop: boolean): string {
+  return `${prelude(dtype, hs, t, t.bc * t.tpr, drop)}
 const RPT = ${t.br / t.tpr}u;    // query rows scored by each thread per tile
 
 @group(0) @binding(0) var<storage, read_write> dqkv: array<ST>;
@@ -383,8 +438,12 @@ ${TILED_HEAD}
       let rr = u + i * TPR;
       let tq = q0 + rr;
       let p = select(0.0, exp2(s[i] * SCALE2 - lseTile[rr]), tq >= tk && tq < T);
-      pTile[rr * BC + c] = p;
-      dsTile[rr * BC + c] = p * (dp[i] - deltaTile[rr]);
+      ${drop
+    ? `let z = attn_keep(b, h, tq, tk);
+      pTile[rr * BC + c] = p * z;
+      dsTile[rr * BC + c] = p * (dp[i] * z - deltaTile[rr]);`
+    : `pTile[rr * BC + c] = p;
+      dsTile[rr * BC + c] = p * (dp[i] - deltaTile[rr]);`}
     }
     workgroupBarrier();
     for (var rr = 0u; rr < BR; rr++) {
@@ -424,11 +483,11 @@ function subgroupGeometry(hs: number): { n: number; lanes: number } | undefined 
   return n % lanes ? undefined : { n, lanes };
 }
 
-function subgroupPrelude(dtype: Storage, hs: number, v: SubgroupVariant): string {
+function subgroupPrelude(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
   const { n, lanes } = subgroupGeometry(hs)!;
   return `${dtype === 'f16' ? 'enable f16;\n' : ''}enable subgroups;
 alias ST = ${dtype};
-struct Params { T: u32, NH: u32, scale: f32 }  // scale multiplies q·k (1/sqrt(hs) in stock GPT-2)
+${paramsCode(drop)}
 const N = ${n}u;        // vec4s per head row
 const L = ${lanes}u;        // lanes that load one streamed row together, one vec4 each
 const NC = ${n / lanes}u;       // vec4 loads per lane per streamed row
@@ -464,8 +523,9 @@ function eachLane(hs: number, f: (i: number) => string): string {
   return Array.from({ length: subgroupGeometry(hs)!.lanes }, (_, i) => f(i)).join('\n');
 }
 
-function forwardSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): string {
-  return `${subgroupPrelude(dtype, hs, v)}
+function forwardSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
+  const z = streamedKeep(drop, v);
+  return `${subgroupPrelude(dtype, hs, v, drop)}
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<ST>>;
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(2) var<storage, read> qkv: array<vec4<ST>>;
@@ -486,8 +546,8 @@ ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
 
   // Keys after the block's last query are masked for every row: stop there.
   let numKeys = min(T, qBlock + WG * R);
-  for (var j = 0u; j < numKeys; j++) {
-    let kRow = base + j * C34 + C4;
+${z.declare}  for (var j = 0u; j < numKeys; j++) {
+${z.draw}    let kRow = base + j * C34 + C4;
 ${eachRow(v, (r) => `    var s${r} = 0.0;`)}
     for (var c = 0u; c < NC; c++) {
       let kc = vec4<f32>(qkv[kRow + c * L + lane]);
@@ -503,11 +563,12 @@ ${eachRow(v, (r) => `    // Key 0 comes first and every row sees it, so m is fin
       for (var c = 0u; c < N; c++) { o${r}[c] *= alpha; }
     }
     let p${r} = exp2(sm${r} - m${r});
-    l${r} += p${r};`)}
+    l${r} += p${r};${drop ? `
+    let pd${r} = p${r}${z.weight(r)};` : ''}`)}
     for (var c = 0u; c < NC; c++) {
       let vc = vec4<f32>(qkv[kRow + C4 + c * L + lane]);
 ${eachLane(hs, (i) => `      let v${i} = subgroupBroadcast(vc, ${i}u);
-${eachRow(v, (r) => `      o${r}[c * L + ${i}u] += p${r} * v${i};`)}`)}
+${eachRow(v, (r) => `      o${r}[c * L + ${i}u] += ${drop ? 'pd' : 'p'}${r} * v${i};`)}`)}
     }
   }
 
@@ -521,8 +582,9 @@ ${eachRow(v, (r) => `  if (t${r} < T) {
 `;
 }
 
-function dqSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): string {
-  return `${subgroupPrelude(dtype, hs, v)}
+function dqSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
+  const z = streamedKeep(drop, v);
+  return `${subgroupPrelude(dtype, hs, v, drop)}
 @group(0) @binding(0) var<storage, read_write> dqkv: array<vec4<ST>>;
 @group(0) @binding(1) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<vec4<ST>>;
@@ -554,8 +616,8 @@ ${eachRow(v, (r) => `  let t${r} = qBlock + ${r}u * WG + lid;
   if (t${r} < T) { delta[rowBase + t${r}] = D${r}; }`)}
 
   let numKeys = min(T, qBlock + WG * R);
-  for (var j = 0u; j < numKeys; j++) {
-    let kRow = base + j * C34 + C4;
+${z.declare}  for (var j = 0u; j < numKeys; j++) {
+${z.draw}    let kRow = base + j * C34 + C4;
 ${eachRow(v, (r) => `    var s${r} = 0.0;
     var dp${r} = 0.0;`)}
     var kcs: array<vec4<f32>, NC>;
@@ -569,7 +631,7 @@ ${eachRow(v, (r) => `      s${r} += dot(q${r}[c * L + ${i}u], k${i});
       dp${r} += dot(g${r}[c * L + ${i}u], v${i});`)}`)}
     }
 ${eachRow(v, (r) => `    let p${r} = select(0.0, exp2(s${r} * SCALE2 - lse2${r}), j <= t${r});
-    let ds${r} = p${r} * (dp${r} - D${r});`)}
+    let ds${r} = p${r} * (dp${r}${z.weight(r)} - D${r});`)}
     for (var c = 0u; c < NC; c++) {
 ${eachLane(hs, (i) => `      let k${i} = subgroupBroadcast(kcs[c], ${i}u);
 ${eachRow(v, (r) => `      dq${r}[c * L + ${i}u] += ds${r} * k${i};`)}`)}
@@ -584,8 +646,8 @@ ${eachRow(v, (r) => `  if (t${r} < T) {
 `;
 }
 
-function dkvSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant): string {
-  return `${subgroupPrelude(dtype, hs, v)}
+function dkvSubgroupCode(dtype: Storage, hs: number, v: SubgroupVariant, drop: boolean): string {
+  return `${subgroupPrelude(dtype, hs, v, drop)}
 @group(0) @binding(0) var<storage, read_write> dqkv: array<vec4<ST>>;
 @group(0) @binding(1) var<storage, read> dout: array<vec4<ST>>;
 @group(0) @binding(2) var<storage, read> lse: array<f32>;
@@ -631,11 +693,12 @@ ${eachRow(v, (r) => `      s${r} += dot(k${r}[c * L + ${i}u], q${i});
       dp${r} += dot(v${r}[c * L + ${i}u], g${i});`)}`)}
     }
 ${eachRow(v, (r) => `    let p${r} = select(0.0, exp2(s${r} * SCALE2 - lse2), t >= j${r});
-    let ds${r} = p${r} * (dp${r} - dl);`)}
+${drop ? `    let z${r} = attn_keep(b, h, t, j${r});
+` : ''}    let ds${r} = p${r} * (dp${r}${drop ? ` * z${r}` : ''} - dl);`)}
     for (var c = 0u; c < NC; c++) {
 ${eachLane(hs, (i) => `      let q${i} = subgroupBroadcast(qcs[c], ${i}u);
       let g${i} = subgroupBroadcast(gcs[c], ${i}u);
-${eachRow(v, (r) => `      dv${r}[c * L + ${i}u] += p${r} * g${i};
+${eachRow(v, (r) => `      dv${r}[c * L + ${i}u] += p${r}${drop ? ` * z${r}` : ''} * g${i};
       dk${r}[c * L + ${i}u] += ds${r} * q${i};`)}`)}
     }
   }
@@ -750,17 +813,24 @@ interface AttentionKernel {
 const sources = kernelSourceCache();
 
 /** The kernel of one pass for a storage dtype, head size and variant (its source built once). */
-export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number, gpu: GPUContext): AttentionKernel {
+export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number, gpu: GPUContext, drop = false): AttentionKernel {
   const v = attentionVariant(gpu, hs);
+  const suffix = drop ? '_dropout' : '';
   if (v.kind === 'subgroup') {
-    const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}`;
+    const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}${suffix}`;
     const gen = pass === 'forward' ? forwardSubgroupCode : pass === 'dq' ? dqSubgroupCode : dkvSubgroupCode;
-    return { src: sources(name, () => ({ name, code: gen(dtype, hs, v) })), rowsPerWorkgroup: v.wg * v.rows };
+    return { src: sources(name, () => ({ name, code: gen(dtype, hs, v, drop) })), rowsPerWorkgroup: v.wg * v.rows };
   }
   const t = v.tiles?.[pass] ?? chooseAttentionTiles(pass, hs, dtype, gpu.limits);
-  const name = `attention_${pass}_${dtype}_hs${hs}_${t.br}x${t.bc}x${t.tpr}`;
+  const name = `attention_${pass}_${dtype}_hs${hs}_${t.br}x${t.bc}x${t.tpr}${suffix}`;
   const gen = pass === 'forward' ? forwardCode : pass === 'dq' ? dqCode : dkvCode;
-  return { src: sources(name, () => ({ name, code: gen(dtype, hs, t) })), rowsPerWorkgroup: pass === 'dkv' ? t.bc : t.br };
+  return { src: sources(name, () => ({ name, code: gen(dtype, hs, t, drop) })), rowsPerWorkgroup: pass === 'dkv' ? t.bc : t.br };
+}
+
+/** The uniforms of one attention dispatch: the sizes and scale, and with a dropout draw its key, site, threshold and 1/(1-p). */
+function attentionParams(T: number, NH: number, scale: number, drop: DropoutDraw | undefined): Record<string, number> {
+  if (!drop) return { T, NH, scale };
+  return { T, NH, scale, key0: drop.key0 >>> 0, site: drop.site >>> 0, threshold: dropoutThreshold(drop.p), keepScale: dropoutScale(drop.p) };
 }
 
 function storageOf(name: string, ...tensors: Tensor[]): Storage {
@@ -788,12 +858,15 @@ function checkShapes(name: string, B: number, T: number, C: number, NH: number, 
  */
 export function attentionForward(
   step: Step, out: Tensor, lse: Tensor, qkv: Tensor, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+  /** Dropout on the probabilities (training); undefined or p = 0: none. */
+  drop?: DropoutDraw,
 ): void {
   const dtype = storageOf('attentionForward', out, qkv);
   if (lse.dtype !== 'f32') throw new TypeError(`attentionForward: lse must be f32, got ${lse}`);
   const hs = checkShapes('attentionForward', B, T, C, NH, [[out, B * T * C], [lse, B * NH * T], [qkv, B * T * 3 * C]]);
-  const k = attentionKernel('forward', dtype, hs, step.ctx);
-  step.dispatch(k.src, { out, lse, qkv, params: { T, NH, scale } }, [Math.ceil(T / k.rowsPerWorkgroup), NH, B]);
+  const d = drop && drop.p > 0 ? drop : undefined;
+  const k = attentionKernel('forward', dtype, hs, step.ctx, !!d);
+  step.dispatch(k.src, { out, lse, qkv, params: attentionParams(T, NH, scale, d) }, [Math.ceil(T / k.rowsPerWorkgroup), NH, B]);
 }
 
 /**
@@ -804,20 +877,22 @@ export function attentionForward(
  *   out    [B, T, C]    (storage dtype), the forward's output
  *   lse    [B, NH, T]   f32, the forward's log-sum-exp
  *   qkv    [B, T, 3C]   (storage dtype)
- * scale: the forward's.
+ * scale and drop: the forward's (the same draw gives the same mask).
  */
 export function attentionBackward(
   step: Step, dqkv: Tensor, delta: Tensor, dout: Tensor, out: Tensor, lse: Tensor, qkv: Tensor,
-  B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+  B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH), drop?: DropoutDraw,
 ): void {
   const dtype = storageOf('attentionBackward', dqkv, dout, out, qkv);
   if (lse.dtype !== 'f32' || delta.dtype !== 'f32') throw new TypeError(`attentionBackward: lse and delta must be f32, got ${lse}, ${delta}`);
   const hs = checkShapes('attentionBackward', B, T, C, NH, [
     [dqkv, B * T * 3 * C], [delta, B * NH * T], [dout, B * T * C], [out, B * T * C], [lse, B * NH * T], [qkv, B * T * 3 * C],
   ]);
-  const dq = attentionKernel('dq', dtype, hs, step.ctx);
-  step.dispatch(dq.src, { dqkv, delta, dout, out, lse, qkv, params: { T, NH, scale } }, [Math.ceil(T / dq.rowsPerWorkgroup), NH, B]);
+  const d = drop && drop.p > 0 ? drop : undefined;
+  const params = attentionParams(T, NH, scale, d);
+  const dq = attentionKernel('dq', dtype, hs, step.ctx, !!d);
+  step.dispatch(dq.src, { dqkv, delta, dout, out, lse, qkv, params }, [Math.ceil(T / dq.rowsPerWorkgroup), NH, B]);
   // The dK/dV pass reads the delta the dQ pass wrote: separate passes order them.
-  const dkv = attentionKernel('dkv', dtype, hs, step.ctx);
-  step.dispatch(dkv.src, { dqkv, dout, lse, delta, qkv, params: { T, NH, scale } }, [Math.ceil(T / dkv.rowsPerWorkgroup), NH, B]);
+  const dkv = attentionKernel('dkv', dtype, hs, step.ctx, !!d);
+  step.dispatch(dkv.src, { dqkv, dout, lse, delta, qkv, params }, [Math.ceil(T / dkv.rowsPerWorkgroup), NH, B]);
 }

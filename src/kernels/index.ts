@@ -5,6 +5,8 @@ export * from './decode';
 export * from './layernorm';
 export * from './gelu';
 export * from './residual';
+export * from './dropout';
+export * from './philox';
 export * from './encoder';
 export * from './classifier';
 export * from './reduce';

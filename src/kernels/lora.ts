@@ -12,7 +12,11 @@
 //   dA   += dvᵀ · x                    [r,C]   GEMM TN (accumulated)
 // loraDown sums each output over k in a fixed order (deterministic). A and B are f32 (the adapter's
 // master weights); x, dy, y, dx are f16 or f32; u, dv and gradients f32.
-// Dropout on the adapter input (PEFT's lora_dropout) is not implemented: the model refuses p > 0.
+// With dropout on the adapter input (PEFT's lora_dropout: y = x·W + b + s·(Z∘x/(1-p))·Aᵀ·Bᵀ), the
+// caller passes the draw and a scratch xd [BT,C] for Z∘x/(1-p) (dropout.ts, drawn again in the
+// backward rather than stored). Then u = s·xd·Aᵀ, dA += dvᵀ·xd, and the adapter's share of dx is
+// masked: dx = dy·Wᵀ (GEMM), then dx += Z∘(dv·A)/(1-p) (loraDropoutGrad, one pass), then the
+// activation's backward in place when the layer has one.
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
@@ -20,6 +24,10 @@ import { kernelSourceCache } from '../gpu/sources';
 import type { Tensor } from '../gpu/tensor';
 import type { Activation } from '../util/activation';
 import { gemm } from './matmul';
+import { dropout, type DropoutDraw } from './dropout';
+import { activationBackward } from './gelu';
+import { PHILOX_WGSL } from './philox';
+import { dropoutScale, dropoutThreshold } from '../util/philox';
 
 /** As matmulForward / matmulBackward take it: the layer's activation epilogue (default gelu_new). */
 export type ActEpilogue = { preact: Tensor; activation?: Activation };
@@ -72,6 +80,50 @@ export function loraDown(step: Step, out: Tensor, x: Tensor, e: Tensor, M: numbe
   step.dispatch(downSource(f(x, 'x'), f(e, 'e')), { out, x, e, params: { M, K, r, ek, ej, scale } }, grid, { flops: 2 * M * K * r });
 }
 
+function dropoutGradSource(d: 'f16' | 'f32'): KernelSource {
+  const name = `lora_dropout_grad_${d}`;
+  return sources(name, () => ({
+    name,
+    code: /* wgsl */ `${d === 'f16' ? 'enable f16;' : ''}
+struct Params { M: u32, C: u32, r: u32, key0: u32, site: u32, threshold: u32, keepScale: f32 }
+@group(0) @binding(0) var<storage, read_write> dinp: array<${d}>;
+@group(0) @binding(1) var<storage, read> dv: array<f32>;
+@group(0) @binding(2) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+${PHILOX_WGSL}
+// dinp[m, n] += z · Σ_j dv[m, j] · A[j, n], z = 0 or 1/(1-p) as dropout.ts draws element m*C + n.
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = (wid.y * 65535u + wid.x) * ${WG}u + lid.x;
+  if (i >= params.M * params.C) { return; }
+  let m = i / params.C;
+  let n = i % params.C;
+  var acc = 0.0;
+  for (var j = 0u; j < params.r; j++) { acc = fma(dv[m * params.r + j], A[j * params.C + n], acc); }
+  let draw = philox4x32_10(vec4u(i >> 2u, 0u, 0u, 0u), vec2u(params.key0, params.site));
+  let z = select(0.0, params.keepScale, draw[i & 3u] >= params.threshold);
+  dinp[i] = ${d}(f32(dinp[i]) + z * acc);
+}
+`,
+  }));
+}
+
+/** dinp[M,C] += Z ∘ (dv[M,r] · A[r,C]) / (1-p), Z the mask `draw` gives element m*C + n (as dropout() draws it). */
+export function loraDropoutGrad(step: Step, dinp: Tensor, dv: Tensor, A: Tensor, M: number, C: number, r: number, draw: DropoutDraw): void {
+  if (dinp.numel < M * C || dv.numel < M * r || A.numel < r * C) throw new RangeError(`loraDropoutGrad: ${dinp}, ${dv}, ${A} are too small for M=${M}, C=${C}, r=${r}`);
+  if (M * C >= 2 ** 32) throw new RangeError(`loraDropoutGrad: M*C = ${M * C} is over 2^32 elements`);
+  const groups = Math.ceil((M * C) / WG);
+  const grid: [number, number] = [Math.min(groups, 65535), Math.ceil(groups / 65535)];
+  const params = { M, C, r, key0: draw.key0 >>> 0, site: draw.site >>> 0, threshold: dropoutThreshold(draw.p), keepScale: dropoutScale(draw.p) };
+  step.dispatch(dropoutGradSource(f(dinp, 'dinp')), { dinp, dv, A, params }, grid, { flops: 2 * M * C * r });
+}
+
+/** Dropout on an adapter's input: the draw, and a scratch [BT, C] (x's dtype) for the dropped input. */
+export interface LoraInputDropout {
+  draw: DropoutDraw;
+  xd: Tensor;
+}
+
 export interface LoraWeightsGPU {
   A: Tensor; // [r, C] f32
   B: Tensor; // [OC, r] f32
@@ -85,10 +137,15 @@ export interface LoraWeightsGPU {
  */
 export function loraForward(
   step: Step, out: Tensor, u: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraWeightsGPU,
-  BT: number, C: number, OC: number, act?: ActEpilogue,
+  BT: number, C: number, OC: number, act?: ActEpilogue, drop?: LoraInputDropout,
 ): void {
   const { A, B, r, scale } = lora;
-  loraDown(step, u, inp, A, BT, C, r, scale, 1, C);
+  let x = inp;
+  if (drop) {
+    x = drop.xd.view([BT, C], 0);
+    dropout(step, drop.xd.view([BT * C], 0), inp.view([BT * C], 0), BT * C, drop.draw);
+  }
+  loraDown(step, u, x, A, BT, C, r, scale, 1, C);
   const activation = act ? act.activation ?? 'gelu_new' : undefined;
   gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation, preact: act?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
 }
@@ -101,10 +158,22 @@ export function loraForward(
 export function loraBackward(
   step: Step, dinp: Tensor | null, dA: Tensor, dB: Tensor, dv: Tensor,
   dout: Tensor, inp: Tensor, u: Tensor, weight: Tensor, lora: LoraWeightsGPU,
-  BT: number, C: number, OC: number, act?: ActEpilogue,
+  BT: number, C: number, OC: number, act?: ActEpilogue, drop?: LoraInputDropout,
 ): void {
   const { A, B, r, scale } = lora;
   loraDown(step, dv, dout, B, BT, OC, r, scale, r, 1);
+  if (drop) {
+    if (dinp) {
+      gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true });
+      loraDropoutGrad(step, dinp, dv, A, BT, C, r, drop.draw);
+      if (act) activationBackward(step, dinp.view([BT * C], 0), act.preact.view([BT * C], 0), dinp.view([BT * C], 0), BT * C, act.activation ?? 'gelu_new');
+    }
+    gemm(step, dB, dout, u, { M: OC, N: r, K: BT, transA: true, accumulate: true });
+    const xd = drop.xd.view([BT, C], 0);
+    dropout(step, drop.xd.view([BT * C], 0), inp.view([BT * C], 0), BT * C, drop.draw);
+    gemm(step, dA, dv, xd, { M: r, N: C, K: BT, transA: true, accumulate: true });
+    return;
+  }
   const dactivation = act ? act.activation ?? 'gelu_new' : undefined;
   if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
   gemm(step, dB, dout, u, { M: OC, N: r, K: BT, transA: true, accumulate: true });

@@ -72,18 +72,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) groups: vec3u
 }
 
 /**
- * Calls `dispatch(n, views)` once per chunk of at most elementwiseOptions.chunk elements, with each
- * tensor viewed at the chunk's start.
+ * Calls `dispatch(n, views, start)` once per chunk of at most elementwiseOptions.chunk elements, with
+ * each tensor viewed at the chunk's start (element `start` of the whole).
  */
-export function forEachChunk(N: number, tensors: Tensor[], dispatch: (n: number, views: Tensor[]) => void): void {
+export function forEachChunk(N: number, tensors: Tensor[], dispatch: (n: number, views: Tensor[], start: number) => void): void {
   const chunk = elementwiseOptions.chunk;
   if (N <= chunk) {
-    dispatch(N, tensors);
+    dispatch(N, tensors, 0);
     return;
   }
   for (let start = 0; start < N; start += chunk) {
     const n = Math.min(chunk, N - start);
-    dispatch(n, tensors.map((t) => t.view([n], start)));
+    dispatch(n, tensors.map((t) => t.view([n], start)), start);
   }
 }
 

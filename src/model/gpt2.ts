@@ -33,7 +33,10 @@ import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 import { LoraAdapters, type LoraOptions } from './lora';
 import type { ActEpilogue } from '../kernels/lora';
-import type { LoraConfig, LoraModuleKind } from './peft';
+import { LORA_MODULE_KINDS, type LoraConfig, type LoraModuleKind } from './peft';
+import { dropout, type DropoutDraw } from '../kernels/dropout';
+import { dropoutStreamKey } from '../util/philox';
+import { DROPOUT_SITE, dropoutSite, modelDropout, type DropoutOptions, type DropoutRates } from './dropout';
 
 /** AdamW settings of one update. Defaults: beta1 0.9, beta2 0.95, eps 1e-8, weightDecay 0.1 (on matmul weights and embeddings), gradClip 1. */
 export interface AdamWOptions {
@@ -154,6 +157,11 @@ export interface ModelOptions {
   lora?: LoraOptions | LoraConfig;
   /** Keep only each block's input in training and recompute the block in backward. */
   checkpointActivations?: boolean;
+  /**
+   * Dropout in training steps (dropout.ts): embd_pdrop, resid_pdrop, attn_pdrop (each default 0:
+   * none) and the run seed the masks are keyed by. forward(), generation and evaluation never drop.
+   */
+  dropout?: DropoutOptions;
 }
 
 /** GPT-2 on the GPU: parameters in flat banks, explicit forward and backward (llm.c order), AdamW, a KV cache for generation. Parameters are addressed by Hugging Face names. Release it with `destroy()` or `using`; any later use throws DisposedError. */
@@ -188,6 +196,14 @@ export class GPT2 {
   readonly checkpointActivations: boolean;
   /** [2, C] f32 sink for the LayerNorm parameter gradients the frozen base does not keep. */
   private frozenLnGrads: Tensor | undefined;
+  /** The body's dropout rates in training steps (ModelOptions.dropout). */
+  readonly dropout: Readonly<DropoutRates>;
+  /** The run seed dropout masks are keyed by. */
+  readonly dropoutSeed: number;
+  /** Key word 0 of the dropout masks of the training step being recorded; undefined: no dropout. */
+  private dropKey: number | undefined;
+  /** Micro-batch index within the current optimiser step (microStep). */
+  private micro = 0;
 
   constructor(
     /** The context the model lives on. */
@@ -203,11 +219,14 @@ export class GPT2 {
     const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
     this.checkpointActivations = !!options.checkpointActivations;
+    const drop = modelDropout(options.dropout);
+    this.dropout = Object.freeze(drop.rates);
+    this.dropoutSeed = drop.seed;
+    if (this.dropout.resid > 0 && config.nInner < config.nEmbd) {
+      throw new MQGError(`resid_pdrop ${this.dropout.resid}: dropout on the projections needs n_inner (${config.nInner}) >= n_embd (${config.nEmbd}) for its scratch; train with resid_pdrop 0`);
+    }
     if (options.lora) {
       this.lora = new LoraAdapters(gpu, config, options.lora, options.maxBankElements, this.training);
-      if (this.training && this.lora.config.loraDropout > 0) {
-        throw new MQGError(`lora_dropout ${this.lora.config.loraDropout}: dropout on the adapter input is not implemented; train with dropout 0`);
-      }
     }
     this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
     this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training && !this.lora);
@@ -387,7 +406,7 @@ export class GPT2 {
       plan: createEncoderBackwardPlan(g, BT, Vp),
     };
     this.lossSumScratch = g.tensor([reduceScratchSize(BT)], 'f32', 'loss_scratch');
-    this.lora?.allocate(BT);
+    this.lora?.allocate(BT, st);
     this.views.clear();
   }
 
@@ -502,6 +521,7 @@ export class GPT2 {
     const BT = B * T;
     const p = this.params;
     encoderForward(step, a.encoded, a.inputs, p.weight('wte.weight'), p.weight('wpe.weight'), B, T, C);
+    this.drop(step, a.encoded, a.encoded, BT * C, this.dropout.embd, DROPOUT_SITE.embd);
     for (let l = 0; l < L; l++) this.recordBlock(step, l, l > 0);
     // the last block's residual3 = residual2 + fcproj, with ln_f in the same pass
     const last = a.layers[L - 1]!;
@@ -531,26 +551,52 @@ export class GPT2 {
       layernormForward(step, x.ln1, x.ln1Mean, x.ln1Rstd, residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
     }
     this.linearForward(step, l, 'attn.c_attn', x.qkv, x.ln1, BT, C, 3 * C);
-    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
+    attentionForward(step, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l), this.dropoutDraw(this.dropout.attn, DROPOUT_SITE.attnProbs, l));
     this.linearForward(step, l, 'attn.c_proj', a.proj, x.atty, BT, C, C); // attproj
+    this.drop(step, a.proj, a.proj, BT * C, this.dropout.resid, DROPOUT_SITE.attnProj, l);
     // residual2 = residual + attproj, with ln_2 in the same pass
     residualLayernormForward(step, x.residual2, x.ln2, x.ln2Mean, x.ln2Rstd, residual, a.proj, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
     fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
       (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
     this.linearForward(step, l, 'mlp.c_proj', a.proj, x.fchGelu, BT, H, C); // fcproj
+    this.drop(step, a.proj, a.proj, BT * C, this.dropout.resid, DROPOUT_SITE.mlpProj, l);
+  }
+
+  /**
+   * The draw of dropout site (kind, layer) at rate p in the training step being recorded; undefined
+   * when this step does not drop or p is 0 (then nothing is recorded for it).
+   * @internal for the heads and adapters recorded inside a step
+   */
+  dropoutDraw(p: number, kind: number, layer = 0): DropoutDraw | undefined {
+    if (this.dropKey === undefined || p === 0) return undefined;
+    return { p, key0: this.dropKey, site: dropoutSite(kind, layer) };
+  }
+
+  /** out = dropout(inp) at site (kind, layer) when this step drops there; false (nothing recorded) otherwise. */
+  private drop(step: Step, out: Tensor, inp: Tensor, N: number, p: number, kind: number, layer = 0): boolean {
+    const draw = this.dropoutDraw(p, kind, layer);
+    if (!draw) return false;
+    dropout(step, out, inp, N, draw);
+    return true;
   }
 
   /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
   private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
     const w = this.params.weight(`h.${l}.${kind}.weight`);
     const b = this.params.weight(`h.${l}.${kind}.bias`);
-    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act)) matmulForward(step, out, inp, w, b, BT, C, OC, act);
+    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act, this.loraDraw(l, kind))) matmulForward(step, out, inp, w, b, BT, C, OC, act);
+  }
+
+  /** The lora_dropout draw of block l's `kind` adapter in this step (undefined: none). */
+  private loraDraw(l: number, kind: LoraModuleKind): DropoutDraw | undefined {
+    // only where the adapters train (a model built for evaluation keeps no scratch for it)
+    return this.lora && this.training ? this.dropoutDraw(this.lora.config.loraDropout, DROPOUT_SITE.lora + LORA_MODULE_KINDS.indexOf(kind), l) : undefined;
   }
 
   /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
   private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
     const w = this.params.weight(`h.${l}.${kind}.weight`);
-    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC, act)) return;
+    if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC, act, this.loraDraw(l, kind))) return;
     const frozen = !!this.lora;
     matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC, act);
   }
@@ -611,17 +657,25 @@ export class GPT2 {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
       // residual3 = residual2 + fcproj: dresidual carries both
       // dfch = (dresidual · c_projᵀ) ⊙ act'(fch), the activation's backward fused into the matmul's epilogue
-      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, dres, x.fchGelu, BT, H, C, { preact: x.fch, activation });
+      // with resid_pdrop: d(fcproj) = dropout(dresidual), formed in dln (free until c_fc's backward)
+      const dfcproj = this.drop(step, dln, dres, BT * C, this.dropout.resid, DROPOUT_SITE.mlpProj, l) ? dln : dres;
+      this.linearBackward(step, l, 'mlp.c_proj', a.dfch, dfcproj, x.fchGelu, BT, H, C, { preact: x.fch, activation });
       this.linearBackward(step, l, 'mlp.c_fc', dln, a.dfch, x.ln2, BT, C, H);
       layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_2`), a.lnScratch, dln, x.residual2, w('ln_2.weight'), x.ln2Mean, x.ln2Rstd, BT, C, a.dresidualHalf);
       // residual2 = residual + attproj
-      this.linearBackward(step, l, 'attn.c_proj', dln, dres, x.atty, BT, C, C);
-      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l));
+      // with resid_pdrop: d(attproj) = dropout(dresidual), formed in dfch's first [B,T,C] (consumed)
+      const dattproj = a.dfch.view([B, T, C], 0);
+      const dproj = this.drop(step, dattproj, dres, BT * C, this.dropout.resid, DROPOUT_SITE.attnProj, l) ? dattproj : dres;
+      this.linearBackward(step, l, 'attn.c_proj', dln, dproj, x.atty, BT, C, C);
+      attentionBackward(step, a.dqkv, a.delta, dln, x.atty, x.lse, x.qkv, B, T, C, NH, attentionScale(this.config, l), this.dropoutDraw(this.dropout.attn, DROPOUT_SITE.attnProbs, l));
       this.linearBackward(step, l, 'attn.c_attn', dln, a.dqkv, x.ln1, BT, C, 3 * C);
       // layer 0's ln_1 feeds only the encoder backward, which reads dresidual itself
       layernormBackward(step, a.dresidual, ...this.lnGrads(`h.${l}.ln_1`), a.lnScratch, dln, residual, w('ln_1.weight'), x.ln1Mean, x.ln1Rstd, BT, C, l > 0 ? a.dresidualHalf : undefined);
     }
-    if (!this.lora) encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
+    if (this.lora) return;
+    // embd_pdrop: d(embedding) = dropout(dresidual), in place (nothing reads dresidual after)
+    this.drop(step, a.dresidual, a.dresidual, BT * C, this.dropout.embd, DROPOUT_SITE.embd);
+    encoderBackward(step, p.grad('wte.weight'), p.grad('wpe.weight'), a.dresidual, a.plan, B, T, C);
   }
 
   // ------------------------------------------------------------------ public steps
@@ -640,6 +694,7 @@ export class GPT2 {
    */
   async forward(inputs: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number): Promise<number> {
     this.setBatch(inputs, targets, B, T);
+    this.dropKey = undefined; // evaluation: no dropout
     const step = this.gpu.step('forward');
     this.recordForward(step);
     this.recordHead(step, targets ? 'loss' : 'logits', 1 / this.lossDivisor);
@@ -745,12 +800,15 @@ export class GPT2 {
     this.requireTraining('training steps');
     const t0 = performance.now();
     this.setBatch(inputs, targets, B, T);
+    this.micro = o.first ? 0 : this.micro + 1;
+    this.startDropout(this.t, this.micro);
     if (o.update) this.writeHyper(o.update);
     const step = this.gpu.step('train_step');
     if (o.first) this.zeroGrad(step);
     this.recordForward(step);
     this.recordHead(step, 'train', 1 / (this.lossDivisor * o.gradAccum));
     this.recordBackward(step);
+    this.dropKey = undefined;
     const stats = this.stepStats;
     step.copy(this.acts!.lossSum, stats.view([1], 0));
     step.copy(this.lossScale.view([1], 0), stats.view([1], 3)); // the scale this backward used
@@ -768,6 +826,15 @@ export class GPT2 {
       gradNorm: o.update ? gradNorm! : NaN, skipped: !!o.update && skipped !== 0,
     };
     return loss;
+  }
+
+  /**
+   * Key this step's dropout masks by (run seed, optimiser step, micro-batch); no key (nothing drops)
+   * when every rate is 0 and `head` (a head recorded in the step drops) is false.
+   */
+  private startDropout(stepIndex: number, micro: number, head = false): void {
+    const any = this.dropout.embd > 0 || this.dropout.resid > 0 || this.dropout.attn > 0 || (this.lora?.config.loraDropout ?? 0) > 0 || head;
+    this.dropKey = any ? dropoutStreamKey(this.dropoutSeed, stepIndex, micro) : undefined;
   }
 
   private writeHyper(opts: AdamWOptions): void {
@@ -848,16 +915,25 @@ export class GPT2 {
     inputs: ArrayLike<number>, B: number, T: number,
     head: (step: Step, lnf: Tensor, dlnf: Tensor) => { lossSum: Tensor; divisor: number; hyper?: Tensor },
     body?: { first: boolean; update?: AdamWOptions },
+    /**
+     * A training step: its optimiser step index (and micro-batch) key the dropout masks, of the body
+     * and of the head (`head`: the head drops, so the stream is keyed even if the body does not).
+     * Undefined (evaluation): nothing drops.
+     */
+    train?: { step: number; micro?: number; head?: boolean },
   ): Promise<number> {
     this.alive();
     if (body) this.requireTraining('headStep() with body training');
     this.setBatch(inputs, null, B, T);
+    if (train) this.startDropout(train.step, train.micro ?? 0, train.head);
+    else this.dropKey = undefined;
     if (body?.update) this.writeHyper(body.update);
     const step = this.gpu.step('head_step');
     if (body?.first) this.zeroGrad(step);
     this.recordForward(step);
     const h = head(step, this.acts!.lnf, this.acts!.dlnf);
     if (body) this.recordBackward(step);
+    this.dropKey = undefined;
     if (body?.update) this.recordUpdate(step);
     const updater = body?.update ? this.hyper : h.hyper;
     const stats = this.stepStats;

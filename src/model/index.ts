@@ -17,6 +17,7 @@ export * from './source/open';
 export * from './source/load';
 export * from './gpt2';
 export * from './generate';
+export { DROPOUT_SITE, dropoutSite, type DropoutOptions, type DropoutRates } from './dropout';
 export * from './load';
 export { decaysByDefault } from './params';
 export { ModelMemoryError } from '../util/errors';

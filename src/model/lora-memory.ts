@@ -2,7 +2,8 @@
 // (memory.ts). Pure and browser-safe.
 //   adapter weights  lora_A [r, in] + lora_B [out, r] per module, f32, laid out in ParamStore banks
 //   gradients, moments  f32, the same banks (the frozen base has none)
-//   activations      u [BT, r] f32 per module (saved for dB); dv [BT, r] f32 scratch (a gradient buffer)
+//   activations      u [BT, r] f32 per module (saved for dB); dv [BT, r] f32 scratch (a gradient buffer);
+//                    with lora_dropout in training, xd [BT, widest input] (storage dtype) scratch
 import type { GPT2Config } from './config';
 import { layoutParams } from './params';
 import { loraModules, type LoraConfig } from './peft';
@@ -24,7 +25,7 @@ export interface LoraMemory {
   numel: number;
 }
 
-export function loraMemory(config: GPT2Config, lora: LoraConfig, BT: number, maxBindingBytes: number, training = true): LoraMemory {
+export function loraMemory(config: GPT2Config, lora: LoraConfig, BT: number, maxBindingBytes: number, training = true, storageBytes = 4): LoraMemory {
   const modules = loraModules(config, lora);
   const shapes = modules.flatMap((m) => [{ name: `${m.module}.A`, shape: [lora.r, m.inFeatures] }, { name: `${m.module}.B`, shape: [m.outFeatures, lora.r] }]);
   const device = Math.floor(maxBindingBytes / 4 / 128) * 128;
@@ -36,7 +37,7 @@ export function loraMemory(config: GPT2Config, lora: LoraConfig, BT: number, max
     gradients: training ? banks : 0,
     adamMoments: training ? 2 * banks : 0,
     other: training ? bankSizes.reduce((n, b) => n + buf(4 * Math.max(1, Math.ceil(b / 32))), 0) + buf(2 * Math.ceil(config.nEmbd / 64) * 64 * 4) : 0,
-    activations: modules.length * buf(4 * BT * lora.r),
+    activations: modules.length * buf(4 * BT * lora.r) + (training && lora.loraDropout > 0 ? buf(storageBytes * BT * Math.max(...modules.map((m) => m.inFeatures))) : 0),
     activationGrads: buf(4 * BT * lora.r),
     numel,
   };

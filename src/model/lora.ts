@@ -3,14 +3,17 @@
 // Parameters: for each adapted module (peft.ts loraModules), lora_A [r, in] and lora_B [out, r] in
 // their own ParamStore (f32 master weights, f32 gradients, AdamW moments; no f16 copy: the LoRA
 // kernels read the f32 weights), named `h.<l>.<kind>.lora_A.weight` / `.lora_B.weight`.
-// Activations: u = s·x·Aᵀ [BT, r] f32 per adapted module (saved for dB), and one dv [BT, r] scratch.
+// Activations: u = s·x·Aᵀ [BT, r] f32 per adapted module (saved for dB), and one dv [BT, r] scratch;
+// with lora_dropout in training, one xd [BT, widest input] scratch (storage dtype) for the dropped
+// input, drawn again in the backward.
 // The base model (gpt2.ts) stays in f16 (f32 without shader-f16), with no master copy, gradient or
 // optimiser state.
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../util/errors';
-import { loraBackward, loraForward, type ActEpilogue, type LoraWeightsGPU } from '../kernels/lora';
+import { loraBackward, loraForward, type ActEpilogue, type LoraInputDropout, type LoraWeightsGPU } from '../kernels/lora';
+import type { DropoutDraw } from '../kernels/dropout';
 import { Rng } from '../util/rng';
 import type { GPT2Config } from './config';
 import { ParamStore } from './params';
@@ -24,7 +27,7 @@ export interface LoraOptions {
   alpha: number;
   /** PEFT target_modules: module-name suffixes (c_attn, attn.c_proj, c_fc, mlp.c_proj), or one regular expression. */
   targets: string[] | string;
-  /** PEFT lora_dropout; only 0 is implemented. */
+  /** PEFT lora_dropout: dropout on each adapter's input in training steps (default 0). */
   dropout?: number;
   /** Written to adapter_config.json's base_model_name_or_path. */
   baseModel?: string | null;
@@ -49,9 +52,11 @@ export class LoraAdapters {
   readonly scale: number;
   private readonly byKey = new Map<string, Adapted>();
   private dv: Tensor | undefined;
+  /** [BT, widest input] storage dtype: the dropped input (lora_dropout in training). */
+  private xd: Tensor | undefined;
   private BT = 0;
 
-  constructor(readonly gpu: GPUContext, model: GPT2Config, options: LoraOptions | LoraConfig, maxBankElements?: number, training = true) {
+  constructor(readonly gpu: GPUContext, model: GPT2Config, options: LoraOptions | LoraConfig, maxBankElements?: number, private readonly training = true) {
     this.config = loraConfigFromOptions(options);
     validateLoraConfig(this.config, 'LoRA options');
     this.modules = loraModules(model, this.config, 'LoRA options');
@@ -108,19 +113,28 @@ export class LoraAdapters {
     return out;
   }
 
-  /** Allocate u per module and the dv scratch for up to BT rows (once; smaller batches use prefixes). */
-  allocate(BT: number): void {
+  /** Allocate u per module, the dv scratch (and with lora_dropout the xd scratch, `dtype`) for up to BT rows (once; smaller batches use prefixes). */
+  allocate(BT: number, dtype: 'f16' | 'f32' = 'f32'): void {
     if (BT <= this.BT) return;
     this.free();
     const r = this.config.r;
     for (const a of this.byKey.values()) a.u = this.gpu.tensor([BT, r], 'f32', `lora_u.${a.module.module}`);
     this.dv = this.gpu.tensor([BT, r], 'f32', 'lora_dv');
+    if (this.training && this.config.loraDropout > 0) this.xd = this.gpu.tensor([BT, loraDropoutWidth(this.modules)], dtype, 'lora_dropped_input');
     this.BT = BT;
   }
 
-  /** Bytes of the saved u buffers (activations) and of the dv scratch (an activation gradient). */
+  /** Bytes of the saved u buffers and the xd scratch (activations) and of the dv scratch (an activation gradient). */
   activationBytes(): { activations: number; gradients: number } {
-    return { activations: [...this.byKey.values()].reduce((n, a) => n + (a.u?.buffer.size ?? 0), 0), gradients: this.dv?.buffer.size ?? 0 };
+    const u = [...this.byKey.values()].reduce((n, a) => n + (a.u?.buffer.size ?? 0), 0);
+    return { activations: u + (this.xd?.buffer.size ?? 0), gradients: this.dv?.buffer.size ?? 0 };
+  }
+
+  /** The input dropout of a layer with this draw (undefined: none). */
+  private inputDropout(draw: DropoutDraw | undefined): LoraInputDropout | undefined {
+    if (!draw) return undefined;
+    if (!this.xd) throw new MQGError('LoRA dropout: the adapters were built without lora_dropout or for evaluation');
+    return { draw, xd: this.xd };
   }
 
   private adapted(layer: number, kind: LoraModuleKind): Adapted | undefined {
@@ -137,19 +151,19 @@ export class LoraAdapters {
   }
 
   /** The adapted forward of one layer (see kernels/lora.ts); false if the layer is not adapted. */
-  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, BT: number, C: number, OC: number, act?: ActEpilogue): boolean {
+  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
-    loraForward(step, out, a.u!.view([BT, this.config.r]), inp, weight, bias, this.gpuWeights(a), BT, C, OC, act);
+    loraForward(step, out, a.u!.view([BT, this.config.r]), inp, weight, bias, this.gpuWeights(a), BT, C, OC, act, this.inputDropout(drop));
     return true;
   }
 
   /** The adapted backward of one layer: dinp (overwritten) and the adapter gradients; false if not adapted. */
-  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): boolean {
+  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
     const r = this.config.r;
-    loraBackward(step, dinp, this.params.grad(a.A), this.params.grad(a.B), this.dv!.view([BT, r]), dout, inp, a.u!.view([BT, r]), weight, this.gpuWeights(a), BT, C, OC, act);
+    loraBackward(step, dinp, this.params.grad(a.A), this.params.grad(a.B), this.dv!.view([BT, r]), dout, inp, a.u!.view([BT, r]), weight, this.gpuWeights(a), BT, C, OC, act, this.inputDropout(drop));
     return true;
   }
 
@@ -159,7 +173,8 @@ export class LoraAdapters {
       a.u = undefined;
     }
     this.dv?.buffer.destroy();
-    this.dv = undefined;
+    this.xd?.buffer.destroy();
+    this.dv = this.xd = undefined;
     this.BT = 0;
   }
 
@@ -167,4 +182,9 @@ export class LoraAdapters {
     this.free();
     this.params.destroy();
   }
+}
+
+/** Columns of the lora_dropout scratch: the widest adapted input. */
+export function loraDropoutWidth(modules: readonly LoraModule[]): number {
+  return Math.max(...modules.map((m) => m.inFeatures));
 }

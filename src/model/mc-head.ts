@@ -19,6 +19,8 @@ import { mcheadBackward, mcheadForward, mcheadLoss } from '../kernels/mchead';
 import { adamwUpdate, createAdamwHyper, createDecayMask, writeAdamwHyper } from '../kernels/adamw';
 import { globalNormSquared, reduceScratchSize } from '../kernels/reduce';
 import { Rng } from '../util/rng';
+import { dropout } from '../kernels/dropout';
+import { checkDropoutRate, DROPOUT_SITE } from './dropout';
 
 export type HeadKind = 'multiple-choice' | 'proposition';
 export const HEAD_KINDS: readonly HeadKind[] = ['multiple-choice', 'proposition'];
@@ -87,7 +89,12 @@ export class McHead {
   /** AdamW step count of the head. */
   t = 0;
 
-  constructor(readonly gpu: GPUContext, C: number, readonly kind: HeadKind) {
+  /**
+   * `summaryDropout`: HF's summary_first_dropout, dropout on the hidden state the head reads, in
+   * training steps only (default 0).
+   */
+  constructor(readonly gpu: GPUContext, C: number, readonly kind: HeadKind, readonly summaryDropout = 0) {
+    checkDropoutRate(summaryDropout, 'summary_first_dropout');
     this.C = C;
     this.P = Math.ceil(C / 64) * 64;
     this.N = this.P + 1;
@@ -188,19 +195,27 @@ export class McHead {
       });
     }
     const C = this.C;
+    // summary_first_dropout on the whole of ln_f's output (the head reads one row per option; the
+    // body's backward reads ln_f's input, not its output), and on dlnf with the same mask.
     const record = (step: Step, lnf: Tensor, dlnf: Tensor) => {
+      const summaryDraw = train && model.dropoutDraw(this.summaryDropout, DROPOUT_SITE.summary); // keyed by headStep
       const hidden = lnf.view([B * T, C], 0);
+      if (summaryDraw) dropout(step, hidden, hidden, B * T * C, summaryDraw);
       mcheadForward(step, b.scores, hidden, b.pos, this.weight, this.bias, B, C);
       mcheadLoss(step, b.losses, b.dscores, this.lossSum, b.scores, b.labels, b.groups, lossScale, Q, this.kind === 'proposition' ? 'sigmoid' : 'softmax', 1 / divisor);
       if (!train) return { lossSum: this.lossSum, divisor };
       step.clear(this.grads);
       if (train.cutGradient) step.clear(b.dscores);
       mcheadBackward(step, train.body ? dlnf.view([B * T, C], 0) : null, this.grads.view([C], 0), this.grads.view([1], this.P), b.dscores, hidden, b.pos, this.weight, B, C);
+      if (summaryDraw && train.body) dropout(step, dlnf.view([B * T, C], 0), dlnf.view([B * T, C], 0), B * T * C, summaryDraw);
       globalNormSquared(step, this.normSq, this.grads, this.N, this.normScratch);
       adamwUpdate(step, this.params, this.grads, this.m, this.v, null, this.decay, this.hyper, this.normSq, lossScale === this.lossScale1 ? null : lossScale, this.N);
       return { lossSum: this.lossSum, divisor, hyper: this.hyper };
     };
-    return model.headStep(batch.inputs, B, T, record, train?.body ? { first: true, update: train.update } : undefined);
+    // the head's step count keys the masks (this.t - 1 steps came before this one): it advances with
+    // a frozen body too, and a resumed run restores it
+    const keyed = train && { step: this.t - 1, head: this.summaryDropout > 0 };
+    return model.headStep(batch.inputs, B, T, record, train?.body ? { first: true, update: train.update } : undefined, keyed);
   }
 
   /** Scores of the last step's rows (logits: higher = more likely correct). */

@@ -73,7 +73,7 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
   const banks = (e: number) => bankSizes.reduce((n, b) => n + buf(b * e), 0);
   const p: MemoryPlan = { weights: 0, masterWeights: 0, gradients: 0, adamMoments: 0, activations: 0, logitsChunk: 0, activationGrads: 0, kvCache: 0, other: 0, total: 0, chunkRows: 0 };
   p.weights = f16 ? banks(2) : banks(4);
-  const lora = i.lora ? loraMemory(c, i.lora, i.B * i.T, maxBinding, training) : undefined;
+  const lora = i.lora ? loraMemory(c, i.lora, i.B * i.T, maxBinding, training, elt) : undefined;
   if (lora) {
     // the frozen base keeps its compute weights only; the adapters' f32 weights are their master copy
     p.masterWeights = lora.weights;

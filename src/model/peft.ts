@@ -30,7 +30,7 @@ export interface LoraConfig {
   loraAlpha: number;
   /** As PEFT's target_modules: a list of module-name suffixes, or one regular expression (full match). */
   targetModules: string[] | string;
-  /** PEFT `lora_dropout`; only 0 is implemented (above 0 is refused). */
+  /** PEFT `lora_dropout`: dropout on the adapter input in training (gpt2.ts, kernels/lora.ts). */
   loraDropout: number;
   /** PEFT `base_model_name_or_path`: the base checkpoint the adapter was trained on, or null. */
   baseModelNameOrPath: string | null;

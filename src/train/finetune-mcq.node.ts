@@ -27,12 +27,14 @@ import { checkOptions, definedOptions, resumedOptions, type OptionRules } from '
 import { Run, type CheckpointFiles, type MetricRecord, type RunState } from './run.node';
 import { withCheckpoint, modelFileBytes, readHead, type TrainCheckpoint } from './weights.node';
 import { OPTIMIZER_RULES, PRESETS, RUN_RULES, TRAIN_DEFAULTS, type OptimizerOptions, type RunOptions } from './train-options.node';
+import { decideDropout, describeRunDropout, DROPOUT_TRAIN_RULES, type DropoutTrainOptions, type RunDropout } from './dropout';
+import type { ConfigDropout } from '../model/source/config';
 import { headValLoss, McqBatcher, predictionKind, prepareItems, rowLength, scoreByHead, type BatcherState, type McqItem } from './finetune-mcq';
 
 export { readMcqModel, type McqModelFile } from './weights.node';
 
 /** With --lora / --init-adapter the body is frozen except the adapters; the head trains either way. */
-export interface FinetuneMcqOptions extends LoraTrainOptions, OptimizerOptions, RunOptions {
+export interface FinetuneMcqOptions extends LoraTrainOptions, DropoutTrainOptions, OptimizerOptions, RunOptions {
   init?: string;
   preset?: string;
   tokenizer?: string;
@@ -79,6 +81,7 @@ export const FINETUNE_RULES: OptionRules<FinetuneMcqOptions> = {
   logFormat: RUN_RULES.logFormat,
   seed: RUN_RULES.seed,
   tokenizer: { type: 'string', ...fixed },
+  ...DROPOUT_TRAIN_RULES,
   ...LORA_TRAIN_RULES,
 };
 
@@ -89,6 +92,8 @@ interface FinetuneState extends RunState<FinetuneMcqOptions> {
   head: { t: number };
   batcher: BatcherState;
   best?: { step: number; accuracy: number };
+  /** The dropout rates the run trains with (absent in runs from before dropout: none). */
+  dropout?: ConfigDropout;
 }
 
 export interface FinetuneMcqSummary {
@@ -131,7 +136,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
   const info = run.logTo(log, o.logFormat);
   const source = saved ? run.resumed!.dir : o.init;
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
-  const { model, head, tk, data } = await withCheckpoint(source && resolveModelPath(source), saved?.config, async (ck) => {
+  const { model, head, tk, data, drop } = await withCheckpoint(source && resolveModelPath(source), saved?.config, async (ck) => {
     const { config, tk } = mcqModelInputs(o, ck, source);
     const data = mcqData(o, tk, config);
     return { tk, data, ...(await mcqModel(o, gpu, config, ck, source, run, data)) };
@@ -141,6 +146,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
   if (saved) batcher.restore(saved.batcher);
   const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
   info(`model ${source ?? o.preset}: ${model.config.nLayer} layers, width ${model.config.nEmbd} (${(params / 1e6).toFixed(2)}M parameters) + ${o.head} head | ${model.dtype} on ${gpu.adapterName}${o.freezeBody ? ' | body frozen' : ''}${model.lora ? ` | LoRA r ${model.lora.config.r} on ${model.lora.config.targetModules}` : ''}`);
+  info(describeRunDropout(drop, ['embd', 'resid', 'attn', 'summary'], model.lora?.config.loraDropout));
   info(`data: ${data.train.length} train, ${data.valRecs.length} validation questions | ${o.batchSize} questions (${data.rowsPerStep} rows x ${data.T} tokens) per step | ${o.steps} steps`);
 
   let best = saved?.best, bestDir = best ? run.bestDir() : '';
@@ -150,7 +156,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
     lastVal = metricGroups(preds, predictionKind(head));
     return headValLoss(preds, o.head);
   };
-  const files = (step: number) => mcqCheckpointFiles(model, head, tk, o, { kind: 'finetune-mcq', version: 1, step, modelT: 0, head: { t: 0 }, batcher: batcher.state, best, options: { ...o, resume: false, overwrite: false }, config: model.config });
+  const files = (step: number) => mcqCheckpointFiles(model, head, tk, o, { kind: 'finetune-mcq', version: 1, step, modelT: 0, head: { t: 0 }, batcher: batcher.state, best, options: { ...o, resume: false, overwrite: false }, config: model.config, dropout: drop.rates });
   const summary = await run.train({
     model, batches: batcher, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
     microStep: (batch, s) => head.step(model, batch, { update: s.update!, body: !o.freezeBody }),
@@ -206,17 +212,19 @@ function mcqData(o: FinetuneMcqOptions, tk: LoadedTokenizer, config: GPT2Config)
 }
 
 /** The model (weights streamed from `ck`, or random) and the head (the checkpoint's, or new); a resumed run's optimiser states. */
-async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Config, ck: TrainCheckpoint | undefined, source: string | undefined, run: McqRun, data: McqData): Promise<{ model: GPT2; head: McHead }> {
+async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Config, ck: TrainCheckpoint | undefined, source: string | undefined, run: McqRun, data: McqData): Promise<{ model: GPT2; head: McHead; drop: RunDropout }> {
   const saved = run.resumed;
   // LoRA (--lora / --init-adapter): the body frozen but its adapters; a resumed run's adapter is its checkpoint's.
   const lora = await runLoraSetup(o, config, o.init, saved?.dir, 'mqg finetune-mcq');
-  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, training: !o.freezeBody, ...lora.options });
+  const drop = decideDropout(o.dropout, ck?.dropout, saved ? saved.state.dropout ?? null : undefined);
+  const dropout = { ...drop.rates, seed: o.seed };
+  const model = new GPT2(gpu, config, { precision: o.precision === 'auto' ? undefined : o.precision, training: !o.freezeBody, ...lora.options, dropout });
   if (ck) await streamWeights(model, ck);
   else model.initRandom(o.seed);
   if (lora.weights) model.lora!.load(lora.weights);
   else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   await model.prepare(data.rowsPerStep, data.T); // allocates; first use of this adapter: tunes the kernels
-  const head = new McHead(gpu, config.nEmbd, o.head);
+  const head = new McHead(gpu, config.nEmbd, o.head, drop.rates.summary);
   const weights = ck && (await readHead(ck));
   if (weights) head.load(weights.weight, weights.bias, source!);
   else head.initRandom(o.seed + 1);
@@ -230,7 +238,7 @@ async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Conf
     };
     head.loadOptimizerState({ t: saved.state.head.t, m: get('head.adam_m'), v: get('head.adam_v') });
   }
-  return { model, head };
+  return { model, head, drop };
 }
 
 /** One checkpoint's files: the body and the head in model.safetensors, config.json as GPT2DoubleHeadsModel, both optimiser states. */
@@ -240,8 +248,8 @@ async function mcqCheckpointFiles(model: GPT2, head: McHead, tk: LoadedTokenizer
   const opt = o.freezeBody ? { t: 0, tensors: [] } : await model.exportOptimizerState();
   const hs = await head.optimizerState();
   return {
-    model: modelFileBytes(model.config, await model.weights(), meta, headTensors),
-    configJson: { ...configToHFJson(model.config), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: 0 },
+    model: modelFileBytes(model.config, await model.weights(), meta, headTensors, model.dropout),
+    configJson: { ...configToHFJson(model.config, undefined, model.dropout), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: head.summaryDropout },
     tokenizerJson: tk.json, adapter: await adapterFiles(model),
     state: {
       tensors: [...opt.tensors, { name: 'head.adam_m', dtype: 'F32', shape: [hs.m.length], data: hs.m }, { name: 'head.adam_v', dtype: 'F32', shape: [hs.v.length], data: hs.v }],

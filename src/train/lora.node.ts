@@ -44,18 +44,17 @@ export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: b
 /** The model options of these flags, and the adapter weights to start from (--init-adapter). `command` prefixes the errors. */
 export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined, command = 'mqg train'): Promise<{ options: LoraModelOptions; weights?: LoraWeights }> {
   const options: LoraModelOptions = { checkpointActivations: o.checkpointActivations };
-  if (o.loraDropout > 0) throw new UsageError(`${command}: --lora-dropout ${o.loraDropout}: dropout on the adapter input is not implemented; use 0`);
   if (o.initAdapter) {
     const { lora, weights } = await readAdapter(o.initAdapter, config);
     if (o.lora && o.lora !== lora.r) throw new UsageError(`${command}: --lora ${o.lora} differs from the r ${lora.r} of --init-adapter ${o.initAdapter}; drop --lora`);
-    if (lora.loraDropout > 0) throw new UsageError(`${command}: --init-adapter ${o.initAdapter} has lora_dropout ${lora.loraDropout}; dropout is not implemented (set it to 0 in adapter_config.json)`);
-    options.lora = lora;
+    // --lora-dropout, when given, replaces the adapter's lora_dropout (the flag's default keeps it)
+    options.lora = o.loraDropout !== LORA_TRAIN_DEFAULTS.loraDropout ? { ...lora, loraDropout: o.loraDropout } : lora;
     return { options, weights };
   }
   if (o.lora > 0) {
     const t = o.loraTargets.trim();
     const targets = t.startsWith('re:') ? t.slice(3) : t.split(',').map((s) => s.trim()).filter(Boolean);
-    const lora: LoraConfig = { r: o.lora, loraAlpha: o.loraAlpha, targetModules: targets, loraDropout: 0, baseModelNameOrPath: baseName ?? null, taskType: 'CAUSAL_LM' };
+    const lora: LoraConfig = { r: o.lora, loraAlpha: o.loraAlpha, targetModules: targets, loraDropout: o.loraDropout, baseModelNameOrPath: baseName ?? null, taskType: 'CAUSAL_LM' };
     options.lora = lora;
   }
   return { options };

@@ -8,6 +8,7 @@ import { type ScheduleName } from './schedule';
 import { parseBytes } from './budget.node';
 import { checkOptions, type OptionRules } from './options';
 import { LORA_TRAIN_DEFAULTS, LORA_TRAIN_RULES, type LoraTrainOptions } from './lora.node';
+import { DROPOUT_TRAIN_RULES, type DropoutTrainOptions } from './dropout';
 
 /** The optimiser and schedule options every training command shares (`mqg train`, `mqg finetune-mcq`). */
 export interface OptimizerOptions {
@@ -40,7 +41,7 @@ export interface RunOptions {
   logFormat: 'text' | 'jsonl';
 }
 
-export interface TrainOptions extends LoraTrainOptions, OptimizerOptions, RunOptions {
+export interface TrainOptions extends LoraTrainOptions, DropoutTrainOptions, OptimizerOptions, RunOptions {
   preset: string;
   init?: string;
   data?: string;
@@ -124,6 +125,7 @@ export const TRAIN_RULES: OptionRules<TrainOptions> = {
   mcqLimit: { type: 'int', min: 0, ...applies },
   samplePrompt: { type: 'string', ...applies },
   sampleTokens: { type: 'int', min: 0, ...applies },
+  ...DROPOUT_TRAIN_RULES,
   ...LORA_TRAIN_RULES,
 };
 

@@ -29,6 +29,8 @@ import { Run, shown, type CheckpointFiles, type RunState } from './run.node';
 import { RUN_FILES } from './rundir.node';
 import { adapterFiles, runLoraSetup } from './lora.node';
 import { withCheckpoint, modelFileBytes, type TrainCheckpoint } from './weights.node';
+import { decideDropout, describeRunDropout, type RunDropout } from './dropout';
+import type { ConfigDropout } from '../model/source/config';
 import { shardRecord, trainData, trainModelConfig, type TrainData } from './train-inputs.node';
 import { TRAIN_DEFAULTS, TRAIN_RULES, validateTrainOptions, type TrainOptions } from './train-options.node';
 
@@ -71,6 +73,8 @@ interface TrainState extends RunState<TrainOptions> {
   tokenizer?: TokenizerRecord;
   /** Train shards: base names and token counts (a --data given on resume must match). */
   shards: { name: string; tokens: number }[];
+  /** The dropout rates the run trains with (absent in runs from before dropout: none). */
+  dropout?: ConfigDropout;
 }
 
 /** Options that name files: stored as `$RUN/...` inside the run directory. */
@@ -89,7 +93,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   // the weights: a resumed run's checkpoint (a LoRA run's base is --init's again), or --init
   const loraBase = !!saved && !!(o.lora || o.initAdapter);
   const weightsFrom = saved && !loraBase ? join(run.resumed!.dir, RUN_FILES.MODEL_FILE) : o.init;
-  const { gpu, model, config, tk, tokSource, loader } = await withCheckpoint(weightsFrom, saved?.config, async (ck) => {
+  const { gpu, model, config, tk, tokSource, loader, drop } = await withCheckpoint(weightsFrom, saved?.config, async (ck) => {
     const m = trainModelConfig(o, data, ck, saved && { dir: run.resumed!.dir, ...saved });
     const loader = new DataLoader(data.trainShards.map((f) => readShard(f)), { B: o.batchSize, T: o.seqLen, shuffle: o.shuffle, seed: o.seed, vocabSize: m.config.vocabSize, names: data.trainShards });
     return { ...m, loader, ...(await trainModel(o, m.config, ck, run, loader, gpuIn)) };
@@ -98,10 +102,11 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   if (o.evalEvery > 0 && !valTokens.length) info('no validation shards: skipping the validation loss (give --val-data, or *val* shards beside the train ones)');
   const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
   info(`model ${o.init ?? o.preset}: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, vocab ${config.vocabSize} (${(params / 1e6).toFixed(2)}M parameters) | ${model.dtype} on ${gpu.adapterName}`);
+  info(describeRunDropout(drop, ['embd', 'resid', 'attn'], model.lora?.config.loraDropout));
   info(`data: ${data.trainShards.length} train shard(s), ${data.valShards.length} val shard(s) | tokenizer ${tk ? tk.record.name ?? tokSource : 'none'} | B=${o.batchSize} T=${o.seqLen} grad-accum ${o.gradAccum} | ${o.steps} steps`);
 
   const record: TrainState = {
-    kind: 'train', version: 2, step: 0, t: 0, loader: loader.state(), config, tokenizer: tk?.record, shards: shardRecord(data),
+    kind: 'train', version: 2, step: 0, t: 0, loader: loader.state(), config, tokenizer: tk?.record, shards: shardRecord(data), dropout: drop.rates,
     // stored without absolute paths: the default corpus is found again from the run directory
     options: run.storedPaths({ ...o, out: '.', resume: false, overwrite: false, tokenizer: undefined }, PATHS),
   };
@@ -133,7 +138,7 @@ function resumedTrainOptions(run: Run<TrainState, StepRecord>, saved: TrainOptio
 }
 
 /** The model on the GPU: refused before anything is allocated when it cannot fit; weights streamed from `ck` (or random); a resumed run's optimiser state and data position. */
-async function trainModel(o: TrainOptions, config: GPT2Config, ck: TrainCheckpoint | undefined, run: Run<TrainState, StepRecord>, loader: DataLoader, gpuIn?: GPUContext): Promise<{ gpu: GPUContext; model: GPT2 }> {
+async function trainModel(o: TrainOptions, config: GPT2Config, ck: TrainCheckpoint | undefined, run: Run<TrainState, StepRecord>, loader: DataLoader, gpuIn?: GPUContext): Promise<{ gpu: GPUContext; model: GPT2; drop: RunDropout }> {
   const saved = run.resumed;
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
   // LoRA (--lora / --init-adapter): a frozen base with trainable adapters; a resumed run's adapter is its checkpoint's.
@@ -145,7 +150,8 @@ async function trainModel(o: TrainOptions, config: GPT2Config, ck: TrainCheckpoi
     if (!gpuIn) gpu.destroy();
     throw new TrainingError(`mqg train: ${refusal}`);
   }
-  const model = new GPT2(gpu, config, { precision, ...lora.options });
+  const drop = decideDropout(o.dropout, ck?.dropout, saved ? saved.state.dropout ?? null : undefined);
+  const model = new GPT2(gpu, config, { precision, ...lora.options, dropout: { ...drop.rates, seed: o.seed } });
   await model.prepare(o.batchSize, o.seqLen); // allocates; first use of this adapter: tunes the kernels
   if (saved && !model.lora && ck!.metadata.step !== String(saved.state.step)) {
     throw new RunDirError(`--resume: ${saved.dir} holds a model of step ${ck!.metadata.step} and a train state of step ${saved.state.step}`);
@@ -159,7 +165,7 @@ async function trainModel(o: TrainOptions, config: GPT2Config, ck: TrainCheckpoi
   if (lora.weights) model.lora!.load(lora.weights);
   else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   if (model.dtype === 'f16' && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
-  return { gpu, model };
+  return { gpu, model, drop };
 }
 
 /** One checkpoint's files: the weights (LoRA: only the adapter, the base is --init's), the optimiser state and the run's record. */
@@ -168,8 +174,8 @@ async function checkpointFiles(model: GPT2, config: GPT2Config, tk: LoadedTokeni
   const meta: Record<string, string> = { step: String(state.step) };
   if (tk) Object.assign(meta, { tokenizer_sha256: tk.record.hash, tokenizer_vocab_size: String(tk.record.vocabSize), tokenizer_name: tk.record.name ?? '' });
   return {
-    model: model.lora ? undefined : modelFileBytes(config, await model.weights(), meta),
-    configJson: configToHFJson(config), tokenizerJson: tk?.json, adapter: await adapterFiles(model),
+    model: model.lora ? undefined : modelFileBytes(config, await model.weights(), meta, [], model.dropout),
+    configJson: configToHFJson(config, undefined, model.dropout), tokenizerJson: tk?.json, adapter: await adapterFiles(model),
     state: { tensors: opt.tensors, record: { ...state, t: opt.t }, config },
   };
 }

@@ -28,6 +28,7 @@ import { configToMetadata } from '../model/source/config';
 import { canonicalParamList, hfName } from '../model/source/names';
 import { serializeSafetensors, type TensorToWrite } from '../model/source/safetensors-write';
 import { HEAD_BIAS, HEAD_WEIGHT } from '../model/mc-head';
+import type { DropoutRates } from '../model/dropout';
 
 /** An opened checkpoint, and the multiple-choice head's tensors when it has them (read on demand). */
 export interface TrainCheckpoint extends OpenedCheckpoint {
@@ -114,10 +115,10 @@ export async function readMcqModel(path: string, config?: GPT2Config): Promise<M
   });
 }
 
-/** model.safetensors: the body under HF GPT-2 names (f32), then `extra` tensors (the head's); config and `meta` in __metadata__. */
-export function modelFileBytes(config: GPT2Config, params: ReadonlyMap<string, Float32Array>, meta: Record<string, string>, extra: readonly TensorToWrite[] = []): Uint8Array {
+/** model.safetensors: the body under HF GPT-2 names (f32), then `extra` tensors (the head's); config (with the run's `dropout`) and `meta` in __metadata__. */
+export function modelFileBytes(config: GPT2Config, params: ReadonlyMap<string, Float32Array>, meta: Record<string, string>, extra: readonly TensorToWrite[] = [], dropout: Partial<DropoutRates> = {}): Uint8Array {
   const tensors: TensorToWrite[] = canonicalParamList(config, params).map(({ name, shape, data }) => ({ name: hfName(name), dtype: 'F32', shape, data }));
-  const metadata = configToMetadata(config);
+  const metadata = configToMetadata(config, dropout);
   for (const [k, v] of Object.entries(meta)) if (!(k in metadata)) metadata[k] = v;
   return serializeSafetensors([...tensors, ...extra], metadata);
 }

@@ -3,13 +3,16 @@
 // (tiled, subgroup) is forced on this adapter and run at every preset's head size (8, 16, 32, 64,
 // 128: mqg-tiny 32, mqg-small, gpt2 64, biomedlm 128, the hf tiny golden case 16), with attention
 // scales other than 1/sqrt(hs) (scale_attn_by_inverse_layer_idx, scale_attn_weights false).
+// Dropout on the probabilities (attn_pdrop) in every variant against the reference drawing the same
+// Philox masks, forward and backward (the backward draws them again).
 import { describe, expect, it } from 'vitest';
 import {
   type AttentionVariant, attentionBackward, attentionForward, attentionSharedBytes, chooseAttentionTiles, setAttentionVariant,
 } from '../../src/kernels/attention';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
-import { attentionBackwardRef, attentionForwardRef } from '../reference/attention';
+import { attentionBackwardRef, attentionForwardRef, attentionKeepRef, type AttentionDropRef } from '../reference/attention';
+import { dropoutStreamKey } from '../../src/util/philox';
 
 /** scale multiplies q·k; undefined: the default 1/sqrt(hs). */
 interface Shape { B: number; T: number; C: number; NH: number; scale?: number }
@@ -81,6 +84,28 @@ describe('attention CPU reference', () => {
     expect(compare(lse, [score(0), score(1)], 1e-12, 0)).toBe('');
     expect(compare(out, qkv.subarray(8, 12), 1e-12, 0)).toBe('');
   });
+
+  it('with dropout: backward matches central finite differences, and masks differ between heads and rows', () => {
+    const s = { B: 2, T: 6, C: 6, NH: 2 };
+    const drop = { p: 0.3, key0: dropoutStreamKey(1337, 4, 1), site: 4 + 16 };
+    const qkv = Float64Array.from(randn(s.B * s.T * 3 * s.C, 17, 1.5));
+    const w = Float64Array.from(randn(s.B * s.T * s.C, 18, 1));
+    const loss = (x: Float64Array) => attentionForwardRef(x, s.B, s.T, s.C, s.NH, undefined, drop).out.reduce((acc, o, i) => acc + o * w[i]!, 0);
+    const dqkv = attentionBackwardRef(w, qkv, s.B, s.T, s.C, s.NH, undefined, drop);
+    const numeric = new Float64Array(qkv.length);
+    for (let i = 0; i < qkv.length; i++) {
+      const x = qkv[i]!;
+      qkv[i] = x + 1e-6; const up = loss(qkv);
+      qkv[i] = x - 1e-6; const down = loss(qkv);
+      qkv[i] = x;
+      numeric[i] = (up - down) / 2e-6;
+    }
+    expect(compare(dqkv, numeric, 1e-8, 1e-6)).toBe('');
+    const mask = (b: number, h: number) => Array.from({ length: 64 * 64 }, (_, i) => attentionKeepRef(drop, 2, b, h, 64 + (i >> 6), i & 63));
+    expect(mask(0, 0)).not.toEqual(mask(0, 1));
+    expect(mask(0, 0)).not.toEqual(mask(1, 0));
+    expect(mask(0, 0).filter((z) => z === 0).length).toBeGreaterThan(0);
+  });
 });
 
 const TILED: AttentionVariant = { kind: 'tiled' };
@@ -127,14 +152,14 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
   const [statAtol, statRtol] = [5e-6, 1e-5];
 
   /** Run forward and backward under `variant` and check out, lse, delta and dqkv against the reference. */
-  async function check(variant: AttentionVariant, s: Shape): Promise<void> {
+  async function check(variant: AttentionVariant, s: Shape, drop?: AttentionDropRef): Promise<void> {
     const gpu = await getGPU(precision);
     setAttentionVariant(gpu, variant);
     try {
       const { B, T, C, NH } = s;
       const scale = s.scale ?? 1 / Math.sqrt(C / NH);
       const { qkv, dout } = inputs(s, 11 + T, f16);
-      const ref = attentionForwardRef(qkv, B, T, C, NH, scale);
+      const ref = attentionForwardRef(qkv, B, T, C, NH, scale, drop);
       const refOut = Float32Array.from(ref.out);
       if (f16) roundToF16(refOut); // what the backward gets to read back in f16 storage
 
@@ -149,16 +174,16 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
       const deltaT = gpu.tensor([B, NH, T], 'f32', 'delta');
 
       const step = gpu.step('attention');
-      attentionForward(step, outT, lseT, qkvT, B, T, C, NH, s.scale);
-      attentionBackward(step, dqkvT, deltaT, doutT, outInT, lseInT, qkvT, B, T, C, NH, s.scale);
-      attentionBackward(step, dqkv2T, deltaT, doutT, outInT, lseInT, qkvT, B, T, C, NH, s.scale);
+      attentionForward(step, outT, lseT, qkvT, B, T, C, NH, s.scale, drop);
+      attentionBackward(step, dqkvT, deltaT, doutT, outInT, lseInT, qkvT, B, T, C, NH, s.scale, drop);
+      attentionBackward(step, dqkv2T, deltaT, doutT, outInT, lseInT, qkvT, B, T, C, NH, s.scale, drop);
       step.submit();
 
       expect(compare(await gpu.download(outT), ref.out, atol, rtol)).toBe('');
       expect(compare(await gpu.download(lseT), ref.lse, statAtol, statRtol)).toBe('');
       expect(compare(await gpu.download(deltaT), rowsumRef(dout, refOut, s), statAtol, statRtol)).toBe('');
       const dqkv = await gpu.download(dqkvT);
-      expect(compare(dqkv, attentionBackwardRef(dout, qkv, B, T, C, NH, scale), atol, rtol)).toBe('');
+      expect(compare(dqkv, attentionBackwardRef(dout, qkv, B, T, C, NH, scale, drop), atol, rtol)).toBe('');
       // No atomics: a second run gives the same bits.
       expect(compare(await gpu.download(dqkv2T), dqkv, 0, 0)).toBe('');
     } finally {
@@ -174,6 +199,21 @@ describe.each(PRECISIONS)('attention on the GPU (%s)', (precision) => {
   // Head sizes 8 and 32 take lavapipe's LLVM 1-3 minutes per precision to compile the tiled
   // kernels the first time (Mesa's shader cache keeps them for later runs): hence the long timeout.
   it.each(TILED_SHAPES)('tiled variant, forward and backward B=$B T=$T C=$C NH=$NH scale=$scale', (s) => check(TILED, s), 400_000);
+
+  // attn_pdrop: each variant on hs 16 (T not a tile multiple) and one more head size; p 0.1 and 0.5
+  const drop = (p: number, layer: number) => ({ p, key0: dropoutStreamKey(1337, 3, 1), site: 4 + 16 * layer });
+  const DROP_SHAPES = [SHAPES[0]!, SHAPES[6]!]; // hs 16 and hs 64 (the tiled kernels of 64 are already compiled above)
+  // (the other layouts only at hs 16: each hs-64 dropout pipeline takes lavapipe tens of seconds to compile)
+  it.skipIf(!HAS_SUBGROUPS).each(DROP_SHAPES)('dropout: subgroup variants, forward and backward B=$B T=$T C=$C NH=$NH', async (s) => {
+    await check(SUBGROUP, s, drop(0.1, 0));
+    if (s.C / s.NH > 32) return;
+    await check(SUBGROUP_16, s, drop(0.5, 1));
+    await check(SUBGROUP_ROWS2, s, drop(0.1, 2));
+  }, 400_000);
+  it.each(DROP_SHAPES)('dropout: tiled variant, forward and backward B=$B T=$T C=$C NH=$NH', async (s) => {
+    await check(TILED, s, drop(0.1, 0));
+    await check(TILED, s, drop(0.5, 1));
+  }, 400_000);
 
   it('forward at T=1024 (B=1, NH=1, hs=64), default variant', async () => {
     const gpu = await getGPU(precision);

@@ -1,11 +1,14 @@
 // LoRA kernels (src/kernels/lora.ts) against the float64 CPU reference, forward (plain and through
 // the GELU epilogue) and backward, f32 and f16, on shapes that are not tile multiples; the CPU
-// backward against central finite differences.
+// backward against central finite differences. With lora_dropout: the adapter reads the dropped
+// input (the mask of kernels/dropout.ts), forward and backward, with and without an activation below.
 import { describe, expect, it } from 'vitest';
 import { loraBackward, loraForward } from '../../src/kernels/lora';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
 import { loraBackwardRef, loraForwardRef, type LoraRefShape } from '../reference/lora';
+import { geluGradRef } from '../reference/gelu';
+import { dropoutMask, dropoutScale, dropoutStreamKey } from '../../src/util/philox';
 
 const S: LoraRefShape = { BT: 37, C: 22, OC: 45, r: 3, scale: 2.5 };
 
@@ -85,4 +88,41 @@ describe.each(PRECISIONS)('lora kernels %s', (precision) => {
     expect(compare(await gpu.download(dA), ref.dA.map((v, i) => v + dA0[i]!), 1e-4, 1e-5)).toBe('');
     expect(compare(await gpu.download(dB), ref.dB.map((v, i) => v + dB0[i]!), 1e-4, 1e-5)).toBe('');
   });
+
+  for (const below of [false, true]) {
+    it(`lora_dropout 0.3: forward and backward${below ? ' through the activation below' : ''}, BT=${S.BT} C=${S.C} OC=${S.OC} r=${S.r}`, async () => {
+      const gpu = await getGPU(precision);
+      const { BT, C, OC, r } = S;
+      const d = data(S, f16);
+      const draw = { p: 0.3, key0: dropoutStreamKey(7, 2, 0), site: 6 + 16 };
+      const mask = dropoutMask(BT * C, draw.p, draw.key0, draw.site);
+      const keep = Float64Array.from(mask, (k) => (k ? dropoutScale(draw.p) : 0));
+      const pre = randn(BT * C, 10, 2); // the layer below's pre-activation (x = gelu(pre) in the model; any x here)
+      if (f16) roundToF16(pre);
+      const x = gpu.tensor([BT, C], precision, 'x', d.x);
+      const W = gpu.tensor([C, OC], precision, 'W', d.W);
+      const lora = { A: gpu.tensor([r, C], 'f32', 'A', d.A), B: gpu.tensor([OC, r], 'f32', 'B', d.B), r, scale: S.scale };
+      const u = gpu.tensor([BT, r], 'f32', 'u');
+      const y = gpu.tensor([BT, OC], precision, 'y');
+      const dx = gpu.tensor([BT, C], precision, 'dx', randn(BT * C, 7, 9));
+      const dA = gpu.tensor([r, C], 'f32', 'dA', new Float32Array(r * C));
+      const dB = gpu.tensor([OC, r], 'f32', 'dB', new Float32Array(OC * r));
+      const drop = { draw, xd: gpu.tensor([BT + 3, C + 5], precision, 'xd') }; // a scratch larger than needed
+      const act = below ? { preact: gpu.tensor([BT, C], precision, 'pre', pre) } : undefined;
+      const step = gpu.step('lora dropout');
+      loraForward(step, y, u, x, W, gpu.tensor([OC], precision, 'b', d.b), lora, BT, C, OC, undefined, drop);
+      loraBackward(step, dx, dA, dB, gpu.tensor([BT, r], 'f32', 'dv'), gpu.tensor([BT, OC], precision, 'dy', d.dy), x, u, W, lora, BT, C, OC, act, drop);
+      step.submit();
+      const fwd = loraForwardRef(d.x, d.W, d.b, d.A, d.B, S, false, keep);
+      expect(compare(await gpu.download(y), fwd.y, tol.atol, tol.rtol)).toBe('');
+      // in f16 the dropped input is stored rounded (x/(1-p) takes a rounding the reference does not)
+      const [atol32, rtol32] = f16 ? [5e-3, 5e-3] : [1e-4, 1e-5];
+      expect(compare(await gpu.download(u), fwd.u, atol32, rtol32)).toBe('');
+      const ref = loraBackwardRef(d.dy, d.x, d.W, d.A, d.B, S, keep);
+      const refDx = below ? ref.dx.map((g, i) => g * geluGradRef(pre[i]!)) : ref.dx;
+      expect(compare(await gpu.download(dx), refDx, tol.atol, tol.rtol)).toBe('');
+      expect(compare(await gpu.download(dA), ref.dA, atol32, rtol32)).toBe('');
+      expect(compare(await gpu.download(dB), ref.dB, atol32, rtol32)).toBe('');
+    });
+  }
 });

@@ -119,9 +119,9 @@ describe('LoRA against the merged full model (f32)', () => {
     merged.destroy();
   });
 
-  it('refuses dropout and targets it cannot honour', async () => {
+  it('refuses targets it cannot honour, and a lora_dropout outside [0, 1)', async () => {
     const gpu = await getGPU('f32');
-    expect(() => new GPT2(gpu, small, { lora: { ...loraCfg, loraDropout: 0.1 } })).toThrow('lora_dropout 0.1');
+    expect(() => new GPT2(gpu, small, { lora: { ...loraCfg, loraDropout: 1 } })).toThrow('lora_dropout must be in [0, 1)');
     expect(() => new GPT2(gpu, small, { lora: { r: 2, alpha: 4, targets: ['wte'] } })).toThrow('target_modules');
   });
 });

@@ -56,8 +56,8 @@ describe('mqg finetune-mcq --lora', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(jsonLines(r.stdout).map((x) => x.loss)).toEqual(straight);
     // what cannot be honoured is refused, naming the command and flag
-    r = mqg('finetune-mcq', '--init', base, ...common, '--lora', '4', '--lora-dropout', '0.1', '--out', join(dir, 'bad'));
-    expect(r.stderr).toMatch(/mqg finetune-mcq: --lora-dropout 0\.1: dropout on the adapter input is not implemented/);
+    r = mqg('finetune-mcq', '--init', base, ...common, '--lora', '4', '--lora-dropout', '1', '--out', join(dir, 'bad'));
+    expect(r.stderr).toMatch(/mqg finetune-mcq: --lora-dropout must be < 1/);
     r = mqg('finetune-mcq', '--init', base, ...common, '--lora', '4', '--freeze-body', '--out', join(dir, 'bad'));
     expect(r.stderr).toMatch(/--freeze-body and --lora \/ --init-adapter exclude each other/);
     const B3 = tensors(join(run, 'checkpoints', 'step-000003', 'adapter', 'adapter_model.safetensors')).get('base_model.model.transformer.h.0.mlp.c_fc.lora_B.weight')!;

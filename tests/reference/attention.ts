@@ -5,6 +5,20 @@
 // out  [B, T, C]   heads concatenated
 // lse  [B, NH, T]  log-sum-exp of each row's scaled, causally masked scores (scores = scale · q·k, scale 1/sqrt(hs) by default)
 // att  [B, NH, T, T] softmax probabilities (zero above the diagonal)
+// drop: dropout on the probabilities as the kernels draw it (attention.ts): probability (t, t2) of
+// head h in row b kept when word t2%4 of Philox4x32-10((t2/4, t, b*NH + h, 0), (key0, site)) is at
+// or above the threshold, kept ones scaled by 1/(1-p); lse stays that of the undropped scores.
+
+import { dropoutScale, dropoutThreshold, philox4x32 } from '../../src/util/philox';
+
+export interface AttentionDropRef { p: number; key0: number; site: number }
+
+/** The dropout weight of probability (b, h, t, t2): 0 or 1/(1-p); 1 without dropout. */
+export function attentionKeepRef(drop: AttentionDropRef | undefined, NH: number, b: number, h: number, t: number, t2: number): number {
+  if (!drop || drop.p === 0) return 1;
+  const r = philox4x32([t2 >>> 2, t, b * NH + h, 0], [drop.key0, drop.site]);
+  return r[t2 & 3]! >= dropoutThreshold(drop.p) ? dropoutScale(drop.p) : 0;
+}
 
 export interface AttentionForwardRef {
   out: Float64Array;
@@ -13,7 +27,7 @@ export interface AttentionForwardRef {
 }
 
 export function attentionForwardRef(
-  qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+  qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH), drop?: AttentionDropRef,
 ): AttentionForwardRef {
   const hs = C / NH;
   const C3 = 3 * C;
@@ -41,7 +55,8 @@ export function attentionForwardRef(
         const o = b * T * C + t * C + h * hs;
         for (let t2 = 0; t2 <= t; t2++) {
           const v = b * T * C3 + t2 * C3 + 2 * C + h * hs;
-          for (let i = 0; i < hs; i++) out[o + i] += att[a + t2]! * qkv[v + i]!;
+          const z = attentionKeepRef(drop, NH, b, h, t, t2);
+          for (let i = 0; i < hs; i++) out[o + i] += att[a + t2]! * z * qkv[v + i]!;
         }
       }
     }
@@ -51,7 +66,7 @@ export function attentionForwardRef(
 
 /** dqkv [B, T, 3C] from dout [B, T, C]; the forward is recomputed from qkv. */
 export function attentionBackwardRef(
-  dout: ArrayLike<number>, qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH),
+  dout: ArrayLike<number>, qkv: ArrayLike<number>, B: number, T: number, C: number, NH: number, scale = 1 / Math.sqrt(C / NH), drop?: AttentionDropRef,
 ): Float64Array {
   const hs = C / NH;
   const C3 = 3 * C;
@@ -64,15 +79,16 @@ export function attentionBackwardRef(
       for (let t = 0; t < T; t++) {
         const a = ((b * NH + h) * T + t) * T;
         const o = b * T * C + t * C + h * hs;
-        // out = att · v
+        // out = (z ∘ att) · v
         for (let t2 = 0; t2 <= t; t2++) {
           const v = b * T * C3 + t2 * C3 + 2 * C + h * hs;
+          const z = attentionKeepRef(drop, NH, b, h, t, t2);
           let d = 0;
           for (let i = 0; i < hs; i++) {
             d += qkv[v + i]! * dout[o + i]!;
-            dqkv[v + i] += att[a + t2]! * dout[o + i]!;
+            dqkv[v + i] += att[a + t2]! * z * dout[o + i]!;
           }
-          datt[t2] = d;
+          datt[t2] = d * z;
         }
         // softmax backward: dpreatt = att * (datt - sum(att * datt))
         let dot = 0;

@@ -7,6 +7,9 @@
 //   scaleAttnWeights / scaleAttnByInverseLayerIdx   layer l's attention scale (config.ts attentionScale)
 //   tieWordEmbeddings          false: logits = lnf · lm_headᵀ, with lm_head's own gradient
 //   reorderAndUpcastAttn       precision only in HF: no change here
+// and, given `dropout`, HF's training-mode dropout with the masks the GPU draws (model/dropout.ts,
+// kernels/dropout.ts): embd after the embedding, resid on each projection output, attn on the
+// attention probabilities; the mask of site (kind, layer) is dropoutMask(n, p, key0, kind + 16*layer).
 //
 // params: canonical names (config.ts paramShapes), HF layout, vocabSize rows for wte / lm_head.
 // inputs, targets [B, T]; target -1 is ignored. The loss is the mean over the counted targets, and
@@ -19,6 +22,19 @@ import { encoderBackwardRef, encoderForwardRef } from './encoder';
 import { activationGradRef, activationRef } from './gelu';
 import { layernormBackwardRef, layernormForwardRef } from './layernorm';
 import { matmulBackwardRef, matmulForwardRef } from './matmul';
+import { DROPOUT_SITE, dropoutSite, type DropoutRates } from '../../src/model/dropout';
+import { dropoutMask, dropoutScale } from '../../src/util/philox';
+
+/** Dropout as one training step draws it: the rates and key word 0 (dropoutStreamKey(seed, step, micro)). */
+export interface DropoutRef { rates: DropoutRates; key0: number }
+
+/** x ∘ mask / (1-p) for site (kind, layer); x itself without dropout there. */
+function dropRef(x: ArrayLike<number>, d: DropoutRef | undefined, p: number, kind: number, layer = 0): Float64Array {
+  if (!d || p === 0) return Float64Array.from(x);
+  const keep = dropoutMask(x.length, p, d.key0, dropoutSite(kind, layer));
+  const s = dropoutScale(p);
+  return Float64Array.from(x, (v, i) => (keep[i] ? v * s : 0));
+}
 
 export type Params = ReadonlyMap<string, ArrayLike<number>>;
 
@@ -77,8 +93,10 @@ export function randomParams(config: GPT2Config, seed: number): Map<string, Floa
 }
 
 export function gpt2Ref(
-  config: GPT2Config, params: Params, inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, backward = true,
+  config: GPT2Config, params: Params, inputs: ArrayLike<number>, targets: ArrayLike<number>, B: number, T: number, backward = true, dropout?: DropoutRef,
 ): GPT2Ref {
+  const rates = dropout?.rates ?? { embd: 0, resid: 0, attn: 0 };
+  const attnDrop = (l: number) => (dropout && rates.attn > 0 ? { p: rates.attn, key0: dropout.key0, site: dropoutSite(DROPOUT_SITE.attnProbs, l) } : undefined);
   const { nLayer: L, nHead: NH, nEmbd: C, vocabSize: V, nInner: H, layerNormEpsilon: eps, activation: act } = config;
   const BT = B * T;
   const P = (n: string) => {
@@ -89,7 +107,7 @@ export function gpt2Ref(
   const headW = P(config.tieWordEmbeddings ? 'wte.weight' : 'lm_head.weight');
 
   // ---- forward
-  const encoded = encoderForwardRef(inputs, P('wte.weight'), P('wpe.weight'), B, T, C);
+  const encoded = dropRef(encoderForwardRef(inputs, P('wte.weight'), P('wpe.weight'), B, T, C), dropout, rates.embd, DROPOUT_SITE.embd);
   const layers: {
     residual: Float64Array; ln1: ReturnType<typeof layernormForwardRef>; qkv: Float64Array; atty: Float64Array;
     residual2: Float64Array; ln2: ReturnType<typeof layernormForwardRef>; fch: Float64Array; fchAct: Float64Array; residual3: Float64Array;
@@ -99,13 +117,13 @@ export function gpt2Ref(
     const w = (n: string) => P(`h.${l}.${n}`);
     const ln1 = layernormForwardRef(residual, w('ln_1.weight'), w('ln_1.bias'), BT, C, eps);
     const qkv = matmulForwardRef(ln1.out, w('attn.c_attn.weight'), w('attn.c_attn.bias'), BT, C, 3 * C);
-    const atty = attentionForwardRef(qkv, B, T, C, NH, attentionScale(config, l)).out;
-    const attproj = matmulForwardRef(atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C);
+    const atty = attentionForwardRef(qkv, B, T, C, NH, attentionScale(config, l), attnDrop(l)).out;
+    const attproj = dropRef(matmulForwardRef(atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), BT, C, C), dropout, rates.resid, DROPOUT_SITE.attnProj, l);
     const residual2 = add(residual, attproj);
     const ln2 = layernormForwardRef(residual2, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
     const fch = matmulForwardRef(ln2.out, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H);
     const fchAct = fch.map((x) => activationRef(act, x));
-    const fcproj = matmulForwardRef(fchAct, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C);
+    const fcproj = dropRef(matmulForwardRef(fchAct, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), BT, H, C), dropout, rates.resid, DROPOUT_SITE.mlpProj, l);
     const residual3 = add(residual2, fcproj);
     layers.push({ residual, ln1, qkv, atty, residual2, ln2, fch, fchAct, residual3 });
     residual = residual3;
@@ -146,7 +164,7 @@ export function gpt2Ref(
     const w = (n: string) => P(`h.${l}.${n}`);
     const d = (n: string) => G(`h.${l}.${n}`);
     // residual3 = residual2 + fcproj
-    const fcp = matmulBackwardRef(dresidual, x.fchAct, w('mlp.c_proj.weight'), BT, H, C);
+    const fcp = matmulBackwardRef(dropRef(dresidual, dropout, rates.resid, DROPOUT_SITE.mlpProj, l), x.fchAct, w('mlp.c_proj.weight'), BT, H, C);
     accumulate(d('mlp.c_proj.weight'), fcp.dweight);
     accumulate(d('mlp.c_proj.bias'), fcp.dbias);
     const dfch = fcp.dinp.map((g, i) => g * activationGradRef(act, x.fch[i]!));
@@ -155,15 +173,15 @@ export function gpt2Ref(
     accumulate(d('mlp.c_fc.bias'), fc.dbias);
     layernormBackwardRef(dresidual, d('ln_2.weight'), d('ln_2.bias'), fc.dinp, x.residual2, w('ln_2.weight'), x.ln2.mean, x.ln2.rstd, BT, C);
     // residual2 = residual + attproj
-    const ap = matmulBackwardRef(dresidual, x.atty, w('attn.c_proj.weight'), BT, C, C);
+    const ap = matmulBackwardRef(dropRef(dresidual, dropout, rates.resid, DROPOUT_SITE.attnProj, l), x.atty, w('attn.c_proj.weight'), BT, C, C);
     accumulate(d('attn.c_proj.weight'), ap.dweight);
     accumulate(d('attn.c_proj.bias'), ap.dbias);
-    const dqkv = attentionBackwardRef(ap.dinp, x.qkv, B, T, C, NH, attentionScale(config, l));
+    const dqkv = attentionBackwardRef(ap.dinp, x.qkv, B, T, C, NH, attentionScale(config, l), attnDrop(l));
     const ca = matmulBackwardRef(dqkv, x.ln1.out, w('attn.c_attn.weight'), BT, C, 3 * C);
     accumulate(d('attn.c_attn.weight'), ca.dweight);
     accumulate(d('attn.c_attn.bias'), ca.dbias);
     layernormBackwardRef(dresidual, d('ln_1.weight'), d('ln_1.bias'), ca.dinp, x.residual, w('ln_1.weight'), x.ln1.mean, x.ln1.rstd, BT, C);
   }
-  encoderBackwardRef(G('wte.weight'), G('wpe.weight'), dresidual, inputs, B, T, C);
+  encoderBackwardRef(G('wte.weight'), G('wpe.weight'), dropRef(dresidual, dropout, rates.embd, DROPOUT_SITE.embd), inputs, B, T, C);
   return result;
 }

@@ -1,6 +1,8 @@
 // CPU reference for src/kernels/lora.ts, float64 loops, a direct port of the math:
 //   y = x·W + b + s·(x·Aᵀ)·Bᵀ (optionally through GELU), A [r,C], B [OC,r], W [C,OC]
 //   backward: dx = dy·Wᵀ + s·(dy·B)·A, dA = s·(dy·B)ᵀ·x, dB = s·dyᵀ·(x·Aᵀ); nothing for W, b
+// keep (lora_dropout): per element of x, 0 or 1/(1-p); the adapter path reads x ∘ keep (PEFT), so
+//   u = s·(x∘keep)·Aᵀ, dA = s·(dy·B)ᵀ·(x∘keep), and the adapter's share of dx is multiplied by keep.
 import { geluRef } from './matmul';
 
 export interface LoraRefShape { BT: number; C: number; OC: number; r: number; scale: number }
@@ -8,14 +10,14 @@ export interface LoraRefShape { BT: number; C: number; OC: number; r: number; sc
 /** Returns y and, with gelu, the pre-activation (y = gelu(preact)). */
 export function loraForwardRef(
   x: ArrayLike<number>, W: ArrayLike<number>, b: ArrayLike<number> | null, A: ArrayLike<number>, B: ArrayLike<number>,
-  s: LoraRefShape, gelu = false,
+  s: LoraRefShape, gelu = false, keep?: ArrayLike<number>,
 ): { y: Float64Array; preact: Float64Array; u: Float64Array } {
   const { BT, C, OC, r, scale } = s;
   const u = new Float64Array(BT * r);
   for (let m = 0; m < BT; m++) {
     for (let j = 0; j < r; j++) {
       let acc = 0;
-      for (let k = 0; k < C; k++) acc += x[m * C + k]! * A[j * C + k]!;
+      for (let k = 0; k < C; k++) acc += x[m * C + k]! * (keep ? keep[m * C + k]! : 1) * A[j * C + k]!;
       u[m * r + j] = scale * acc;
     }
   }
@@ -35,9 +37,11 @@ export function loraForwardRef(
 
 /** Gradients for dy = d(loss)/dy (after any GELU: pass dpreact). */
 export function loraBackwardRef(
-  dy: ArrayLike<number>, x: ArrayLike<number>, W: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>, s: LoraRefShape,
+  dy: ArrayLike<number>, x0: ArrayLike<number>, W: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>, s: LoraRefShape, keep?: ArrayLike<number>,
 ): { dx: Float64Array; dA: Float64Array; dB: Float64Array } {
   const { BT, C, OC, r, scale } = s;
+  const z = (i: number) => (keep ? keep[i]! : 1);
+  const x = Float64Array.from(x0, (v, i) => v * z(i)); // what the adapter reads
   const dv = new Float64Array(BT * r); // s · dy · B
   const u = new Float64Array(BT * r); // s · x · Aᵀ
   for (let m = 0; m < BT; m++) {
@@ -54,8 +58,9 @@ export function loraBackwardRef(
     for (let k = 0; k < C; k++) {
       let acc = 0;
       for (let n = 0; n < OC; n++) acc += dy[m * OC + n]! * W[k * OC + n]!;
-      for (let j = 0; j < r; j++) acc += dv[m * r + j]! * A[j * C + k]!;
-      dx[m * C + k] = acc;
+      let lora = 0;
+      for (let j = 0; j < r; j++) lora += dv[m * r + j]! * A[j * C + k]!;
+      dx[m * C + k] = acc + z(m * C + k) * lora;
     }
   }
   const dA = new Float64Array(r * C);

@@ -14,13 +14,44 @@
  * `model_type` other than gpt2, `add_cross_attention: true`, an `architectures` entry other than
  * GPT2LMHeadModel / GPT2Model / GPT2DoubleHeadsModel (the GPT2For* ones carry head weights we would
  * drop; a double-heads checkpoint's multiple-choice head is read by finetune-mcq / eval-mcq and left
- * out of the LM, as transformers does), an activation we do not compute. Dropout fields are not applied (we compute
- * without dropout, as in HF's eval mode).
+ * out of the LM, as transformers does), an activation we do not compute. The dropout fields
+ * (`embd_pdrop`, `resid_pdrop`, `attn_pdrop`, `summary_first_dropout`; GPT2Config's 0.1 where absent)
+ * are read apart (dropoutFromHFJson): they are no part of the architecture, only of how it trains.
  */
 
 import { makeConfig, type GPT2Config } from '../config';
 import { ACTIVATIONS, type Activation } from '../../util/activation';
 import { CheckpointError } from '../../util/errors';
+import type { DropoutRates } from '../dropout';
+
+/** The dropout a config states (HF names: embd_pdrop, resid_pdrop, attn_pdrop, summary_first_dropout). */
+export interface ConfigDropout extends DropoutRates {
+  summary: number;
+}
+
+const DROPOUT_FIELDS: Record<keyof ConfigDropout, string> = { embd: 'embd_pdrop', resid: 'resid_pdrop', attn: 'attn_pdrop', summary: 'summary_first_dropout' };
+
+/** The dropout of a config.json as transformers applies it in training: GPT2Config's 0.1 for each absent field. */
+export function dropoutFromHFJson(json: HFGPT2ConfigJson, where = 'config.json'): ConfigDropout {
+  const out = {} as ConfigDropout;
+  for (const [k, field] of Object.entries(DROPOUT_FIELDS) as [keyof ConfigDropout, string][]) {
+    const v = json[field] ?? 0.1;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new CheckpointError(`${where}: ${field} must be a number in [0, 1), got ${JSON.stringify(json[field])}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** The dropout a safetensors `__metadata__` config states (undefined: it carries no whole config.json). */
+export function dropoutFromMetadata(metadata: Record<string, string>, fileName = '<safetensors buffer>'): ConfigDropout | undefined {
+  if (metadata.config === undefined) return undefined;
+  try {
+    return dropoutFromHFJson(JSON.parse(metadata.config) as HFGPT2ConfigJson, `__metadata__ of '${fileName}' config`);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    return undefined; // not JSON: configFromMetadata says so
+  }
+}
 
 /** A config.json object (only the fields we read are typed). */
 export interface HFGPT2ConfigJson {
@@ -118,8 +149,12 @@ function fieldsFromHFJson(json: HFGPT2ConfigJson, where: string): Partial<GPT2Co
   return f;
 }
 
-/** A config.json transformers loads as it is (GPT2LMHeadModel), carrying every field we honour. */
-export function configToHFJson(c: GPT2Config, torchDtype = 'float32'): Record<string, unknown> {
+/**
+ * A config.json transformers loads as it is (GPT2LMHeadModel), carrying every field we honour;
+ * `dropout`: the rates a run trained with (0 where not given: transformers would otherwise apply
+ * GPT2Config's 0.1).
+ */
+export function configToHFJson(c: GPT2Config, torchDtype = 'float32', dropout: Partial<DropoutRates> = {}): Record<string, unknown> {
   return {
     architectures: ['GPT2LMHeadModel'],
     model_type: 'gpt2',
@@ -137,10 +172,10 @@ export function configToHFJson(c: GPT2Config, torchDtype = 'float32'): Record<st
     reorder_and_upcast_attn: c.reorderAndUpcastAttn,
     tie_word_embeddings: c.tieWordEmbeddings,
     add_cross_attention: false,
-    // We compute without dropout; say so rather than inherit GPT2Config's 0.1.
-    attn_pdrop: 0,
-    embd_pdrop: 0,
-    resid_pdrop: 0,
+    // stated, never left to GPT2Config's 0.1
+    attn_pdrop: dropout.attn ?? 0,
+    embd_pdrop: dropout.embd ?? 0,
+    resid_pdrop: dropout.resid ?? 0,
     initializer_range: 0.02,
     use_cache: true,
     torch_dtype: torchDtype,
@@ -148,14 +183,14 @@ export function configToHFJson(c: GPT2Config, torchDtype = 'float32'): Record<st
 }
 
 /** The safetensors `__metadata__` we write: the five sizes (read by older versions) and the whole config.json. */
-export function configToMetadata(c: GPT2Config): Record<string, string> {
+export function configToMetadata(c: GPT2Config, dropout: Partial<DropoutRates> = {}): Record<string, string> {
   return {
     n_layer: String(c.nLayer),
     n_head: String(c.nHead),
     n_embd: String(c.nEmbd),
     n_positions: String(c.nPositions),
     vocab_size: String(c.vocabSize),
-    config: JSON.stringify(configToHFJson(c)),
+    config: JSON.stringify(configToHFJson(c, undefined, dropout)),
     format: 'pt',
   };
 }

@@ -8,7 +8,7 @@
 
 import type { GPT2Config } from '../config';
 import { bytesSource, type ByteSource } from './bytes';
-import { decideConfig, configFromMetadata, fullConfigSource, jsonConfigSource, type ConfigSource, type HFGPT2ConfigJson } from './config';
+import { decideConfig, configFromMetadata, dropoutFromHFJson, dropoutFromMetadata, fullConfigSource, jsonConfigSource, type ConfigDropout, type ConfigSource, type HFGPT2ConfigJson } from './config';
 import { firstDifference, mapParams, untiedCopyError } from './names';
 import type { TensorEntry, TensorFile, TensorFormat } from './tensor-file';
 import { indexTensors, openTensorFile, type ShardIndex } from './tensors';
@@ -29,6 +29,12 @@ export interface OpenedCheckpoint {
   what: string;
   format: TensorFormat;
   config: GPT2Config;
+  /**
+   * The dropout its config states, as transformers would train it: config.json's, else the first
+   * file's __metadata__ config's (GPT2Config's 0.1 for absent fields); undefined where no whole
+   * config is stated (llm.c files, bare weights): those train without dropout.
+   */
+  dropout?: ConfigDropout;
   /** Canonical name -> tensor, in `paramShapes` order. */
   params: Map<string, TensorEntry>;
   /** The first file's safetensors `__metadata__` (empty for other formats). */
@@ -57,12 +63,14 @@ export async function openCheckpointFrom(inputs: CheckpointInputs): Promise<Open
     }
     if (inputs.config) sources.push(fullConfigSource(inputs.config, 'the given config'));
     const config = decideConfig(sources, inputs.what);
+    const dropout = inputs.configJson ? dropoutFromHFJson(inputs.configJson.json, inputs.configJson.where) : files[0] && dropoutFromMetadata(files[0].metadata, files[0].name);
     // 4. Stored names to our parameters.
     const { params, tiedCopy, heads } = mapParams(tensors, config, inputs.what);
     return {
       what: inputs.what,
       format: files[0]!.format,
       config,
+      dropout,
       params,
       metadata: files[0]!.metadata,
       files: files.map((f) => f.name),
