@@ -7,9 +7,10 @@ import { loadModelWithAdapter } from '../model/lora.node';
 import { DataLoader } from '../train/data/loader';
 import { listShards, readShard } from '../train/data/shards.node';
 import { checkModelInputs } from '../train/inputs.node';
+import { noteCheckpoint } from './checkpoint';
 
 const spec: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
+  checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
   data: { type: 'string', help: 'a token shard, or a directory of shards (its *val* shards if it has any, else all)' },
   'batch-size': { type: 'int', default: 4, help: 'sequences per batch (B)' },
   'seq-len': { type: 'int', default: 0, help: 'tokens per sequence (T; 0 = the model context)' },
@@ -35,6 +36,7 @@ export async function evalMain(argv: string[]): Promise<void> {
   const format = flags['log-format'] as string;
   if (format !== 'text' && format !== 'jsonl') throw new UsageError(`mqg eval: --log-format must be text or jsonl; got "${format}"`);
 
+  noteCheckpoint(flags.checkpoint as string);
   const shards = listShards(flags.data as string);
   const files = shards.val.length ? shards.val : shards.train;
   const tokens = files.map((f) => readShard(f));

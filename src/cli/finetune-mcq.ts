@@ -2,10 +2,12 @@
 // loop and run lifecycle; its flags are its table in flags.ts) and `mqg eval-mcq` (scoring by the
 // head when the checkpoint has one, else by log-likelihood; the checkpoint opened once).
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
+import { checkOutput, prepareOutput, writeFileAtomicSync } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
@@ -60,7 +62,8 @@ const evalSpec: Record<string, FlagSpec> = {
   'max-tokens': { type: 'int', default: 8192, min: 1, help: 'tokens per forward (many questions share one)' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
-  report: { type: 'string', help: 'also write the JSON report to this file' },
+  report: { type: 'string', help: 'also write the JSON report to this file (checked before the evaluation)' },
+  overwrite: { type: 'boolean', help: 'replace an existing --report' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint (default: the checkpoint\'s adapter/, as finetune-mcq --lora writes it)' },
   help,
 };
@@ -74,6 +77,14 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   }
   if (!flags.checkpoint) throw new UsageError('mqg eval-mcq: --checkpoint is required');
   if (!flags.data) throw new UsageError('mqg eval-mcq: --data is required');
+  const reportPath = flags.report as string | undefined;
+  if (reportPath !== undefined) {
+    checkOutput({
+      command: 'mqg eval-mcq', flag: '--report', path: reportPath, kind: 'file', overwrite: !!flags.overwrite,
+      inputs: [{ flag: '--data', path: flags.data as string }, { flag: '--checkpoint', path: flags.checkpoint as string }],
+    });
+  }
+  noteCheckpoint(flags.checkpoint as string);
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
@@ -117,7 +128,10 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
     report = { scorer: 'loglik', adapter: adapterDir, ...r, scores: undefined, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMcqReport(r, true);
   }
-  if (flags.report) writeFileSync(flags.report as string, JSON.stringify(report, null, 2) + '\n');
+  if (reportPath !== undefined) {
+    prepareOutput(reportPath, 'file', '--report');
+    writeFileAtomicSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+  }
   console.log(flags.json ? JSON.stringify(report, null, 2) : textOut);
   gpu.destroy();
 }

@@ -13,6 +13,8 @@ import { readTextFile } from '../train/data/shards.node';
 import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
 import { loadModelWithAdapter } from '../model/lora.node';
+import { checkOutput, prepareOutput } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
@@ -57,6 +59,7 @@ export async function sampleMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, sampleSpec, 'sample');
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
+  noteCheckpoint(flags.checkpoint as string);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
   const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
@@ -89,6 +92,7 @@ const tokSpec: Record<string, FlagSpec> = {
   text: { type: 'string', help: 'comma-separated text files to train on' },
   'vocab-size': { type: 'int', default: 8192, min: 257, max: 65535, help: 'vocab size (256 bytes + merges + <|endoftext|>)' },
   out: { type: 'string', default: 'tokenizer.json', help: 'where to write the tokenizer.json' },
+  overwrite: { type: 'boolean', help: 'replace an existing --out' },
   help,
 };
 
@@ -97,9 +101,11 @@ export async function tokenizerTrainMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('tokenizer train', 'train a byte-level BPE tokenizer', tokSpec));
   const files = [...((flags.text as string | undefined)?.split(',') ?? []), ...positional].filter(Boolean);
   if (!files.length) throw new UsageError('mqg tokenizer train: --text FILES is required');
+  checkOutput({ command: 'mqg tokenizer train', flag: '--out', path: flags.out as string, kind: 'file', overwrite: !!flags.overwrite, inputs: files.map((path) => ({ flag: '--text', path })) });
   const texts = files.map((f) => readTextFile(f));
   const t0 = performance.now();
   const tok = trainBpe(texts, flags['vocab-size'] as number);
+  prepareOutput(flags.out as string, 'file');
   saveTokenizer(flags.out as string, tok);
   console.log(`trained a ${tok.vocabSize}-token BPE on ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${flags.out}`);
 }
@@ -110,6 +116,7 @@ const dataSpec: Record<string, FlagSpec> = {
   out: { type: 'string', help: 'output directory for the shards' },
   'val-fraction': { type: 'number', default: 0.05, min: 0, max: 1, maxExclusive: true, help: 'fraction of tokens held out (the last ones)' },
   documents: { type: 'string', default: 'file', choices: ['file', 'paragraph'], help: 'what an end-of-text token separates' },
+  overwrite: { type: 'boolean', help: 'replace the shards, meta.json and tokenizer.json of an existing --out' },
   help,
 };
 
@@ -119,6 +126,8 @@ export async function dataPrepareMain(argv: string[]): Promise<void> {
   const files = [...((flags.text as string | undefined)?.split(',') ?? []), ...positional].filter(Boolean);
   if (!files.length) throw new UsageError('mqg data prepare: --text FILES is required');
   if (!flags.out) throw new UsageError('mqg data prepare: --out DIR is required');
+  const tokFile = flags.tokenizer === 'gpt2' ? [] : [{ flag: '--tokenizer', path: flags.tokenizer as string }];
+  checkOutput({ command: 'mqg data prepare', flag: '--out', path: flags.out as string, kind: 'dir', overwrite: !!flags.overwrite, inputs: [...files.map((path) => ({ flag: '--text', path })), ...tokFile] });
   const tk = loadTokenizerRecorded(flags.tokenizer as string);
   const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file' });
   console.log(`${r.documents} documents -> ${r.trainTokens} train tokens (${r.trainPath}), ${r.valTokens} val tokens (${r.valPath})`);

@@ -13,7 +13,7 @@ import { listShards, prepareData, readShardHeader } from './data/shards.node';
 import { loadTokenizerRecorded, recordTokenizer, saveTokenizer, type LoadedTokenizer } from './tokenizer/load.node';
 import { trainBpe } from './tokenizer/train';
 import { checkConsistency, type TokenizerRecord } from './consistency';
-import { checkpointTokenizer, recordedTokenizer } from './inputs.node';
+import { checkpointTokenizer, recordedTokenizer, resolveModelPath } from './inputs.node';
 import { RUN_FILES } from './rundir.node';
 import type { TrainOptions } from './train-options.node';
 
@@ -129,7 +129,9 @@ export function trainModelConfig(
     modelTokenizer = recordedTokenizer(ck.metadata);
     if (!tk) {
       // the checkpoint's own tokenizer: ours records one, an HF directory has tokenizer.json
-      const dir = statSync(o.init!).isDirectory() ? o.init! : dirname(o.init!);
+      // (a run directory: its newest checkpoint's, as the weights come from there)
+      const weights = resolveModelPath(o.init!);
+      const dir = statSync(weights).isDirectory() ? weights : dirname(weights);
       if (modelTokenizer) tk = checkpointTokenizer(dir, modelTokenizer);
       else if (existsSync(join(dir, RUN_FILES.TOKENIZER_FILE))) tk = loadTokenizerRecorded(join(dir, RUN_FILES.TOKENIZER_FILE));
       if (tk) tokSource = join(dir, RUN_FILES.TOKENIZER_FILE);

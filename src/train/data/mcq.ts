@@ -105,14 +105,21 @@ const PARSERS: Record<Exclude<McqFormat, 'mmlu'>, (l: Located) => McqRecord> = {
     if (!Array.isArray(o.options) || o.options.length < 2 || o.options.some((x) => typeof x !== 'string')) {
       fail(l.where, '"options" must be an array of at least 2 strings');
     }
-    if (!Array.isArray(o.answer) || o.answer.length === 0) fail(l.where, '"answer" must be a non-empty array of option indexes');
-    for (const a of o.answer) {
-      if (!Number.isInteger(a) || a < 0 || a >= o.options.length) {
-        fail(l.where, `answer index ${JSON.stringify(a)} is out of range for ${o.options.length} options`);
+    if (!Array.isArray(o.answer) || o.answer.length === 0) fail(l.where, '"answer" must be a non-empty array of option indexes (0 = the first) or letters ("A" = the first)');
+    // indexes from 0, or option letters as many sets write them ("A", "b")
+    const answer = (o.answer as unknown[]).map((a) => {
+      if (typeof a === 'string') {
+        const i = letterIndex(a, (o.options as string[]).length);
+        if (i < 0) fail(l.where, `answer ${JSON.stringify(a)} is not one of the ${(o.options as string[]).length} option letters (${(o.options as string[]).map((_, j) => optionLetter(j)).join(', ')})`);
+        return i;
       }
-    }
+      if (!Number.isInteger(a) || (a as number) < 0 || (a as number) >= (o.options as string[]).length) {
+        fail(l.where, `answer index ${JSON.stringify(a)} is out of range for ${(o.options as string[]).length} options (indexes from 0, or letters A, B, ...)`);
+      }
+      return a as number;
+    });
     return finish(l, {
-      id: str(l, 'id'), question: str(l, 'question'), options: o.options as string[], answer: o.answer as number[],
+      id: str(l, 'id'), question: str(l, 'question'), options: o.options as string[], answer,
       source: str(l, 'source'), chapter: str(l, 'chapter'), ...caseFields(l),
     });
   },
