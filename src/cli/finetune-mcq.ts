@@ -19,7 +19,7 @@ import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
 import { ADAPTER_DIR } from '../train/lora.node';
 import { ADAPTER_CONFIG_FILE } from '../model/peft';
 import { readMcqFile } from '../train/data/mcq.node';
-import { MCQ_FORMATS } from '../train/data/mcq';
+import { MCQ_FORMATS, mcqLeaks } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
 import { FINETUNE_DEFAULTS, finetuneMcq, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
@@ -88,6 +88,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
+  for (const w of mcqLeaks(flags.data as string, records)) console.error(w);
   // the checkpoint opened once: config, head and metadata from that open, the body streamed into the model
   const modelFile = resolveModelPath(flags.checkpoint as string);
   const { gpu, model, file, adapterDir } = await withCheckpoint(modelFile, undefined, async (ck) => {

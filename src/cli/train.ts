@@ -64,6 +64,9 @@ export async function sampleMain(argv: string[]): Promise<void> {
   const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
+  const room = model.config.nPositions - prompt.length;
+  if (room < 1) throw new UsageError(`mqg sample: --prompt is ${prompt.length - 1} tokens; the model's context is ${model.config.nPositions} (with the end-of-text token before it)`);
+  if ((flags['max-tokens'] as number) > room) console.error(`mqg sample: --max-tokens ${flags['max-tokens']}: the model's context (${model.config.nPositions}) leaves room for ${room} after the prompt; generating at most ${room}`);
   process.stdout.write(flags.prompt as string);
   let text = '';
   const ids: number[] = [];
@@ -79,13 +82,22 @@ export async function sampleMain(argv: string[]): Promise<void> {
       ids.push(id);
       const full = tok.decode(ids);
       if (!full.endsWith('\uFFFD')) {
-        process.stdout.write(full.slice(text.length));
+        process.stdout.write(printable(full.slice(text.length)));
         text = full;
       }
     },
   });
-  process.stdout.write('\n');
+  // bytes that never completed a character are left out
+  process.stdout.write(printable(tok.decode(ids).slice(text.length)) + '\n');
   gpu.destroy();
+}
+
+/** Generated text for a terminal: control characters (a NUL byte token) as \xNN escapes, and
+ *  no U+FFFD for byte tokens that are no UTF-8 on their own (a model's stray bytes are left out). */
+export function printable(text: string): string {
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/\uFFFD/g, '');
 }
 
 const tokSpec: Record<string, FlagSpec> = {

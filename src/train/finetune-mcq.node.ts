@@ -7,7 +7,7 @@
 // [1, C] and .bias [1]; <out>/best/checkpoints/step-N/ holds the best validation accuracy's.
 
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, RunDirError, UsageError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
@@ -16,7 +16,7 @@ import { configToHFJson } from '../model/source/config';
 import { streamWeights } from '../model/source/load';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { readMcqFile } from './data/mcq.node';
-import { MCQ_FORMATS, type McqFormat, type McqRecord } from './data/mcq';
+import { MCQ_FORMATS, mcqLeaks, type McqFormat, type McqRecord } from './data/mcq';
 import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
@@ -136,6 +136,9 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
     const data = mcqData(o, tk, config);
     return { tk, data, ...(await mcqModel(o, gpu, config, ck, source, run, data)) };
   });
+  const sameFile = !!o.valData && resolve(o.valData) === resolve(o.data);
+  if (sameFile) info(`warning: --val-data ${o.valData} is the same file as --data: the validation score is not held out`);
+  for (const w of mcqLeaks(o.data, data.train, sameFile ? [] : data.valRecs, o.valData ?? o.data)) info(w);
   const tok = tk.tokenizer;
   const batcher = new McqBatcher(data.trainItems, o.batchSize, data.T, tok.eotToken, o.seed);
   if (saved) batcher.restore(saved.batcher);

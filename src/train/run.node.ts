@@ -96,6 +96,8 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
    */
   static open<S extends RunState<object>, R extends MetricRecord = MetricRecord>(command: RunCommand, version: number, o: { out: string; resume: boolean; overwrite: boolean }): Run<S, R> {
     const outDir = resolve(o.out);
+    // nothing to resume: said before anything is created (no empty directory left behind)
+    if (o.resume && !existsSync(outDir)) readResumed<S>(command, version, o.out, outDir);
     checkWritableDir(o.out);
     const stale = removeStaleTemps(outDir);
     removeStaleTemps(join(outDir, 'best'));
@@ -217,7 +219,11 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
 
 function readResumed<S extends RunState<object>>(command: RunCommand, version: number, out: string, outDir: string): Resumed<S> {
   const all = listCheckpoints(outDir);
-  if (!all.length) throw new RunDirError(`--resume: no checkpoint in ${join(out, CHECKPOINTS)} (nothing to resume; drop --resume to start a run)`);
+  if (!all.length) {
+    // a run stopped before its first checkpoint (a double Ctrl-C) still holds its files: starting again replaces them
+    const left = RUN_ARTEFACTS.some((f) => existsSync(join(outDir, f)));
+    throw new RunDirError(`--resume: no checkpoint in ${join(out, CHECKPOINTS)} (nothing to resume; ${left ? 'start the run again with --overwrite instead of --resume' : 'drop --resume to start a run'})`);
+  }
   const dir = all[all.length - 1]!.dir;
   const statePath = join(dir, RUN_FILES.STATE_FILE);
   if (!existsSync(statePath) || (!existsSync(join(dir, RUN_FILES.MODEL_FILE)) && !existsSync(join(dir, RUN_FILES.ADAPTER_DIR)))) {

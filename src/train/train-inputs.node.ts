@@ -4,7 +4,7 @@
 // --init checkpoint's, or a preset's), all checked to belong together (consistency.ts).
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MQGError, UsageError } from '../util/errors';
 import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
@@ -92,6 +92,8 @@ export function trainData(o: TrainOptions, outDir: string, resumed: boolean, inf
       tokSource = ref;
     }
   }
+  const same = valShards.filter((v) => trainShards.some((t) => resolve(t) === resolve(v)));
+  if (same.length) info(`warning: ${same.join(', ')} ${same.length > 1 ? 'are' : 'is'} both a train and a validation shard (--data and --val-data): the validation loss is not held out`);
   const shardHeaders = [...trainShards, ...valShards].map((f) => ({ source: f, ...readShardHeader(f) }));
   return { trainShards, valShards, shardHeaders, mcqPath, tk, tokSource };
 }

@@ -326,3 +326,23 @@ export function parseMcq(text: string, name = '<mcq>', format?: McqFormat | 'aut
 export function parseMcqJsonl(text: string, name = '<mcq>'): McqRecord[] {
   return parseMcq(text, name, 'mqg');
 }
+
+/** What makes a validation score not held out, as warnings: ids repeated within `train` (or within
+ *  `val`), and questions of `val` that are also in `train` (by id). Empty when there are none. */
+export function mcqLeaks(name: string, train: readonly McqRecord[], val: readonly McqRecord[] = [], valName = name): string[] {
+  const out: string[] = [];
+  const dups = (recs: readonly McqRecord[]) => {
+    const seen = new Set<string>(), twice = new Set<string>();
+    for (const r of recs) (seen.has(r.id) ? twice : seen).add(r.id);
+    return [...twice];
+  };
+  const show = (ids: string[]) => ids.slice(0, 3).map((x) => JSON.stringify(x)).join(', ') + (ids.length > 3 ? `, ... (${ids.length} in all)` : '');
+  const d = dups(train);
+  if (d.length) out.push(`warning: ${name}: question id${d.length > 1 ? 's' : ''} ${show(d)} appear${d.length > 1 ? '' : 's'} more than once`);
+  const dv = valName === name ? [] : dups(val);
+  if (dv.length) out.push(`warning: ${valName}: question id${dv.length > 1 ? 's' : ''} ${show(dv)} appear${dv.length > 1 ? '' : 's'} more than once`);
+  const ids = new Set(train.map((r) => r.id));
+  const both = [...new Set(val.filter((r) => ids.has(r.id)).map((r) => r.id))];
+  if (both.length) out.push(`warning: ${both.length} validation question(s) of ${valName} are also training questions (${show(both)}): the validation score is not held out`);
+  return out;
+}
