@@ -6,7 +6,7 @@
 // model.safetensors holds the body under HF GPT-2 names plus multiple_choice_head.summary.weight
 // [1, C] and .bias [1]; <out>/best/checkpoints/step-N/ holds the best validation accuracy's.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, RunDirError, UsageError } from '../util/errors';
@@ -110,6 +110,9 @@ function validateOptions(o: FinetuneMcqOptions): void {
   if (o.resume && o.overwrite) throw new UsageError('mqg finetune-mcq: --overwrite and --resume exclude each other');
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file: ${o.valData}`);
+  for (const [flag, f] of [['--data', o.data], ['--val-data', o.valData]] as const) {
+    if (f && existsSync(f) && statSync(f).isDirectory()) throw new DataError(`${flag} ${f} is a directory, not a multiple-choice file (give the .jsonl / .json / .csv file)`);
+  }
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
   if (o.freezeBody && (o.lora || o.initAdapter)) throw new UsageError('mqg finetune-mcq: --freeze-body and --lora / --init-adapter exclude each other (LoRA already freezes the body but its adapters)');
