@@ -8,6 +8,7 @@ import { DataLoader } from '../train/data/loader';
 import { listShards, readShard } from '../train/data/shards.node';
 import { checkModelInputs } from '../train/inputs.node';
 import { noteCheckpoint } from './checkpoint';
+import { Progress } from '../train/progress';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
@@ -64,12 +65,13 @@ async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | u
 
   let lossSum = 0;
   const t1 = performance.now();
+  const progress = new Progress('batches', batches);
   for (let i = 0; i < batches; i++) {
     const b = loader.nextBatch();
     lossSum += (await model.forward(b.inputs, b.targets, B, T)) * B * T;
-    if (format === 'text' && process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${batches} batches`);
+    progress.tick(i + 1);
   }
-  if (format === 'text' && process.stderr.isTTY) process.stderr.write('\n');
+  progress.done();
   const evalSeconds = (performance.now() - t1) / 1000;
   const count = batches * B * T;
   const loss = lossSum / count;

@@ -22,6 +22,7 @@ import { readMcqFile } from '../train/data/mcq.node';
 import { MCQ_FORMATS, mcqLeaks } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
+import { Progress } from '../train/progress';
 import { FINETUNE_DEFAULTS, finetuneMcq, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { predictionKind, prepareItems, scoreByHead } from '../train/finetune-mcq';
@@ -116,16 +117,17 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
     head.load(file.head!.weight, file.head!.bias, flags.checkpoint as string);
     const items = prepareItems(tok, records, file.config.nPositions);
     const maxT = Math.max(...items.flatMap((i) => i.rows.rows.map((r) => r.length)));
-    const preds = await scoreByHead(model, head, items, tok.eotToken, Math.max(1, Math.floor((flags['max-tokens'] as number) / maxT)));
+    const progress = new Progress('questions', items.length);
+    const preds = await scoreByHead(model, head, items, tok.eotToken, Math.max(1, Math.floor((flags['max-tokens'] as number) / maxT)), undefined, (n) => progress.tick(n));
+    progress.done();
     const metrics = metricGroups(preds, predictionKind(head));
     report = { scorer: 'head', head: kind, adapter: adapterDir, questions: records.length, metrics, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMetricGroups(`${records.length} questions, scored by the ${kind} head:`, metrics).join('\n');
     head.destroy();
   } else {
-    const r = await evaluateMcq(model, tok, records, (n) => {
-      if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);
-    }, { maxTokens: flags['max-tokens'] as number });
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    const progress = new Progress('questions', records.length);
+    const r = await evaluateMcq(model, tok, records, (n) => progress.tick(n), { maxTokens: flags['max-tokens'] as number });
+    progress.done();
     report = { scorer: 'loglik', adapter: adapterDir, ...r, scores: undefined, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMcqReport(r, true);
   }

@@ -24,6 +24,7 @@ import { serializeSafetensors, type TensorToWrite } from '../model/source/safete
 import { DataError, NonFiniteError, RunDirError, TrainingError } from '../util/errors';
 import { trainLoop, type StepReport, type TrainLoopOptions, type TrainLoopSummary } from './loop';
 import { lossCurveSvg, type CurvePoint } from './plot';
+import { fmtTime } from './progress';
 import {
   abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS, RUN_FILES,
 } from './rundir.node';
@@ -273,13 +274,6 @@ function readMetrics(path: string, before: number): MetricRecord[] {
     out.push(r);
   }
   return out;
-}
-
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const total = Math.round(s);
-  const m = Math.floor(total / 60);
-  return m ? `${m}m${String(total % 60).padStart(2, '0')}s` : `${total}s`;
 }
 
 /** A path for messages: relative to the working directory when below it. */

@@ -18,6 +18,7 @@ import { mcqLeaks } from '../../src/train/data/mcq';
 import { printable } from '../../src/cli/train';
 import { Run } from '../../src/train/run.node';
 import { parseFlags } from '../../src/cli/args';
+import { Progress } from '../../src/train/progress';
 
 const BIN = resolve('bin/mqg.js');
 const FIXTURE = resolve('tests/fixtures/gpt2-tiny/init.safetensors');
@@ -155,6 +156,22 @@ describe('silent limits and leakage are said', () => {
     expect(w).toHaveLength(2);
     expect(w[0]).toMatch(/t\.jsonl: question id "a" appears more than once/);
     expect(w[1]).toMatch(/1 validation question\(s\) of v\.jsonl are also training questions \("b"\)/);
+  });
+
+  it('long commands show a progress line with an ETA on a terminal, nothing on a pipe unless asked', () => {
+    const sink = (isTTY: boolean) => ({ isTTY, text: '', write(s: string) { this.text += s; } });
+    const tty = sink(true);
+    const p = new Progress('questions', 4, tty, {});
+    p.tick(1);
+    p.tick(4);
+    p.done();
+    expect(tty.text).toMatch(/^\rquestions 1\/4 \| ETA \d+s +\rquestions 4\/4 \| ETA 0s +\n$/);
+    const pipe = sink(false);
+    new Progress('questions', 4, pipe, {}).tick(1);
+    expect(pipe.text).toBe('');
+    const asked = sink(false);
+    new Progress('batches', 2, asked, { MQG_PROGRESS: '1' }).tick(1);
+    expect(asked.text).toMatch(/batches 1\/2/);
   });
 
   it('mqg-webgpu/node exports createGPU', async () => {
