@@ -1,6 +1,8 @@
 // `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`. The flags of `mqg train`
 // are its table in flags.ts.
 
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
@@ -141,6 +143,10 @@ export async function dataPrepareMain(argv: string[]): Promise<void> {
   const tokFile = flags.tokenizer === 'gpt2' ? [] : [{ flag: '--tokenizer', path: flags.tokenizer as string }];
   checkOutput({ command: 'mqg data prepare', flag: '--out', path: flags.out as string, kind: 'dir', overwrite: !!flags.overwrite, inputs: [...files.map((path) => ({ flag: '--text', path })), ...tokFile] });
   const tk = loadTokenizerRecorded(flags.tokenizer as string);
+  // --overwrite replaces the directory's data whole: no shard, meta.json or tokenizer.json of an earlier tokenizer stays beside the new ones
+  if (flags.overwrite && existsSync(flags.out as string)) {
+    for (const f of readdirSync(flags.out as string)) if (/\.bin$|^meta\.json$|^tokenizer\.json$/.test(f)) rmSync(join(flags.out as string, f), { force: true });
+  }
   const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file' });
   console.log(`${r.documents} documents -> ${r.trainTokens} train tokens (${r.trainPath}), ${r.valTokens} val tokens (${r.valPath})`);
 }

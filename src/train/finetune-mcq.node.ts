@@ -257,7 +257,7 @@ async function mcqCheckpointFiles(model: GPT2, head: McHead, tk: LoadedTokenizer
 }
 
 function logMcqStep(run: McqRun, r: StepReport, o: FinetuneMcqOptions, m: McqMetricGroups['overall'] | undefined, isBest: boolean): void {
-  const rec: MetricRecord & Record<string, unknown> = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, questions_per_s: Math.round((o.batchSize * 1000 * 10) / Math.max(1e-9, r.ms)) / 10 };
+  const rec: MetricRecord & Record<string, unknown> = { step: r.step + 1, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, questions_per_s: Math.round((o.batchSize * 1000 * 10) / Math.max(1e-9, r.ms)) / 10 };
   rec.grad_norm = r.gradNorm; // the body's update, or the head's with the body frozen
   let valPart = '';
   if (m) {

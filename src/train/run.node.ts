@@ -5,7 +5,7 @@
 //   <out>/checkpoints/step-N/   model.safetensors, config.json, tokenizer.json, train_state.safetensors,
 //                               adapter/ (LoRA); each written whole and switched in (rundir.node.ts)
 //   <out>/best/checkpoints/step-N/   the best validation checkpoint (commands that keep one)
-//   <out>/metrics.jsonl         one JSON object per step; a resume keeps the lines before its step
+//   <out>/metrics.jsonl         one JSON object per step (`step`: steps done, 1 for the first); a resume keeps the lines up to its step
 //   <out>/loss.svg              written with every checkpoint and at the end
 //
 // Rules: --resume continues the newest complete checkpoint (its train_state records the command,
@@ -44,6 +44,7 @@ export interface RunState<O> {
 
 /** The metrics.jsonl record of a step: these fields, and the command's own. */
 export interface MetricRecord {
+  /** Steps done (1 for the first step), as on the console and in the checkpoint names. */
   step: number;
   loss: number;
   val_loss?: number;
@@ -146,7 +147,8 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
     return out;
   }
 
-  /** Appends a step's record to metrics.jsonl and prints its line (or the record, with jsonl). */
+  /** Appends a step's record to metrics.jsonl and prints its line (or the record, with jsonl). Its
+   *  `step` is the steps done (1 for the first), as on the console and in the checkpoint names. */
   record(rec: R, r: StepReport, steps: number, throughput: string, tail = ''): void {
     this.metrics.push(rec);
     writeFileSync(this.metricsPath, JSON.stringify(rec) + '\n', { flag: 'a' });
@@ -158,11 +160,11 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
 
   /** Validation points of the metrics (step = steps done). */
   valCurve(): CurvePoint[] {
-    return this.metrics.filter((r) => r.val_loss !== undefined).map((r) => ({ step: r.step + 1, loss: r.val_loss! }));
+    return this.metrics.filter((r) => r.val_loss !== undefined).map((r) => ({ step: r.step, loss: r.val_loss! }));
   }
 
   writeLossSvg(title: string): void {
-    writeFileSync(join(this.outDir, 'loss.svg'), lossCurveSvg(this.metrics.map((r) => ({ step: r.step + 1, loss: r.loss })), this.valCurve(), title));
+    writeFileSync(join(this.outDir, 'loss.svg'), lossCurveSvg(this.metrics.map((r) => ({ step: r.step, loss: r.loss })), this.valCurve(), title));
   }
 
   /** The best checkpoint so far (`saveBest`), '' when none. */
@@ -253,12 +255,14 @@ async function writeFiles(tmp: string, f: CheckpointFiles): Promise<void> {
   writeAdapterFiles(tmp, f.adapter, writeSynced);
 }
 
-/** Reads metrics.jsonl up to `before` (exclusive). A torn last line (a kill while appending) is
- *  dropped; a bad line elsewhere is an error naming the file and line. */
+/** Reads metrics.jsonl up to step `before` (inclusive: steps done). A torn last line (a kill while
+ *  appending) is dropped; a bad line elsewhere is an error naming the file and line. A file of an
+ *  earlier mqg, whose steps counted from 0, is read as steps done. */
 function readMetrics(path: string, before: number): MetricRecord[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n');
   const out: MetricRecord[] = [];
+  let offset: number | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!line) continue;
@@ -270,7 +274,9 @@ function readMetrics(path: string, before: number): MetricRecord[] {
       throw new DataError(`${path}: line ${i + 1} is not valid JSON (${line.slice(0, 40)}${line.length > 40 ? '...' : ''})`);
     }
     if (typeof r.step !== 'number') throw new DataError(`${path}: line ${i + 1} has no "step"`);
-    if (r.step >= before) break;
+    offset ??= r.step === 0 ? 1 : 0;
+    r.step += offset;
+    if (r.step > before) break;
     out.push(r);
   }
   return out;

@@ -193,7 +193,7 @@ async function validationLoss(model: GPT2, valTokens: ReturnType<typeof readShar
 }
 
 function logStep(run: Run<TrainState, StepRecord>, model: GPT2, r: StepReport, steps: number): void {
-  const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
+  const rec: StepRecord = { step: r.step + 1, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
   if (r.skipped) rec.skipped = true;
   if (model.dtype === 'f16') rec.loss_scale = r.lossScale;
   if (r.valLoss !== undefined) {
