@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { train, type TrainOptions } from '../../src/train/trainer.node';
 import type { GPUContext } from '../../src/gpu/context';
 import { getGPU } from '../helpers/gpu';
+import { loadModel } from '../../src/model/io.node';
 import { buildCli, cliEnv } from '../helpers/cli';
 
 const tiny: Partial<TrainOptions> = {
@@ -41,6 +42,12 @@ describe('run directories and resume from the same command line', () => {
     expect(again.steps).toBe(3);
     await expect(train({ ...tiny, vocabSize: undefined, init: join(base, 'checkpoints', 'step-000002', 'model.safetensors'), out, resume: true, steps: 4 }, quiet, gpu))
       .rejects.toThrow('--init cannot change a run');
+  });
+
+  it('loadModel takes a run directory (its newest checkpoint)', async () => {
+    const model = await loadModel(gpu, base, { training: false });
+    expect(model.config.vocabSize).toBe(300);
+    model.destroy();
   });
 
   it('eval-mcq --report into a directory that does not exist yet', () => {

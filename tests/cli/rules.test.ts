@@ -137,6 +137,13 @@ describe('messages instead of raw errors', () => {
     expect(() => parseFlags(['--steps', '99999999999999999999'], spec, 'x')).toThrow('--steps must be at most 9007199254740991');
   });
 
+  it('train --help describes every --init source', () => {
+    const r = mqg('train', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--init <value> +initialise from a checkpoint: a run directory \(its newest checkpoint\)/);
+    expect(r.stdout).not.toMatch(/safetensors with HF GPT-2 names, or llm\.c \.bin/);
+  });
+
   it('mqg with no command exits 2', () => {
     const r = mqg();
     expect(r.status).toBe(2);
