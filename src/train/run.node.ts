@@ -106,7 +106,11 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
     let resumed: Resumed<S> | undefined;
     if (o.resume) resumed = readResumed<S>(command, version, o.out, outDir);
     else if (RUN_ARTEFACTS.some((f) => existsSync(join(outDir, f)))) {
-      if (!o.overwrite) throw new RunDirError(`--out ${o.out} already holds a run; continue it with --resume, or replace it with --overwrite`);
+      if (!o.overwrite) {
+        // a run stopped before its first checkpoint (a double Ctrl-C) has nothing to resume: name the one way on
+        if (!listCheckpoints(outDir).length) throw new RunDirError(`--out ${o.out} already holds a run that has no checkpoint (nothing to resume); replace it with --overwrite`);
+        throw new RunDirError(`--out ${o.out} already holds a run; continue it with --resume, or replace it with --overwrite`);
+      }
       for (const f of RUN_ARTEFACTS) rmSync(join(outDir, f), { recursive: true, force: true });
     }
     return new Run<S, R>(command, o.out, outDir, stale, resumed);

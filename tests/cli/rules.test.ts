@@ -128,6 +128,7 @@ describe('messages instead of raw errors', () => {
     mkdirSync(stopped, { recursive: true });
     writeFileSync(join(stopped, 'metrics.jsonl'), '{"step":0,"loss":5}\n');
     expect(() => Run.open('train', 2, { out: stopped, resume: true, overwrite: false })).toThrow('start the run again with --overwrite instead of --resume');
+    expect(() => Run.open('train', 2, { out: stopped, resume: false, overwrite: false })).toThrow(`--out ${stopped} already holds a run that has no checkpoint (nothing to resume); replace it with --overwrite`);
   });
 
   it('empty flag values and integers beyond 2^53 are refused', () => {
