@@ -12,9 +12,9 @@
 // path: a run directory can be moved or copied. The run lifecycle on top of this is run.node.ts.
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { RunDirError } from '../util/errors';
-import { describeFsError, writeSynced } from '../util/outputs.node';
+import { describeFsError, kernelFileSystem, writeSynced } from '../util/outputs.node';
 
 import { CHECKPOINTS, listCheckpoints, type CheckpointEntry } from '../model/source/rundir.node';
 
@@ -38,7 +38,8 @@ function fsyncDir(dir: string): void {
 
 /** Checks that `out` can hold a run: not a file, creatable, writable. Throws RunDirError naming it. */
 export function checkWritableDir(out: string, flag = '--out'): void {
-  if (/^\/(proc|sys)(\/|$)/.test(resolve(out))) throw new RunDirError(`${flag} ${out}: ${resolve(out).split('/')[1] === 'proc' ? '/proc' : '/sys'} is a kernel file system, not a place for a run directory`);
+  const kernel = kernelFileSystem(out);
+  if (kernel) throw new RunDirError(`${flag} ${out}: ${kernel} is a kernel file system, not a place for a run directory`);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new RunDirError(`${flag} ${out} is a file, not a directory`);
   try {
     mkdirSync(out, { recursive: true });

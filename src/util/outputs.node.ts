@@ -33,6 +33,12 @@ export interface OutputCheck {
 
 const KERNEL_FS = /^\/(proc|sys)(\/|$)/;
 
+/** '/proc' or '/sys' when `path` lies in that kernel file system (nothing may be written there: Node's recursive mkdir spins), else undefined. */
+export function kernelFileSystem(path: string): '/proc' | '/sys' | undefined {
+  const m = KERNEL_FS.exec(canonical(path)) ?? KERNEL_FS.exec(resolve(path));
+  return m ? (`/${m[1]}` as '/proc' | '/sys') : undefined;
+}
+
 /** Words for the usual file-system error codes (messages say what, not ENOENT). */
 export function describeFsError(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
@@ -70,7 +76,8 @@ export function checkOutput(o: OutputCheck): void {
   const what = `${o.command ? `${o.command}: ` : ''}${o.flag} ${o.path}`;
   if (!o.path || !o.path.trim()) throw new OutputError(`${o.command ? `${o.command}: ` : ''}${o.flag} is empty: give a path`);
   const abs = canonical(o.path);
-  if (KERNEL_FS.test(abs) || KERNEL_FS.test(resolve(o.path))) throw new OutputError(`${what}: ${abs.split('/')[1] === 'sys' ? '/sys' : '/proc'} is a kernel file system, not a place for outputs`);
+  const kernel = kernelFileSystem(o.path);
+  if (kernel) throw new OutputError(`${what}: ${kernel} is a kernel file system, not a place for outputs`);
   for (const i of o.inputs ?? []) {
     if (!i.path) continue;
     const inp = canonical(i.path);
