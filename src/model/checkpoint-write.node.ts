@@ -10,6 +10,7 @@ import * as nodePath from 'node:path';
 
 import { paramShapes, type GPT2Config } from './config';
 import { CheckpointError } from '../util/errors';
+import { kernelFileSystem } from '../util/outputs.node';
 import { openCheckpoint, type ReadCheckpointOptions } from './checkpoint.node';
 import { configToHFJson, configToMetadata } from './source/config';
 import { encodeFloat32 } from './source/dtype';
@@ -116,6 +117,8 @@ export async function writeCheckpoint(
   if (format !== 'directory' && opts.maxShardSize !== undefined) {
     throw new CheckpointError(`${path}: sharding (maxShardSize) writes a model directory; give a directory path instead of a file`);
   }
+  // (a recursive mkdir under /proc never returns)
+  if (kernelFileSystem(path)) throw new CheckpointError(`cannot write ${path}: ${kernelFileSystem(path)} is a kernel file system, not a place for checkpoints`);
   await fsp.mkdir(format === 'directory' ? path : nodePath.dirname(path), { recursive: true }).catch((e: Error) => {
     throw new CheckpointError(`cannot create ${path}: ${e.message}`);
   });

@@ -115,6 +115,8 @@ export function checkOutput(o: OutputCheck): void {
 
 /** Creates what an output needs: its parent directories (a file) or itself with parents (a directory). */
 export function prepareOutput(path: string, kind: 'file' | 'dir', flag = '--out'): void {
+  const kernel = kernelFileSystem(path);
+  if (kernel) throw new OutputError(`${flag} ${path}: ${kernel} is a kernel file system, not a place for outputs`);
   const dir = kind === 'dir' ? path : dirname(resolve(path));
   try {
     mkdirSync(dir, { recursive: true });

@@ -13,6 +13,7 @@ import { buildCli, cliEnv } from '../helpers/cli';
 import { checkOutput, prepareOutput, writeFileAtomicSync } from '../../src/util/outputs.node';
 import { OutputError, RunDirError } from '../../src/util/errors';
 import { readCheckpoint, resolveCheckpoint } from '../../src/model/checkpoint.node';
+import { writeCheckpoint } from '../../src/model/checkpoint-write.node';
 import { parseMcq } from '../../src/train/data/mcq';
 import { mcqLeaks } from '../../src/train/data/mcq';
 import { printable } from '../../src/cli/train';
@@ -48,6 +49,7 @@ describe('outputs: one set of rules', () => {
     expect(existsSync(o)).toBe(false); // the check creates nothing
     expect(() => checkOutput({ flag: '--out', path: '/proc/self/x', kind: 'dir' })).toThrow(OutputError);
     expect(() => checkOutput({ flag: '--out', path: '/proc/self/x', kind: 'dir' })).toThrow('--out /proc/self/x: /proc is a kernel file system');
+    expect(() => prepareOutput('/proc/self/x/y.json', 'file')).toThrow('/proc is a kernel file system'); // the library's writers too: no hang
     prepareOutput(join(o, 'a', 'x.json'), 'file');
     writeFileAtomicSync(join(o, 'a', 'x.json'), 'one');
     expect(() => checkOutput({ flag: '--out', path: join(o, 'a', 'x.json'), kind: 'file' })).toThrow(`--out ${join(o, 'a', 'x.json')} already exists; give --overwrite to replace it`);
@@ -97,6 +99,11 @@ describe('checkpoints: a run directory is its newest checkpoint, everywhere', ()
     const fromRun = await readCheckpoint(join(W, 'run'));
     const newest = await readCheckpoint(AFTER);
     expect(fromRun.params.get('wte.weight')).toEqual(newest.params.get('wte.weight'));
+  });
+
+  it('writeCheckpoint under /proc is an error, not a hang', async () => {
+    const ck = await readCheckpoint(FIXTURE);
+    await expect(writeCheckpoint('/proc/self/x/model.safetensors', ck.config, ck.params)).rejects.toThrow('/proc is a kernel file system');
   });
 
   it('in convert, named on stderr', () => {
