@@ -62,6 +62,13 @@ describe('run directories and resume from the same command line', () => {
     expect(existsSync(report)).toBe(true);
   });
 
+  it('finetune-mcq warns when --val-data is --data (leakage)', () => {
+    const r = mqg('finetune-mcq', '--init', base, '--data', 'data/corpus/mcq.jsonl', '--val-data', 'data/corpus/mcq.jsonl', '--steps', '1', '--batch-size', '2',
+      '--eval-every', '0', '--precision', 'f32', '--out', join(W, 'ft'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/warning: --val-data data\/corpus\/mcq\.jsonl is the same file as --data: the validation score is not held out/);
+  });
+
   it('sample says when --max-tokens passes the context', () => {
     const r = mqg('sample', '--checkpoint', base, '--max-tokens', '100000', '--precision', 'f32', '--temperature', '0');
     expect(r.status, r.stderr).toBe(0);
