@@ -36,11 +36,12 @@ describe('run directories and resume from the same command line', () => {
   it('train --init takes a run directory; --resume with the same --init and --tokenizer continues', async () => {
     const out = join(W, 'from-run');
     const tok = join(base, 'checkpoints', 'step-000002', 'tokenizer.json');
-    const first = await train({ ...tiny, vocabSize: undefined, init: base, tokenizer: tok, out }, quiet, gpu);
+    const data = join(base, 'data'); // the bundled corpus as the base run tokenized it
+    const first = await train({ ...tiny, vocabSize: undefined, init: base, tokenizer: tok, data, out }, quiet, gpu);
     expect(first.steps).toBe(2);
-    const again = await train({ ...tiny, vocabSize: undefined, init: base, tokenizer: tok, out, resume: true, steps: 3 }, quiet, gpu);
+    const again = await train({ ...tiny, vocabSize: undefined, init: base, tokenizer: tok, data, out, resume: true, steps: 3 }, quiet, gpu);
     expect(again.steps).toBe(3);
-    await expect(train({ ...tiny, vocabSize: undefined, init: join(base, 'checkpoints', 'step-000002', 'model.safetensors'), out, resume: true, steps: 4 }, quiet, gpu))
+    await expect(train({ ...tiny, vocabSize: undefined, init: join(base, 'checkpoints', 'step-000002', 'model.safetensors'), data, out, resume: true, steps: 4 }, quiet, gpu))
       .rejects.toThrow('--init cannot change a run');
   });
 
