@@ -57,8 +57,8 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
       if (value === undefined) throw new UsageError(`mqg ${command}: --${name} needs a value`);
     }
     if (s.type === 'string') {
-      // an empty value is a mistake (an unset shell variable), unless the flag's own default is empty
-      if (!value.trim() && s.default !== '') throw new UsageError(`mqg ${command}: --${name} is empty; give a value`);
+      // an empty value is a mistake (an unset shell variable), unless '' means something for this flag (or is its default)
+      if (!value.trim() && s.default !== '' && s.emptyMeans === undefined) throw new UsageError(`mqg ${command}: --${name} is empty; give a value`);
       flags[name] = value;
     }
     else {

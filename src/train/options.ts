@@ -20,6 +20,8 @@ export interface ValueRule {
   maxExclusive?: boolean;
   /** Strings: the values allowed. */
   choices?: readonly string[];
+  /** Strings: '' is a value of its own (e.g. '' = none); otherwise an empty value is an error on the command line. */
+  emptyMeans?: string;
 }
 
 /** An option's rule; `type` may be left to its default's type. */
