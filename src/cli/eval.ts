@@ -37,10 +37,10 @@ export async function evalMain(argv: string[]): Promise<void> {
   const format = flags['log-format'] as string;
   if (format !== 'text' && format !== 'jsonl') throw new UsageError(`mqg eval: --log-format must be text or jsonl; got "${format}"`);
 
-  noteCheckpoint(flags.checkpoint as string);
   const shards = listShards(flags.data as string);
   const files = shards.val.length ? shards.val : shards.train;
   const tokens = files.map((f) => readShard(f));
+  noteCheckpoint(flags.checkpoint as string);
 
   const gpu = await createGPU({ precision: precision as 'auto' });
   try {

@@ -85,11 +85,11 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
       inputs: [{ flag: '--data', path: flags.data as string }, { flag: '--checkpoint', path: flags.checkpoint as string }],
     });
   }
-  noteCheckpoint(flags.checkpoint as string);
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   for (const w of mcqLeaks(flags.data as string, records)) console.error(w);
+  noteCheckpoint(flags.checkpoint as string);
   // the checkpoint opened once: config, head and metadata from that open, the body streamed into the model
   const modelFile = resolveModelPath(flags.checkpoint as string);
   const { gpu, model, file, adapterDir } = await withCheckpoint(modelFile, undefined, async (ck) => {
