@@ -4,6 +4,13 @@
 // resume). Importing it opens WebGPU through Dawn.
 import './gpu/node';
 import './kernels/tune/store.node';
+// Every entry that touches the GPU opens it the same way.
+export { createGPU, GPUContext } from './gpu/context';
+export type { CreateGPUOptions } from './gpu/context';
+// The rules every command's outputs go through (checked before any work, written atomically).
+export { checkOutput, prepareOutput, writeFileAtomicSync } from './util/outputs.node';
+export type { OutputCheck } from './util/outputs.node';
+export { OutputError } from './util/errors';
 // Checkpoints from any source: a file, a Hugging Face model directory (sharded, with config.json),
 // an hf:org/name[@rev] id (the local Hub cache, else downloaded); convert and write them atomically.
 export * from './model/checkpoint.node';

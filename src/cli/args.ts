@@ -56,7 +56,11 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
       value = argv[++i];
       if (value === undefined) throw new UsageError(`mqg ${command}: --${name} needs a value`);
     }
-    if (s.type === 'string') flags[name] = value;
+    if (s.type === 'string') {
+      // an empty value is a mistake (an unset shell variable), unless '' means something for this flag (or is its default)
+      if (!value.trim() && s.default !== '' && s.emptyMeans === undefined) throw new UsageError(`mqg ${command}: --${name} is empty; give a value`);
+      flags[name] = value;
+    }
     else {
       if (!(s.type === 'int' ? INT : DECIMAL).test(value)) {
         throw new UsageError(`mqg ${command}: --${name} must be ${s.type === 'int' ? 'a decimal integer' : 'a decimal number'}; got "${value}"`);

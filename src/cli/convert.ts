@@ -2,13 +2,16 @@
 // (sharded with --max-shard-size), streamed tensor by tensor without a GPU.
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
-import { convertCheckpoint } from '../model/checkpoint-write.node';
+import { convertCheckpoint, outputKind } from '../model/checkpoint-write.node';
+import { checkOutput } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 
 const spec: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
+  checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
   out: { type: 'string', help: 'a .safetensors file, an llm.c .bin, or a directory (config.json + safetensors)' },
   'max-shard-size': { type: 'string', help: 'directory output: shards of at most this size (bytes, or e.g. 5GB, 500MB)' },
-  dtype: { type: 'string', default: 'F32', help: 'F32 | F16 | BF16' },
+  dtype: { type: 'string', default: 'F32', help: 'F32 | F16 | BF16 (an llm.c .bin is always F32)' },
+  overwrite: { type: 'boolean', help: 'replace an existing --out' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -31,6 +34,11 @@ export async function convertMain(argv: string[]): Promise<void> {
   const dtype = String(flags.dtype).toUpperCase();
   if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new UsageError(`mqg convert: --dtype must be F32, F16 or BF16; got "${flags.dtype}"`);
   const maxShardSize = flags['max-shard-size'] === undefined ? undefined : parseSize(flags['max-shard-size'] as string);
+  const out = flags.out as string;
+  if (outputKind(out) === 'llmc' && dtype !== 'F32') throw new UsageError(`mqg convert: --out ${out} is an llm.c checkpoint, always F32; drop --dtype ${dtype} or write .safetensors`);
+  if (outputKind(out) !== 'directory' && maxShardSize !== undefined) throw new UsageError(`mqg convert: --max-shard-size writes a model directory; --out ${out} is a file`);
+  checkOutput({ command: 'mqg convert', flag: '--out', path: out, kind: outputKind(out) === 'directory' ? 'dir' : 'file', overwrite: !!flags.overwrite, inputs: [{ flag: '--checkpoint', path: flags.checkpoint as string }] });
+  noteCheckpoint(flags.checkpoint as string);
   const t0 = performance.now();
   const c = await convertCheckpoint(flags.checkpoint as string, flags.out as string, { dtype: dtype as 'F32', maxShardSize });
   console.log(`${flags.checkpoint} -> ${flags.out} (${c.nLayer} layers, width ${c.nEmbd}, vocab ${c.vocabSize}, ${dtype}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

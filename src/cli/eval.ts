@@ -7,9 +7,11 @@ import { loadModelWithAdapter } from '../model/lora.node';
 import { DataLoader } from '../train/data/loader';
 import { listShards, readShard } from '../train/data/shards.node';
 import { checkModelInputs } from '../train/inputs.node';
+import { noteCheckpoint } from './checkpoint';
+import { Progress } from '../train/progress';
 
 const spec: Record<string, FlagSpec> = {
-  checkpoint: { type: 'string', help: 'a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
+  checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
   data: { type: 'string', help: 'a token shard, or a directory of shards (its *val* shards if it has any, else all)' },
   'batch-size': { type: 'int', default: 4, help: 'sequences per batch (B)' },
   'seq-len': { type: 'int', default: 0, help: 'tokens per sequence (T; 0 = the model context)' },
@@ -38,6 +40,7 @@ export async function evalMain(argv: string[]): Promise<void> {
   const shards = listShards(flags.data as string);
   const files = shards.val.length ? shards.val : shards.train;
   const tokens = files.map((f) => readShard(f));
+  noteCheckpoint(flags.checkpoint as string);
 
   const gpu = await createGPU({ precision: precision as 'auto' });
   try {
@@ -62,12 +65,13 @@ async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | u
 
   let lossSum = 0;
   const t1 = performance.now();
+  const progress = new Progress('batches', batches);
   for (let i = 0; i < batches; i++) {
     const b = loader.nextBatch();
     lossSum += (await model.forward(b.inputs, b.targets, B, T)) * B * T;
-    if (format === 'text' && process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${batches} batches`);
+    progress.tick(i + 1);
   }
-  if (format === 'text' && process.stderr.isTTY) process.stderr.write('\n');
+  progress.done();
   const evalSeconds = (performance.now() - t1) / 1000;
   const count = batches * B * T;
   const loss = lossSum / count;

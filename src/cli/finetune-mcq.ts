@@ -2,18 +2,20 @@
 // loop and run lifecycle; its flags are its table in flags.ts) and `mqg eval-mcq` (scoring by the
 // head when the checkpoint has one, else by log-likelihood; the checkpoint opened once).
 
-import { writeFileSync } from 'node:fs';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
+import { checkOutput, prepareOutput, writeFileAtomicSync } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../util/errors';
 import { FINETUNE_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
 import { openScoringModel } from '../train/weights.node';
 import { checkModelInputs } from '../train/inputs.node';
 import { readMcqFile } from '../train/data/mcq.node';
-import { MCQ_FORMATS } from '../train/data/mcq';
+import { MCQ_FORMATS, mcqLeaks } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
+import { Progress } from '../train/progress';
 import { FINETUNE_DEFAULTS, finetuneMcq, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { predictionKind, prepareItems, scoreByHead } from '../train/finetune-mcq';
@@ -54,7 +56,8 @@ const evalSpec: Record<string, FlagSpec> = {
   'max-tokens': { type: 'int', default: 8192, min: 1, help: 'tokens per forward (many questions share one)' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   json: { type: 'boolean', default: false, help: 'print the report as JSON' },
-  report: { type: 'string', help: 'also write the JSON report to this file' },
+  report: { type: 'string', help: 'also write the JSON report to this file (checked before the evaluation)' },
+  overwrite: { type: 'boolean', help: 'replace an existing --report' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint (default: the checkpoint\'s adapter/, as finetune-mcq --lora writes it)' },
   help,
 };
@@ -68,9 +71,18 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   }
   if (!flags.checkpoint) throw new UsageError('mqg eval-mcq: --checkpoint is required');
   if (!flags.data) throw new UsageError('mqg eval-mcq: --data is required');
+  const reportPath = flags.report as string | undefined;
+  if (reportPath !== undefined) {
+    checkOutput({
+      command: 'mqg eval-mcq', flag: '--report', path: reportPath, kind: 'file', overwrite: !!flags.overwrite,
+      inputs: [{ flag: '--data', path: flags.data as string }, { flag: '--checkpoint', path: flags.checkpoint as string }],
+    });
+  }
   let records = readMcqFile(flags.data as string, flags.format as 'auto');
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
+  for (const w of mcqLeaks(flags.data as string, records)) console.error(w);
+  noteCheckpoint(flags.checkpoint as string);
   // the checkpoint opened once (config, head, metadata), its adapter applied: openScoringModel
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
   const { model, adapterDir, ...file } = await openScoringModel(gpu, flags.checkpoint as string, flags.adapter as string | undefined, (f) => {
@@ -87,20 +99,24 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
     head.load(file.head!.weight, file.head!.bias, flags.checkpoint as string);
     const items = prepareItems(tok, records, file.config.nPositions);
     const maxT = Math.max(...items.flatMap((i) => i.rows.rows.map((r) => r.length)));
-    const preds = await scoreByHead(model, head, items, tok.eotToken, Math.max(1, Math.floor((flags['max-tokens'] as number) / maxT)));
+    const progress = new Progress('questions', items.length);
+    const preds = await scoreByHead(model, head, items, tok.eotToken, Math.max(1, Math.floor((flags['max-tokens'] as number) / maxT)), undefined, (n) => progress.tick(n));
+    progress.done();
     const metrics = metricGroups(preds, predictionKind(head));
     report = { scorer: 'head', head: kind, adapter: adapterDir, questions: records.length, metrics, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMetricGroups(`${records.length} questions, scored by the ${kind} head:`, metrics).join('\n');
     head.destroy();
   } else {
-    const r = await evaluateMcq(model, tok, records, (n) => {
-      if (process.stderr.isTTY) process.stderr.write(`\r${n}/${records.length}`);
-    }, { maxTokens: flags['max-tokens'] as number });
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    const progress = new Progress('questions', records.length);
+    const r = await evaluateMcq(model, tok, records, (n) => progress.tick(n), { maxTokens: flags['max-tokens'] as number });
+    progress.done();
     report = { scorer: 'loglik', adapter: adapterDir, ...r, scores: undefined, seconds: (performance.now() - t0) / 1000 };
     textOut = formatMcqReport(r, true);
   }
-  if (flags.report) writeFileSync(flags.report as string, JSON.stringify(report, null, 2) + '\n');
+  if (reportPath !== undefined) {
+    prepareOutput(reportPath, 'file', '--report');
+    writeFileAtomicSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+  }
   console.log(flags.json ? JSON.stringify(report, null, 2) : textOut);
   gpu.destroy();
 }

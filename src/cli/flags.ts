@@ -64,7 +64,7 @@ const RUN_HELP = {
 /** Every `mqg train` flag: help, range, and its --resume behaviour. */
 export const TRAIN_FLAGS: Record<keyof TrainOptions, TrainFlag> = flagTable(TRAIN_RULES, TRAIN_DEFAULTS, {
   preset: 'model preset: mqg-tiny, mqg-small, gpt2, gpt2-medium, biomedlm',
-  init: 'initialise from a checkpoint (safetensors with HF GPT-2 names, or llm.c .bin)',
+  init: 'initialise from a checkpoint: a run directory (its newest checkpoint), a checkpoint directory, a Hugging Face model directory, hf:org/name, or a file (safetensors, pytorch_model.bin, llm.c .bin)',
   data: 'a token shard file, or a directory of *train*/*val* shards (default: the bundled corpus)',
   valData: 'validation shards (file or directory; needs --data)',
   tokenizer: '"gpt2" or a tokenizer.json (default: the one beside --data or the checkpoint; none needed for token shards)',

@@ -52,7 +52,8 @@ async function mqgMain(argv: string[]): Promise<void> {
     console.log(version());
     return;
   }
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) throw new UsageError(`mqg: give a command\n\n${help()}`);
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
     return;
   }

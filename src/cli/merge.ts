@@ -1,18 +1,21 @@
 // `mqg merge --init C --adapter A --out D`: fold a PEFT LoRA adapter into its base model and write
 // a Hugging Face checkpoint (D/model.safetensors + D/config.json, or one .safetensors file).
-import { copyFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { openCheckpoint } from '../model/checkpoint.node';
-import { openedParams, writeCheckpoint } from '../model/checkpoint-write.node';
+import { openedParams, outputKind, writeCheckpoint } from '../model/checkpoint-write.node';
+import { checkOutput, writeFileAtomicSync } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 import { adapterMerges } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
 
 const spec: Record<string, FlagSpec> = {
-  init: { type: 'string', help: 'base checkpoint (file or Hugging Face model directory)' },
+  init: { type: 'string', help: 'base checkpoint (a run directory, a file or a Hugging Face model directory)' },
   adapter: { type: 'string', help: 'PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)' },
   out: { type: 'string', help: 'output: a directory (model.safetensors + config.json) or a .safetensors file' },
+  overwrite: { type: 'boolean', help: 'replace an existing --out' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -22,6 +25,12 @@ export async function mergeMain(argv: string[]): Promise<void> {
   if (positional.length) throw new UsageError(`mqg merge: unexpected argument "${positional[0]}" (flags start with --)`);
   for (const f of ['init', 'adapter', 'out']) if (!flags[f]) throw new UsageError(`mqg merge: --${f} is required`);
   const out = flags.out as string;
+  if (outputKind(out) === 'llmc') throw new UsageError(`mqg merge: --out ${out}: a merged checkpoint is written as safetensors (a directory or a .safetensors file), not llm.c .bin`);
+  checkOutput({
+    command: 'mqg merge', flag: '--out', path: out, kind: outputKind(out) === 'directory' ? 'dir' : 'file', overwrite: !!flags.overwrite,
+    inputs: [{ flag: '--init', path: flags.init as string }, { flag: '--adapter', path: flags.adapter as string }],
+  });
+  noteCheckpoint(flags.init as string, '--init');
   // The base opened once and streamed: one base tensor in memory at a time, merged on its way out.
   const base = await openCheckpoint(flags.init as string);
   let lora, weights;
@@ -35,6 +44,6 @@ export async function mergeMain(argv: string[]): Promise<void> {
   }
   // A model directory keeps its tokenizer beside the weights.
   const tok = base.resolved.tokenizerPath;
-  if (tok && !/\.(safetensors|bin)$/i.test(out)) copyFileSync(tok, nodePath.join(out, 'tokenizer.json'));
+  if (tok && outputKind(out) === 'directory') writeFileAtomicSync(nodePath.join(out, 'tokenizer.json'), readFileSync(tok));
   console.log(`merged ${flags.adapter} (r=${lora.r}, alpha=${lora.loraAlpha}, ${weights.size} modules) into ${flags.init} -> ${out}`);
 }

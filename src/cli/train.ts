@@ -1,6 +1,8 @@
 // `mqg train`, `mqg sample`, `mqg tokenizer train`, `mqg data prepare`. The flags of `mqg train`
 // are its table in flags.ts.
 
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
@@ -13,6 +15,8 @@ import { readTextFile } from '../train/data/shards.node';
 import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
 import { loadModelWithAdapter } from '../model/lora.node';
+import { checkOutput, prepareOutput } from '../util/outputs.node';
+import { noteCheckpoint } from './checkpoint';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
@@ -57,10 +61,14 @@ export async function sampleMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, sampleSpec, 'sample');
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
+  noteCheckpoint(flags.checkpoint as string);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
   const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
+  const room = model.config.nPositions - prompt.length;
+  if (room < 1) throw new UsageError(`mqg sample: --prompt is ${prompt.length - 1} tokens; the model's context is ${model.config.nPositions} (with the end-of-text token before it)`);
+  if ((flags['max-tokens'] as number) > room) console.error(`mqg sample: --max-tokens ${flags['max-tokens']}: the model's context (${model.config.nPositions}) leaves room for ${room} after the prompt; generating at most ${room}`);
   process.stdout.write(flags.prompt as string);
   let text = '';
   const ids: number[] = [];
@@ -76,19 +84,29 @@ export async function sampleMain(argv: string[]): Promise<void> {
       ids.push(id);
       const full = tok.decode(ids);
       if (!full.endsWith('\uFFFD')) {
-        process.stdout.write(full.slice(text.length));
+        process.stdout.write(printable(full.slice(text.length)));
         text = full;
       }
     },
   });
-  process.stdout.write('\n');
+  // bytes that never completed a character are left out
+  process.stdout.write(printable(tok.decode(ids).slice(text.length)) + '\n');
   gpu.destroy();
+}
+
+/** Generated text for a terminal: control characters (a NUL byte token) as \xNN escapes, and
+ *  no U+FFFD for byte tokens that are no UTF-8 on their own (a model's stray bytes are left out). */
+export function printable(text: string): string {
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/\uFFFD/g, '');
 }
 
 const tokSpec: Record<string, FlagSpec> = {
   text: { type: 'string', help: 'comma-separated text files to train on' },
   'vocab-size': { type: 'int', default: 8192, min: 257, max: 65535, help: 'vocab size (256 bytes + merges + <|endoftext|>)' },
   out: { type: 'string', default: 'tokenizer.json', help: 'where to write the tokenizer.json' },
+  overwrite: { type: 'boolean', help: 'replace an existing --out' },
   help,
 };
 
@@ -97,9 +115,11 @@ export async function tokenizerTrainMain(argv: string[]): Promise<void> {
   if (flags.help) return void console.log(usage('tokenizer train', 'train a byte-level BPE tokenizer', tokSpec));
   const files = [...((flags.text as string | undefined)?.split(',') ?? []), ...positional].filter(Boolean);
   if (!files.length) throw new UsageError('mqg tokenizer train: --text FILES is required');
+  checkOutput({ command: 'mqg tokenizer train', flag: '--out', path: flags.out as string, kind: 'file', overwrite: !!flags.overwrite, inputs: files.map((path) => ({ flag: '--text', path })) });
   const texts = files.map((f) => readTextFile(f));
   const t0 = performance.now();
   const tok = trainBpe(texts, flags['vocab-size'] as number);
+  prepareOutput(flags.out as string, 'file');
   saveTokenizer(flags.out as string, tok);
   console.log(`trained a ${tok.vocabSize}-token BPE on ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${flags.out}`);
 }
@@ -110,6 +130,7 @@ const dataSpec: Record<string, FlagSpec> = {
   out: { type: 'string', help: 'output directory for the shards' },
   'val-fraction': { type: 'number', default: 0.05, min: 0, max: 1, maxExclusive: true, help: 'fraction of tokens held out (the last ones)' },
   documents: { type: 'string', default: 'file', choices: ['file', 'paragraph'], help: 'what an end-of-text token separates' },
+  overwrite: { type: 'boolean', help: 'replace the shards, meta.json and tokenizer.json of an existing --out' },
   help,
 };
 
@@ -119,7 +140,13 @@ export async function dataPrepareMain(argv: string[]): Promise<void> {
   const files = [...((flags.text as string | undefined)?.split(',') ?? []), ...positional].filter(Boolean);
   if (!files.length) throw new UsageError('mqg data prepare: --text FILES is required');
   if (!flags.out) throw new UsageError('mqg data prepare: --out DIR is required');
+  const tokFile = flags.tokenizer === 'gpt2' ? [] : [{ flag: '--tokenizer', path: flags.tokenizer as string }];
+  checkOutput({ command: 'mqg data prepare', flag: '--out', path: flags.out as string, kind: 'dir', overwrite: !!flags.overwrite, inputs: [...files.map((path) => ({ flag: '--text', path })), ...tokFile] });
   const tk = loadTokenizerRecorded(flags.tokenizer as string);
+  // --overwrite replaces the directory's data whole: no shard, meta.json or tokenizer.json of an earlier tokenizer stays beside the new ones
+  if (flags.overwrite && existsSync(flags.out as string)) {
+    for (const f of readdirSync(flags.out as string)) if (/\.bin$|^meta\.json$|^tokenizer\.json$/.test(f)) rmSync(join(flags.out as string, f), { force: true });
+  }
   const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file' });
   console.log(`${r.documents} documents -> ${r.trainTokens} train tokens (${r.trainPath}), ${r.valTokens} val tokens (${r.valPath})`);
 }

@@ -10,6 +10,7 @@ import * as nodePath from 'node:path';
 
 import { paramShapes, type GPT2Config } from './config';
 import { CheckpointError } from '../util/errors';
+import { kernelFileSystem } from '../util/outputs.node';
 import { openCheckpoint, type ReadCheckpointOptions } from './checkpoint.node';
 import { configToHFJson, configToMetadata } from './source/config';
 import { encodeFloat32 } from './source/dtype';
@@ -91,6 +92,11 @@ function paramSources(config: GPT2Config, params: ReadonlyMap<string, Float32Arr
   return canonicalParamList(config, params as ReadonlyMap<string, Float32Array>).map(({ name, shape, data }) => ({ name, shape, values: async () => data }));
 }
 
+/** What writeCheckpoint writes for a path: `*.bin` an llm.c file, `*.safetensors` one file, anything else a model directory. */
+export function outputKind(path: string): CheckpointFormat | 'directory' {
+  return /\.bin$/i.test(path) ? 'llmc' : /\.safetensors$/i.test(path) ? 'safetensors' : 'directory';
+}
+
 /**
  * Save parameters:
  * - `*.safetensors` (or format 'safetensors'): one file, HF names, config in `__metadata__`;
@@ -106,11 +112,13 @@ export async function writeCheckpoint(
   params: ReadonlyMap<string, Float32Array> | readonly ParamSource[],
   opts: WriteCheckpointOptions = {},
 ): Promise<void> {
-  const format = opts.format ?? (/\.bin$/i.test(path) ? 'llmc' : /\.safetensors$/i.test(path) ? 'safetensors' : 'directory');
+  const format = opts.format ?? outputKind(path);
   const sources = paramSources(config, params);
   if (format !== 'directory' && opts.maxShardSize !== undefined) {
     throw new CheckpointError(`${path}: sharding (maxShardSize) writes a model directory; give a directory path instead of a file`);
   }
+  // (a recursive mkdir under /proc never returns)
+  if (kernelFileSystem(path)) throw new CheckpointError(`cannot write ${path}: ${kernelFileSystem(path)} is a kernel file system, not a place for checkpoints`);
   await fsp.mkdir(format === 'directory' ? path : nodePath.dirname(path), { recursive: true }).catch((e: Error) => {
     throw new CheckpointError(`cannot create ${path}: ${e.message}`);
   });
@@ -183,7 +191,9 @@ async function writeSafetensors(path: string, params: readonly ParamSource[], dt
 export async function convertCheckpoint(source: string, out: string, opts: ReadCheckpointOptions & WriteCheckpointOptions = {}): Promise<GPT2Config> {
   const ck = await openCheckpoint(source, opts);
   try {
-    await writeCheckpoint(out, ck.config, openedParams(ck), { ...opts, metadata: { ...ck.metadata, ...opts.metadata } });
+    // an llm.c file has no place for metadata: the source's is dropped there (the config travels in its header)
+    const metadata = (opts.format ?? outputKind(out)) === 'llmc' ? opts.metadata : { ...ck.metadata, ...opts.metadata };
+    await writeCheckpoint(out, ck.config, openedParams(ck), { ...opts, metadata });
     return ck.config;
   } finally {
     await ck.close();

@@ -6,8 +6,8 @@
 // model.safetensors holds the body under HF GPT-2 names plus multiple_choice_head.summary.weight
 // [1, C] and .bias [1]; <out>/best/checkpoints/step-N/ holds the best validation accuracy's.
 
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { DataError, RunDirError, UsageError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
@@ -16,7 +16,7 @@ import { configToHFJson } from '../model/source/config';
 import { streamWeights } from '../model/source/load';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { readMcqFile } from './data/mcq.node';
-import { MCQ_FORMATS, type McqFormat, type McqRecord } from './data/mcq';
+import { MCQ_FORMATS, mcqLeaks, type McqFormat, type McqRecord } from './data/mcq';
 import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
@@ -115,6 +115,9 @@ function validateOptions(o: FinetuneMcqOptions): void {
   if (o.resume && o.overwrite) throw new UsageError('mqg finetune-mcq: --overwrite and --resume exclude each other');
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file: ${o.valData}`);
+  for (const [flag, f] of [['--data', o.data], ['--val-data', o.valData]] as const) {
+    if (f && existsSync(f) && statSync(f).isDirectory()) throw new DataError(`${flag} ${f} is a directory, not a multiple-choice file (give the .jsonl / .json / .csv file)`);
+  }
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
   if (o.freezeBody && (o.lora || o.initAdapter)) throw new UsageError('mqg finetune-mcq: --freeze-body and --lora / --init-adapter exclude each other (LoRA already freezes the body but its adapters)');
@@ -141,6 +144,9 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
     const data = mcqData(o, tk, config);
     return { tk, data, ...(await mcqModel(o, gpu, config, ck, source, run, data)) };
   });
+  const sameFile = !!o.valData && resolve(o.valData) === resolve(o.data);
+  if (sameFile) info(`warning: --val-data ${o.valData} is the same file as --data: the validation score is not held out`);
+  for (const w of mcqLeaks(o.data, data.train, sameFile ? [] : data.valRecs, o.valData ?? o.data)) info(w);
   const tok = tk.tokenizer;
   const batcher = new McqBatcher(data.trainItems, o.batchSize, data.T, tok.eotToken, o.seed);
   if (saved) batcher.restore(saved.batcher);
@@ -259,7 +265,7 @@ async function mcqCheckpointFiles(model: GPT2, head: McHead, tk: LoadedTokenizer
 }
 
 function logMcqStep(run: McqRun, r: StepReport, o: FinetuneMcqOptions, m: McqMetricGroups['overall'] | undefined, isBest: boolean): void {
-  const rec: MetricRecord & Record<string, unknown> = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, questions_per_s: Math.round((o.batchSize * 1000 * 10) / Math.max(1e-9, r.ms)) / 10 };
+  const rec: MetricRecord & Record<string, unknown> = { step: r.step + 1, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, questions_per_s: Math.round((o.batchSize * 1000 * 10) / Math.max(1e-9, r.ms)) / 10 };
   rec.grad_norm = r.gradNorm; // the body's update, or the head's with the body frozen
   let valPart = '';
   if (m) {

@@ -47,13 +47,16 @@ export function predictionKind(head: McHead): PredictionKind {
  * Score every question by the head, `maxRows` option rows per forward (questions are not split);
  * returns one prediction per item, in order.
  */
-export async function scoreByHead(model: GPT2, head: McHead, items: readonly McqItem[], pad: number, maxRows = 512, T = rowLength(items)): Promise<McqPrediction[]> {
+export async function scoreByHead(
+  model: GPT2, head: McHead, items: readonly McqItem[], pad: number, maxRows = 512, T = rowLength(items), onProgress?: (done: number) => void,
+): Promise<McqPrediction[]> {
   const out: McqPrediction[] = [];
   for (const chunk of chunkByRows(items, maxRows)) {
     const batch = itemsBatch(chunk, T, pad);
     await head.step(model, batch);
     const s = await head.scores(batch.B);
     chunk.forEach((it, q) => out.push(predictionFor(it.rec, Array.from(s.subarray(batch.groups[q]!, batch.groups[q + 1]!)))));
+    onProgress?.(out.length);
   }
   return out;
 }

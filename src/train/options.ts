@@ -20,6 +20,8 @@ export interface ValueRule {
   maxExclusive?: boolean;
   /** Strings: the values allowed. */
   choices?: readonly string[];
+  /** Strings: '' is a value of its own (e.g. '' = none); otherwise an empty value is an error on the command line. */
+  emptyMeans?: string;
 }
 
 /** An option's rule; `type` may be left to its default's type. */
@@ -48,6 +50,8 @@ export function optionProblem(s: ValueRule, v: unknown): string | undefined {
   if (s.type === 'boolean') return typeof v === 'boolean' ? undefined : `must be true or false; got ${JSON.stringify(v)}`;
   if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number; got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
   if (s.type === 'int' && !Number.isInteger(v)) return `must be an integer; got ${v}`;
+  // beyond 2^53 a count is no longer exact (and no run or sequence is that long)
+  if (s.type === 'int' && !Number.isSafeInteger(v)) return `must be at most ${Number.MAX_SAFE_INTEGER}; got ${v}`;
   if (s.min !== undefined && (s.minExclusive ? !(v > s.min) : !(v >= s.min))) return `must be ${s.minExclusive ? '>' : '>='} ${s.min}; got ${v}`;
   if (s.max !== undefined && (s.maxExclusive ? !(v < s.max) : !(v <= s.max))) return `must be ${s.maxExclusive ? '<' : '<='} ${s.max}; got ${v}`;
   return undefined;

@@ -5,7 +5,7 @@
 //   <out>/checkpoints/step-N/   model.safetensors, config.json, tokenizer.json, train_state.safetensors,
 //                               adapter/ (LoRA); each written whole and switched in (rundir.node.ts)
 //   <out>/best/checkpoints/step-N/   the best validation checkpoint (commands that keep one)
-//   <out>/metrics.jsonl         one JSON object per step; a resume keeps the lines before its step
+//   <out>/metrics.jsonl         one JSON object per step (`step`: steps done, 1 for the first); a resume keeps the lines up to its step
 //   <out>/loss.svg              written with every checkpoint and at the end
 //
 // Rules: --resume continues the newest complete checkpoint (its train_state records the command,
@@ -24,6 +24,7 @@ import { serializeSafetensors, type TensorToWrite } from '../model/source/safete
 import { DataError, NonFiniteError, RunDirError, TrainingError } from '../util/errors';
 import { trainLoop, type StepReport, type TrainLoopOptions, type TrainLoopSummary } from './loop';
 import { lossCurveSvg, type CurvePoint } from './plot';
+import { fmtTime } from './progress';
 import {
   abandonSave, checkWritableDir, listCheckpoints, removeStaleTemps, saveCheckpoint, saveInProgress, writeSynced, CHECKPOINTS, RUN_FILES,
 } from './rundir.node';
@@ -43,6 +44,7 @@ export interface RunState<O> {
 
 /** The metrics.jsonl record of a step: these fields, and the command's own. */
 export interface MetricRecord {
+  /** Steps done (1 for the first step), as on the console and in the checkpoint names. */
   step: number;
   loss: number;
   val_loss?: number;
@@ -96,13 +98,19 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
    */
   static open<S extends RunState<object>, R extends MetricRecord = MetricRecord>(command: RunCommand, version: number, o: { out: string; resume: boolean; overwrite: boolean }): Run<S, R> {
     const outDir = resolve(o.out);
+    // nothing to resume: said before anything is created (no empty directory left behind)
+    if (o.resume && !existsSync(outDir)) readResumed<S>(command, version, o.out, outDir);
     checkWritableDir(o.out);
     const stale = removeStaleTemps(outDir);
     removeStaleTemps(join(outDir, 'best'));
     let resumed: Resumed<S> | undefined;
     if (o.resume) resumed = readResumed<S>(command, version, o.out, outDir);
     else if (RUN_ARTEFACTS.some((f) => existsSync(join(outDir, f)))) {
-      if (!o.overwrite) throw new RunDirError(`--out ${o.out} already holds a run; continue it with --resume, or replace it with --overwrite`);
+      if (!o.overwrite) {
+        // a run stopped before its first checkpoint (a double Ctrl-C) has nothing to resume: name the one way on
+        if (!listCheckpoints(outDir).length) throw new RunDirError(`--out ${o.out} already holds a run that has no checkpoint (nothing to resume); replace it with --overwrite`);
+        throw new RunDirError(`--out ${o.out} already holds a run; continue it with --resume, or replace it with --overwrite`);
+      }
       for (const f of RUN_ARTEFACTS) rmSync(join(outDir, f), { recursive: true, force: true });
     }
     return new Run<S, R>(command, o.out, outDir, stale, resumed);
@@ -143,7 +151,8 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
     return out;
   }
 
-  /** Appends a step's record to metrics.jsonl and prints its line (or the record, with jsonl). */
+  /** Appends a step's record to metrics.jsonl and prints its line (or the record, with jsonl). Its
+   *  `step` is the steps done (1 for the first), as on the console and in the checkpoint names. */
   record(rec: R, r: StepReport, steps: number, throughput: string, tail = ''): void {
     this.metrics.push(rec);
     writeFileSync(this.metricsPath, JSON.stringify(rec) + '\n', { flag: 'a' });
@@ -155,11 +164,11 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
 
   /** Validation points of the metrics (step = steps done). */
   valCurve(): CurvePoint[] {
-    return this.metrics.filter((r) => r.val_loss !== undefined).map((r) => ({ step: r.step + 1, loss: r.val_loss! }));
+    return this.metrics.filter((r) => r.val_loss !== undefined).map((r) => ({ step: r.step, loss: r.val_loss! }));
   }
 
   writeLossSvg(title: string): void {
-    writeFileSync(join(this.outDir, 'loss.svg'), lossCurveSvg(this.metrics.map((r) => ({ step: r.step + 1, loss: r.loss })), this.valCurve(), title));
+    writeFileSync(join(this.outDir, 'loss.svg'), lossCurveSvg(this.metrics.map((r) => ({ step: r.step, loss: r.loss })), this.valCurve(), title));
   }
 
   /** The best checkpoint so far (`saveBest`), '' when none. */
@@ -217,7 +226,11 @@ export class Run<S extends RunState<object>, R extends MetricRecord = MetricReco
 
 function readResumed<S extends RunState<object>>(command: RunCommand, version: number, out: string, outDir: string): Resumed<S> {
   const all = listCheckpoints(outDir);
-  if (!all.length) throw new RunDirError(`--resume: no checkpoint in ${join(out, CHECKPOINTS)} (nothing to resume; drop --resume to start a run)`);
+  if (!all.length) {
+    // a run stopped before its first checkpoint (a double Ctrl-C) still holds its files: starting again replaces them
+    const left = RUN_ARTEFACTS.some((f) => existsSync(join(outDir, f)));
+    throw new RunDirError(`--resume: no checkpoint in ${join(out, CHECKPOINTS)} (nothing to resume; ${left ? 'start the run again with --overwrite instead of --resume' : 'drop --resume to start a run'})`);
+  }
   const dir = all[all.length - 1]!.dir;
   const statePath = join(dir, RUN_FILES.STATE_FILE);
   if (!existsSync(statePath) || (!existsSync(join(dir, RUN_FILES.MODEL_FILE)) && !existsSync(join(dir, RUN_FILES.ADAPTER_DIR)))) {
@@ -246,12 +259,14 @@ async function writeFiles(tmp: string, f: CheckpointFiles): Promise<void> {
   writeAdapterFiles(tmp, f.adapter, writeSynced);
 }
 
-/** Reads metrics.jsonl up to `before` (exclusive). A torn last line (a kill while appending) is
- *  dropped; a bad line elsewhere is an error naming the file and line. */
+/** Reads metrics.jsonl up to step `before` (inclusive: steps done). A torn last line (a kill while
+ *  appending) is dropped; a bad line elsewhere is an error naming the file and line. A file of an
+ *  earlier mqg, whose steps counted from 0, is read as steps done. */
 function readMetrics(path: string, before: number): MetricRecord[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n');
   const out: MetricRecord[] = [];
+  let offset: number | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!line) continue;
@@ -263,17 +278,12 @@ function readMetrics(path: string, before: number): MetricRecord[] {
       throw new DataError(`${path}: line ${i + 1} is not valid JSON (${line.slice(0, 40)}${line.length > 40 ? '...' : ''})`);
     }
     if (typeof r.step !== 'number') throw new DataError(`${path}: line ${i + 1} has no "step"`);
-    if (r.step >= before) break;
+    offset ??= r.step === 0 ? 1 : 0;
+    r.step += offset;
+    if (r.step > before) break;
     out.push(r);
   }
   return out;
-}
-
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const total = Math.round(s);
-  const m = Math.floor(total / 60);
-  return m ? `${m}m${String(total % 60).padStart(2, '0')}s` : `${total}s`;
 }
 
 /** A path for messages: relative to the working directory when below it. */

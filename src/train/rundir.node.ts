@@ -11,32 +11,21 @@
 // directories left by a killed save are removed when the run is opened. Nothing stores an absolute
 // path: a run directory can be moved or copied. The run lifecycle on top of this is run.node.ts.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { RunDirError } from '../util/errors';
+import { describeFsError, kernelFileSystem, writeSynced } from '../util/outputs.node';
 
-export const CHECKPOINTS = 'checkpoints';
+import { CHECKPOINTS, listCheckpoints, type CheckpointEntry } from '../model/source/rundir.node';
+
+export { CHECKPOINTS, listCheckpoints, type CheckpointEntry };
 /** The files of a checkpoint directory (and the run directory's checkpoints/). */
 export const RUN_FILES = {
   STATE_FILE: 'train_state.safetensors', MODEL_FILE: 'model.safetensors', TOKENIZER_FILE: 'tokenizer.json', CONFIG_FILE: 'config.json', ADAPTER_DIR: 'adapter', CHECKPOINTS,
 } as const;
-const NAME = /^step-(\d{6,})$/;
 const TEMP = /^\.tmp-step-/;
 
 export const checkpointName = (step: number) => `step-${String(step).padStart(6, '0')}`;
-
-/** Write a file and fsync it (inside a temp checkpoint directory: no rename needed per file). */
-export function writeSynced(path: string, data: Uint8Array | string): void {
-  const fd = openSync(path, 'wx');
-  try {
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function fsyncDir(dir: string): void {
   try {
@@ -49,7 +38,8 @@ function fsyncDir(dir: string): void {
 
 /** Checks that `out` can hold a run: not a file, creatable, writable. Throws RunDirError naming it. */
 export function checkWritableDir(out: string, flag = '--out'): void {
-  if (/^\/(proc|sys)(\/|$)/.test(resolve(out))) throw new RunDirError(`${flag} ${out}: ${resolve(out).split('/')[1] === 'proc' ? '/proc' : '/sys'} is a kernel file system, not a place for a run directory`);
+  const kernel = kernelFileSystem(out);
+  if (kernel) throw new RunDirError(`${flag} ${out}: ${kernel} is a kernel file system, not a place for a run directory`);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new RunDirError(`${flag} ${out} is a file, not a directory`);
   try {
     mkdirSync(out, { recursive: true });
@@ -65,30 +55,7 @@ export function checkWritableDir(out: string, flag = '--out'): void {
   }
 }
 
-export function describeFsError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'operation not permitted', ENOTDIR: 'a path component is a file',
-    ENOSPC: 'no space left on the device', ENOENT: 'a parent directory does not exist', EEXIST: 'already exists',
-  };
-  return code ? `${words[code] ?? code}` : (e as Error).message;
-}
-
-export interface CheckpointEntry {
-  step: number;
-  dir: string;
-}
-
-/** Complete checkpoints of a run, oldest first. */
-export function listCheckpoints(runDir: string): CheckpointEntry[] {
-  const root = join(runDir, CHECKPOINTS);
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .map((n) => ({ m: NAME.exec(n), n }))
-    .filter((x) => x.m && statSync(join(root, x.n)).isDirectory())
-    .map((x) => ({ step: Number(x.m![1]), dir: join(root, x.n) }))
-    .sort((a, b) => a.step - b.step);
-}
+export { describeFsError, writeSynced };
 
 /** Removes temp directories of saves that never switched (a kill during the save). Returns their names. */
 export function removeStaleTemps(runDir: string): string[] {

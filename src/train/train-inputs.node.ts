@@ -4,7 +4,7 @@
 // --init checkpoint's, or a preset's), all checked to belong together (consistency.ts).
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MQGError, UsageError } from '../util/errors';
 import { presetConfig, type GPT2Config, type PresetName } from '../model/config';
@@ -13,7 +13,7 @@ import { listShards, prepareData, readShardHeader } from './data/shards.node';
 import { loadTokenizerRecorded, recordTokenizer, saveTokenizer, type LoadedTokenizer } from './tokenizer/load.node';
 import { trainBpe } from './tokenizer/train';
 import { checkConsistency, type TokenizerRecord } from './consistency';
-import { checkpointTokenizer, recordedTokenizer } from './inputs.node';
+import { checkpointTokenizer, recordedTokenizer, resolveModelPath } from './inputs.node';
 import { RUN_FILES } from './rundir.node';
 import type { TrainOptions } from './train-options.node';
 
@@ -92,6 +92,8 @@ export function trainData(o: TrainOptions, outDir: string, resumed: boolean, inf
       tokSource = ref;
     }
   }
+  const same = valShards.filter((v) => trainShards.some((t) => resolve(t) === resolve(v)));
+  if (same.length) info(`warning: ${same.join(', ')} ${same.length > 1 ? 'are' : 'is'} both a train and a validation shard (--data and --val-data): the validation loss is not held out`);
   const shardHeaders = [...trainShards, ...valShards].map((f) => ({ source: f, ...readShardHeader(f) }));
   return { trainShards, valShards, shardHeaders, mcqPath, tk, tokSource };
 }
@@ -129,7 +131,9 @@ export function trainModelConfig(
     modelTokenizer = recordedTokenizer(ck.metadata);
     if (!tk) {
       // the checkpoint's own tokenizer: ours records one, an HF directory has tokenizer.json
-      const dir = statSync(o.init!).isDirectory() ? o.init! : dirname(o.init!);
+      // (a run directory: its newest checkpoint's, as the weights come from there)
+      const weights = resolveModelPath(o.init!);
+      const dir = statSync(weights).isDirectory() ? weights : dirname(weights);
       if (modelTokenizer) tk = checkpointTokenizer(dir, modelTokenizer);
       else if (existsSync(join(dir, RUN_FILES.TOKENIZER_FILE))) tk = loadTokenizerRecorded(join(dir, RUN_FILES.TOKENIZER_FILE));
       if (tk) tokSource = join(dir, RUN_FILES.TOKENIZER_FILE);

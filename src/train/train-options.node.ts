@@ -121,7 +121,7 @@ export const TRAIN_RULES: OptionRules<TrainOptions> = {
   overwrite: RUN_RULES.overwrite,
   shuffle: { type: 'boolean', ...fixed },
   logFormat: RUN_RULES.logFormat,
-  mcq: { type: 'string', ...applies },
+  mcq: { type: 'string', emptyMeans: 'none', ...applies },
   mcqLimit: { type: 'int', min: 0, ...applies },
   samplePrompt: { type: 'string', ...applies },
   sampleTokens: { type: 'int', min: 0, ...applies },

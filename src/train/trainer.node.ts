@@ -6,7 +6,7 @@
 // whose rule says `resume: 'applies'` may change, any other differing one is an error). Samples and
 // multiple-choice accuracy at the end when there is a tokenizer.
 
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createGPU, type GPUContext } from '../gpu/context';
 import { asDataError, DataError, RunDirError, TrainingError, UsageError } from '../util/errors';
 import { GPT2 } from '../model/gpt2';
@@ -18,7 +18,7 @@ import { generate } from '../model/generate';
 import { DataLoader, type DataLoaderState } from './data/loader';
 import { readShard } from './data/shards.node';
 import { readMcqFile } from './data/mcq.node';
-import type { LoadedTokenizer } from './tokenizer/load.node';
+import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
 import type { TokenizerRecord } from './consistency';
 import { evaluateMcq, formatMcqReport, type McqReport } from './mcq-eval';
 import type { CurvePoint } from './plot';
@@ -125,14 +125,21 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   };
 }
 
-/** The options of a resumed run (see resumedOptions); --tokenizer and --init cannot change a run, --data may move. */
+/** The options of a resumed run (see resumedOptions); --tokenizer and --init cannot change a run (the same
+ *  ones, as on the run's own command line, are fine), --data may move. */
 function resumedTrainOptions(run: Run<TrainState, StepRecord>, saved: TrainOptions, given: Partial<TrainOptions>): TrainOptions {
+  const located = run.locatedPaths(saved, PATHS);
+  const same = {
+    init: (v: string) => located.init !== undefined && resolve(v) === resolve(located.init),
+    tokenizer: (v: string) => run.resumed!.state.tokenizer?.hash === loadTokenizerRecorded(v).record.hash,
+  };
   for (const k of ['tokenizer', 'init'] as const) {
-    if (given[k] === undefined) continue;
-    throw new UsageError(`mqg train --resume: --${k} cannot change a run: it continues from its checkpoint${k === 'tokenizer' ? ', with the tokenizer copied into it' : ''}. Drop --${k}, or start a new run`);
+    if (given[k] === undefined || same[k](given[k]!)) continue;
+    throw new UsageError(`mqg train --resume: --${k} cannot change a run: it continues from its checkpoint${k === 'tokenizer' ? ', with the tokenizer copied into it' : ''}. Drop --${k} (or give the run's own), or start a new run`);
   }
+  given = { ...given, init: undefined, tokenizer: undefined };
   // --data and --val-data are checked against the recorded shards
-  const o = resumedOptions('train', TRAIN_RULES, { ...TRAIN_DEFAULTS, ...run.locatedPaths(saved, PATHS) }, given, run.out, ['data', 'valData']);
+  const o = resumedOptions('train', TRAIN_RULES, { ...TRAIN_DEFAULTS, ...located }, given, run.out, ['data', 'valData']);
   validateTrainOptions({ ...o, init: undefined, preset: TRAIN_DEFAULTS.preset });
   return o;
 }
@@ -192,7 +199,7 @@ async function validationLoss(model: GPT2, valTokens: ReturnType<typeof readShar
 }
 
 function logStep(run: Run<TrainState, StepRecord>, model: GPT2, r: StepReport, steps: number): void {
-  const rec: StepRecord = { step: r.step, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
+  const rec: StepRecord = { step: r.step + 1, loss: r.loss, lr: r.lr, ms: Math.round(r.ms * 100) / 100, tokens_per_s: Math.round(r.tokensPerSecond), grad_norm: r.gradNorm };
   if (r.skipped) rec.skipped = true;
   if (model.dtype === 'f16') rec.loss_scale = r.lossScale;
   if (r.valLoss !== undefined) {

@@ -78,6 +78,10 @@ export class UsageError extends MQGError {}
 /** A run directory that cannot be used as asked (exists, not writable, no checkpoint to resume). */
 export class RunDirError extends MQGError {}
 
+/** An output a command cannot write as asked: under /proc, not writable, the wrong kind, existing
+ *  without --overwrite, or the same as an input (names the flag and the path; util/outputs.node.ts). */
+export class OutputError extends MQGError {}
+
 /** A training run that cannot go on (it would not fit the memory budget, or a step diverged). */
 export class TrainingError extends MQGError {}
 

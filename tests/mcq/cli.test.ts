@@ -25,7 +25,7 @@ describe.skipIf(!built)('mqg finetune-mcq / eval-mcq', () => {
     r = mqg('finetune-mcq', ...common, '--steps', '2', '--save-every', '1', '--keep-last', '2');
     expect(r.status, r.stderr).toBe(0);
     let recs = jsonLines(r.stdout);
-    expect(recs.map((x) => x.step)).toEqual([0, 1]);
+    expect(recs.map((x) => x.step)).toEqual([1, 2]);
     for (const x of recs) for (const k of ['loss', 'val_loss', 'val_accuracy', 'val_emr', 'val_hamming']) expect(Number.isFinite(x[k]), k).toBe(true);
     expect(existsSync(join(run, 'checkpoints', 'step-000002', 'model.safetensors'))).toBe(true);
     const best = JSON.parse(readFileSync(join(run, 'report.json'), 'utf8')).best;
@@ -45,7 +45,7 @@ describe.skipIf(!built)('mqg finetune-mcq / eval-mcq', () => {
     r = mqg('finetune-mcq', '--resume', '--out', run, '--steps', '3', '--log-format', 'jsonl');
     expect(r.status, r.stderr).toBe(0);
     recs = jsonLines(r.stdout);
-    expect(recs.map((x) => x.step)).toEqual([2]);
+    expect(recs.map((x) => x.step)).toEqual([3]);
     // the resumed step is the step an uninterrupted run takes (same weights, moments, batch order)
     r = mqg('finetune-mcq', ...common.map((a) => (a === run ? join(dir, 'straight') : a)), '--steps', '3', '--eval-every', '3');
     expect(r.status, r.stderr).toBe(0);

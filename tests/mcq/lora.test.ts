@@ -24,7 +24,7 @@ describe('mqg finetune-mcq --lora', () => {
     const run = join(dir, 'lora');
     r = mqg('finetune-mcq', '--init', base, ...common, '--steps', '2', '--save-every', '1', '--keep-last', '3', '--lora', '4', '--lora-alpha', '8', '--lora-targets', 'c_attn,c_fc', '--out', run);
     expect(r.status, r.stderr).toBe(0);
-    expect(jsonLines(r.stdout).map((x) => x.step)).toEqual([0, 1]);
+    expect(jsonLines(r.stdout).map((x) => x.step)).toEqual([1, 2]);
     const ck = join(run, 'checkpoints', 'step-000002');
     const before = tensors(join(base, 'model.safetensors')), after = tensors(join(ck, 'model.safetensors'));
     for (const [k, v] of before) {
@@ -45,7 +45,7 @@ describe('mqg finetune-mcq --lora', () => {
     r = mqg('finetune-mcq', '--resume', '--out', run, '--steps', '3', '--log-format', 'jsonl');
     expect(r.status, r.stderr).toBe(0);
     const resumed = jsonLines(r.stdout);
-    expect(resumed.map((x) => x.step)).toEqual([2]);
+    expect(resumed.map((x) => x.step)).toEqual([3]);
     // the resumed step is the one an uninterrupted run takes (same adapter, head and moments)
     r = mqg('finetune-mcq', '--init', base, ...common, '--steps', '3', '--lora', '4', '--lora-alpha', '8', '--lora-targets', 'c_attn,c_fc', '--out', join(dir, 'straight'));
     expect(r.status, r.stderr).toBe(0);

@@ -186,7 +186,7 @@ describe('the packed package', () => {
 
   it('imports each Node entry alone, in its own process, and each opens WebGPU by itself', async () => {
     const withDevice = entries().filter((s) => runtimeNames.node[s]!.includes('createGPU'));
-    expect(withDevice).toEqual(['.', './kernels', './model', './train']);
+    expect(withDevice).toEqual(['.', './kernels', './model', './train', './node']); // every entry that touches the GPU (issue 25: ./node too)
     for (const sub of withDevice) {
       const code = `import { createGPU } from '${specifier(sub)}'; const gpu = await createGPU(); console.log(gpu.precision); gpu.destroy();`;
       const out = await sh(process.execPath, ['--input-type=module', '-e', code], app);

@@ -26,7 +26,7 @@ describe('mqg CLI', () => {
       '--eval-every', '2', '--eval-batches', '1', '--out', join(dir, 'run'), '--mcq', 'data/corpus/mcq.jsonl', '--mcq-limit', '5', '--log-format', 'jsonl', '--precision', 'f32');
     expect(r.status, r.stderr).toBe(0);
     const recs = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    expect(recs.filter((x) => 'step' in x).map((x) => x.step)).toEqual([0, 1, 2, 3]);
+    expect(recs.filter((x) => 'step' in x).map((x) => x.step)).toEqual([1, 2, 3, 4]);
     const mc = recs.find((x) => x.mcq)!.mcq;
     expect(mc.questions).toBe(5);
     // an accuracy over 5 questions is a multiple of 1/5 in [0, 1]

@@ -110,9 +110,9 @@ describe('train options that cannot be honoured', () => {
     // the same value as the run's is not a change
     const lines: string[] = [];
     const r = await train({ out, resume: true, lr: 0.002, steps: 4, evalEvery: 1, evalBatches: 1, saveEvery: 1, keepLast: 1, logFormat: 'jsonl' }, (l) => lines.push(l), gpu);
-    expect(r.history.map((h) => h.step)).toEqual([0, 1, 2, 3]);
+    expect(r.history.map((h) => h.step)).toEqual([1, 2, 3, 4]);
     const recs = lines.map((l) => JSON.parse(l));
-    expect(recs.map((x) => x.step)).toEqual([2, 3]);
+    expect(recs.map((x) => x.step)).toEqual([3, 4]);
     expect(recs.every((x) => x.val_loss > 0)).toBe(true); // --eval-every 1 applied
     const { readdirSync } = await import('node:fs');
     expect(readdirSync(join(out, 'checkpoints'))).toEqual(['step-000004']); // --save-every 1 with --keep-last 1

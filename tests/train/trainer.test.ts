@@ -30,7 +30,7 @@ describe('trainer', () => {
     expect(full.history[5]!.loss).toBeLessThan(full.history[0]!.loss);
     // metrics.jsonl has one object per step with the documented fields
     const lines = readFileSync(join(a, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6]);
     for (const l of lines) for (const k of ['step', 'loss', 'lr', 'ms', 'tokens_per_s']) expect(typeof l[k]).toBe('number');
     expect(lines[2].val_loss).toBeGreaterThan(0);
     expect(existsSync(join(a, 'loss.svg'))).toBe(true);

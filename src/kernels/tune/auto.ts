@@ -116,7 +116,11 @@ async function firstUse(gpu: GPUContext, config: TuneModelShape, B: number, T: n
   if (!needMatmul && !needAttention && !needRows) return;
   const what = [needMatmul ? 'matmul' : '', needAttention ? 'attention' : '', needRows ? 'the row kernels' : ''].filter((x) => x).join(', ');
   const say = (line: string) => console.error(line);
-  say(`mqg: first use of ${gpu.adapterName}: tuning ${what} on this model's shapes (once per adapter and driver; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
+  // matmul is tuned once per adapter and driver; attention once per head size; the row kernels once per width and vocab
+  const first = needMatmul
+    ? `first use of ${gpu.adapterName}`
+    : `first use of a model shape on ${gpu.adapterName} (${[needAttention ? `head size ${hs}` : '', needRows ? `width ${config.nEmbd}, vocab ${config.paddedVocabSize}` : ''].filter((x) => x).join(', ')})`;
+  say(`mqg: ${first}: tuning ${what} (recorded per adapter and driver for matmul, per head size for attention, per width and vocab for the row kernels; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
   try {
     const r = await autoTune(gpu, config, B, T, { onProgress: (l) => /candidate|rejected|failed/.test(l) && say(l) });
     if (needMatmul) say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);

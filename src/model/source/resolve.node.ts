@@ -5,6 +5,8 @@
  *   a directory       a Hugging Face model directory: config.json, the weights (first found of
  *                     model.safetensors.index.json, model.safetensors, pytorch_model.bin.index.json,
  *                     pytorch_model.bin), tokenizer.json when present
+ *   a run directory   (checkpoints/step-N/ as mqg train writes them) its newest checkpoint directory,
+ *                     named in `run` so that commands can say which one they took
  *   hf:org/name[@rev] that model in the local Hugging Face cache (downloaded into it if absent)
  */
 
@@ -13,6 +15,7 @@ import * as nodePath from 'node:path';
 import { CheckpointError } from '../../util/errors';
 import { parseShardIndex, shardFiles, type ShardIndex } from './tensors';
 import { parseHubId, resolveHubModel, type HubOptions } from './hub.node';
+import { newestCheckpoint } from './rundir.node';
 
 export interface ResolvedCheckpoint {
   /** What was asked for. */
@@ -26,6 +29,8 @@ export interface ResolvedCheckpoint {
   configPath?: string;
   /** tokenizer.json in the model directory (or beside the file), when present. */
   tokenizerPath?: string;
+  /** For a run directory: the run and the checkpoint directory taken (its newest). */
+  run?: { dir: string; checkpoint: string; step: number };
   /** For hf: sources: the repo, the revision asked for, the snapshot's commit and the cache searched. */
   hub?: { repo: string; revision: string; commit: string; cacheDir: string };
 }
@@ -55,7 +60,11 @@ export async function resolveCheckpoint(source: string, opts: ResolveOptions = {
   }
   const k = await kind(source);
   if (k === undefined) throw new CheckpointError(`checkpoint file not found: ${source}`);
-  if (k === 'dir') return resolveDirectory(source, source, opts);
+  if (k === 'dir') {
+    const newest = DIRECTORY_WEIGHTS.some((f) => existsSync(nodePath.join(source, f))) ? undefined : newestCheckpoint(source);
+    if (newest) return { ...(await resolveDirectory(newest.dir, source, opts)), run: { dir: source, checkpoint: newest.dir, step: newest.step } };
+    return resolveDirectory(source, source, opts);
+  }
   const dir = nodePath.dirname(source);
   const beside = (name: string) => (existsSync(nodePath.join(dir, name)) ? nodePath.join(dir, name) : undefined);
   const r: ResolvedCheckpoint = { source, weightFiles: [source], configPath: beside('config.json'), tokenizerPath: beside('tokenizer.json') };

@@ -34,6 +34,10 @@ export async function openTensorFile(src: ByteSource): Promise<TensorFile> {
     }
     return openTorch(src);
   }
+  // a JSON header starts right after the 8-byte length; anything else (a tokenizer.json, random bytes) is no checkpoint at all
+  if (head.byteLength >= 9 && head[8] !== 0x7b) {
+    throw new CheckpointError(`${src.name} is not a checkpoint file: not safetensors (no JSON header after the 8-byte length), a PyTorch zip or an llm.c .bin`);
+  }
   return openSafetensors(src);
 }
 

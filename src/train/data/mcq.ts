@@ -105,14 +105,21 @@ const PARSERS: Record<Exclude<McqFormat, 'mmlu'>, (l: Located) => McqRecord> = {
     if (!Array.isArray(o.options) || o.options.length < 2 || o.options.some((x) => typeof x !== 'string')) {
       fail(l.where, '"options" must be an array of at least 2 strings');
     }
-    if (!Array.isArray(o.answer) || o.answer.length === 0) fail(l.where, '"answer" must be a non-empty array of option indexes');
-    for (const a of o.answer) {
-      if (!Number.isInteger(a) || a < 0 || a >= o.options.length) {
-        fail(l.where, `answer index ${JSON.stringify(a)} is out of range for ${o.options.length} options`);
+    if (!Array.isArray(o.answer) || o.answer.length === 0) fail(l.where, '"answer" must be a non-empty array of option indexes (0 = the first) or letters ("A" = the first)');
+    // indexes from 0, or option letters as many sets write them ("A", "b")
+    const answer = (o.answer as unknown[]).map((a) => {
+      if (typeof a === 'string') {
+        const i = letterIndex(a, (o.options as string[]).length);
+        if (i < 0) fail(l.where, `answer ${JSON.stringify(a)} is not one of the ${(o.options as string[]).length} option letters (${(o.options as string[]).map((_, j) => optionLetter(j)).join(', ')})`);
+        return i;
       }
-    }
+      if (!Number.isInteger(a) || (a as number) < 0 || (a as number) >= (o.options as string[]).length) {
+        fail(l.where, `answer index ${JSON.stringify(a)} is out of range for ${(o.options as string[]).length} options (indexes from 0, or letters A, B, ...)`);
+      }
+      return a as number;
+    });
     return finish(l, {
-      id: str(l, 'id'), question: str(l, 'question'), options: o.options as string[], answer: o.answer as number[],
+      id: str(l, 'id'), question: str(l, 'question'), options: o.options as string[], answer,
       source: str(l, 'source'), chapter: str(l, 'chapter'), ...caseFields(l),
     });
   },
@@ -318,4 +325,24 @@ export function parseMcq(text: string, name = '<mcq>', format?: McqFormat | 'aut
 /** Our JSONL format only (kept for callers that know the schema). */
 export function parseMcqJsonl(text: string, name = '<mcq>'): McqRecord[] {
   return parseMcq(text, name, 'mqg');
+}
+
+/** What makes a validation score not held out, as warnings: ids repeated within `train` (or within
+ *  `val`), and questions of `val` that are also in `train` (by id). Empty when there are none. */
+export function mcqLeaks(name: string, train: readonly McqRecord[], val: readonly McqRecord[] = [], valName = name): string[] {
+  const out: string[] = [];
+  const dups = (recs: readonly McqRecord[]) => {
+    const seen = new Set<string>(), twice = new Set<string>();
+    for (const r of recs) (seen.has(r.id) ? twice : seen).add(r.id);
+    return [...twice];
+  };
+  const show = (ids: string[]) => ids.slice(0, 3).map((x) => JSON.stringify(x)).join(', ') + (ids.length > 3 ? `, ... (${ids.length} in all)` : '');
+  const d = dups(train);
+  if (d.length) out.push(`warning: ${name}: question id${d.length > 1 ? 's' : ''} ${show(d)} appear${d.length > 1 ? '' : 's'} more than once`);
+  const dv = valName === name ? [] : dups(val);
+  if (dv.length) out.push(`warning: ${valName}: question id${dv.length > 1 ? 's' : ''} ${show(dv)} appear${dv.length > 1 ? '' : 's'} more than once`);
+  const ids = new Set(train.map((r) => r.id));
+  const both = [...new Set(val.filter((r) => ids.has(r.id)).map((r) => r.id))];
+  if (both.length) out.push(`warning: ${both.length} validation question(s) of ${valName} are also training questions (${show(both)}): the validation score is not held out`);
+  return out;
 }

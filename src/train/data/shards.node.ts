@@ -1,9 +1,10 @@
 // Node-only shard files: atomic write, read, directory listing, and text -> train/val shards.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DataError } from '../../util/errors';
+import { prepareOutput, writeFileAtomicSync } from '../../util/outputs.node';
 import type { TokenizerRecord } from '../consistency';
 import type { Tokenizer } from '../tokenizer/types';
 import { SHARD_HEADER_BYTES, SHARD_MAX_VOCAB, decodeShard, decodeShardHeader, encodeShard, type ShardHeader } from './shards';
@@ -32,21 +33,9 @@ export function readShardHeader(path: string): ShardHeader {
   }
 }
 
-/** Writes a file atomically: a temp file beside it, then one rename. */
-export function writeAtomic(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw e;
-  }
+function writeAtomic(path: string, data: Uint8Array | string): void {
+  prepareOutput(path, 'file', 'shard');
+  writeFileAtomicSync(path, data);
 }
 
 export interface ShardList {

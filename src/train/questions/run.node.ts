@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { DataError, EndpointError, RunDirError, UsageError } from '../../util/errors';
-import { readTextFile, writeAtomic } from '../data/shards.node';
+import { readTextFile } from '../data/shards.node';
+import { writeFileAtomicSync } from '../../util/outputs.node';
 import { readMcqFile } from '../data/mcq.node';
 import { checkWritableDir } from '../rundir.node';
 import { gpt2Tokenizer } from '../tokenizer/gpt2';
@@ -174,7 +175,7 @@ function readJournal(out: string): { journal: JournalLine[]; seen: Set<string> }
   let text = existsSync(path) ? readFileSync(path, 'utf8') : '';
   if (!text.endsWith('\n') && text.includes('\n')) text = text.slice(0, text.lastIndexOf('\n') + 1);
   else if (!text.endsWith('\n')) text = '';
-  writeAtomic(path, text);
+  writeFileAtomicSync(path, text);
   const journal = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalLine);
   const sizes: Sizes = journal[journal.length - 1]?.sizes ?? { questions: 0, rejected: 0, corpus: 0 };
   for (const k of ['questions', 'rejected', 'corpus'] as const) {
@@ -232,7 +233,7 @@ function writeRunJson(o: QuestionsOptions, fixed: Fixed, counts: object): void {
     temperature: o.temperature, maxTokens: o.maxTokens, limit: o.limit, prompt: o.prompt ?? (o.generator === 'llm' ? 'default' : null),
     examples: o.examples ?? null, exampleCount: o.exampleCount,
   };
-  writeAtomic(join(o.out, QUESTIONS_FILES.run), redact(JSON.stringify({ command: 'questions', version: 1, fixed, settings, counts, updated: new Date().toISOString() }, null, 2), o.apiKey) + '\n');
+  writeFileAtomicSync(join(o.out, QUESTIONS_FILES.run), redact(JSON.stringify({ command: 'questions', version: 1, fixed, settings, counts, updated: new Date().toISOString() }, null, 2), o.apiKey) + '\n');
 }
 
 /** Runs `mqg questions`: every passage not yet done is asked (or cloze-written), checked and appended. */

@@ -1,9 +1,10 @@
 // Node-only: tokenizers from names and files.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { DataError } from '../../util/errors';
+import { prepareOutput, writeFileAtomicSync } from '../../util/outputs.node';
 import type { TokenizerRecord } from '../consistency';
 import { gpt2Tokenizer } from './gpt2';
 import { hfTokenizerFromJSON } from './hf';
@@ -74,8 +75,6 @@ export function loadTokenizer(pathOrName: string, opts: { eotToken?: string } = 
 
 /** Writes tok.toJSON() (trained or loaded BPEs) as a tokenizer.json, atomically. */
 export function saveTokenizer(path: string, tok: { toJSON(): object }): void {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, JSON.stringify(tok.toJSON()));
-  renameSync(tmp, path);
+  prepareOutput(path, 'file', 'tokenizer');
+  writeFileAtomicSync(path, JSON.stringify(tok.toJSON()));
 }
