@@ -9,20 +9,14 @@ import { GPT2, makeConfig } from '../../src/index';
 import type { LoraConfig } from '../../src/model/peft';
 import { dropoutStreamKey } from '../../src/util/philox';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
+import { patternRows } from '../helpers/rows';
 import { gpt2Ref, randomParams } from '../reference/gpt2';
 
 const config = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, nPositions: 16, vocabSize: 61 });
 const RATES = { embd: 0.1, resid: 0.2, attn: 0.3 };
 const OPT = { lr: 1e-2, weightDecay: 0.1, gradClip: 1 };
 
-function rows(B: number, T: number, seed: number): { inputs: number[]; targets: number[] } {
-  const inputs: number[] = [], targets: number[] = [];
-  for (let i = 0; i < B * T; i++) {
-    inputs.push((i * 13 + seed * 7 + ((i * i) % 11)) % config.vocabSize);
-    targets.push((i * 5 + seed * 17 + 3) % config.vocabSize);
-  }
-  return { inputs, targets };
-}
+const rows = (B: number, T: number, seed: number) => patternRows(B, T, seed, config.vocabSize);
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);

@@ -6,19 +6,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GPT2, makeConfig } from '../../src/index';
 import { PRECISIONS, getGPU } from '../helpers/gpu';
+import { patternRows } from '../helpers/rows';
 import { gpt2Ref, randomParams } from '../reference/gpt2';
 
 const config = makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, nPositions: 16, vocabSize: 61 });
 const OPT = { lr: 1e-2, weightDecay: 0.1, gradClip: 1 };
 
-function rows(B: number, T: number, seed: number): { inputs: number[]; targets: number[] } {
-  const inputs: number[] = [], targets: number[] = [];
-  for (let i = 0; i < B * T; i++) {
-    inputs.push((i * 13 + seed * 7 + ((i * i) % 11)) % config.vocabSize);
-    targets.push((i * 5 + seed * 17 + 3) % config.vocabSize);
-  }
-  return { inputs, targets };
-}
+const rows = (B: number, T: number, seed: number) => patternRows(B, T, seed, config.vocabSize);
 
 function f32Map(p: Map<string, Float64Array>): Map<string, Float32Array> {
   return new Map([...p].map(([k, v]) => [k, Float32Array.from(v)]));
