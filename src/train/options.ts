@@ -87,7 +87,7 @@ export function resumedOptions<O extends { out: string; resume: boolean; overwri
     if (rules[k]?.resume === 'applies' || alsoApplies.includes(k)) (o as Record<string, unknown>)[k] = v;
     else if (JSON.stringify(v) !== JSON.stringify(saved[k])) {
       throw new UsageError(
-        `mqg ${command} --resume: --${optionFlag(k)} ${JSON.stringify(v)} differs from the run's ${JSON.stringify(saved[k])}; it would change the model, the data order or the batch shape. ` +
+        `mqg ${command} --resume: --${optionFlag(k)} ${JSON.stringify(v)} differs from ${saved[k] === undefined ? 'the run, which did not set it' : `the run's ${JSON.stringify(saved[k])}`}; it would change the model, the data order or the batch shape. ` +
           `Drop it to continue the run, or start a new run (--out elsewhere, or --overwrite)`,
       );
     }

@@ -100,6 +100,7 @@ describe('train options that cannot be honoured', () => {
       [{ weightDecay: 0 }, '--weight-decay 0 differs from the run\'s 0.1'],
       [{ preset: 'mqg-small' }, '--preset "mqg-small" differs from the run\'s "mqg-tiny"'],
       [{ vocabSize: 512 }, '--vocab-size 512 differs from the run\'s 300'],
+      [{ dropout: 0.1 }, '--dropout 0.1 differs from the run, which did not set it'],
     ];
     for (const [o, msg] of fixed) {
       const p = train({ out, resume: true, ...o }, quiet, gpu);
