@@ -416,7 +416,8 @@ export class GPT2 {
   /**
    * Make the model ready for batches of up to B×T tokens: allocate the activations (allocate) and,
    * on the first use of this context, tune the kernels with per-adapter choices on this model's
-   * shapes (autoTuneOnce: once per adapter and driver, progress on stderr; MQG_AUTOTUNE=0 skips it,
+   * shapes (autoTuneOnce: matmul once per adapter and driver, attention per head size, the row
+   * kernels per width and vocabulary; progress on stderr; MQG_AUTOTUNE=0 skips it,
    * and so does vitest unless MQG_AUTOTUNE=1). Call it where a model is set up for training or
    * inference, before the first step.
    */

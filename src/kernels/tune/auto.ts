@@ -4,8 +4,9 @@
 // each weighted by how often a step runs it (modelTuneShapes, matmul.ts), its attention layout
 // (attention.ts) and its row kernels' layouts (rows.ts), or returns the recorded choices when
 // there are. autoTuneOnce is the hook that runs where a model is prepared for training or
-// inference (GPT2.prepare), once per context: the first use on an adapter tunes (with progress
-// lines) and every later one reads the records; `mqg tune` runs autoTune explicitly and prints
+// inference (GPT2.prepare), once per context: what has no record yet is tuned (with progress
+// lines: matmul on an adapter's first use, attention on a new head size, the row kernels on a new
+// width or vocabulary; tuningMessage) and every later use reads the records; `mqg tune` runs autoTune explicitly and prints
 // the tables.
 
 import type { GPUContext } from '../../gpu/context';
@@ -108,24 +109,48 @@ export function autoTuneOnce(gpu: GPUContext, config: TuneModelShape, B: number,
   return p;
 }
 
+/** What the first-use hook found unrecorded for one model on one adapter. */
+export interface TuningNeeds {
+  matmul: boolean;
+  attention: boolean;
+  rows: boolean;
+}
+
+/**
+ * The line the first-use hook prints before tuning: what is tuned, and what each record is keyed
+ * by, so that a new model shape re-tuning on an adapter tuned before reads as expected. matmul is
+ * recorded per adapter and driver (its records hold every shape); attention per head size and
+ * precision; the row kernels per width, vocabulary and precision.
+ */
+export function tuningMessage(adapterName: string, needs: TuningNeeds, shape: { hs: number; C: number; Vp: number; precision: string }): string {
+  const what = [needs.matmul ? 'matmul' : '', needs.attention ? 'attention' : '', needs.rows ? 'the row kernels' : ''].filter((x) => x).join(', ');
+  const keys = [
+    needs.attention ? `head size ${shape.hs}` : '',
+    needs.rows ? `width ${shape.C}, vocab ${shape.Vp}` : '',
+  ].filter((x) => x).join(', ');
+  const first = needs.matmul
+    ? `first use of ${adapterName}`
+    : `first use of this model shape on ${adapterName} (${keys}, ${shape.precision})`;
+  return `mqg: ${first}: tuning ${what} (matmul once per adapter and driver; attention once per head size and precision; ` +
+    `the row kernels once per width, vocab and precision; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`;
+}
+
 async function firstUse(gpu: GPUContext, config: TuneModelShape, B: number, T: number): Promise<void> {
   if (!autoTuneEnabled()) return;
   const hs = config.nHead ? config.nEmbd / config.nHead : 0;
-  const needMatmul = !matmulChoice.record(gpu), needAttention = attentionToTune(gpu, config) && !attentionChoice.record(gpu, hs);
-  const needRows = !rowTuneRecords(gpu, { C: config.nEmbd, Vp: config.paddedVocabSize });
-  if (!needMatmul && !needAttention && !needRows) return;
-  const what = [needMatmul ? 'matmul' : '', needAttention ? 'attention' : '', needRows ? 'the row kernels' : ''].filter((x) => x).join(', ');
+  const needs: TuningNeeds = {
+    matmul: !matmulChoice.record(gpu),
+    attention: attentionToTune(gpu, config) && !attentionChoice.record(gpu, hs),
+    rows: !rowTuneRecords(gpu, { C: config.nEmbd, Vp: config.paddedVocabSize }),
+  };
+  if (!needs.matmul && !needs.attention && !needs.rows) return;
   const say = (line: string) => console.error(line);
-  // matmul is tuned once per adapter and driver; attention once per head size; the row kernels once per width and vocab
-  const first = needMatmul
-    ? `first use of ${gpu.adapterName}`
-    : `first use of a model shape on ${gpu.adapterName} (${[needAttention ? `head size ${hs}` : '', needRows ? `width ${config.nEmbd}, vocab ${config.paddedVocabSize}` : ''].filter((x) => x).join(', ')})`;
-  say(`mqg: ${first}: tuning ${what} (recorded per adapter and driver for matmul, per head size for attention, per width and vocab for the row kernels; \`mqg tune\` redoes it, MQG_AUTOTUNE=0 skips it)`);
+  say(tuningMessage(gpu.adapterName, needs, { hs, C: config.nEmbd, Vp: config.paddedVocabSize, precision: gpu.precision }));
   try {
     const r = await autoTune(gpu, config, B, T, { onProgress: (l) => /candidate|rejected|failed/.test(l) && say(l) });
-    if (needMatmul) say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
-    if (needAttention && r.attention) say(`mqg: attention layout ${attentionVariantName(r.attention.variant)} chosen for hs=${hs}`);
-    if (needRows) say(`mqg: layernorm layout ${layernormLayoutName(r.rows.layernorm.variant)} and cross-entropy wg${r.rows.crossEntropy.variant} chosen`);
+    if (needs.matmul) say(`mqg: matmul variant ${variantName(r.matmul.variant)} chosen for this adapter`);
+    if (needs.attention && r.attention) say(`mqg: attention layout ${attentionVariantName(r.attention.variant)} chosen for hs=${hs}`);
+    if (needs.rows) say(`mqg: layernorm layout ${layernormLayoutName(r.rows.layernorm.variant)} and cross-entropy wg${r.rows.crossEntropy.variant} chosen for width ${config.nEmbd}, vocab ${config.paddedVocabSize}`);
   } catch (e) {
     say(`mqg: kernel tuning failed (${(e as Error).message}); using the default variants`);
   }
