@@ -5,6 +5,7 @@ import { UsageError } from '../util/errors';
 import { convertCheckpoint, outputKind } from '../model/checkpoint-write.node';
 import { checkOutput } from '../util/outputs.node';
 import { noteCheckpoint } from './checkpoint';
+import { Progress } from '../train/progress';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
@@ -40,6 +41,8 @@ export async function convertMain(argv: string[]): Promise<void> {
   checkOutput({ command: 'mqg convert', flag: '--out', path: out, kind: outputKind(out) === 'directory' ? 'dir' : 'file', overwrite: !!flags.overwrite, inputs: [{ flag: '--checkpoint', path: flags.checkpoint as string }] });
   noteCheckpoint(flags.checkpoint as string);
   const t0 = performance.now();
-  const c = await convertCheckpoint(flags.checkpoint as string, flags.out as string, { dtype: dtype as 'F32', maxShardSize });
+  const progress = new Progress('weights', 0, process.stderr, process.env, 'params');
+  const c = await convertCheckpoint(flags.checkpoint as string, flags.out as string, { dtype: dtype as 'F32', maxShardSize, onWriteProgress: (done, total) => progress.tick(done, total) })
+    .finally(() => progress.done());
   console.log(`${flags.checkpoint} -> ${flags.out} (${c.nLayer} layers, width ${c.nEmbd}, vocab ${c.vocabSize}, ${dtype}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -8,6 +8,7 @@ import { openCheckpoint } from '../model/checkpoint.node';
 import { openedParams, outputKind, writeCheckpoint } from '../model/checkpoint-write.node';
 import { checkOutput, writeFileAtomicSync } from '../util/outputs.node';
 import { noteCheckpoint } from './checkpoint';
+import { Progress } from '../train/progress';
 import { adapterMerges } from '../model/peft';
 import { readAdapter } from '../model/peft.node';
 
@@ -38,7 +39,9 @@ export async function mergeMain(argv: string[]): Promise<void> {
     ({ lora, weights } = await readAdapter(flags.adapter as string, base.config));
     const merges = adapterMerges(base.config, lora, weights);
     const params = openedParams(base, (name, v) => merges.get(name)?.(v) ?? v);
-    await writeCheckpoint(out, base.config, params, { metadata: { merged_adapter: nodePath.resolve(flags.adapter as string) } });
+    const progress = new Progress('weights', 0, process.stderr, process.env, 'params');
+    await writeCheckpoint(out, base.config, params, { metadata: { merged_adapter: nodePath.resolve(flags.adapter as string) }, onWriteProgress: (done, total) => progress.tick(done, total) })
+      .finally(() => progress.done());
   } finally {
     await base.close();
   }

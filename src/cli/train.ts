@@ -17,6 +17,7 @@ import { prepareData } from '../train/data/shards.node';
 import { loadModelWithAdapter } from '../model/lora.node';
 import { checkOutput, prepareOutput } from '../util/outputs.node';
 import { noteCheckpoint } from './checkpoint';
+import { Progress } from '../train/progress';
 
 const help: FlagSpec = { type: 'boolean', help: 'show this help' };
 
@@ -118,7 +119,9 @@ export async function tokenizerTrainMain(argv: string[]): Promise<void> {
   checkOutput({ command: 'mqg tokenizer train', flag: '--out', path: flags.out as string, kind: 'file', overwrite: !!flags.overwrite, inputs: files.map((path) => ({ flag: '--text', path })) });
   const texts = files.map((f) => readTextFile(f));
   const t0 = performance.now();
-  const tok = trainBpe(texts, flags['vocab-size'] as number);
+  const progress = new Progress('merges', 0);
+  const tok = trainBpe(texts, flags['vocab-size'] as number, { onProgress: (done, total) => progress.tick(done, total) });
+  progress.done();
   prepareOutput(flags.out as string, 'file');
   saveTokenizer(flags.out as string, tok);
   console.log(`trained a ${tok.vocabSize}-token BPE on ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${flags.out}`);
@@ -147,7 +150,9 @@ export async function dataPrepareMain(argv: string[]): Promise<void> {
   if (flags.overwrite && existsSync(flags.out as string)) {
     for (const f of readdirSync(flags.out as string)) if (/\.bin$|^meta\.json$|^tokenizer\.json$/.test(f)) rmSync(join(flags.out as string, f), { force: true });
   }
-  const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file' });
+  const progress = new Progress('text', 0, process.stderr, process.env, 'bytes');
+  const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file', onProgress: (done, total) => progress.tick(done, total) });
+  progress.done();
   console.log(`${r.documents} documents -> ${r.trainTokens} train tokens (${r.trainPath}), ${r.valTokens} val tokens (${r.valPath})`);
 }
 

@@ -77,11 +77,25 @@ export interface WriteCheckpointOptions {
   metadata?: Record<string, string>;
   /** Directory output only: shards of at most this many bytes, with model.safetensors.index.json. */
   maxShardSize?: number;
+  /** Called as the writer reaches each tensor: (parameters read so far, parameters in all). */
+  onWriteProgress?: (done: number, total: number) => void;
 }
 
 const INDEX_FILE = 'model.safetensors.index.json';
 const SINGLE_FILE = 'model.safetensors';
 const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
+
+/** The sources, each reporting to onWriteProgress when its values are fetched (the long part of a convert or merge). */
+function reporting(sources: ParamSource[], onProgress?: (done: number, total: number) => void): ParamSource[] {
+  if (!onProgress) return sources;
+  const total = sources.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  let done = 0;
+  return sources.map((p) => ({ ...p, values: async () => {
+    const v = await p.values();
+    onProgress((done += v.length), total);
+    return v;
+  } }));
+}
 
 function paramSources(config: GPT2Config, params: ReadonlyMap<string, Float32Array> | readonly ParamSource[]): ParamSource[] {
   if (Array.isArray(params)) {
@@ -113,7 +127,7 @@ export async function writeCheckpoint(
   opts: WriteCheckpointOptions = {},
 ): Promise<void> {
   const format = opts.format ?? outputKind(path);
-  const sources = paramSources(config, params);
+  const sources = reporting(paramSources(config, params), opts.onWriteProgress);
   if (format !== 'directory' && opts.maxShardSize !== undefined) {
     throw new CheckpointError(`${path}: sharding (maxShardSize) writes a model directory; give a directory path instead of a file`);
   }

@@ -194,3 +194,51 @@ describe('silent limits and leakage are said', () => {
     expect(typeof node.createGPU).toBe('function');
   });
 });
+
+describe('progress lines for the other long commands (convert, merge, tokenizer train, data prepare)', () => {
+  const sink = () => ({ isTTY: true, text: '', write(s: string) { this.text += s; } });
+  const run = (env: Record<string, string>, ...args: string[]) => spawnSync('node', [BIN, ...args], { cwd: W, encoding: 'utf8', env: cliEnv(env), timeout: 60_000 });
+  const lines = (stderr: string) => stderr.split(/[\r\n]/).filter((l) => / \| ETA /.test(l));
+
+  it('counts read as bytes or parameters; the total may come with the ticks; redraws are spaced', () => {
+    const bytes = sink();
+    const p = new Progress('text', 0, bytes, {}, 'bytes');
+    p.tick(1_250_000, 4_000_000);
+    p.tick(2_000_000, 4_000_000); // within 100 ms of the last redraw: skipped
+    p.tick(4_000_000, 4_000_000); // the last one always drawn
+    p.done();
+    expect(bytes.text).toMatch(/^\rtext 1\.3\/4\.0 MB \| ETA \d+s +\rtext 4\.0\/4\.0 MB \| ETA 0s +\n$/);
+    const params = sink();
+    new Progress('weights', 124_439_808, params, {}, 'params').tick(38_597_376);
+    expect(params.text).toMatch(/^\rweights 38\.6M\/124\.4M \| ETA /);
+  });
+
+  it('writeCheckpoint reports every tensor it writes (the path convert and merge take)', async () => {
+    const ck = await readCheckpoint(FIXTURE);
+    const seen: [number, number][] = [];
+    await writeCheckpoint(join(W, 'progress.safetensors'), ck.config, ck.params, { onWriteProgress: (d, t) => seen.push([d, t]) });
+    const total = [...ck.params.values()].reduce((n, v) => n + v.length, 0);
+    expect(seen.length).toBe(ck.params.size);
+    expect(seen.every(([, t]) => t === total)).toBe(true);
+    expect(seen.at(-1)).toEqual([total, total]);
+    expect(seen.every(([d], i) => i === 0 || d > seen[i - 1]![0])).toBe(true);
+  });
+
+  it('convert, tokenizer train and data prepare: a line with an ETA when asked (MQG_PROGRESS=1), none on a pipe', () => {
+    const cases: [string, string[], RegExp][] = [
+      ['convert', ['convert', '--checkpoint', FIXTURE, '--out', 'p/c.safetensors'], /^weights [\d.]+M\/[\d.]+M \| ETA \d+s/],
+      ['tokenizer train', ['tokenizer', 'train', '--text', 't.txt', '--vocab-size', '300', '--out', 'p/tok.json'], /^merges \d+\/\d+ \| ETA \d+s/],
+      ['data prepare', ['data', 'prepare', '--text', 't.txt', '--tokenizer', 'p/tok.json', '--out', 'p/d'], /^text [\d.]+\/[\d.]+ MB \| ETA \d+s/],
+    ];
+    for (const [name, args, line] of cases) {
+      const asked = run({ MQG_PROGRESS: '1' }, ...args);
+      expect(asked.status, `${name}: ${asked.stderr}`).toBe(0);
+      expect(lines(asked.stderr).length, `${name}: ${JSON.stringify(asked.stderr)}`).toBeGreaterThan(0);
+      expect(lines(asked.stderr).at(-1), name).toMatch(line);
+      expect(asked.stderr, name).toMatch(/ETA 0s +\n/); // the last count, and the line ended
+      const piped = run({}, ...args, '--overwrite');
+      expect(piped.status, `${name}: ${piped.stderr}`).toBe(0);
+      expect(lines(piped.stderr), name).toEqual([]);
+    }
+  });
+});

@@ -72,6 +72,8 @@ export interface PrepareDataOptions {
   documents?: 'file' | 'paragraph';
   /** The tokenizer's identity, recorded in each shard's header (loadTokenizerRecorded / recordTokenizer). */
   tokenizerRecord?: TokenizerRecord;
+  /** Called after each document is tokenized: (bytes of text done, bytes of all the files). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface PrepareDataResult {
@@ -111,14 +113,20 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
     tokens[n++] = t;
   };
   let docs = 0;
+  // progress in bytes of text: the files' sizes up front, each document's UTF-8 length as it is done
+  const total = opts.onProgress ? textFiles.reduce((n, f) => n + fileSize(f), 0) : 0;
+  let done = 0;
   for (const file of textFiles) {
     const text = readTextFile(file);
     const pieces = docMode === 'paragraph' ? text.split(/\n[ \t]*\n/).filter((p) => p.trim().length > 0) : [text];
+    const fileEnd = done + (opts.onProgress ? fileSize(file) : 0);
     for (const doc of pieces) {
       push(tokenizer.eotToken);
       for (const t of tokenizer.encode(doc)) push(t);
       docs++;
+      if (opts.onProgress) opts.onProgress((done = Math.min(fileEnd, done + Buffer.byteLength(doc))), total);
     }
+    if (opts.onProgress) opts.onProgress((done = fileEnd), total);
   }
   if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ')} (only whitespace)`);
   const nVal = Math.round(valFraction * n);
@@ -156,6 +164,15 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   };
   writeAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
   return { trainPath, valPath, metaPath, trainTokens: train.length, valTokens: val.length, documents: docs };
+}
+
+/** A file's size for progress (0 where it cannot be read: readTextFile says why). */
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** A text file as UTF-8: a DataError for a missing, empty, whitespace-only or binary file. */
