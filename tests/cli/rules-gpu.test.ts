@@ -70,6 +70,29 @@ describe('run directories and resume from the same command line', () => {
     expect(r.stdout + r.stderr).toMatch(/warning: --val-data data\/corpus\/mcq\.jsonl is the same file as --data: the validation score is not held out/);
   });
 
+  it('eval --checkpoint takes a run directory (its newest checkpoint, named on stderr)', () => {
+    const r = mqg('eval', '--checkpoint', base, '--data', join(base, 'data'), '--max-batches', '1', '--batch-size', '1', '--seq-len', '16', '--precision', 'f32', '--log-format', 'jsonl');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/is a run directory: using its newest checkpoint, .*step-000002 \(step 2\)/);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).loss).toBeGreaterThan(0);
+  });
+
+  it("a GPU command's stderr: its own lines, and from Dawn at most its two limit lines, once", () => {
+    // Dawn (native code, NormalizeLimits in Limits.cpp) prints "Warning: maxDynamic{Uniform,Storage}
+    // BuffersPerPipelineLayout artificially reduced from N to 16" with fprintf(stderr) when it opens
+    // an adapter whose Vulkan driver reports more than 16 (Mesa's lavapipe and RADV). No toggle,
+    // environment variable or requested limit turns it off, and Node cannot redirect fd 2 around the
+    // call; this pins that nothing else of Dawn's reaches a user, and that it is printed once.
+    const r = mqg('sample', '--checkpoint', base, '--max-tokens', '4', '--precision', 'f32', '--temperature', '0');
+    expect(r.status, r.stderr).toBe(0);
+    const dawn = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to 16 to fit dynamic offset allocation limit\.$/;
+    const lines = r.stderr.split('\n').filter((l) => l.trim());
+    const theirs = lines.filter((l) => dawn.test(l));
+    expect(new Set(theirs).size).toBe(theirs.length); // once per process, not per device or kernel
+    expect(theirs.length).toBeLessThanOrEqual(2);
+    expect(lines.filter((l) => !dawn.test(l) && /^(Warning|Error|Info):/.test(l))).toEqual([]);
+  });
+
   it('sample says when --max-tokens passes the context', () => {
     const r = mqg('sample', '--checkpoint', base, '--max-tokens', '100000', '--precision', 'f32', '--temperature', '0');
     expect(r.status, r.stderr).toBe(0);

@@ -106,6 +106,15 @@ describe('checkpoints: a run directory is its newest checkpoint, everywhere', ()
     await expect(writeCheckpoint('/proc/self/x/model.safetensors', ck.config, ck.params)).rejects.toThrow('/proc is a kernel file system');
   });
 
+  it('in merge --init: the run's newest checkpoint is the base (the adapter is what fails here)', () => {
+    mkdirSync(join(W, 'not-an-adapter'), { recursive: true });
+    const r = mqg('merge', '--init', 'run', '--adapter', 'not-an-adapter', '--out', 'merged.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--init run is a run directory: using its newest checkpoint, run\/checkpoints\/step-000002 \(step 2\)/);
+    expect(r.stderr).toMatch(/adapter config not-an-adapter\/adapter_config\.json does not exist/);
+    expect(r.stderr).not.toMatch(/without model weights/);
+  });
+
   it('in convert, named on stderr', () => {
     const r = mqg('convert', '--checkpoint', 'run', '--out', 'from-run.safetensors');
     expect(r.status, r.stderr).toBe(0);
