@@ -106,7 +106,7 @@ describe('checkpoints: a run directory is its newest checkpoint, everywhere', ()
     await expect(writeCheckpoint('/proc/self/x/model.safetensors', ck.config, ck.params)).rejects.toThrow('/proc is a kernel file system');
   });
 
-  it('in merge --init: the run's newest checkpoint is the base (the adapter is what fails here)', () => {
+  it("in merge --init: the run's newest checkpoint is the base (the adapter is what fails here)", () => {
     mkdirSync(join(W, 'not-an-adapter'), { recursive: true });
     const r = mqg('merge', '--init', 'run', '--adapter', 'not-an-adapter', '--out', 'merged.safetensors');
     expect(r.status).toBe(1);
