@@ -19,10 +19,11 @@ const tiny: Partial<TrainOptions> = {
 const quiet = () => {};
 const W = mkdtempSync(join(tmpdir(), 'mqg-rules-gpu-'));
 afterAll(() => rmSync(W, { recursive: true, force: true }));
-const mqg = (...args: string[]) => {
-  const r = spawnSync('node', [resolve('bin/mqg.js'), ...args], { encoding: 'utf8', env: cliEnv(), timeout: 300_000 });
+const mqgEnv = (env: Record<string, string>, ...args: string[]) => {
+  const r = spawnSync('node', [resolve('bin/mqg.js'), ...args], { encoding: 'utf8', env: cliEnv(env), timeout: 300_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 };
+const mqg = (...args: string[]) => mqgEnv({}, ...args);
 
 describe('run directories and resume from the same command line', () => {
   let gpu: GPUContext;
@@ -53,8 +54,9 @@ describe('run directories and resume from the same command line', () => {
 
   it('eval-mcq --report into a directory that does not exist yet', () => {
     const report = join(W, 'reports', 'new', 'r.json');
-    const r = mqg('eval-mcq', '--checkpoint', base, '--data', 'data/corpus/mcq.jsonl', '--limit', '2', '--scorer', 'loglik', '--precision', 'f32', '--report', report);
+    const r = mqgEnv({ MQG_PROGRESS: '1' }, 'eval-mcq', '--checkpoint', base, '--data', 'data/corpus/mcq.jsonl', '--limit', '2', '--scorer', 'loglik', '--precision', 'f32', '--report', report);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\rquestions 2\/2 \| ETA 0s +\n/); // the progress line, asked for on a pipe
     expect(r.stderr).toMatch(/is a run directory: using its newest checkpoint/);
     expect(JSON.parse(readFileSync(report, 'utf8')).questions).toBe(2);
     const again = mqg('eval-mcq', '--checkpoint', base, '--data', 'data/corpus/mcq.jsonl', '--limit', '2', '--scorer', 'loglik', '--precision', 'f32', '--report', report);
@@ -73,6 +75,7 @@ describe('run directories and resume from the same command line', () => {
   it('eval --checkpoint takes a run directory (its newest checkpoint, named on stderr)', () => {
     const r = mqg('eval', '--checkpoint', base, '--data', join(base, 'data'), '--max-batches', '1', '--batch-size', '1', '--seq-len', '16', '--precision', 'f32', '--log-format', 'jsonl');
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/ETA/); // a pipe, not asked: no progress line
     expect(r.stderr).toMatch(/is a run directory: using its newest checkpoint, .*step-000002 \(step 2\)/);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).loss).toBeGreaterThan(0);
   });
