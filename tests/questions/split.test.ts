@@ -10,6 +10,7 @@ import { generateQuestions, QUESTIONS_DEFAULTS } from '../../src/train/questions
 import { heldOutPassages, isHeldOut, splitByPassage } from '../../src/train/questions/split';
 import { corpusText, type QuestionLine } from '../../src/train/questions/records';
 import { readMcqFile } from '../../src/train/data/mcq.node';
+import { mqg } from '../helpers/cli';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `topics-p${String(i + 1).padStart(4, '0')}`);
 
@@ -84,5 +85,18 @@ describe('mqg questions --holdout-fraction (cloze on topics.txt)', () => {
     const none = await run(out, { resume: true });
     expect(none.holdout).toBeUndefined();
     for (const f of ['questions-train.jsonl', 'questions-heldout.jsonl', 'corpus-train.txt']) expect(existsSync(join(out, f)), f).toBe(false);
+  });
+
+  it('the CLI prints the split and refuses a share it cannot honour', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mqg-holdout-cli-')), 'q');
+    const r = mqg('questions', '--generator', 'cloze', '--text', 'data/corpus/topics.txt', '--limit', '40', '--holdout-fraction', '0.3', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const held = heldOutPassages(Array.from({ length: 40 }, (_, i) => `topics-p${String(i + 1).padStart(4, '0')}`), 0.3).size;
+    const n = readFileSync(join(out, 'questions-heldout.jsonl'), 'utf8').trim().split('\n').length;
+    const m = readFileSync(join(out, 'questions-train.jsonl'), 'utf8').trim().split('\n').length;
+    expect(r.stdout).toContain(`held out: ${held} of 40 passages, ${n} questions in ${out}/questions-heldout.jsonl; the other ${m} in ${out}/questions-train.jsonl and ${out}/corpus-train.txt`);
+    const bad = mqg('questions', '--generator', 'cloze', '--text', 'data/corpus/topics.txt', '--holdout-fraction', '1', '--out', `${out}-2`);
+    expect(bad.status).toBe(2); // a usage error
+    expect(bad.stderr.trim()).toBe('error: mqg questions: --holdout-fraction must be < 1; got 1');
   });
 });
