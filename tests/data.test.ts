@@ -93,6 +93,13 @@ describe('shards', () => {
     expect(l.train.map((f) => path.basename(f))).toEqual(['x_train_000000.bin', 'x_train_000001.bin']);
     expect(l.val.map((f) => path.basename(f))).toEqual(['x_val_000000.bin']);
     expect(listShards(path.join(dir, 'x_val_000000.bin'))).toEqual({ train: [path.join(dir, 'x_val_000000.bin')], val: [] });
+    // the split is the name's last train/val word: a text file named corpus-train.txt gives a val shard
+    // corpus-train_val_000000.bin, and a word that merely contains one (interval, constraint) is no split
+    const named = path.join(tmp, 'named');
+    for (const f of ['corpus-train_train_000000.bin', 'corpus-train_val_000000.bin', 'interval_train_000000.bin', 'constraint.val.bin', 'x_validation.bin']) writeShard(path.join(named, f), [1], 100);
+    const n = listShards(named);
+    expect(n.train.map((f) => path.basename(f))).toEqual(['corpus-train_train_000000.bin', 'interval_train_000000.bin']);
+    expect(n.val.map((f) => path.basename(f))).toEqual(['constraint.val.bin', 'corpus-train_val_000000.bin', 'x_validation.bin']);
     const missing = path.join(tmp, 'nothing-here');
     expect(() => listShards(missing)).toThrow(`no such shard file or directory: ${missing}`);
     const empty = path.join(tmp, 'empty');

@@ -25,6 +25,7 @@ const spec: Record<string, FlagSpec> = {
   prompt: { type: 'string', help: 'a prompt template file with {passage} {chapter} {n} {examples} {options} (default: the built-in one)' },
   examples: { type: 'string', help: 'a multiple-choice file whose first questions go into the prompt as style examples' },
   'example-count': { type: 'int', min: 1, max: 50, default: D.exampleCount, help: 'how many questions of --examples' },
+  'holdout-fraction': { type: 'number', min: 0, max: 1, maxExclusive: true, default: D.holdoutFraction, help: 'hold out this share of the passages: their questions go to questions-heldout.jsonl, the others\' to questions-train.jsonl and corpus-train.txt' },
   resume: { type: 'boolean', help: 'continue the run in --out: skip the passages done, ask the others' },
   overwrite: { type: 'boolean', help: 'replace the run in --out' },
   help: { type: 'boolean', help: 'show this help' },
@@ -74,6 +75,7 @@ export async function questionsMain(argv: string[]): Promise<void> {
       temperature: f.temperature as number, maxTokens: f['max-tokens'] as number, passageTokens: f['passage-tokens'] as number,
       perPassage: f['per-passage'] as number, limit: f.limit as number, options: f.options as number, minGrounding: f['min-grounding'] as number,
       prompt: f.prompt as string | undefined, examples: f.examples as string | undefined, exampleCount: f['example-count'] as number,
+      holdoutFraction: f['holdout-fraction'] as number,
       resume: Boolean(f.resume), overwrite: Boolean(f.overwrite), signal: stop.signal,
     }, { log: (l) => console.error(l), progress: progressPrinter() });
     const resumed = s.resumedPassages ? ` (${s.resumedPassages} done before --resume)` : '';
@@ -81,6 +83,11 @@ export async function questionsMain(argv: string[]): Promise<void> {
     console.log(`questions: ${s.kept} kept, ${s.rejected} rejected (reasons in ${s.out}/rejected.jsonl); ${s.questionsPerMinute.toFixed(1)} questions/min`);
     if (llm) console.log(`requests: ${s.requests} (${s.retries} retries); usage: ${s.usage.promptTokens} prompt + ${s.usage.completionTokens} completion = ${s.usage.totalTokens} tokens`);
     console.log(`${s.out}/questions.jsonl (for eval-mcq and finetune-mcq), ${s.out}/corpus.txt (for data prepare)`);
+    if (s.holdout) {
+      const h = s.holdout;
+      console.log(`held out: ${h.passages} of ${s.passagesTotal} passages, ${h.heldoutQuestions} questions in ${s.out}/questions-heldout.jsonl; ` +
+        `the other ${h.trainQuestions} in ${s.out}/questions-train.jsonl and ${s.out}/corpus-train.txt`);
+    }
     if (s.stopped) {
       console.log(`stopped: continue with --resume`);
       process.exitCode = 130;

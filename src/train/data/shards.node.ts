@@ -39,14 +39,23 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 export interface ShardList {
-  /** Shards for training: *train*.bin in a directory, or the file itself. */
+  /** Shards for training: the train .bin shards of a directory (by name, see shardSplit), or the file itself. */
   train: string[];
-  /** *val*.bin in a directory (empty for a single file). */
+  /** The val .bin shards of a directory (empty for a single file). */
   val: string[];
 }
 
-/** A shard file -> { train: [file], val: [] }; a directory -> its *train*.bin and *val*.bin, sorted
- *  (a directory without *train* names uses all its non-val .bin files as train). */
+/** A shard's split by its name's last `train` or `val` (`valid`, `validation`) word, words being
+ *  separated by _ . - : `corpus-train_val_000000.bin` (from corpus-train.txt) is a val shard, and
+ *  `interval_train_000000.bin` a train one. */
+function shardSplit(file: string): 'train' | 'val' | undefined {
+  const words = file.toLowerCase().split(/[_.-]/).filter((w) => w === 'train' || w === 'val' || w === 'valid' || w === 'validation');
+  const last = words[words.length - 1];
+  return last === undefined ? undefined : last === 'train' ? 'train' : 'val';
+}
+
+/** A shard file -> { train: [file], val: [] }; a directory -> its train and val .bin shards by name
+ *  (shardSplit), sorted (a directory without train names uses all its non-val .bin files as train). */
 export function listShards(pathOrDir: string): ShardList {
   if (!existsSync(pathOrDir)) throw new DataError(`no such shard file or directory: ${pathOrDir}`);
   if (!statSync(pathOrDir).isDirectory()) return { train: [pathOrDir], val: [] };
@@ -54,9 +63,9 @@ export function listShards(pathOrDir: string): ShardList {
     .filter((f) => f.endsWith('.bin'))
     .sort();
   if (bins.length === 0) throw new DataError(`no .bin shards in directory ${pathOrDir}`);
-  const val = bins.filter((f) => f.includes('val'));
-  let train = bins.filter((f) => f.includes('train'));
-  if (train.length === 0) train = bins.filter((f) => !f.includes('val'));
+  const val = bins.filter((f) => shardSplit(f) === 'val');
+  let train = bins.filter((f) => shardSplit(f) === 'train');
+  if (train.length === 0) train = bins.filter((f) => shardSplit(f) !== 'val');
   return { train: train.map((f) => join(pathOrDir, f)), val: val.map((f) => join(pathOrDir, f)) };
 }
 

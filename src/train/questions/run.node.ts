@@ -6,6 +6,10 @@
 //   <out>/corpus.txt        the kept questions as training text (one paragraph per question or case)
 //   <out>/done.jsonl        the journal: one line per finished passage, with the three files' sizes after it
 //   <out>/run.json          the settings (endpoint without key, model, prompt hash), inputs and counts
+//   <out>/questions-train.jsonl, questions-heldout.jsonl, corpus-train.txt
+//                           with --holdout-fraction: questions.jsonl split by passage (split.ts), and
+//                           the training text of the questions not held out; rewritten whole
+//                           (atomically) from questions.jsonl when a session ends
 //
 // A passage's results are appended to the three files and then its journal line, synchronously in
 // one turn of the event loop (so Ctrl-C never splits them) and fsynced; a kill in between leaves
@@ -28,6 +32,7 @@ import { checkReply, questionKey } from './reply';
 import { clozeReply, TermIndex } from './cloze';
 import { chatCompletion, redact, shownEndpoint, type Usage } from './client';
 import { corpusText, questionLines, type QuestionLine } from './records';
+import { heldOutPassages, splitByPassage } from './split';
 
 /** What `generateQuestions` is asked to do (the `mqg questions` flags). */
 export interface QuestionsOptions {
@@ -60,6 +65,8 @@ export interface QuestionsOptions {
   /** A multiple-choice file whose first `exampleCount` questions go into the prompt. */
   examples?: string;
   exampleCount: number;
+  /** Share of the passages whose questions go to questions-heldout.jsonl, not to the training files (0 = no split files). */
+  holdoutFraction: number;
   resume: boolean;
   overwrite: boolean;
   /** Stops the run after the passages in flight are cancelled (Ctrl-C); finished passages stay. */
@@ -69,7 +76,7 @@ export interface QuestionsOptions {
 /** The defaults of the `mqg questions` flags. */
 export const QUESTIONS_DEFAULTS = {
   generator: 'llm', apiKeyEnv: 'OPENAI_API_KEY', concurrency: 4, timeout: 120, retries: 5, backoff: 1, temperature: 0.7, maxTokens: 0,
-  passageTokens: 400, perPassage: 3, limit: 0, options: 5, minGrounding: 0, exampleCount: 3, resume: false, overwrite: false,
+  passageTokens: 400, perPassage: 3, limit: 0, options: 5, minGrounding: 0, exampleCount: 3, holdoutFraction: 0, resume: false, overwrite: false,
 } as const;
 
 /** Counts over every passage done (earlier sessions of a resumed run included). */
@@ -101,6 +108,14 @@ export interface QuestionsSummary extends QuestionsProgress {
   questionsPerMinute: number;
   stopped: boolean;
   out: string;
+  /** With --holdout-fraction: the passages held out (of passagesTotal) and the questions on each side. */
+  holdout?: HoldoutCounts;
+}
+
+export interface HoldoutCounts {
+  passages: number;
+  trainQuestions: number;
+  heldoutQuestions: number;
 }
 
 /** Where a run reports: retries and failures (`log`), and each passage done (`progress`). */
@@ -109,7 +124,10 @@ export interface QuestionsHooks {
   progress?: (p: QuestionsProgress) => void;
 }
 
-export const QUESTIONS_FILES = { questions: 'questions.jsonl', rejected: 'rejected.jsonl', corpus: 'corpus.txt', journal: 'done.jsonl', run: 'run.json' } as const;
+export const QUESTIONS_FILES = {
+  questions: 'questions.jsonl', rejected: 'rejected.jsonl', corpus: 'corpus.txt', journal: 'done.jsonl', run: 'run.json',
+  trainQuestions: 'questions-train.jsonl', heldoutQuestions: 'questions-heldout.jsonl', trainCorpus: 'corpus-train.txt',
+} as const;
 type Sizes = { questions: number; rejected: number; corpus: number };
 interface JournalLine extends Omit<QuestionCounts, 'passagesDone'> {
   passage: string;
@@ -184,9 +202,30 @@ function readJournal(out: string): { journal: JournalLine[]; seen: Set<string> }
     if (have < sizes[k]) throw new RunDirError(`--resume: ${file} is shorter (${have} bytes) than its journal says (${sizes[k]}); the run cannot be resumed`);
     if (have > sizes[k]) truncateSync(file, sizes[k]); // a passage cut short by a kill
   }
-  const questions = join(out, QUESTIONS_FILES.questions);
-  const lines = existsSync(questions) ? readFileSync(questions, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QuestionLine) : [];
+  const lines = readQuestionLines(out);
   return { journal, seen: new Set(lines.map((l) => questionKey({ question: l.question.slice(l.case && l.case_order === 1 ? l.case.length + 2 : 0), options: l.options, caseText: l.case }))) };
+}
+
+/** The lines of `<out>/questions.jsonl` (none when it is missing). */
+function readQuestionLines(out: string): QuestionLine[] {
+  const questions = join(out, QUESTIONS_FILES.questions);
+  return existsSync(questions) ? readFileSync(questions, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as QuestionLine) : [];
+}
+
+/** Rewrites the split files from questions.jsonl (--holdout-fraction > 0), or removes stale ones (0). */
+function writeSplit(o: QuestionsOptions, passages: readonly Passage[]): HoldoutCounts | undefined {
+  const files = { train: QUESTIONS_FILES.trainQuestions, heldout: QUESTIONS_FILES.heldoutQuestions, trainCorpus: QUESTIONS_FILES.trainCorpus };
+  if (!(o.holdoutFraction > 0)) {
+    for (const f of Object.values(files)) rmSync(join(o.out, f), { force: true });
+    return undefined;
+  }
+  const heldOut = heldOutPassages(passages.map((p) => p.id), o.holdoutFraction);
+  const split = splitByPassage(readQuestionLines(o.out), heldOut);
+  const jsonl = (xs: readonly object[]) => xs.map((x) => `${JSON.stringify(x)}\n`).join('');
+  writeFileAtomicSync(join(o.out, files.train), jsonl(split.train));
+  writeFileAtomicSync(join(o.out, files.heldout), jsonl(split.heldout));
+  writeFileAtomicSync(join(o.out, files.trainCorpus), split.trainCorpus);
+  return { passages: heldOut.size, trainQuestions: split.train.length, heldoutQuestions: split.heldout.length };
 }
 
 /** Appends `text` to `path` and fsyncs it; returns the file's size after. */
@@ -231,7 +270,7 @@ function writeRunJson(o: QuestionsOptions, fixed: Fixed, counts: object): void {
   const settings = {
     text: o.text, apiKeyEnv: o.generator === 'llm' ? o.apiKeyEnv : null, concurrency: o.concurrency, timeout: o.timeout, retries: o.retries,
     temperature: o.temperature, maxTokens: o.maxTokens, limit: o.limit, prompt: o.prompt ?? (o.generator === 'llm' ? 'default' : null),
-    examples: o.examples ?? null, exampleCount: o.exampleCount,
+    examples: o.examples ?? null, exampleCount: o.exampleCount, holdoutFraction: o.holdoutFraction,
   };
   writeFileAtomicSync(join(o.out, QUESTIONS_FILES.run), redact(JSON.stringify({ command: 'questions', version: 1, fixed, settings, counts, updated: new Date().toISOString() }, null, 2), o.apiKey) + '\n');
 }
@@ -286,16 +325,18 @@ export async function generateQuestions(o: QuestionsOptions, hooks: QuestionsHoo
       }
     }
   };
+  let holdout: HoldoutCounts | undefined;
   try {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, queue.length)) }, worker));
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    writeRunJson(o, inputs.fixed, { ...sum(journal), failed });
+    holdout = writeSplit(o, inputs.passages);
+    writeRunJson(o, inputs.fixed, { ...sum(journal), failed, ...(holdout ? { holdout } : {}) });
   }
   if (fatal !== undefined) throw fatal;
   const p = progress();
   return {
-    ...p, duplicates: inputs.duplicates, resumedPassages, out: o.out, stopped: o.signal?.aborted ?? false,
+    ...p, duplicates: inputs.duplicates, resumedPassages, out: o.out, stopped: o.signal?.aborted ?? false, holdout,
     questionsPerMinute: p.seconds > 0 ? ((p.kept - keptBefore) / p.seconds) * 60 : 0,
   };
 }
