@@ -3,7 +3,7 @@
 // 1024, scale_attn_by_inverse_layer_idx) of random fp32 weights as sharded safetensors (~10.4 GB, in
 // a temp directory outside the repo; deleted afterwards unless --keep). In one run, one process after
 // the other, each under /usr/bin/time -v (peak RSS):
-//   for each of f16, q8_0, q4_0 (weights stored so; activations at --precision, default f16):
+//   for each weight type: unquantized at --precision (default f16), q8_0, q4_0 (`--quantize`):
 //     mqg eval at B1×T128 (2 batches) and B1×T32 (4 batches): load time, tokens/s, loss, peak RSS;
 //     mqg sample --prompt-ids (the shard's first 16 tokens) --max-tokens 16 --temperature 0: greedy
 //       decode tokens/s;
@@ -19,19 +19,20 @@
 //
 //   node scripts/build.mjs --no-types && node bench/biomedlm.mjs [--dir D] [--keep] [--reuse]
 //        [--only f16,q8_0,q4_0] [--skip-torch] [--skip-lora] [--layers N] [--preset P] [--vocab V]
-//        [--precision f16|f32] [--threads N] [--python P] [--max-shard-size 5e9] [--write-only] [--no-readme]
+//        [--precision f16|f32] [--threads N] [--python P] [--mqg CLI] [--max-shard-size 5e9] [--write-only]
+//        [--no-readme]
 // (`npm run bench:biomedlm -- ARGS` builds first.) --write-only writes the checkpoint and stops
-// (bench/lora-biomedlm.mjs uses it); --reuse keeps a --dir that already holds the same model.
+// (bench/lora-biomedlm.mjs uses it); --reuse uses a --dir that already holds the same model, and
+// leaves it there.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cores, cpuModel } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'dist/node/cli.js');
-if (!existsSync(cli)) throw new Error('build first: node scripts/build.mjs --no-types');
+if (!existsSync(path.join(root, 'dist/node/cli.js'))) throw new Error('build first: node scripts/build.mjs --no-types');
 const { presetConfig, paramShapes } = await import(path.join(root, 'dist/lib/model/config.js'));
 const { writeCheckpoint } = await import(path.join(root, 'dist/lib/model/checkpoint-write.node.js'));
 const { encodeShard } = await import(path.join(root, 'dist/lib/train/data/shards.js'));
@@ -42,8 +43,14 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const flag = (name) => args.includes(`--${name}`);
+// --mqg times another build's CLI (its dist/node/cli.js) on the same checkpoint
+const cli = path.resolve(opt('mqg', path.join(root, 'dist/node/cli.js')));
+if (!existsSync(cli)) throw new Error(`--mqg ${cli}: no such file`);
 
-const TYPES = ['f16', 'q8_0', 'q4_0'];
+const precision = opt('precision', 'f16');
+if (!['f16', 'f32'].includes(precision)) throw new Error(`--precision ${precision}: f16 or f32 expected`);
+// the weight types: unquantized (stored at the compute precision), then GGML's
+const TYPES = [precision, 'q8_0', 'q4_0'];
 const EVALS = [{ B: 1, T: 128, batches: 2 }, { B: 1, T: 32, batches: 4 }];
 const PROMPT = 16, NEW = 16;
 const LORA = { r: 8, alpha: 16, targets: 'c_attn,c_fc', T: 128, steps: 2 };
@@ -56,7 +63,6 @@ const config = { ...base, nLayer: layers };
 const full = preset === 'biomedlm' && layers === base.nLayer;
 const only = (opt('only', TYPES.join(',')) ?? '').split(',').filter(Boolean);
 for (const t of only) if (!TYPES.includes(t)) throw new Error(`--only ${t}: one of ${TYPES.join(', ')} expected`);
-const precision = opt('precision', 'f16');
 const threads = Number(opt('threads', cores()));
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
 
@@ -67,6 +73,8 @@ const data = `${dir}-bench-tokens.bin`;
 const loraOut = `${dir}-bench-lora-run`;
 const describe = `${preset}-shaped (${config.nLayer} layers × ${config.nEmbd}, ${config.nHead} heads, vocab ${config.vocabSize}), random fp32 weights, sharded safetensors`;
 
+let reused = false; // a checkpoint this run did not write is never deleted
+
 /** The checkpoint, unless --reuse finds the same model in --dir; returns its size in bytes. */
 async function ensureCheckpoint() {
   const cfgFile = path.join(dir, 'config.json');
@@ -75,7 +83,8 @@ async function ensureCheckpoint() {
     const want = { n_layer: config.nLayer, n_embd: config.nEmbd, n_head: config.nHead, vocab_size: config.vocabSize };
     const differs = Object.entries(want).filter(([k, v]) => c[k] !== v).map(([k, v]) => `${k} ${c[k]} (want ${v})`);
     if (differs.length) throw new Error(`--reuse: ${cfgFile} is another model: ${differs.join(', ')}`);
-    console.log(`reusing ${dir}`);
+    console.log(`reusing ${dir} (kept afterwards)`);
+    reused = true;
   } else {
     // Random weights like GPT-2's initialisation (matmul weights and embeddings ~ U(±0.035): std 0.02;
     // LayerNorm weight 1, biases 0), generated tensor by tensor while the writer streams them out.
@@ -99,9 +108,9 @@ async function ensureCheckpoint() {
 }
 
 /** A finished child under /usr/bin/time -v: its status, output, peak RSS and wall time. */
-function timed(argv) {
+function timed(argv, extraEnv = {}) {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-v', ...argv], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-v', ...argv], { encoding: 'utf8', env: { ...env, ...extraEnv }, maxBuffer: 1 << 26 });
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '')?.[1]);
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', peak_rss_bytes: rssKb * 1024, wall_seconds: (performance.now() - t0) / 1000 };
 }
@@ -121,7 +130,7 @@ function lastJson(stdout) {
 }
 
 const mqg = (...a) => [process.execPath, cli, ...a.map(String)];
-const quantize = (type) => (type === 'f16' ? [] : ['--quantize', type]);
+const quantize = (type) => (type === precision ? [] : ['--quantize', type]);
 
 /** mqg eval at one shape. */
 function ourEval(type, { B, T, batches }) {
@@ -160,7 +169,9 @@ function torchPeer() {
   const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
   if (!python) return { status: 'unavailable', reason: `no Python with torch (tried ${candidates.join(', ')}; apt-get install python3-torch)` };
   const evalArg = EVALS.map((e) => `${e.B}x${e.T}x${e.batches}`).join(',');
-  const r = timed([python, path.join(root, 'bench/peers/torch_gpt2.py'), '--checkpoint', dir, '--data', data, '--eval', evalArg, '--prompt-tokens', String(PROMPT), '--new-tokens', String(NEW), '--threads', String(threads)]);
+  // OpenMP (torch's own kernels) and OpenBLAS (its GEMMs) at the same thread count
+  const r = timed([python, path.join(root, 'bench/peers/torch_gpt2.py'), '--checkpoint', dir, '--data', data, '--eval', evalArg, '--prompt-tokens', String(PROMPT), '--new-tokens', String(NEW), '--threads', String(threads)],
+    { OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) });
   const j = r.status === 0 ? lastJson(r.stdout) : undefined;
   if (!j) return { ...failure('bench/peers/torch_gpt2.py', r), peak_rss_bytes: r.peak_rss_bytes };
   return { status: 'ok', ...j, peak_rss_bytes: r.peak_rss_bytes, wall_seconds: r.wall_seconds };
@@ -178,7 +189,7 @@ function ratios(runs, torch) {
     add(`eval B${e.B}×T${e.T}`, best(ok.filter((r) => r.what === 'eval' && r.T === e.T), 'tokens_per_second', true), 'tokens_per_second', t?.tokens_per_second, true);
   }
   add('greedy decode', best(ok.filter((r) => r.what === 'decode'), 'tokens_per_second', true), 'tokens_per_second', torch.decode?.tokens_per_second, true);
-  add('load', best(ok.filter((r) => r.what === 'eval'), 'load_seconds', false), 'load_seconds', torch.load_seconds, false);
+  add('load', best(ok, 'load_seconds', false), 'load_seconds', torch.load_seconds, false);
   add('peak RSS of eval', best(ok.filter((r) => r.what === 'eval'), 'peak_rss_bytes', false), 'peak_rss_bytes', torch.peak_rss_bytes, false);
   return out;
 }
@@ -194,7 +205,7 @@ function goals(runs, torch) {
   }
   const lora = ok.find((r) => r.what === 'lora' && r.type === 'q4_0');
   if (lora) g.push({ name: 'q4_0 LoRA step peak RSS (GiB)', value: lora.peak_rss_bytes / GiB, goal: '≤ 4', met: lora.peak_rss_bytes / GiB <= 4 });
-  const loads = ok.filter((r) => r.what === 'eval').map((r) => r.load_seconds);
+  const loads = ok.filter((r) => r.load_seconds != null).map((r) => r.load_seconds);
   if (loads.length) g.push({ name: 'load, best (s)', value: Math.min(...loads), goal: '≤ 60', met: Math.min(...loads) <= 60 });
   if (torch.status === 'ok') {
     const q4 = ok.find((r) => r.what === 'decode' && r.type === 'q4_0');
@@ -212,9 +223,10 @@ function goals(runs, torch) {
 function versions() {
   const git = spawnSync('git', ['-C', root, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
   const doctor = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env });
+  const own = cli === path.join(root, 'dist/node/cli.js');
   return {
     mqg: JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version,
-    commit: git.status === 0 ? git.stdout.trim() : 'unknown',
+    commit: own ? (git.status === 0 ? git.stdout.trim() : 'unknown') : `the build at ${cli}`,
     node: process.version,
     adapter: /^adapter: (.+)$/m.exec(doctor.stdout ?? '')?.[1] ?? 'unknown',
   };
@@ -232,6 +244,7 @@ function summary(r) {
 
 async function main() {
   const t0 = performance.now();
+  const loadAverage = loadavg(); // other jobs on the machine move every figure
   const bytes = await ensureCheckpoint();
   if (flag('write-only')) return;
   // One token shard for every run: (i · 7919) mod V, enough for the evals and the LoRA steps.
@@ -253,23 +266,24 @@ async function main() {
     console.log(`PyTorch float32: load ${torch.load_seconds.toFixed(1)} s | greedy decode ${torch.decode.tokens_per_second.toFixed(2)} tokens/s | peak RSS ${(torch.peak_rss_bytes / GiB).toFixed(2)} GiB | ${torch.threads} threads, torch ${torch.torch}`);
   } else console.log(`PyTorch: ${torch.status}: ${torch.reason}`);
 
-  // The peer's correctness, every run: its loss on the same tokens against ours (f16 weights, f16 activations).
+  // The peer's correctness, every run: its loss on the same tokens against ours, and its greedy ids
+  // against ours unquantized (equal at --precision f32; f16 rounding may change a near tie).
   const checks = [];
   for (const e of torch.status === 'ok' ? torch.eval : []) {
     for (const r of runs.filter((x) => x.what === 'eval' && x.T === e.T && x.status === 'ok')) checks.push({ type: r.type, T: e.T, ours: r.loss, torch: e.loss, difference: r.loss - e.loss });
   }
-  const f16Decode = runs.find((r) => r.what === 'decode' && r.type === 'f16' && r.status === 'ok');
-  if (f16Decode && torch.decode) {
+  const plainDecode = runs.find((r) => r.what === 'decode' && r.type === precision && r.status === 'ok');
+  if (plainDecode && torch.decode) {
     let same = 0;
-    while (same < Math.min(f16Decode.ids.length, torch.decode.ids.length) && f16Decode.ids[same] === torch.decode.ids[same]) same++;
-    checks.push({ type: 'f16', decode_leading_ids_equal: same, of: torch.decode.ids.length });
+    while (same < Math.min(plainDecode.ids.length, torch.decode.ids.length) && plainDecode.ids[same] === torch.decode.ids[same]) same++;
+    checks.push({ type: precision, decode_leading_ids_equal: same, of: torch.decode.ids.length });
   }
   for (const c of checks) console.log(`check ${JSON.stringify(c)}`);
 
   const date = new Date().toISOString();
   const result = {
     kind: full ? 'biomedlm' : 'biomedlm-dev',
-    date, cpu: cpuModel(), cores: cores(), threads, load: (await import('node:os')).loadavg(),
+    date, cpu: cpuModel(), cores: cores(), threads, load: loadAverage,
     versions: versions(),
     model: { description: describe, preset, n_layer: config.nLayer, n_head: config.nHead, n_embd: config.nEmbd, vocab_size: config.vocabSize, bytes },
     precision, evals: EVALS, decode: { prompt_tokens: PROMPT, new_tokens: NEW }, lora: LORA,
@@ -282,7 +296,8 @@ async function main() {
   for (const g of result.goals) console.log(`goal ${g.name}: ${g.value.toFixed(2)} (${g.goal}): ${g.met ? 'met' : 'NOT met'}`);
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
   const file = path.join(root, `bench/results/${full ? 'biomedlm' : 'biomedlm-dev'}-${date.slice(0, 10)}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(`${file}.tmp`, JSON.stringify(result, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file); // a reader never sees half a file
   console.log(`wrote ${path.relative(root, file)} (${(result.wall_seconds / 60).toFixed(1)} min)`);
   if (full && !flag('no-readme')) spawnSync(process.execPath, [path.join(root, 'dist/bench/train.js'), '--readme-only'], { cwd: root, stdio: 'inherit' });
 }
@@ -291,7 +306,7 @@ try {
   await main();
 } finally {
   rmSync(data, { force: true });
-  if (!flag('keep') && !flag('write-only')) {
+  if (!flag('keep') && !flag('write-only') && !reused) {
     rmSync(dir, { recursive: true, force: true });
     if (tempParent) rmSync(tempParent, { recursive: true, force: true });
   }

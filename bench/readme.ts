@@ -147,6 +147,7 @@ export interface BiomedlmResult {
     reason?: string;
     torch?: string;
     threads?: number;
+    blas?: string;
     load_seconds?: number;
     eval?: { B: number; T: number; tokens_per_second: number }[];
     decode?: { tokens_per_second: number } | null;
@@ -158,7 +159,6 @@ export interface BiomedlmResult {
 
 const BIOMEDLM_START = '<!-- biomedlm:start -->';
 const BIOMEDLM_END = '<!-- biomedlm:end -->';
-const TYPES = ['f16', 'q8_0', 'q4_0'];
 const GiB = 2 ** 30;
 
 /** The newest full-size BioMedLM result (bench/results/biomedlm-YYYY-MM-DD.json; -dev files are development runs). */
@@ -170,6 +170,7 @@ export function latestBiomedlm(dir = 'bench/results'): { file: string; result: B
 
 /** The BioMedLM table: a row per measure, a column per weight type, PyTorch's and the best ratio. */
 export function biomedlmTable(r: BiomedlmResult): string[] {
+  const TYPES = [r.precision, 'q8_0', 'q4_0']; // unquantized at the compute precision, then GGML's
   const runs = (what: string, type: string, T?: number) => r.runs.filter((x) => x.what === what && x.type === type && (T === undefined || x.T === T));
   // a cell: the figure of an ok run, else why there is none
   const cell = (rows: BiomedlmRun[], figure: (ok: BiomedlmRun[]) => string) => {
@@ -184,11 +185,14 @@ export function biomedlmTable(r: BiomedlmResult): string[] {
   const t = r.torch.status === 'ok' ? r.torch : undefined;
   const gib = (bytes: number) => `${f(bytes / GiB, 2)} GiB`;
   const line = (label: string, cells: string[], theirs: string, measure?: string) => `| ${label} | ${cells.join(' | ')} | ${theirs} | ${measure ? ratio(measure) : '–'} |`;
-  const first = r.evals[0]!;
   const lines = [
     `| | ${TYPES.map((x) => `mqg-webgpu ${x}`).join(' | ')} | PyTorch float32, ${t?.threads ?? r.threads} threads | best ours / PyTorch |`,
     `|---|${TYPES.map(() => '---:|').join('')}---:|---:|`,
-    line(`load the ${f(r.model.bytes / 1e9, 2)} GB checkpoint`, TYPES.map((x) => cell(runs('eval', x, first.T), (ok) => `${f(ok[0]!.load_seconds!, 1)} s`)), t ? `${f(t.load_seconds!, 1)} s` : '–', 'load'),
+    line(`load the ${f(r.model.bytes / 1e9, 2)} GB checkpoint (best of the runs)`, TYPES.map((x) => {
+      // every eval and decode process loads the same weights: the best of them
+      const loads = r.runs.filter((o) => o.type === x && o.status === 'ok' && o.load_seconds != null).map((o) => o.load_seconds!);
+      return loads.length ? `${f(Math.min(...loads), 1)} s` : cell(runs('eval', x), () => '');
+    }), t ? `${f(t.load_seconds!, 1)} s` : '–', 'load'),
     ...r.evals.map((e) => {
       const theirs = t?.eval?.find((x) => x.B === e.B && x.T === e.T);
       return line(`eval B${e.B}×T${e.T} (${e.batches} batches)`, TYPES.map((x) => cell(runs('eval', x, e.T), (ok) => `${f(ok[0]!.tokens_per_second!, 2)} tokens/s`)), theirs ? `${f(theirs.tokens_per_second, 2)} tokens/s` : '–', `eval B${e.B}×T${e.T}`);
@@ -203,7 +207,8 @@ export function biomedlmTable(r: BiomedlmResult): string[] {
 /** docs/benchmarks.md's BioMedLM block: how it was measured, the table, what was not measured, the goals. */
 export function biomedlmMarkdown(r: BiomedlmResult, file: string): string {
   const v = r.versions;
-  const torch = r.torch.status === 'ok' ? `PyTorch ${r.torch.torch} float32 with ${r.torch.threads} threads` : `PyTorch not run (${r.torch.reason})`;
+  const blas = r.torch.blas?.split(', ').at(-1)?.split('/').at(-1);
+  const torch = r.torch.status === 'ok' ? `PyTorch ${r.torch.torch} float32 with ${r.torch.threads} threads${blas ? ` (${blas})` : ''}` : `PyTorch not run (${r.torch.reason})`;
   const lines = [
     `Measured ${r.date.slice(0, 10)} on **${r.cpu}** (${r.cores} cores; load average at the start ${r.load.map((x) => x.toFixed(1)).join(' ')}), ` +
       `adapter ${v.adapter}; one \`npm run bench:biomedlm\` run (\`${file}\`), every figure from its own process, one after the other: ` +

@@ -185,6 +185,16 @@ def greedy(model, prompt, new_tokens):
             'median_step_ms': step_ms[len(step_ms) // 2] if step_ms else None}
 
 
+def blas_library():
+    """The BLAS this process loaded (Debian's torch calls the system libblas, e.g. OpenBLAS)."""
+    try:
+        with open('/proc/self/maps') as f:
+            paths = {line.split()[-1] for line in f if 'blas' in line.rsplit('/', 1)[-1]}
+        return ', '.join(sorted(os.path.realpath(p) for p in paths)) or 'none found'
+    except OSError:
+        return 'unknown'
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--checkpoint', required=True)
@@ -214,7 +224,7 @@ def main():
         decode = greedy(model, tokens[:args.prompt_tokens], args.new_tokens) if args.new_tokens > 0 else None
     print(json.dumps({
         'system': 'PyTorch', 'dtype': 'float32', 'torch': torch.__version__,
-        'python': sys.version.split()[0], 'threads': torch.get_num_threads(),
+        'python': sys.version.split()[0], 'threads': torch.get_num_threads(), 'blas': blas_library(),
         'load_seconds': load_seconds, 'eval': evals, 'decode': decode,
         'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }))
