@@ -20,7 +20,7 @@
 //   node scripts/build.mjs --no-types && node bench/biomedlm.mjs [--dir D] [--keep] [--reuse]
 //        [--only f16,q8_0,q4_0] [--skip-torch] [--skip-lora] [--layers N] [--preset P] [--vocab V]
 //        [--precision f16|f32] [--threads N] [--python P] [--mqg CLI] [--max-shard-size 5e9] [--write-only]
-//        [--no-readme]
+//        [--timeout-min 45 (per process)] [--no-readme]
 // (`npm run bench:biomedlm -- ARGS` builds first.) --write-only writes the checkpoint and stops
 // (bench/lora-biomedlm.mjs uses it); --reuse uses a --dir that already holds the same model, and
 // leaves it there.
@@ -64,6 +64,7 @@ const full = preset === 'biomedlm' && layers === base.nLayer;
 const only = (opt('only', TYPES.join(',')) ?? '').split(',').filter(Boolean);
 for (const t of only) if (!TYPES.includes(t)) throw new Error(`--only ${t}: one of ${TYPES.join(', ')} expected`);
 const threads = Number(opt('threads', cores()));
+const timeoutMin = Number(opt('timeout-min', 45)); // per process
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
 
 const tempParent = opt('dir') ? undefined : mkdtempSync(path.join(tmpdir(), 'mqg-biomedlm-'));
@@ -107,10 +108,12 @@ async function ensureCheckpoint() {
   return readdirSync(dir).reduce((a, f) => a + statSync(path.join(dir, f)).size, 0);
 }
 
-/** A finished child under /usr/bin/time -v: its status, output, peak RSS and wall time. */
+/** A finished child under /usr/bin/time -v: its status, output, peak RSS and wall time. coreutils'
+ *  timeout stops the whole process group (time and its child) after --timeout-min minutes. */
 function timed(argv, extraEnv = {}) {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-v', ...argv], { encoding: 'utf8', env: { ...env, ...extraEnv }, maxBuffer: 1 << 26 });
+  const r = spawnSync('timeout', [`${timeoutMin * 60}`, '/usr/bin/time', '-v', ...argv], { encoding: 'utf8', env: { ...env, ...extraEnv }, maxBuffer: 1 << 26 });
+  if (r.status === 124) r.stderr = `${r.stderr ?? ''}\ntimed out after ${timeoutMin} min (--timeout-min)`;
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '')?.[1]);
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', peak_rss_bytes: rssKb * 1024, wall_seconds: (performance.now() - t0) / 1000 };
 }
