@@ -257,12 +257,14 @@ async function main() {
   const prompt = tokens.slice(0, PROMPT);
 
   const runs = [];
-  const record = (row) => (runs.push(row), console.log(summary(row)));
+  const started = () => `[${((performance.now() - t0) / 60000).toFixed(1)} min]`;
+  const record = (row) => (runs.push(row), console.log(`${started()} ${summary(row)}`));
   for (const type of only) {
     for (const e of EVALS) record(ourEval(type, e));
     record(ourDecode(type, prompt));
     if (type === 'q4_0' && !flag('skip-lora')) record(ourLora(type));
   }
+  console.log(`${started()} PyTorch next`);
   const torch = flag('skip-torch') ? { status: 'skipped', reason: '--skip-torch' } : torchPeer();
   if (torch.status === 'ok') {
     for (const e of torch.eval) console.log(`PyTorch float32 eval B${e.B}×T${e.T}: ${e.tokens_per_second.toFixed(2)} tokens/s | loss ${e.loss.toFixed(4)}`);
