@@ -1,4 +1,4 @@
-// LoRA on a BioMedLM-sized model: the BioMedLM-shaped random fp32 checkpoint of bench/biomedlm-eval.mjs
+// LoRA on a BioMedLM-sized model: the BioMedLM-shaped random fp32 checkpoint of bench/biomedlm.mjs
 // (32 layers, width 2560, vocab 28896, ~10.4 GB sharded safetensors; written by that script, reused
 // with --dir D --reuse), then
 //   1. full fine-tuning of it (f16, B 1 x T 128) through `mqg train`: refused up front with the figures;
@@ -57,9 +57,9 @@ const data = `${dir}-lora-tokens.bin`;
 const out = `${dir}-lora-run`;
 try {
   if (!(flag('reuse') && existsSync(path.join(dir, 'config.json')))) {
-    // the checkpoint as the eval bench writes it (its eval is the shortest it allows)
-    const g = spawnSync(process.execPath, [path.join(root, 'bench/biomedlm-eval.mjs'), '--dir', dir, '--keep', '--preset', preset, '--seq-len', '8', '--max-batches', '1'], { stdio: 'inherit' });
-    if (g.status !== 0) throw new Error('bench/biomedlm-eval.mjs failed');
+    // the checkpoint as the BioMedLM bench writes it
+    const g = spawnSync(process.execPath, [path.join(root, 'bench/biomedlm.mjs'), '--dir', dir, '--write-only', '--preset', preset], { stdio: 'inherit' });
+    if (g.status !== 0) throw new Error('bench/biomedlm.mjs --write-only failed');
   }
   writeFileSync(data, encodeShard(Array.from({ length: T * (steps + 1) + 1 }, (_, i) => (i * 7919) % config.vocabSize), config.vocabSize));
   const common = ['--init', dir, '--data', data, '--batch-size', '1', '--seq-len', String(T), '--steps', String(steps), '--precision', 'f16', '--schedule', 'constant',

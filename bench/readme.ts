@@ -3,7 +3,11 @@
 // <!-- bench:end -->, and the README's headline rows (the mqg-tiny training rows, our matmul and
 // the native one) between <!-- headline:start --> and <!-- headline:end -->, so the front page
 // never goes stale. Run by the bench itself; on its own: `npm run bench -- --readme-only`.
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Likewise the BioMedLM table (ours in f16, q8_0, q4_0 against PyTorch float32) from the newest
+// bench/results/biomedlm-<date>.json (written by `npm run bench:biomedlm`, bench/biomedlm.mjs), in
+// docs/benchmarks.md and the README between <!-- biomedlm:start --> and <!-- biomedlm:end -->; with no
+// such file yet, those blocks are left as they are.
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { BenchResult, MatmulRow, TrainRow } from './train/types';
 
 const START = '<!-- bench:start -->';
@@ -90,11 +94,155 @@ function replaceBetween(path: string, start: string, end: string, body: string):
   return undefined;
 }
 
-/** Rewrite docs/benchmarks.md's table and the README's headline; returns a one-line summary. */
+/** Rewrite docs/benchmarks.md's tables and the README's headlines; returns a summary line per table. */
 export function writeReadmeTable(page = 'docs/benchmarks.md', readme = 'README.md'): string {
+  return [writeTrainTables(page, readme), writeBiomedlmTables(page, readme)].join('\n');
+}
+
+function writeTrainTables(page: string, readme: string): string {
   const latest = latestResult();
   if (!latest) return 'no bench/results/<date>.json yet: run npm run bench';
   const problem = replaceBetween(page, START, END, resultMarkdown(latest.result, latest.file)) ??
     replaceBetween(readme, '<!-- headline:start -->', '<!-- headline:end -->', headlineMarkdown(latest.result));
   return problem ?? `${page} and ${readme}'s headline: performance tables from ${latest.file}`;
+}
+
+// ---- BioMedLM against PyTorch (issue 23)
+
+/** One mqg run of bench/biomedlm.mjs: an eval shape, the greedy decode or the LoRA steps of one weight type. */
+export interface BiomedlmRun {
+  type: string;
+  what: 'eval' | 'decode' | 'lora';
+  status: 'ok' | 'unavailable' | 'failed';
+  reason?: string;
+  B?: number;
+  T?: number;
+  batches?: number;
+  load_seconds?: number;
+  tokens_per_second?: number;
+  peak_rss_bytes: number;
+  new_tokens?: number;
+  step_ms?: number[];
+  r?: number;
+  targets?: string;
+}
+
+/** bench/results/biomedlm-<date>.json, the fields the tables read. */
+export interface BiomedlmResult {
+  kind: string;
+  date: string;
+  cpu: string;
+  cores: number;
+  threads: number;
+  load: number[];
+  versions: { mqg: string; commit: string; node: string; adapter: string };
+  model: { description: string; bytes: number };
+  precision: string;
+  evals: { B: number; T: number; batches: number }[];
+  decode: { prompt_tokens: number; new_tokens: number };
+  lora: { r: number; targets: string; T: number; steps: number };
+  runs: BiomedlmRun[];
+  torch: {
+    status: string;
+    reason?: string;
+    torch?: string;
+    threads?: number;
+    blas?: string;
+    load_seconds?: number;
+    eval?: { B: number; T: number; tokens_per_second: number }[];
+    decode?: { tokens_per_second: number } | null;
+    peak_rss_bytes?: number;
+  };
+  ratios: { measure: string; best_type: string; ratio: number }[];
+  goals: { name: string; value: number; goal: string; met: boolean }[];
+}
+
+const BIOMEDLM_START = '<!-- biomedlm:start -->';
+const BIOMEDLM_END = '<!-- biomedlm:end -->';
+const GiB = 2 ** 30;
+
+/** The newest full-size BioMedLM result (bench/results/biomedlm-YYYY-MM-DD.json; -dev files are development runs). */
+export function latestBiomedlm(dir = 'bench/results'): { file: string; result: BiomedlmResult } | undefined {
+  if (!existsSync(dir)) return undefined;
+  const file = readdirSync(dir).filter((f) => /^biomedlm-\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort().at(-1);
+  return file ? { file: `${dir}/${file}`, result: JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as BiomedlmResult } : undefined;
+}
+
+/** The BioMedLM table: a row per measure, a column per weight type, PyTorch's and the best ratio. */
+export function biomedlmTable(r: BiomedlmResult): string[] {
+  const TYPES = [r.precision, 'q8_0', 'q4_0']; // unquantized at the compute precision, then GGML's
+  const runs = (what: string, type: string, T?: number) => r.runs.filter((x) => x.what === what && x.type === type && (T === undefined || x.T === T));
+  // a cell: the figure of an ok run, else why there is none
+  const cell = (rows: BiomedlmRun[], figure: (ok: BiomedlmRun[]) => string) => {
+    const ok = rows.filter((x) => x.status === 'ok');
+    if (ok.length && ok.length === rows.length) return figure(ok);
+    return rows.length ? (rows.some((x) => x.status === 'failed') ? 'failed' : 'not available') : '–';
+  };
+  const ratio = (measure: string) => {
+    const q = r.ratios.find((x) => x.measure === measure);
+    return q ? `${f(100 * q.ratio)}% (${q.best_type})` : '–';
+  };
+  const t = r.torch.status === 'ok' ? r.torch : undefined;
+  const gib = (bytes: number) => `${f(bytes / GiB, 2)} GiB`;
+  const line = (label: string, cells: string[], theirs: string, measure?: string) => `| ${label} | ${cells.join(' | ')} | ${theirs} | ${measure ? ratio(measure) : '–'} |`;
+  const lines = [
+    `| | ${TYPES.map((x) => `mqg-webgpu ${x}`).join(' | ')} | PyTorch float32, ${t?.threads ?? r.threads} threads | best ours / PyTorch |`,
+    `|---|${TYPES.map(() => '---:|').join('')}---:|---:|`,
+    line(`load the ${f(r.model.bytes / 1e9, 2)} GB checkpoint (best of the runs)`, TYPES.map((x) => {
+      // every eval and decode process loads the same weights: the best of them
+      const loads = r.runs.filter((o) => o.type === x && o.status === 'ok' && o.load_seconds != null).map((o) => o.load_seconds!);
+      return loads.length ? `${f(Math.min(...loads), 1)} s` : cell(runs('eval', x), () => '');
+    }), t ? `${f(t.load_seconds!, 1)} s` : '–', 'load'),
+    ...r.evals.map((e) => {
+      const theirs = t?.eval?.find((x) => x.B === e.B && x.T === e.T);
+      return line(`eval B${e.B}×T${e.T} (${e.batches} batches)`, TYPES.map((x) => cell(runs('eval', x, e.T), (ok) => `${f(ok[0]!.tokens_per_second!, 2)} tokens/s`)), theirs ? `${f(theirs.tokens_per_second, 2)} tokens/s` : '–', `eval B${e.B}×T${e.T}`);
+    }),
+    line(`greedy decode with KV cache, ${r.decode.new_tokens} tokens after ${r.decode.prompt_tokens}`, TYPES.map((x) => cell(runs('decode', x), (ok) => `${f(ok[0]!.tokens_per_second!, 2)} tokens/s`)), t?.decode ? `${f(t.decode.tokens_per_second, 2)} tokens/s` : '–', 'greedy decode'),
+    line('peak RSS of eval', TYPES.map((x) => cell(runs('eval', x), (ok) => gib(Math.max(...ok.map((o) => o.peak_rss_bytes))))), t ? gib(t.peak_rss_bytes!) : '–', 'peak RSS of eval'),
+    line(`peak RSS of a LoRA step (r ${r.lora.r} on ${r.lora.targets}, B1×T${r.lora.T})`, TYPES.map((x) => cell(runs('lora', x), (ok) => gib(ok[0]!.peak_rss_bytes))), '–'),
+  ];
+  return lines;
+}
+
+/** docs/benchmarks.md's BioMedLM block: how it was measured, the table, what was not measured, the goals. */
+export function biomedlmMarkdown(r: BiomedlmResult, file: string): string {
+  const v = r.versions;
+  const blas = r.torch.blas?.split(', ').at(-1)?.split('/').at(-1);
+  const torch = r.torch.status === 'ok' ? `PyTorch ${r.torch.torch} float32 with ${r.torch.threads} threads${blas ? ` (${blas})` : ''}` : `PyTorch not run (${r.torch.reason})`;
+  const lines = [
+    `Measured ${r.date.slice(0, 10)} on **${r.cpu}** (${r.cores} cores; load average at the start ${r.load.map((x) => x.toFixed(1)).join(' ')}), ` +
+      `adapter ${v.adapter}; one \`npm run bench:biomedlm\` run (\`${file}\`), every figure from its own process, one after the other: ` +
+      `mqg-webgpu ${v.mqg} (${v.commit}, Node ${v.node}, activations in ${r.precision}) and ${torch}. The model: ${r.model.description}.`,
+    '',
+    ...biomedlmTable(r),
+  ];
+  const missing = r.runs.filter((x) => x.status !== 'ok');
+  if (missing.length) {
+    lines.push('', 'Not measured:', '');
+    for (const x of missing) lines.push(`- ${x.type} ${x.what}${x.T ? ` B${x.B}×T${x.T}` : ''}: ${x.reason}`);
+  }
+  if (r.goals.length) {
+    lines.push('', 'Goals (issue 23), from this run:', '');
+    for (const g of r.goals) lines.push(`- ${g.name}: ${g.value.toFixed(2)} (goal ${g.goal}): ${g.met ? 'met' : '**not met**'}`);
+  }
+  return lines.join('\n');
+}
+
+/** The README's BioMedLM headline: the run's machine and date, and the table. */
+export function biomedlmHeadline(r: BiomedlmResult): string {
+  return [
+    'On the BioMedLM-shaped 2.7B checkpoint (random fp32 weights), against PyTorch float32 on the same CPU,',
+    `from one \`npm run bench:biomedlm\` run on a ${r.cores}-core ${r.cpu}, ${r.date.slice(0, 10)}`,
+    '([docs/benchmarks.md](docs/benchmarks.md#biomedlm-against-pytorch) says how each figure is measured):',
+    '',
+    ...biomedlmTable(r),
+  ].join('\n');
+}
+
+function writeBiomedlmTables(page: string, readme: string): string {
+  const latest = latestBiomedlm();
+  if (!latest) return 'no bench/results/biomedlm-<date>.json yet (npm run bench:biomedlm): the BioMedLM tables are left as they are';
+  const problem = replaceBetween(page, BIOMEDLM_START, BIOMEDLM_END, biomedlmMarkdown(latest.result, latest.file)) ??
+    replaceBetween(readme, BIOMEDLM_START, BIOMEDLM_END, biomedlmHeadline(latest.result));
+  return problem ?? `${page} and ${readme}: the BioMedLM table from ${latest.file}`;
 }
