@@ -22,7 +22,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 OUT="${QUICKSTART_OUT:-runs/quickstart}"
 SCALE="${QUICKSTART_SCALE:-1}"
 steps() { echo $(( $1 * SCALE )); }
-mqg() { node bin/mqg.js "$@" 2> >(grep -v '^Warning: maxDynamic' >&2); }
+mqg() { node bin/mqg.js "$@"; }
 say() { printf '\n[quickstart] %s\n' "$*"; }
 newest() { ls -d "$1"/checkpoints/step-* | tail -n 1; }
 START=$(date +%s)
