@@ -34,9 +34,16 @@ export function checkpointTokenizer(dir: string, record: TokenizerRecord | undef
 export function resolveModelPath(path: string): string {
   if (!existsSync(path) || !statSync(path).isDirectory()) return path;
   const ckpts = listCheckpoints(path);
-  if (ckpts.length) return join(ckpts[ckpts.length - 1]!.dir, RUN_FILES.MODEL_FILE);
-  if (existsSync(join(path, RUN_FILES.MODEL_FILE))) return join(path, RUN_FILES.MODEL_FILE);
-  return path;
+  const dir = ckpts.length ? ckpts[ckpts.length - 1]!.dir : path;
+  if (existsSync(join(dir, RUN_FILES.MODEL_FILE))) return join(dir, RUN_FILES.MODEL_FILE);
+  if (existsSync(join(dir, RUN_FILES.ADAPTER_DIR))) {
+    // a LoRA run saves its adapters only: the model is the base plus the adapter
+    throw new DataError(
+      `${dir} holds a LoRA adapter (${RUN_FILES.ADAPTER_DIR}/), not a model: fold it into its base with \`mqg merge\` ` +
+        `and use the merged model, or give the base and --init-adapter ${join(dir, RUN_FILES.ADAPTER_DIR)}`,
+    );
+  }
+  return ckpts.length ? join(dir, RUN_FILES.MODEL_FILE) : path;
 }
 
 /** The `__metadata__` of a safetensors file, reading only its header ({} for other files). */

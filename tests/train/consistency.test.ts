@@ -8,7 +8,7 @@ import { ConsistencyError, DataError } from '../../src/util/errors';
 import { encodeShard, decodeShardHeader } from '../../src/train/data/shards';
 import { prepareData, readTextFile } from '../../src/train/data/shards.node';
 import { DataLoader } from '../../src/train/data/loader';
-import { checkModelInputs } from '../../src/train/inputs.node';
+import { checkModelInputs, resolveModelPath } from '../../src/train/inputs.node';
 import { loadTokenizerRecorded, recordTokenizer, saveTokenizer } from '../../src/train/tokenizer/load.node';
 import { trainBpe } from '../../src/train/tokenizer/train';
 import { train, type TrainOptions } from '../../src/train/trainer.node';
@@ -140,5 +140,20 @@ describe('at every command', () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toMatch(/^error: .*empty\.jsonl.*(no multiple-choice questions|empty)/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe('resolveModelPath', () => {
+  it('takes a run directory or a checkpoint directory to its model.safetensors, and names merge for a LoRA run', () => {
+    const run = mkdtempSync(join(tmpdir(), 'mqg-resolve-'));
+    const step = join(run, 'checkpoints', 'step-000002');
+    mkdirSync(join(step, 'adapter'), { recursive: true });
+    // a LoRA run: adapters only (before: "checkpoint file not found: .../model.safetensors" from the loader)
+    expect(() => resolveModelPath(run)).toThrow(DataError);
+    expect(() => resolveModelPath(run)).toThrow(/step-000002 holds a LoRA adapter \(adapter\/\), not a model: fold it into its base with `mqg merge`.*--init-adapter .*step-000002\/adapter/);
+    writeFileSync(join(step, 'model.safetensors'), '');
+    expect(resolveModelPath(run)).toBe(join(step, 'model.safetensors'));
+    expect(resolveModelPath(step)).toBe(join(step, 'model.safetensors'));
+    expect(resolveModelPath(join(run, 'nothing-here'))).toBe(join(run, 'nothing-here'));
   });
 });
