@@ -72,6 +72,8 @@ export interface PrepareDataOptions {
   documents?: 'file' | 'paragraph';
   /** The tokenizer's identity, recorded in each shard's header (loadTokenizerRecorded / recordTokenizer). */
   tokenizerRecord?: TokenizerRecord;
+  /** Documents given as text (the rows of a table, `--data`), after the files; `name` is then needed without files. */
+  documentTexts?: string[];
 }
 
 export interface PrepareDataResult {
@@ -93,11 +95,11 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   const { tokenizer, outDir, textFiles } = opts;
   const valFraction = opts.valFraction ?? 0.05;
   if (!(valFraction >= 0 && valFraction < 1)) throw new DataError(`prepareData: valFraction must be in [0, 1), got ${valFraction}`);
-  if (textFiles.length === 0) throw new DataError('prepareData: no text files given');
+  if (textFiles.length === 0 && !opts.documentTexts?.length) throw new DataError('prepareData: no text files given');
   if (tokenizer.vocabSize > SHARD_MAX_VOCAB) {
     throw new DataError(`prepareData: tokenizer ${tokenizer.name} has vocab size ${tokenizer.vocabSize}, more than the uint16 shard format holds (${SHARD_MAX_VOCAB})`);
   }
-  const name = opts.name ?? basename(textFiles[0], extname(textFiles[0])).replace(/[^\w.-]+/g, '_');
+  const name = opts.name ?? basename(textFiles[0] ?? 'data', extname(textFiles[0] ?? '')).replace(/[^\w.-]+/g, '_');
   const docMode = opts.documents ?? 'file';
 
   let tokens = new Uint16Array(1 << 20);
@@ -111,8 +113,9 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
     tokens[n++] = t;
   };
   let docs = 0;
-  for (const file of textFiles) {
-    const text = readTextFile(file);
+  const inputs = [...textFiles.map((file) => () => readTextFile(file)), ...(opts.documentTexts ?? []).map((t) => () => t)];
+  for (const next of inputs) {
+    const text = next();
     const pieces = docMode === 'paragraph' ? text.split(/\n[ \t]*\n/).filter((p) => p.trim().length > 0) : [text];
     for (const doc of pieces) {
       push(tokenizer.eotToken);
@@ -120,7 +123,7 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
       docs++;
     }
   }
-  if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ')} (only whitespace)`);
+  if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ') || 'the documents given'} (only whitespace)`);
   const nVal = Math.round(valFraction * n);
   const train = tokens.subarray(0, n - nVal);
   const val = tokens.subarray(n - nVal, n);
