@@ -34,8 +34,8 @@ export interface ColumnMap {
 /** What `--columns` asks for: a mapping, a known format, or a text column. */
 export type ColumnsSpec = { kind: 'map'; map: ColumnMap } | { kind: 'format'; format: McqFormat } | { kind: 'text'; column: string };
 
-/** The Hub's MMLU layout (cais/mmlu): question, choices (a list), answer (0-based index), subject. */
-export const HUB_MMLU: ColumnMap = { question: 'question', options: ['choices'], answer: 'answer', answerAs: 'index', chapter: 'subject' };
+/** The Hub's MMLU layout (cais/mmlu): question, choices (a list), answer (a 0-based index; a letter read too), subject. */
+export const HUB_MMLU: ColumnMap = { question: 'question', options: ['choices'], answer: 'answer', answerAs: 'auto', chapter: 'subject' };
 
 const KEYS = ['question', 'options', 'answer', 'id', 'chapter', 'source', 'text'];
 

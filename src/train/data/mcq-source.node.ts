@@ -33,7 +33,7 @@ function columnsSpec(o: McqSourceOptions): ColumnsSpec | undefined {
 function detectRow(row: Row, where: string, hub: boolean): ColumnsSpec {
   const f = jsonFormatOf(row);
   if (f) return { kind: 'format', format: hub && f === 'medmcqa' ? 'medmcqa-hf' : f };
-  if (Array.isArray(row.choices) && 'question' in row && 'answer' in row) return { kind: 'map', map: HUB_MMLU };
+  if (Array.isArray(row.choices) && 'question' in row && 'answer' in row) return { kind: 'map', map: { ...HUB_MMLU, chapter: 'subject' in row ? HUB_MMLU.chapter : undefined } };
   throw new McqFormatError(`${where}: cannot tell which columns hold the question, options and answer (columns: ${Object.keys(row).map((k) => JSON.stringify(k)).join(', ')}); map them with --columns question=...,options=...,answer=...`);
 }
 
