@@ -107,6 +107,14 @@ describe('--columns', () => {
     expect((await readMcqSource(mmlu)).records[0]).toMatchObject({ options: ['206', '201', '196', '212'], answer: [0], chapter: 'anatomy' });
   });
 
+  it('a large table: every row kept (no spread of all rows at once)', async () => {
+    const n = 150_000;
+    const f = tmp('big.jsonl', Array.from({ length: n }, (_, i) => `{"q":"q${i}","o":["a","b"],"a":${i % 2}}`).join('\n'));
+    const r = await readMcqSource(f, { columns: 'question=q,options=o,answer=a' });
+    expect(r.records).toHaveLength(n);
+    expect(r.records[n - 1]).toMatchObject({ question: `q${n - 1}`, answer: [(n - 1) % 2], id: `big-${n}` });
+  });
+
   it('errors name the file, the row and the column, on one line', async () => {
     const f = pq('list-letter.snappy.parquet');
     const one = async (o: object, re: RegExp) => {

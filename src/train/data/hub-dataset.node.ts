@@ -134,7 +134,9 @@ export async function dataSourceFiles(source: string, opts: DataSourceOptions = 
   if (!id) {
     if (!existsSync(source)) throw new DataError(`${source}: no such file or directory`);
     if (!statSync(source).isDirectory()) return { files: [source], label: nodePath.basename(source).replace(/\.[^.]*$/, '') };
-    const files = pickDataFiles(filesUnder(source), '', opts.split, source).map((p) => nodePath.join(source, p));
+    const all = filesUnder(source);
+    if (!all.some((p) => tableExtension(p))) throw new DataError(`${source} is a directory, not a multiple-choice file, and holds none (${TABLE_EXTENSIONS.join(', ')})`);
+    const files = pickDataFiles(all, '', opts.split, source).map((p) => nodePath.join(source, p));
     return { files, label: nodePath.basename(nodePath.resolve(source)) };
   }
   const name = `hf://datasets/${id.repo}@${id.revision}`;

@@ -51,7 +51,10 @@ export async function readMcqSource(source: string, o: McqSourceOptions = {}): P
   if (!tabular(source, files, o)) return { records: readMcqFile(source, o.format), files };
   const records: McqRecord[] = [];
   // MedMCQA's Hub export (parquet) counts "cop" from 0, its original JSON from 1
-  for (const f of files) records.push(...tableRecords(await readTable(f), spec, !!parseHubDatasetId(source) || f.toLowerCase().endsWith('.parquet'), label, records.length));
+  for (const f of files) {
+    // one at a time: a spread of a large file's rows would overflow the call stack
+    for (const r of tableRecords(await readTable(f), spec, !!parseHubDatasetId(source) || f.toLowerCase().endsWith('.parquet'), label, records.length)) records.push(r);
+  }
   return { records, files };
 }
 
