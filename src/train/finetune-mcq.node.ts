@@ -16,7 +16,7 @@ import { configToHFJson } from '../model/source/config';
 import { streamWeights } from '../model/source/load';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
 import { readMcqSource } from './data/mcq-source.node';
-import { parseHubDatasetId } from './data/hub-dataset.node';
+import { checkLocalSource, parseHubDatasetId } from './data/hub-dataset.node';
 import { MCQ_FORMATS, mcqLeaks, type McqFormat, type McqRecord } from './data/mcq';
 import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
@@ -122,7 +122,7 @@ function validateOptions(o: FinetuneMcqOptions): void {
   if (o.resume && o.overwrite) throw new UsageError('mqg finetune-mcq: --overwrite and --resume exclude each other');
   // a Hub dataset (hf://datasets/...) is found or fetched when read; a directory is read by --split
   for (const [flag, f] of [['--data', o.data], ['--val-data', o.valData]] as const) {
-    if (f && !parseHubDatasetId(f) && !existsSync(f)) throw new DataError(`${flag}: no such file or directory: ${f}`);
+    if (f && !parseHubDatasetId(f)) checkLocalSource(f, flag);
   }
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);

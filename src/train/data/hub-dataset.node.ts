@@ -124,6 +124,15 @@ function filesUnder(dir: string, prefix = ''): string[] {
   return out;
 }
 
+/** A local source that exists and, when a directory, holds data files (checked before anything is loaded); its files. */
+export function checkLocalSource(source: string, flag?: string): string[] {
+  if (!existsSync(source)) throw new DataError(`${flag ? `${flag}: ` : ''}no such file or directory: ${source}`);
+  if (!statSync(source).isDirectory()) return [source];
+  const all = filesUnder(source);
+  if (!all.some((p) => tableExtension(p))) throw new DataError(`${flag ? `${flag} ` : ''}${source} is a directory, not a multiple-choice file, and holds none (${TABLE_EXTENSIONS.join(', ')})`);
+  return all;
+}
+
 export interface DataSourceOptions extends HubOptions {
   split?: string;
 }
@@ -132,10 +141,8 @@ export interface DataSourceOptions extends HubOptions {
 export async function dataSourceFiles(source: string, opts: DataSourceOptions = {}): Promise<{ files: string[]; label: string }> {
   const id = parseHubDatasetId(source);
   if (!id) {
-    if (!existsSync(source)) throw new DataError(`${source}: no such file or directory`);
+    const all = checkLocalSource(source);
     if (!statSync(source).isDirectory()) return { files: [source], label: nodePath.basename(source).replace(/\.[^.]*$/, '') };
-    const all = filesUnder(source);
-    if (!all.some((p) => tableExtension(p))) throw new DataError(`${source} is a directory, not a multiple-choice file, and holds none (${TABLE_EXTENSIONS.join(', ')})`);
     const files = pickDataFiles(all, '', opts.split, source).map((p) => nodePath.join(source, p));
     return { files, label: nodePath.basename(nodePath.resolve(source)) };
   }
