@@ -65,6 +65,23 @@ describe.skipIf(!built)('hf://datasets through the CLI', () => {
     expect(bad.stderr.trim()).toMatch(/^error: .*datasets--org--med\/snapshots\/[0-9a-f]{40}\/data\/train-00000-of-00001\.parquet: row 1, column "body": no such column \(the row has "question", "choices", "answer"\)$/);
   }, 120_000);
 
+  it('finetune-mcq --data hf://... --split train, --val-data a split by its path in the repository', async () => {
+    const ck = await tinyCheckpoints(await getGPU('f32'));
+    const run = join(dir, 'ft');
+    const r = await mqg(env, 'finetune-mcq', '--init', ck.plain, '--data', 'hf://datasets/org/med', '--split', 'train',
+      '--val-data', 'hf://datasets/org/med/data/test-00000-of-00001.parquet', '--steps', '1', '--batch-size', '2', '--out', run, '--log-format', 'jsonl', '--precision', 'f32');
+    expect(r.status, r.stderr).toBe(0);
+    // validation on the test split's 2 four-option questions (MedMCQA's export): chance 1/4, accuracy in halves
+    const step = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{"step":1'))!);
+    expect(step.val_chance).toBe(0.25);
+    expect([0, 0.5, 1]).toContain(step.val_accuracy);
+    expect(existsSync(join(run, 'checkpoints', 'step-000001', 'model.safetensors'))).toBe(true);
+    // a different split on --resume is refused (the run's data is fixed)
+    const again = await mqg(env, 'finetune-mcq', '--resume', '--out', run, '--data', 'hf://datasets/org/med', '--split', 'validation', '--steps', '2');
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/--split "validation" differs from the run's "train"/);
+  }, 180_000);
+
   it('eval-mcq --data hf://...: the report of the same questions read from a local file', async () => {
     const ck = await tinyCheckpoints(await getGPU('f32'));
     const hubRun = await mqg(env, 'eval-mcq', '--checkpoint', ck.plain, '--data', 'hf://datasets/org/med', '--split', 'test', '--json', '--precision', 'f32');

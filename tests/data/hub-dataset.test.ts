@@ -77,6 +77,12 @@ describe('hf://datasets sources', () => {
       before = hub.requests.length;
       await readMcqSource('hf://datasets/org/med/validation.jsonl', { cacheDir: cache, ...quiet });
       expect(hub.requests.length).toBeGreaterThan(before);
+      // a split the repository does not have: named from its listing, nothing fetched
+      before = fetched().length;
+      await expect(readMcqSource('hf://datasets/org/med', { split: 'extra', cacheDir: cache, ...quiet })).rejects.toThrow(
+        /^hf:\/\/datasets\/org\/med@main: no files of split "extra" \(its splits: train, validation, test\)$/,
+      );
+      expect(fetched()).toHaveLength(before);
     } finally {
       await new Promise((r) => hub.server.close(r));
     }

@@ -65,7 +65,8 @@ export function findSnapshot(cacheDir: string, repo: string, revision: string, k
 }
 
 export async function resolveHubModel(repo: string, revision: string, opts: HubOptions = {}): Promise<{ dir: string; repo: string; revision: string; commit: string; cacheDir: string }> {
-  return resolveHubRepo({ kind: 'model', repo, revision, name: `hf:${repo}@${revision}`, pick: pickModelFiles, more: indexShards, fail: (m) => new CheckpointError(m) }, opts);
+  const name = `hf:${repo}@${revision}`;
+  return resolveHubRepo({ kind: 'model', repo, revision, name, pick: (listing) => pickModelFiles(listing, name), more: indexShards, fail: (m) => new CheckpointError(m) }, opts);
 }
 
 /** What resolveHubRepo needs to know about one repository. */
@@ -123,9 +124,9 @@ const SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', '
 const WEIGHTS = ['model.safetensors.index.json', 'model.safetensors', 'pytorch_model.bin.index.json', 'pytorch_model.bin'];
 
 /** The model files worth fetching: config, tokenizer, and one set of weights. */
-function pickModelFiles(listing: Map<string, number>): string[] {
+function pickModelFiles(listing: Map<string, number>, name: string): string[] {
   const weights = WEIGHTS.find((w) => listing.has(w));
-  if (!weights) throw new CheckpointError(`has no weights we read (${WEIGHTS.join(', ')})`);
+  if (!weights) throw new CheckpointError(`${name} has no weights we read (${WEIGHTS.join(', ')})`);
   return [...SIDE_FILES.filter((f) => listing.has(f)), weights];
 }
 
@@ -144,14 +145,8 @@ async function downloadRepo(req: HubRepoRequest, cacheDir: string, onProgress: (
   const commit = info.sha;
   const listing = new Map<string, number>();
   for await (const f of hub.listFiles({ ...common, revision: commit, recursive: kind === 'dataset' })) if (f.type === 'file') listing.set(f.path, f.lfs?.size ?? f.size);
-  let wanted: string[];
-  try {
-    wanted = req.pick(listing);
-  } catch (e) {
-    // pickers name what is missing; the repository's name goes in front
-    if (e instanceof MQGError) throw req.fail(`${req.name} ${e.message}`);
-    throw e;
-  }
+  // a picker's error names the repository and what it lacks
+  const wanted = req.pick(listing);
   let total = wanted.reduce((a, f) => a + listing.get(f)!, 0);
   let loaded = 0;
   let current = '';
@@ -191,7 +186,7 @@ function progressBar(): (file: string, loaded: number, total: number) => void {
   let last = -1;
   return (file, loaded, total) => {
     const pct = total > 0 ? Math.min(100, Math.floor((loaded / total) * 100)) : 0;
-    if (pct === last) return;
+    if (pct === last && file) return; // the closing call (file '') always ends the line
     last = pct;
     const bar = '#'.repeat(Math.floor(pct / 4)).padEnd(25, '.');
     const gb = (n: number) => (n / 1e9).toFixed(2);
