@@ -27,6 +27,9 @@ export { readShard, writeShard, listShards, prepareData } from './train/data/sha
 export type { ShardList, PrepareDataOptions, PrepareDataResult } from './train/data/shards.node';
 export type { TokenizerRecord } from './train/consistency';
 export { readMcqFile } from './train/data/mcq.node';
+export { readMcqSource, readTextRows } from './train/data/mcq-source.node';
+export type { McqSourceOptions } from './train/data/mcq-source.node';
+export { parseHubDatasetId, dataSourceFiles } from './train/data/hub-dataset.node';
 // `mqg questions`: textbooks -> multiple-choice questions, from an OpenAI-compatible endpoint or the offline cloze generator.
 export { generateQuestions, QUESTIONS_DEFAULTS } from './train/questions/run.node';
 export type { QuestionsOptions, QuestionsSummary, QuestionsProgress, QuestionsHooks } from './train/questions/run.node';

@@ -11,7 +11,7 @@ import { DataError } from '../util/errors';
 import { FINETUNE_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
 import { openScoringModel } from '../train/weights.node';
 import { checkModelInputs } from '../train/inputs.node';
-import { readMcqFile } from '../train/data/mcq.node';
+import { readMcqSource } from '../train/data/mcq-source.node';
 import { MCQ_FORMATS, mcqLeaks } from '../train/data/mcq';
 import { formatMetricGroups, metricGroups } from '../train/data/mcq-metrics';
 import { evaluateMcq, formatMcqReport } from '../train/mcq-eval';
@@ -47,8 +47,10 @@ export async function finetuneMcqMain(argv: string[]): Promise<void> {
 
 const evalSpec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory, a checkpoint directory or a model file' },
-  data: { type: 'string', help: `questions (${MCQ_FORMATS.join(', ')})` },
+  data: { type: 'string', help: `questions (${MCQ_FORMATS.join(', ')}; jsonl, json, csv or parquet): a file, a directory or hf://datasets/ORG/NAME[@REV][/PATH]` },
   format: { type: 'string', default: 'auto', choices: FORMATS, help: 'question file format (auto: detected)' },
+  split: { type: 'string', help: FINETUNE_FLAGS.split.help },
+  columns: { type: 'string', help: FINETUNE_FLAGS.columns.help },
   tokenizer: { type: 'string', help: 'tokenizer (default: the checkpoint\'s own)' },
   scorer: { type: 'string', default: 'auto', choices: ['auto', 'head', 'loglik'], help: 'auto: the head when the checkpoint has one, else log-likelihood' },
   head: { type: 'string', choices: HEAD_KINDS, help: 'how to read the head\'s scores (default: as recorded in the checkpoint)' },
@@ -78,7 +80,7 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
       inputs: [{ flag: '--data', path: flags.data as string }, { flag: '--checkpoint', path: flags.checkpoint as string }],
     });
   }
-  let records = readMcqFile(flags.data as string, flags.format as 'auto');
+  let records = (await readMcqSource(flags.data as string, { format: flags.format as 'auto', split: flags.split as string | undefined, columns: flags.columns as string | undefined })).records;
   if (!records.length) throw new DataError(`${flags.data}: no multiple-choice questions in the file`);
   if ((flags.limit as number) > 0) records = records.slice(0, flags.limit as number);
   for (const w of mcqLeaks(flags.data as string, records)) console.error(w);

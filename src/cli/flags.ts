@@ -96,8 +96,10 @@ export function trainFlagSpec(k: keyof TrainOptions): FlagSpec {
 export const FINETUNE_FLAGS: Record<keyof FinetuneMcqOptions, TrainFlag> = flagTable(FINETUNE_RULES, FINETUNE_DEFAULTS as Partial<FinetuneMcqOptions>, {
   init: 'the model to fine-tune: a run directory, checkpoint directory, safetensors / llm.c file or HF directory',
   preset: 'or a new model of this preset (needs --tokenizer)',
-  data: `training questions (${MCQ_FORMATS.join(', ')})`,
-  valData: 'validation questions (default: the last --val-split of --data)',
+  data: `training questions (${MCQ_FORMATS.join(', ')}; jsonl, json, csv or parquet): a file, a directory or hf://datasets/ORG/NAME[@REV][/PATH]`,
+  valData: 'validation questions (default: the last --val-split of --data); a Hub dataset\'s split by its path, e.g. hf://datasets/ORG/NAME/data/validation-*.parquet',
+  split: 'the split of --data to read, by the Hub\'s file naming (train, validation, test, ...)',
+  columns: 'map a table\'s columns: question=COL,options=COL (a list) or options=A,B,C,D,E,answer=COL[:letter|index|index1|text], or a format name',
   valSplit: 'fraction of --data held out for validation without --val-data',
   format: 'question file format (auto: detected)',
   head: 'multiple-choice (softmax over options) | proposition (sigmoid per option)',

@@ -23,7 +23,7 @@ const spec: Record<string, FlagSpec> = {
   options: { type: 'int', min: 2, max: 26, default: D.options, help: 'propositions per question (a question with another number is rejected)' },
   'min-grounding': { type: 'number', min: 0, max: 1, default: D.minGrounding, help: 'reject questions whose correct options have a smaller share of their content words in the passage' },
   prompt: { type: 'string', help: 'a prompt template file with {passage} {chapter} {n} {examples} {options} (default: the built-in one)' },
-  examples: { type: 'string', help: 'a multiple-choice file whose first questions go into the prompt as style examples' },
+  examples: { type: 'string', help: 'a multiple-choice file (or hf://datasets/ORG/NAME[@REV]/PATH) whose first questions go into the prompt as style examples' },
   'example-count': { type: 'int', min: 1, max: 50, default: D.exampleCount, help: 'how many questions of --examples' },
   'holdout-fraction': { type: 'number', min: 0, max: 1, maxExclusive: true, default: D.holdoutFraction, help: 'hold out this share of the passages: their questions go to questions-heldout.jsonl, the others\' to questions-train.jsonl and corpus-train.txt' },
   resume: { type: 'boolean', help: 'continue the run in --out: skip the passages done, ask the others' },

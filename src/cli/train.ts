@@ -2,7 +2,7 @@
 // are its table in flags.ts.
 
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
@@ -14,6 +14,9 @@ import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
 import { readTextFile } from '../train/data/shards.node';
 import { trainBpe } from '../train/tokenizer/train';
 import { prepareData } from '../train/data/shards.node';
+import { readTextRows } from '../train/data/mcq-source.node';
+import { parseHubDatasetId } from '../train/data/hub-dataset.node';
+import { questionText } from '../train/questions/prompt';
 import { loadModelWithAdapter } from '../model/lora.node';
 import { checkOutput, prepareOutput } from '../util/outputs.node';
 import { noteCheckpoint } from './checkpoint';
@@ -129,6 +132,9 @@ export async function tokenizerTrainMain(argv: string[]): Promise<void> {
 
 const dataSpec: Record<string, FlagSpec> = {
   text: { type: 'string', help: 'comma-separated text files' },
+  data: { type: 'string', help: 'a table of documents or questions (jsonl, json, csv, parquet): a file, a directory or hf://datasets/ORG/NAME[@REV][/PATH]; each row one document' },
+  split: { type: 'string', help: 'the split of --data, by the Hub\'s file naming (train, validation, test, ...)' },
+  columns: { type: 'string', help: '--data\'s text column (text=COL), else its questions (question=,options=,answer= or a format name), each written as text' },
   tokenizer: { type: 'string', default: 'gpt2', help: '"gpt2" or a tokenizer.json' },
   out: { type: 'string', help: 'output directory for the shards' },
   'val-fraction': { type: 'number', default: 0.05, min: 0, max: 1, maxExclusive: true, help: 'fraction of tokens held out (the last ones)' },
@@ -141,17 +147,25 @@ export async function dataPrepareMain(argv: string[]): Promise<void> {
   const { flags, positional } = parseFlags(argv, dataSpec, 'data prepare');
   if (flags.help) return void console.log(usage('data prepare', 'tokenize text into llm.c token shards', dataSpec));
   const files = [...((flags.text as string | undefined)?.split(',') ?? []), ...positional].filter(Boolean);
-  if (!files.length) throw new UsageError('mqg data prepare: --text FILES is required');
+  const data = flags.data as string | undefined;
+  if (!files.length && !data) throw new UsageError('mqg data prepare: --text FILES or --data TABLE is required');
+  if (!data && (flags.split || flags.columns)) throw new UsageError(`mqg data prepare: --${flags.split ? 'split' : 'columns'} applies to --data`);
   if (!flags.out) throw new UsageError('mqg data prepare: --out DIR is required');
   const tokFile = flags.tokenizer === 'gpt2' ? [] : [{ flag: '--tokenizer', path: flags.tokenizer as string }];
-  checkOutput({ command: 'mqg data prepare', flag: '--out', path: flags.out as string, kind: 'dir', overwrite: !!flags.overwrite, inputs: [...files.map((path) => ({ flag: '--text', path })), ...tokFile] });
+  const dataFile = data && !parseHubDatasetId(data) ? [{ flag: '--data', path: data }] : [];
+  checkOutput({ command: 'mqg data prepare', flag: '--out', path: flags.out as string, kind: 'dir', overwrite: !!flags.overwrite, inputs: [...files.map((path) => ({ flag: '--text', path })), ...dataFile, ...tokFile] });
+  const rows = data ? await readTextRows(data, { split: flags.split as string | undefined, columns: flags.columns as string | undefined }, questionText) : undefined;
   const tk = loadTokenizerRecorded(flags.tokenizer as string);
   // --overwrite replaces the directory's data whole: no shard, meta.json or tokenizer.json of an earlier tokenizer stays beside the new ones
   if (flags.overwrite && existsSync(flags.out as string)) {
     for (const f of readdirSync(flags.out as string)) if (/\.bin$|^meta\.json$|^tokenizer\.json$/.test(f)) rmSync(join(flags.out as string, f), { force: true });
   }
+  const name = files.length ? undefined : (parseHubDatasetId(data!)?.repo.split('/')[1] ?? basename(data!).replace(/\.[^.]*$/, '')).replace(/[^\w.-]+/g, '_');
   const progress = new Progress('text', 0, process.stderr, process.env, 'bytes');
-  const r = prepareData({ textFiles: files, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string, valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file', onProgress: (done, total) => progress.tick(done, total) });
+  const r = prepareData({
+    textFiles: files, documentTexts: rows?.documents, name, tokenizer: tk.tokenizer, tokenizerRecord: tk.record, outDir: flags.out as string,
+    valFraction: flags['val-fraction'] as number, documents: flags.documents as 'file', onProgress: (done, total) => progress.tick(done, total),
+  });
   progress.done();
   console.log(`${r.documents} documents -> ${r.trainTokens} train tokens (${r.trainPath}), ${r.valTokens} val tokens (${r.valPath})`);
 }

@@ -15,7 +15,8 @@ import { presetConfig, type GPT2Config, type PresetName } from '../model/config'
 import { configToHFJson } from '../model/source/config';
 import { streamWeights } from '../model/source/load';
 import { HEAD_KINDS, McHead, type HeadKind } from '../model/mc-head';
-import { readMcqFile } from './data/mcq.node';
+import { readMcqSource } from './data/mcq-source.node';
+import { checkLocalSource, parseHubDatasetId } from './data/hub-dataset.node';
 import { MCQ_FORMATS, mcqLeaks, type McqFormat, type McqRecord } from './data/mcq';
 import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/mcq-metrics';
 import { checkModelInputs, resolveModelPath } from './inputs.node';
@@ -40,6 +41,10 @@ export interface FinetuneMcqOptions extends LoraTrainOptions, DropoutTrainOption
   tokenizer?: string;
   data: string;
   valData?: string;
+  /** The split of --data to read (the Hub's split naming: train, validation, test, ...). */
+  split?: string;
+  /** Map the columns of --data / --val-data to ours (question=,options=,answer=), or a format's name. */
+  columns?: string;
   /** Without --val-data: hold out this fraction of --data (its last questions). */
   valSplit: number;
   format: McqFormat | 'auto';
@@ -65,6 +70,8 @@ export const FINETUNE_RULES: OptionRules<FinetuneMcqOptions> = {
   preset: { type: 'string', choices: PRESETS, ...fixed },
   data: { type: 'string', ...fixed },
   valData: { type: 'string', ...fixed },
+  split: { type: 'string', ...fixed },
+  columns: { type: 'string', ...fixed },
   valSplit: { type: 'number', min: 0, max: 1, maxExclusive: true, ...fixed },
   format: { choices: ['auto', ...MCQ_FORMATS], ...fixed },
   head: { choices: HEAD_KINDS, ...fixed },
@@ -113,10 +120,9 @@ function validateOptions(o: FinetuneMcqOptions): void {
   if (!o.init && !o.preset && !o.resume) throw new UsageError('mqg finetune-mcq: give --init CHECKPOINT (fine-tune a model) or --preset P (a new model)');
   if (o.preset && !o.tokenizer && !o.resume) throw new UsageError('mqg finetune-mcq: a new --preset model needs --tokenizer (gpt2 or a tokenizer.json)');
   if (o.resume && o.overwrite) throw new UsageError('mqg finetune-mcq: --overwrite and --resume exclude each other');
-  if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file: ${o.data}`);
-  if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file: ${o.valData}`);
+  // a Hub dataset (hf://datasets/...) is found or fetched when read; a directory is read by --split
   for (const [flag, f] of [['--data', o.data], ['--val-data', o.valData]] as const) {
-    if (f && existsSync(f) && statSync(f).isDirectory()) throw new DataError(`${flag} ${f} is a directory, not a multiple-choice file (give the .jsonl / .json / .csv file)`);
+    if (f && !parseHubDatasetId(f)) checkLocalSource(f, flag);
   }
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
@@ -141,7 +147,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
   const { model, head, tk, data, drop } = await withCheckpoint(source && resolveModelPath(source), saved?.config, async (ck) => {
     const { config, tk } = mcqModelInputs(o, ck, source);
-    const data = mcqData(o, tk, config);
+    const data = await mcqData(o, tk, config);
     return { tk, data, ...(await mcqModel(o, gpu, config, ck, source, run, data)) };
   });
   const sameFile = !!o.valData && resolve(o.valData) === resolve(o.data);
@@ -200,10 +206,10 @@ function mcqModelInputs(o: FinetuneMcqOptions, ck: TrainCheckpoint | undefined, 
 }
 
 /** The questions (--val-data, or the last --val-split of --data held out) as option rows, and the batch shape. */
-function mcqData(o: FinetuneMcqOptions, tk: LoadedTokenizer, config: GPT2Config): McqData {
-  let train = readMcqFile(o.data, o.format);
+async function mcqData(o: FinetuneMcqOptions, tk: LoadedTokenizer, config: GPT2Config): Promise<McqData> {
+  let train = (await readMcqSource(o.data, { format: o.format, columns: o.columns, split: o.split })).records;
   let valRecs: McqRecord[] = [];
-  if (o.valData) valRecs = readMcqFile(o.valData, o.format);
+  if (o.valData) valRecs = (await readMcqSource(o.valData, { format: o.format, columns: o.columns })).records;
   else if (o.valSplit > 0) {
     const n = Math.floor(train.length * o.valSplit);
     valRecs = train.slice(train.length - n);

@@ -2,13 +2,12 @@
 // (written here by the test), and the error when a model is absent and cannot be downloaded.
 import { afterEach, describe, expect, it } from 'vitest';
 import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hubCacheDir, readCheckpoint, resolveCheckpoint } from '../../src/node';
 import { loadTokenizer } from '../../src/train/tokenizer/load.node';
 import { BYTE_TO_CHAR } from '../../src/train/tokenizer/bytes';
+import { startHubServer } from '../helpers/hub-server';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/gpt2-tiny/init.safetensors');
 const SHA = '0123456789abcdef0123456789abcdef01234567';
@@ -113,31 +112,9 @@ describe('hf: sources', () => {
       'model.safetensors': readFileSync(FIXTURE),
       'README.md': Buffer.from('not fetched'),
     };
-    const oid = (p: string) => `oid${Object.keys(files).indexOf(p)}`.padEnd(40, '0');
-    const requests: string[] = [];
-    // The endpoints @huggingface/hub uses: model info (for the commit), tree, paths-info, resolve (ranged GETs).
-    const server = createServer((req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      requests.push(`${req.method} ${url.pathname}`);
-      const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
-      if (url.pathname === '/api/models/org/net/revision/main') return json({ _id: 'x', id: 'org/net', sha: SHA });
-      if (url.pathname === `/api/models/org/net/tree/${SHA}`) return json(Object.entries(files).map(([p, b]) => ({ type: 'file', path: p, size: b.length, oid: oid(p) })));
-      if (url.pathname === `/api/models/org/net/paths-info/${SHA}`) {
-        let body = '';
-        req.on('data', (c) => (body += c));
-        req.on('end', () => json((JSON.parse(body).paths as string[]).map((p) => ({ type: 'file', path: p, size: files[p]!.length, oid: oid(p), lastCommit: { id: SHA, title: 't', date: '2024-01-01' } }))));
-        return;
-      }
-      const m = new RegExp(`^/org/net/resolve/${SHA}/(.+)$`).exec(url.pathname);
-      const b = m && files[m[1]!];
-      if (!b) return res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' }).end();
-      const [, from, to] = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '') ?? [, '0', String(b.length - 1)];
-      res.writeHead(206, { 'content-range': `bytes ${from}-${to}/${b.length}`, etag: `"${oid(m![1]!)}"`, 'content-type': 'application/octet-stream' });
-      res.end(b.subarray(Number(from), Number(to) + 1));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { url, requests, server } = await startHubServer({ kind: 'model', repo: 'org/net', sha: SHA, files });
     try {
-      process.env.HF_ENDPOINT = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      process.env.HF_ENDPOINT = url;
       delete process.env.HF_HUB_OFFLINE;
       const cache = mkdtempSync(path.join(tmpdir(), 'mqg-hubdl-'));
       const progress: [string, number, number][] = [];

@@ -7,12 +7,15 @@
  * also be a commit sha. A model absent from the cache is downloaded into it with @huggingface/hub
  * (only config, tokenizer and the weights the directory loader would pick), unless
  * HF_HUB_OFFLINE=1; $HF_ENDPOINT and $HF_TOKEN are honoured as huggingface_hub does.
+ * Dataset repositories (`datasets--org--name`, the Hub's /api/datasets and /datasets/.../resolve) go
+ * through the same cache lookup and download (resolveHubRepo with kind 'dataset'; the caller picks
+ * the files), for src/train/data/hub-dataset.node.ts.
  */
 
 import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
-import { CheckpointError } from '../../util/errors';
+import { CheckpointError, MQGError } from '../../util/errors';
 
 export interface HubOptions {
   /** The cache directory (default: hubCacheDir()). */
@@ -41,13 +44,16 @@ export function parseHubId(source: string): { repo: string; revision: string } |
   return { repo, revision };
 }
 
-export function repoFolder(cacheDir: string, repo: string): string {
-  return nodePath.join(cacheDir, `models--${repo.replace(/\//g, '--')}`);
+/** A Hub repository's kind: models and datasets share the cache layout under different prefixes. */
+export type HubRepoKind = 'model' | 'dataset';
+
+export function repoFolder(cacheDir: string, repo: string, kind: HubRepoKind = 'model'): string {
+  return nodePath.join(cacheDir, `${kind}s--${repo.replace(/\//g, '--')}`);
 }
 
 /** The snapshot directory of repo@revision in the cache, if it is there. */
-export function findSnapshot(cacheDir: string, repo: string, revision: string): { dir: string; commit: string } | undefined {
-  const folder = repoFolder(cacheDir, repo);
+export function findSnapshot(cacheDir: string, repo: string, revision: string, kind: HubRepoKind = 'model'): { dir: string; commit: string } | undefined {
+  const folder = repoFolder(cacheDir, repo, kind);
   let commit = revision;
   if (!COMMIT.test(revision)) {
     const ref = nodePath.join(folder, 'refs', revision);
@@ -59,28 +65,53 @@ export function findSnapshot(cacheDir: string, repo: string, revision: string): 
 }
 
 export async function resolveHubModel(repo: string, revision: string, opts: HubOptions = {}): Promise<{ dir: string; repo: string; revision: string; commit: string; cacheDir: string }> {
+  const name = `hf:${repo}@${revision}`;
+  return resolveHubRepo({ kind: 'model', repo, revision, name, pick: (listing) => pickModelFiles(listing, name), more: indexShards, fail: (m) => new CheckpointError(m) }, opts);
+}
+
+/** What resolveHubRepo needs to know about one repository. */
+export interface HubRepoRequest {
+  kind: HubRepoKind;
+  repo: string;
+  revision: string;
+  /** How messages name it ("hf:org/name@main", "hf://datasets/org/name@main"). */
+  name: string;
+  /** From the repository's file listing (path -> size), the files to fetch; it throws (through `fail`) when nothing fits. */
+  pick: (listing: Map<string, number>) => string[];
+  /** A downloaded file that names more files to fetch (a sharded checkpoint's index): those files. */
+  more?: (path: string, localPath: string) => Promise<string[]>;
+  /** When to download even though a snapshot is cached (e.g. the cached one lacks the files asked for). */
+  incomplete?: (snapshotDir: string) => boolean;
+  /** The error class of the caller's layer. */
+  fail: (message: string) => Error;
+}
+
+/** repo@revision's snapshot in the cache, downloaded into it first when absent (or `incomplete`). */
+export async function resolveHubRepo(req: HubRepoRequest, opts: HubOptions = {}): Promise<{ dir: string; repo: string; revision: string; commit: string; cacheDir: string }> {
+  const { kind, repo, revision, fail } = req;
   const cacheDir = opts.cacheDir ?? hubCacheDir();
-  const found = findSnapshot(cacheDir, repo, revision);
-  if (found) return { ...found, repo, revision, cacheDir };
-  const where = `hf:${repo}@${revision} is not in the Hugging Face cache (looked for ${nodePath.join(repoFolder(cacheDir, repo), COMMIT.test(revision) ? 'snapshots' : 'refs', revision)})`;
+  const found = findSnapshot(cacheDir, repo, revision, kind);
+  if (found && !req.incomplete?.(found.dir)) return { ...found, repo, revision, cacheDir };
+  const looked = nodePath.join(repoFolder(cacheDir, repo, kind), COMMIT.test(revision) ? 'snapshots' : 'refs', revision);
+  const where = found ? `${req.name} is in the Hugging Face cache (${found.dir}) without the files asked for` : `${req.name} is not in the Hugging Face cache (looked for ${looked})`;
   const offline = ['1', 'true', 'yes', 'on'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
   if (opts.download === false || offline) {
-    throw new CheckpointError(`${where}, and downloading is off${offline ? ' (HF_HUB_OFFLINE)' : ''}`);
+    throw fail(`${where}, and downloading is off${offline ? ' (HF_HUB_OFFLINE)' : ''}`);
   }
   // @huggingface/hub announces each file with console.debug (stdout); keep stdout for our output.
   const debug = console.debug;
   console.debug = () => undefined;
   try {
-    await downloadModel(repo, revision, cacheDir, opts.onProgress ?? progressBar());
+    await downloadRepo(req, cacheDir, opts.onProgress ?? progressBar());
   } catch (e) {
-    if (e instanceof CheckpointError) throw e;
+    if (e instanceof MQGError) throw e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new CheckpointError(`${where}, and downloading it from ${hubUrl()} failed: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
+    throw fail(`${where}, and downloading it from ${hubUrl()} failed: ${(e as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`);
   } finally {
     console.debug = debug;
   }
-  const got = findSnapshot(cacheDir, repo, revision);
-  if (!got) throw new CheckpointError(`${where}, and the download did not create it`);
+  const got = findSnapshot(cacheDir, repo, revision, kind);
+  if (!got) throw fail(`${where}, and the download did not create it`);
   return { ...got, repo, revision, cacheDir };
 }
 
@@ -92,16 +123,30 @@ function hubUrl(): string {
 const SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
 const WEIGHTS = ['model.safetensors.index.json', 'model.safetensors', 'pytorch_model.bin.index.json', 'pytorch_model.bin'];
 
-async function downloadModel(repo: string, revision: string, cacheDir: string, onProgress: (file: string, loaded: number, total: number) => void): Promise<void> {
+/** The model files worth fetching: config, tokenizer, and one set of weights. */
+function pickModelFiles(listing: Map<string, number>, name: string): string[] {
+  const weights = WEIGHTS.find((w) => listing.has(w));
+  if (!weights) throw new CheckpointError(`${name} has no weights we read (${WEIGHTS.join(', ')})`);
+  return [...SIDE_FILES.filter((f) => listing.has(f)), weights];
+}
+
+/** A sharded checkpoint's index names its shards. */
+async function indexShards(path: string, localPath: string): Promise<string[]> {
+  if (!path.endsWith('.index.json')) return [];
+  return [...new Set(Object.values((JSON.parse(await fsp.readFile(localPath, 'utf8')) as { weight_map: Record<string, string> }).weight_map))];
+}
+
+async function downloadRepo(req: HubRepoRequest, cacheDir: string, onProgress: (file: string, loaded: number, total: number) => void): Promise<void> {
+  const { kind, repo, revision } = req;
   const hub = await import('@huggingface/hub');
-  const common = { repo: { type: 'model' as const, name: repo }, hubUrl: hubUrl(), accessToken: process.env.HF_TOKEN };
-  const info = await hub.modelInfo({ name: repo, revision, hubUrl: common.hubUrl, accessToken: common.accessToken, additionalFields: ['sha'] });
+  const common = { repo: { type: kind, name: repo }, hubUrl: hubUrl(), accessToken: process.env.HF_TOKEN };
+  const infoArgs = { name: repo, revision, hubUrl: common.hubUrl, accessToken: common.accessToken, additionalFields: ['sha'] as ['sha'] };
+  const info = kind === 'model' ? await hub.modelInfo(infoArgs) : await hub.datasetInfo(infoArgs);
   const commit = info.sha;
   const listing = new Map<string, number>();
-  for await (const f of hub.listFiles({ ...common, revision: commit })) if (f.type === 'file') listing.set(f.path, f.lfs?.size ?? f.size);
-  const weights = WEIGHTS.find((w) => listing.has(w));
-  if (!weights) throw new CheckpointError(`hf:${repo}@${revision} has no weights we read (${WEIGHTS.join(', ')})`);
-  const wanted = [...SIDE_FILES.filter((f) => listing.has(f)), weights];
+  for await (const f of hub.listFiles({ ...common, revision: commit, recursive: kind === 'dataset' })) if (f.type === 'file') listing.set(f.path, f.lfs?.size ?? f.size);
+  // a picker's error names the repository and what it lacks
+  const wanted = req.pick(listing);
   let total = wanted.reduce((a, f) => a + listing.get(f)!, 0);
   let loaded = 0;
   let current = '';
@@ -124,13 +169,11 @@ async function downloadModel(repo: string, revision: string, cacheDir: string, o
   };
   for (const f of wanted) {
     const local = await get(f);
-    if (f.endsWith('.index.json')) {
-      const shards = [...new Set(Object.values((JSON.parse(await fsp.readFile(local, 'utf8')) as { weight_map: Record<string, string> }).weight_map))];
-      total += shards.reduce((a, s) => a + (listing.get(s) ?? 0), 0);
-      for (const s of shards) await get(s);
-    }
+    const extra = (await req.more?.(f, local)) ?? [];
+    total += extra.reduce((a, s) => a + (listing.get(s) ?? 0), 0);
+    for (const s of extra) await get(s);
   }
-  const ref = nodePath.join(repoFolder(cacheDir, repo), 'refs', revision);
+  const ref = nodePath.join(repoFolder(cacheDir, repo, kind), 'refs', revision);
   if (!COMMIT.test(revision)) {
     await fsp.mkdir(nodePath.dirname(ref), { recursive: true });
     await fsp.writeFile(ref, commit);
@@ -143,7 +186,7 @@ function progressBar(): (file: string, loaded: number, total: number) => void {
   let last = -1;
   return (file, loaded, total) => {
     const pct = total > 0 ? Math.min(100, Math.floor((loaded / total) * 100)) : 0;
-    if (pct === last) return;
+    if (pct === last && file) return; // the closing call (file '') always ends the line
     last = pct;
     const bar = '#'.repeat(Math.floor(pct / 4)).padEnd(25, '.');
     const gb = (n: number) => (n / 1e9).toFixed(2);

@@ -47,7 +47,7 @@ export function optionLetter(i: number): string {
 }
 
 /** A letter ("A", "c") to its 0-based index among n options, or -1. */
-function letterIndex(x: unknown, n: number): number {
+export function letterIndex(x: unknown, n: number): number {
   if (typeof x !== 'string' || !/^[A-Za-z]$/.test(x.trim())) return -1;
   const i = x.trim().toUpperCase().charCodeAt(0) - 65;
   return i < n ? i : -1;
@@ -58,7 +58,7 @@ function letterIndex(x: unknown, n: number): number {
 type Obj = Record<string, unknown>;
 
 /** One JSON record located in its file, for error messages. */
-interface Located {
+export interface Located {
   o: Obj;
   where: string;
   /** 1-based record number, for ids that the format lacks. */
@@ -190,8 +190,13 @@ function medmcqa(l: Located, base: 0 | 1): McqRecord {
   });
 }
 
+/** One record object (a JSON line, a parquet or CSV row) in a JSON format; errors start with `where`. */
+export function parseMcqObject(o: Record<string, unknown>, where: string, n: number, format: Exclude<McqFormat, 'mmlu'>): McqRecord {
+  return PARSERS[format]({ o, where, n });
+}
+
 /** Which JSON format a record looks like, from its keys. */
-function jsonFormatOf(o: Obj): Exclude<McqFormat, 'mmlu' | 'medmcqa-hf'> | undefined {
+export function jsonFormatOf(o: Obj): Exclude<McqFormat, 'mmlu' | 'medmcqa-hf'> | undefined {
   if ('opa' in o && 'cop' in o) return 'medmcqa';
   if ('answer_idx' in o && 'options' in o) return 'medqa';
   if ('correct_answers' in o) return 'frenchmedmcqa';
@@ -200,7 +205,7 @@ function jsonFormatOf(o: Obj): Exclude<McqFormat, 'mmlu' | 'medmcqa-hf'> | undef
 }
 
 /** JSON records of a JSONL file (or of one JSON array), each with where it starts. */
-function jsonRecords(text: string, name: string): Located[] {
+export function jsonRecords(text: string, name: string): Located[] {
   const out: Located[] = [];
   if (text.trimStart().startsWith('[')) {
     let arr: unknown;

@@ -81,8 +81,10 @@ export interface PrepareDataOptions {
   documents?: 'file' | 'paragraph';
   /** The tokenizer's identity, recorded in each shard's header (loadTokenizerRecorded / recordTokenizer). */
   tokenizerRecord?: TokenizerRecord;
-  /** Called after each document is tokenized: (bytes of text done, bytes of all the files). */
+  /** Called after each document is tokenized: (bytes of text done, bytes of all the inputs). */
   onProgress?: (done: number, total: number) => void;
+  /** Documents given as text (the rows of a table, `--data`), after the files; `name` is then needed without files. */
+  documentTexts?: string[];
 }
 
 export interface PrepareDataResult {
@@ -104,11 +106,11 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
   const { tokenizer, outDir, textFiles } = opts;
   const valFraction = opts.valFraction ?? 0.05;
   if (!(valFraction >= 0 && valFraction < 1)) throw new DataError(`prepareData: valFraction must be in [0, 1), got ${valFraction}`);
-  if (textFiles.length === 0) throw new DataError('prepareData: no text files given');
+  if (textFiles.length === 0 && !opts.documentTexts?.length) throw new DataError('prepareData: no text files given');
   if (tokenizer.vocabSize > SHARD_MAX_VOCAB) {
     throw new DataError(`prepareData: tokenizer ${tokenizer.name} has vocab size ${tokenizer.vocabSize}, more than the uint16 shard format holds (${SHARD_MAX_VOCAB})`);
   }
-  const name = opts.name ?? basename(textFiles[0], extname(textFiles[0])).replace(/[^\w.-]+/g, '_');
+  const name = opts.name ?? basename(textFiles[0] ?? 'data', extname(textFiles[0] ?? '')).replace(/[^\w.-]+/g, '_');
   const docMode = opts.documents ?? 'file';
 
   let tokens = new Uint16Array(1 << 20);
@@ -122,13 +124,17 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
     tokens[n++] = t;
   };
   let docs = 0;
-  // progress in bytes of text: the files' sizes up front, each document's UTF-8 length as it is done
-  const total = opts.onProgress ? textFiles.reduce((n, f) => n + fileSize(f), 0) : 0;
+  // progress in bytes of text: the inputs' sizes up front, each document's UTF-8 length as it is done
+  const inputs = [
+    ...textFiles.map((file) => ({ read: () => readTextFile(file), size: () => fileSize(file) })),
+    ...(opts.documentTexts ?? []).map((t) => ({ read: () => t, size: () => Buffer.byteLength(t) })),
+  ];
+  const total = opts.onProgress ? inputs.reduce((n, x) => n + x.size(), 0) : 0;
   let done = 0;
-  for (const file of textFiles) {
-    const text = readTextFile(file);
+  for (const input of inputs) {
+    const text = input.read();
     const pieces = docMode === 'paragraph' ? text.split(/\n[ \t]*\n/).filter((p) => p.trim().length > 0) : [text];
-    const fileEnd = done + (opts.onProgress ? fileSize(file) : 0);
+    const fileEnd = done + (opts.onProgress ? input.size() : 0);
     for (const doc of pieces) {
       push(tokenizer.eotToken);
       for (const t of tokenizer.encode(doc)) push(t);
@@ -137,7 +143,7 @@ export function prepareData(opts: PrepareDataOptions): PrepareDataResult {
     }
     if (opts.onProgress) opts.onProgress((done = fileEnd), total);
   }
-  if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ')} (only whitespace)`);
+  if (n === docs) throw new DataError(`prepareData: no text in ${textFiles.join(', ') || 'the documents given'} (only whitespace)`);
   const nVal = Math.round(valFraction * n);
   const train = tokens.subarray(0, n - nVal);
   const val = tokens.subarray(n - nVal, n);

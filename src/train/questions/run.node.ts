@@ -23,7 +23,7 @@ import { basename, extname, join } from 'node:path';
 import { DataError, EndpointError, RunDirError, UsageError } from '../../util/errors';
 import { readTextFile } from '../data/shards.node';
 import { writeFileAtomicSync } from '../../util/outputs.node';
-import { readMcqFile } from '../data/mcq.node';
+import { readMcqSource } from '../data/mcq-source.node';
 import { checkWritableDir } from '../rundir.node';
 import { gpt2Tokenizer } from '../tokenizer/gpt2';
 import { cutPassages, type Passage } from './passages';
@@ -138,7 +138,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const ZERO: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
 /** The passages, the prompt and the settings that a resumed run must share. */
-function readInputs(o: QuestionsOptions) {
+async function readInputs(o: QuestionsOptions) {
   const docs = o.text.map((file) => {
     const ext = extname(file).toLowerCase();
     if (ext === '.pdf') throw new DataError(`${file}: PDF input is not supported; convert it to text first (e.g. \`pdftotext -layout ${basename(file)}\`)`);
@@ -152,7 +152,7 @@ function readInputs(o: QuestionsOptions) {
   if (o.generator === 'llm') {
     template = o.prompt ? readTextFile(o.prompt) : DEFAULT_PROMPT;
     checkTemplate(template, o.prompt ?? 'the default prompt');
-    examples = o.examples ? examplesBlock(readMcqFile(o.examples).slice(0, o.exampleCount)) : '';
+    examples = o.examples ? examplesBlock((await readMcqSource(o.examples)).records.slice(0, o.exampleCount)) : '';
   }
   const fixed = {
     generator: o.generator, endpoint: o.endpoint ? shownEndpoint(o.endpoint) : null, model: o.model ?? null, passageTokens: o.passageTokens,
@@ -163,7 +163,7 @@ function readInputs(o: QuestionsOptions) {
   return { all, passages, duplicates, template, examples, fixed };
 }
 
-type Fixed = ReturnType<typeof readInputs>['fixed'];
+type Fixed = Awaited<ReturnType<typeof readInputs>>['fixed'];
 
 /** Opens the run directory as asked (new, --overwrite, --resume): the journal so far and the questions kept. */
 function openDir(o: QuestionsOptions, fixed: Fixed): { journal: JournalLine[]; seen: Set<string> } {
@@ -278,7 +278,7 @@ function writeRunJson(o: QuestionsOptions, fixed: Fixed, counts: object): void {
 /** Runs `mqg questions`: every passage not yet done is asked (or cloze-written), checked and appended. */
 export async function generateQuestions(o: QuestionsOptions, hooks: QuestionsHooks = {}): Promise<QuestionsSummary> {
   if (o.generator === 'llm' && (!o.endpoint || !o.model)) throw new UsageError('mqg questions: --endpoint URL and --model NAME are required (or --generator cloze)');
-  const inputs = readInputs(o);
+  const inputs = await readInputs(o);
   const { journal, seen } = openDir(o, inputs.fixed);
   const resumedPassages = journal.length;
   const done = new Set(journal.map((j) => j.passage));
