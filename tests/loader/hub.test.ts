@@ -102,8 +102,37 @@ describe('hf: sources', () => {
   });
 
   it('rejects malformed ids', async () => {
-    await expect(readCheckpoint('hf:')).rejects.toThrow(/hf:: expected hf:org\/name or hf:org\/name@revision/);
+    await expect(readCheckpoint('hf:')).rejects.toThrow(/hf:: expected hf:org\/name, hf:org\/name@revision or hf:org\/name\[@revision\]\/sub\/folder/);
     await expect(readCheckpoint('hf:a/b@c@d')).rejects.toThrow(/expected hf:org\/name/);
+    await expect(readCheckpoint('hf:a/b/../c')).rejects.toThrow(/hf:a\/b\/\.\.\/c: expected hf:org\/name/);
+    await expect(readCheckpoint('hf:a/b@%E0%A4%A')).rejects.toThrow(/expected hf:org\/name/);
+  });
+
+  it('a model in a sub-folder of its repository (hf:org/name[@rev]/folder, as raidium/MQG keeps it): downloads that folder only, then reads it from the cache', async () => {
+    const folder = 'stanford-crfm-BioMedLM-3epochs-v100-16';
+    const files: Record<string, Buffer> = {
+      'README.md': Buffer.from('not fetched'),
+      [`${folder}/config.json`]: Buffer.from(JSON.stringify({ model_type: 'gpt2', n_layer: 2, n_head: 4, n_embd: 64, n_positions: 64, vocab_size: 512 })),
+      [`${folder}/model.safetensors`]: readFileSync(FIXTURE),
+      'other/model.safetensors': Buffer.from('not fetched'),
+    };
+    const { url, requests, server } = await startHubServer({ kind: 'model', repo: 'org/mqg', sha: SHA, files });
+    try {
+      process.env.HF_ENDPOINT = url;
+      delete process.env.HF_HUB_OFFLINE;
+      const cache = mkdtempSync(path.join(tmpdir(), 'mqg-hubsub-'));
+      const expected = await readCheckpoint(FIXTURE);
+      for (const src of [`hf:org/mqg/${folder}`, `hf:org/mqg@main/${folder}/`, `hf:org/mqg@${SHA}/${folder}`]) {
+        const ck = await readCheckpoint(src, { cacheDir: cache });
+        for (const [k, v] of expected.params) expect(Buffer.from(ck.params.get(k)!.buffer).equals(Buffer.from(v.buffer)), `${src} ${k}`).toBe(true);
+        expect(ck.resolved.dir).toBe(path.join(cache, 'models--org--mqg', 'snapshots', SHA, folder));
+      }
+      expect([...new Set(requests.filter((r) => r.includes('/resolve/')).map((r) => r.replace(/.*\/resolve\/[^/]+\//, '')))].sort()).toEqual([`${folder}/config.json`, `${folder}/model.safetensors`]);
+      await expect(readCheckpoint('hf:org/mqg', { cacheDir: cache })).rejects.toThrow(/hf:org\/mqg@main has no weights we read/);
+      await expect(readCheckpoint('hf:org/mqg/nope', { cacheDir: cache })).rejects.toThrow(/hf:org\/mqg@main\/nope has no weights we read/);
+    } finally {
+      server.close();
+    }
   });
 
   it('downloads an absent model into the cache layout (refs, snapshots -> blobs) with progress, from a local stand-in Hub', async () => {

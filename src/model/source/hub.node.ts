@@ -34,14 +34,25 @@ export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 const REPO = /^[\w.-]+(\/[\w.-]+)?$/;
 const COMMIT = /^[0-9a-f]{40}$/;
 
-/** `hf:org/name[@revision]` -> its parts; undefined for anything else. */
-export function parseHubId(source: string): { repo: string; revision: string } | undefined {
+/**
+ * `hf:org/name[@revision][/sub/folder]` -> its parts; undefined for anything else. A revision with a
+ * `/` (refs/pr/1) is written URL-encoded (`@refs%2Fpr%2F1`), as in hf://datasets ids; the sub-folder
+ * is transformers' `subfolder` (a repository keeping its model in a folder, e.g. raidium/MQG).
+ */
+export function parseHubId(source: string): { repo: string; revision: string; subfolder?: string } | undefined {
   if (!source.startsWith('hf:')) return undefined;
-  const [repo, revision = 'main', ...rest] = source.slice(3).split('@');
-  if (!repo || !REPO.test(repo) || rest.length || !revision) {
-    throw new CheckpointError(`${source}: expected hf:org/name or hf:org/name@revision`);
+  const m = /^hf:([\w.-]+(?:\/[\w.-]+)?)(?:@([^/@]+))?(?:\/([^@]+))?$/.exec(source);
+  const subfolder = m?.[3]?.replace(/\/+$/, '');
+  let revision = 'main';
+  try {
+    if (m?.[2]) revision = decodeURIComponent(m[2]);
+  } catch {
+    revision = '';
   }
-  return { repo, revision };
+  if (!m || !REPO.test(m[1]!) || !revision || (subfolder !== undefined && !/^[\w.-]+(\/[\w.-]+)*$/.test(subfolder)) || subfolder?.split('/').some((p) => p === '..' || p === '.')) {
+    throw new CheckpointError(`${source}: expected hf:org/name, hf:org/name@revision or hf:org/name[@revision]/sub/folder`);
+  }
+  return subfolder ? { repo: m[1]!, revision, subfolder } : { repo: m[1]!, revision };
 }
 
 /** A Hub repository's kind: models and datasets share the cache layout under different prefixes. */
@@ -64,9 +75,24 @@ export function findSnapshot(cacheDir: string, repo: string, revision: string, k
   return existsSync(dir) ? { dir, commit } : undefined;
 }
 
-export async function resolveHubModel(repo: string, revision: string, opts: HubOptions = {}): Promise<{ dir: string; repo: string; revision: string; commit: string; cacheDir: string }> {
-  const name = `hf:${repo}@${revision}`;
-  return resolveHubRepo({ kind: 'model', repo, revision, name, pick: (listing) => pickModelFiles(listing, name), more: indexShards, fail: (m) => new CheckpointError(m) }, opts);
+/** repo@revision's model directory in the cache (its `subfolder` when given), downloaded first when absent. */
+export async function resolveHubModel(repo: string, revision: string, opts: HubOptions = {}, subfolder?: string): Promise<{ dir: string; repo: string; revision: string; commit: string; cacheDir: string }> {
+  const name = `hf:${repo}@${revision}${subfolder ? `/${subfolder}` : ''}`;
+  const prefix = subfolder ? `${subfolder}/` : '';
+  const r = await resolveHubRepo(
+    {
+      kind: 'model', repo, revision, name,
+      // the folder's files only (names relative to it), fetched by their path in the repository
+      pick: (listing) => pickModelFiles(new Map([...listing].filter(([f]) => f.startsWith(prefix)).map(([f, n]) => [f.slice(prefix.length), n])), name).map((f) => prefix + f),
+      more: async (path, local) => (await indexShards(path, local)).map((f) => prefix + f),
+      recursive: !!subfolder,
+      // a snapshot cached for another folder of the same repository lacks this one's weights
+      incomplete: (snapshot) => !WEIGHTS.some((w) => existsSync(nodePath.join(snapshot, subfolder ?? '', w))),
+      fail: (m) => new CheckpointError(m),
+    },
+    opts,
+  );
+  return subfolder ? { ...r, dir: nodePath.join(r.dir, subfolder) } : r;
 }
 
 /** What resolveHubRepo needs to know about one repository. */
@@ -82,6 +108,8 @@ export interface HubRepoRequest {
   more?: (path: string, localPath: string) => Promise<string[]>;
   /** When to download even though a snapshot is cached (e.g. the cached one lacks the files asked for). */
   incomplete?: (snapshotDir: string) => boolean;
+  /** List the files of every folder (default: datasets only; a model's files sit at its root unless a sub-folder is asked for). */
+  recursive?: boolean;
   /** The error class of the caller's layer. */
   fail: (message: string) => Error;
 }
@@ -144,7 +172,7 @@ async function downloadRepo(req: HubRepoRequest, cacheDir: string, onProgress: (
   const info = kind === 'model' ? await hub.modelInfo(infoArgs) : await hub.datasetInfo(infoArgs);
   const commit = info.sha;
   const listing = new Map<string, number>();
-  for await (const f of hub.listFiles({ ...common, revision: commit, recursive: kind === 'dataset' })) if (f.type === 'file') listing.set(f.path, f.lfs?.size ?? f.size);
+  for await (const f of hub.listFiles({ ...common, revision: commit, recursive: req.recursive ?? kind === 'dataset' })) if (f.type === 'file') listing.set(f.path, f.lfs?.size ?? f.size);
   // a picker's error names the repository and what it lacks
   const wanted = req.pick(listing);
   let total = wanted.reduce((a, f) => a + listing.get(f)!, 0);

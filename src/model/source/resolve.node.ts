@@ -55,7 +55,7 @@ async function kind(path: string): Promise<'file' | 'dir' | undefined> {
 export async function resolveCheckpoint(source: string, opts: ResolveOptions = {}): Promise<ResolvedCheckpoint> {
   const hubId = parseHubId(source);
   if (hubId) {
-    const hub = await resolveHubModel(hubId.repo, hubId.revision, opts);
+    const hub = await resolveHubModel(hubId.repo, hubId.revision, opts, hubId.subfolder);
     return { ...(await resolveDirectory(hub.dir, source, opts)), hub };
   }
   const k = await kind(source);
