@@ -9,12 +9,13 @@
 
 import type { GPUContext } from '../gpu/context';
 import { MQGError } from '../util/errors';
-import { QK, quantizeMatrix, type QuantType } from '../util/ggml';
-import { uploadQuantized, quantizedWeightBytes, type QuantizedWeight } from '../kernels/qmatmul';
+import { QK, quantizeMatrix, type QuantType as GgmlQuantType } from '../util/ggml';
+import { uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
 import { paramShapes, type GPT2Config } from './config';
 import { LORA_MODULE_KINDS } from './peft';
 
-export type { QuantType } from '../util/ggml';
+/** A GGML quantization of a frozen base's block weights: `q8_0` (8.5 bits a weight) or `q4_0` (4.5 bits). */
+export type QuantType = GgmlQuantType;
 export const QUANT_TYPES: readonly QuantType[] = ['q8_0', 'q4_0'];
 
 /** A quantizable weight: canonical name and its Conv1D shape [K (inputs), N (outputs)]. */
@@ -108,10 +109,10 @@ export class QuantizedBase {
     return w;
   }
 
-  /** GPU bytes of the weights uploaded so far. */
+  /** GPU bytes of the weights uploaded so far: their buffers as allocated (quantizedWeightBytes, rounded as createBuffer rounds). */
   get bytes(): number {
     let n = 0;
-    for (const w of this.weights.values()) n += quantizedWeightBytes(w);
+    for (const w of this.weights.values()) n += w.scales.buffer.size + w.quants.buffer.size;
     return n;
   }
 
