@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { memoryPlan, fmtBytes } from '../../src/model/memory';
 import { readCheckpointConfig } from '../../src/model/checkpoint.node';
 import { listCheckpoints } from '../../src/train/rundir.node';
@@ -20,6 +20,8 @@ const Q4 = join(FIXTURES, 'hf-biomedlm-tiny-q4_0-lora');
 const HAVE = existsSync(join(Q8, 'expected.json')) && existsSync(join(Q4, 'expected.json'));
 if (!HAVE) console.warn(`skipping --quantize through mqg: ${Q8} or ${Q4} is absent`);
 const TOL = { f32: 2e-5, f16: 1e-2 } as const;
+// each command compiles the quantized GEMM's pipelines afresh: minutes on a loaded software adapter
+vi.setConfig({ testTimeout: 600_000 });
 
 const dir = mkdtempSync(join(tmpdir(), 'mqg-quantize-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
