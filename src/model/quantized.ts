@@ -125,6 +125,4 @@ export class QuantizedBase {
 function destroyWeight(w: QuantizedWeight): void {
   w.scales.buffer.destroy();
   w.quants.buffer.destroy();
-  // the stand-in kernel keeps a dequantized copy
-  (w as { deq?: { buffer: GPUBuffer } }).deq?.buffer.destroy();
 }
