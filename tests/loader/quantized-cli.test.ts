@@ -1,6 +1,7 @@
 // --quantize through the built `mqg`: eval of the golden Q8_0 case, the golden Q4_0 QLoRA case's
 // 10 losses through `mqg train --init --init-adapter --quantize q4_0` (the run records the type and
-// resumes on a base quantized again from --init), `mqg plan --quantize` against memoryPlan, and
+// resumes on a base quantized again from --init; `mqg merge` folds its adapter into the
+// full-precision base), `mqg plan --quantize` against memoryPlan, and
 // the one-line refusals (train without --lora, finetune-mcq).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,13 @@ describe.skipIf(!HAVE).each(PRECISIONS)('mqg --quantize on the golden cases, %s'
     expect(more.stdout).toMatch(/base quantized q4_0: 12 block matmul weights \(.*KiB\)/);
     expect(more.stdout).toMatch(/step +11\b/);
     expect(mqg('train', '--resume', '--steps', '12', '--out', out, '--quantize', 'q8_0').stderr).toMatch(/--quantize "q8_0" differs from the run's "q4_0"/);
+    // mqg merge folds the adapter trained on the quantized base into the full-precision base
+    const adapter = join(listCheckpoints(out).pop()!.dir, 'adapter');
+    const merged = join(dir, `merged-${precision}`);
+    expect(mqg('merge', '--init', join(BASE, 'model'), '--adapter', adapter, '--out', merged).status).toBe(0);
+    const m = lastJson(mqg('eval', '--checkpoint', merged, '--precision', precision, ...evalFlags).stdout).loss as number;
+    const adapted = lastJson(mqg('eval', '--checkpoint', join(BASE, 'model'), '--adapter', adapter, '--precision', precision, ...evalFlags).stdout).loss as number;
+    expect(Math.abs(m - adapted)).toBeLessThan(precision === 'f32' ? 1e-5 : 1e-2);
   });
 });
 
