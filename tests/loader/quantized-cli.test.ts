@@ -99,6 +99,17 @@ describe.skipIf(!HAVE)('mqg --quantize rules and plan', () => {
     expect(f.stderr).toMatch(/--quantize q4_0 is not supported yet/);
   });
 
+  it('mqg eval-mcq and mqg sample take --quantize (the scoring path serve shares, and generation)', () => {
+    const tok = join(dir, 'tok500.json');
+    expect(mqg('tokenizer', 'train', '--text', 'data/corpus/questions.txt', '--vocab-size', '500', '--out', tok).status).toBe(0);
+    const r = mqg('eval-mcq', '--checkpoint', join(BASE, 'model'), '--adapter', join(Q4, 'adapter'), '--quantize', 'q4_0', '--tokenizer', tok, '--data', 'data/corpus/mcq.jsonl', '--limit', '3', '--json', '--precision', 'f32');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).questions).toBe(3);
+    const s = mqg('sample', '--checkpoint', join(BASE, 'model'), '--tokenizer', tok, '--quantize', 'q8_0', '--prompt', 'the', '--max-tokens', '4', '--temperature', '0', '--precision', 'f32');
+    expect(s.status, s.stderr).toBe(0);
+    expect(s.stdout.trim().length).toBeGreaterThan(0);
+  });
+
   it('mqg plan --quantize prints memoryPlan\'s weights (inference, and LoRA training)', async () => {
     const config = await readCheckpointConfig(join(BASE, 'model'));
     const r = mqg('plan', '--init', join(BASE, 'model'), '--quantize', 'q4_0', '--lora', '4', '--batch-size', '2', '--seq-len', '32', '--precision', 'f32', '--max-memory', '1G');
