@@ -26,6 +26,7 @@ export { ModelMemoryError } from './util/errors';
 export { parseAdapterConfig, serializeAdapterConfig, parseAdapterWeights, serializeAdapterWeights, mergeAdapter, loraModules } from './model/peft';
 export type { LoraConfig, LoraWeights, LoraModule } from './model/peft';
 export type { LoraOptions } from './model/lora';
+export type { QuantType } from './model/quantized';
 
 // Loading and saving in memory (the root's `loadModel` is per platform: see index.ts / browser.ts)
 export { modelToSafetensors } from './model/load';

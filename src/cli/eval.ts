@@ -9,6 +9,8 @@ import { listShards, readShard } from '../train/data/shards.node';
 import { checkModelInputs } from '../train/inputs.node';
 import { noteCheckpoint } from './checkpoint';
 import { Progress } from '../train/progress';
+import { QUANTIZE_FLAG, reportQuantization } from './flags';
+import type { QuantType } from '../model/quantized';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint file, a Hugging Face model directory, or hf:org/name[@revision]' },
@@ -19,6 +21,7 @@ const spec: Record<string, FlagSpec> = {
   precision: { type: 'string', default: 'auto', help: 'auto | f16 | f32' },
   'log-format': { type: 'string', default: 'text', help: 'text | jsonl (one object: loss, ppl, tokens, load_seconds, tokens_per_second)' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
+  quantize: QUANTIZE_FLAG,
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -44,16 +47,17 @@ export async function evalMain(argv: string[]): Promise<void> {
 
   const gpu = await createGPU({ precision: precision as 'auto' });
   try {
-    await evaluate(gpu, flags.checkpoint as string, flags.adapter as string | undefined, flags.data as string, files, tokens, B, flags['seq-len'] as number, maxBatches, format);
+    await evaluate(gpu, flags.checkpoint as string, flags.adapter as string | undefined, flags.quantize as QuantType | undefined, flags.data as string, files, tokens, B, flags['seq-len'] as number, maxBatches, format);
   } finally {
     gpu.destroy();
   }
 }
 
-async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | undefined, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
+async function evaluate(gpu: GPUContext, checkpoint: string, adapter: string | undefined, quantize: QuantType | undefined, data: string, files: string[], tokens: Uint16Array[], B: number, seqLen: number, maxBatches: number, format: string): Promise<void> {
   const t0 = performance.now();
-  const { model, metadata } = await loadModelWithAdapter(gpu, checkpoint, adapter, { training: false });
+  const { model, metadata } = await loadModelWithAdapter(gpu, checkpoint, adapter, { training: false, quantize });
   const loadSeconds = (performance.now() - t0) / 1000;
+  reportQuantization('eval', model);
   // model, tokenizer (if the checkpoint has one) and shards must agree (src/train/inputs.node.ts)
   checkModelInputs({ checkpoint, vocabSize: model.config.vocabSize, shards: files, needTokenizer: false, command: 'eval', metadata });
   const T = seqLen || model.config.nPositions;

@@ -8,7 +8,8 @@ import { checkOutput, prepareOutput, writeFileAtomicSync } from '../util/outputs
 import { noteCheckpoint } from './checkpoint';
 import { createGPU } from '../gpu/context';
 import { DataError } from '../util/errors';
-import { FINETUNE_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
+import { FINETUNE_FLAGS, QUANTIZE_FLAG, flagSpec, givenOptions, reportQuantization, resumeHelp } from './flags';
+import type { QuantType } from '../model/quantized';
 import { openScoringModel } from '../train/weights.node';
 import { checkModelInputs } from '../train/inputs.node';
 import { readMcqSource } from '../train/data/mcq-source.node';
@@ -61,6 +62,7 @@ const evalSpec: Record<string, FlagSpec> = {
   report: { type: 'string', help: 'also write the JSON report to this file (checked before the evaluation)' },
   overwrite: { type: 'boolean', help: 'replace an existing --report' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint (default: the checkpoint\'s adapter/, as finetune-mcq --lora writes it)' },
+  quantize: QUANTIZE_FLAG,
   help,
 };
 
@@ -89,7 +91,8 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
   const { model, adapterDir, ...file } = await openScoringModel(gpu, flags.checkpoint as string, flags.adapter as string | undefined, (f) => {
     if (flags.scorer === 'head' && !f.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
-  });
+  }, flags.quantize as QuantType | undefined);
+  reportQuantization('eval-mcq', model);
   const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq', metadata: file.metadata }).tokenizer!.tokenizer;
   const t0 = performance.now();

@@ -8,8 +8,21 @@ import { optionFlag, valueRule, type OptionRule, type OptionRules } from '../tra
 import { TRAIN_DEFAULTS, TRAIN_RULES, type TrainOptions } from '../train/train-options.node';
 import { FINETUNE_DEFAULTS, FINETUNE_RULES, type FinetuneMcqOptions } from '../train/finetune-mcq.node';
 import { MCQ_FORMATS } from '../train/data/mcq';
+import { QUANT_TYPES, skippedQuantizationNote } from '../model/quantized';
+import type { GPT2 } from '../model/gpt2';
 
 export { optionFlag as flagName };
+
+const QUANTIZE_HELP = 'q8_0 | q4_0: store the blocks\' matmul weights GGML-quantized as they load';
+
+/** --quantize of the commands that load a model for inference (eval, eval-mcq, sample, serve). */
+export const QUANTIZE_FLAG: FlagSpec = { type: 'string', choices: QUANT_TYPES, help: `${QUANTIZE_HELP} (embeddings, lm_head, norms and biases stay at --precision)` };
+
+/** The one line a quantized model's loading reports: the block weights left unquantized (input dimension not a multiple of 32), if any. */
+export function reportQuantization(command: string, model: GPT2): void {
+  const note = model.quantizedBase && skippedQuantizationNote(model.config, model.quantizedBase.type);
+  if (note) console.error(`mqg ${command}: ${note}`);
+}
 
 /** A flag: its spec (type, range, help, default) and what it does with --resume. */
 export type TrainFlag = FlagSpec & { resume: OptionRule['resume'] };
@@ -30,6 +43,7 @@ const LORA_HELP = {
   loraDropout: 'dropout on each LoRA adapter\'s input in training (PEFT lora_dropout)',
   initAdapter: 'continue training a PEFT LoRA adapter directory (implies LoRA with its r, alpha and targets)',
   checkpointActivations: 'keep only each block\'s input and recompute the block in backward (less memory, ~1/3 more compute)',
+  quantize: QUANTIZE_HELP + ' (the frozen base; needs --lora; the adapters stay f32: QLoRA)',
 };
 
 const DROPOUT_HELP = {

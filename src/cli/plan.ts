@@ -7,6 +7,8 @@ import { fmtBytes, formatMemoryTable, memoryPlan, memoryRefusal, DEFAULT_MAX_BIN
 import { memoryBudget } from '../train/budget.node';
 import { resolveModelPath } from '../train/inputs.node';
 import { LORA_TRAIN_DEFAULTS, loraSetup } from '../train/lora.node';
+import { QUANTIZE_FLAG } from './flags';
+import type { QuantType } from '../model/quantized';
 
 const spec: Record<string, FlagSpec> = {
   init: { type: 'string', help: 'a checkpoint (file, checkpoint or run directory, HF directory): its config' },
@@ -19,6 +21,7 @@ const spec: Record<string, FlagSpec> = {
   lora: { type: 'int', default: 0, min: 0, help: 'plan LoRA training of this rank (frozen base; 0 = full training)' },
   'lora-targets': { type: 'string', default: LORA_TRAIN_DEFAULTS.loraTargets, help: 'LoRA target modules (as mqg train)' },
   'checkpoint-activations': { type: 'boolean', default: false, help: 'plan with activation checkpointing' },
+  quantize: { ...QUANTIZE_FLAG, help: 'q8_0 | q4_0: plan the blocks\' matmul weights GGML-quantized (inference, and LoRA training with --lora; full training keeps full precision)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -42,10 +45,12 @@ export async function planMain(argv: string[]): Promise<void> {
     gpu.destroy();
   }
   const lora = await loraSetup({ ...LORA_TRAIN_DEFAULTS, lora: flags.lora as number, loraTargets: flags['lora-targets'] as string, checkpointActivations: !!flags['checkpoint-activations'] }, config, undefined);
-  const i = { config, B, T, precision, maxBindingBytes, ...lora.options };
-  const inference = memoryPlan({ ...i, training: false });
+  // a quantized base is frozen: full training (no --lora) plans full-precision weights
+  const quantize = flags.quantize as QuantType | undefined;
+  const i = { config, B, T, precision, maxBindingBytes, ...lora.options, quantize: lora.options.lora ? quantize : undefined };
+  const inference = memoryPlan({ ...i, training: false, quantize });
   const training = memoryPlan({ ...i, training: true });
-  const how = `${lora.options.lora ? ` | LoRA r=${lora.options.lora.r} on ${flags['lora-targets']}` : ''}${lora.options.checkpointActivations ? ' | activation checkpointing' : ''}`;
+  const how = `${lora.options.lora ? ` | LoRA r=${lora.options.lora.r} on ${flags['lora-targets']}` : ''}${lora.options.checkpointActivations ? ' | activation checkpointing' : ''}${quantize ? ` | base ${quantize}${lora.options.lora ? '' : ' (inference column; full training stays full precision)'}` : ''}`;
   console.log(`model: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, context ${config.nPositions}, vocab ${config.vocabSize} | B=${B} T=${T} ${precision}${how}`);
   console.log(formatMemoryTable(inference, training));
   if (!budget) return void console.log('budget: unknown (the adapter reports no memory heaps); give --max-memory to check a configuration');

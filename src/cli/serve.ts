@@ -6,6 +6,8 @@ import { type FlagSpec, parseFlags, usage } from './args';
 import { UsageError } from '../util/errors';
 import { openServeEngine } from '../train/serve/open.node';
 import { startServer } from '../train/serve/server.node';
+import { QUANTIZE_FLAG, reportQuantization } from './flags';
+import type { QuantType } from '../model/quantized';
 
 const spec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint directory, or a model file' },
@@ -17,6 +19,7 @@ const spec: Record<string, FlagSpec> = {
   'api-key-env': { type: 'string', help: 'require "Authorization: Bearer <key>", the key read from this environment variable' },
   'model-name': { type: 'string', help: 'the model id in /v1/models and responses (default: the checkpoint\'s name)' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
+  quantize: QUANTIZE_FLAG,
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -37,8 +40,9 @@ export async function serveMain(argv: string[]): Promise<void> {
   if (keyEnv !== undefined && !apiKey) throw new UsageError(`mqg serve: --api-key-env ${keyEnv}, but the environment variable ${keyEnv} is not set`);
   const opened = await openServeEngine({
     checkpoint: flags.checkpoint as string, adapter: flags.adapter as string | undefined, tokenizer: flags.tokenizer as string | undefined,
-    precision: flags.precision as 'auto', maxQueue: flags['max-queue'] as number, modelId: flags['model-name'] as string | undefined,
+    precision: flags.precision as 'auto', quantize: flags.quantize as QuantType | undefined, maxQueue: flags['max-queue'] as number, modelId: flags['model-name'] as string | undefined,
   });
+  reportQuantization('serve', opened.engine.model);
   const server = await startServer(opened.engine, { host: flags.host as string, port: flags.port as number, apiKey }).catch((e: Error) => {
     opened.destroy();
     throw new UsageError(`mqg serve: cannot listen on ${flags.host}:${flags.port}: ${e.message}`);

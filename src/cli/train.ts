@@ -8,7 +8,8 @@ import { UsageError } from '../util/errors';
 import { createGPU } from '../gpu/context';
 import { generate } from '../model/generate';
 import { TRAIN_DEFAULTS, train, type TrainOptions } from '../train/trainer.node';
-import { TRAIN_FLAGS, flagSpec, givenOptions, resumeHelp } from './flags';
+import { TRAIN_FLAGS, QUANTIZE_FLAG, flagSpec, givenOptions, reportQuantization, resumeHelp } from './flags';
+import type { QuantType } from '../model/quantized';
 import { loadTokenizerRecorded, saveTokenizer } from '../train/tokenizer/load.node';
 import { checkModelInputs, resolveModelPath } from '../train/inputs.node';
 import { readTextFile } from '../train/data/shards.node';
@@ -58,6 +59,7 @@ const sampleSpec: Record<string, FlagSpec> = {
   seed: { type: 'int', default: 1337, min: 0, help: 'sampling seed' },
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
+  quantize: QUANTIZE_FLAG,
   help,
 };
 
@@ -67,7 +69,8 @@ export async function sampleMain(argv: string[]): Promise<void> {
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
   noteCheckpoint(flags.checkpoint as string);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
-  const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false });
+  const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false, quantize: flags.quantize as QuantType | undefined });
+  reportQuantization('sample', model);
   const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
   const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
   const room = model.config.nPositions - prompt.length;

@@ -1,5 +1,6 @@
 // Every WGSL kernel's launcher. Each records into a Step and never reads back.
 export * from './matmul';
+export * from './qmatmul';
 export * from './attention';
 export * from './decode';
 export * from './layernorm';

@@ -17,13 +17,17 @@
 // backward rather than stored). Then u = s·xd·Aᵀ, dA += dvᵀ·xd, and the adapter's share of dx is
 // masked: dx = dy·Wᵀ (GEMM), then dx += Z∘(dv·A)/(1-p) (loraDropoutGrad, one pass), then the
 // activation's backward in place when the layer has one.
+// The frozen base W is either a tensor [C,OC] (storage dtype) or a GGML Q8_0/Q4_0 weight
+// (qmatmul.ts: blocks of 32 along C dequantized in the GEMM's operand load): baseGemm picks the
+// kernel, so dx = dy · Wᵀ goes through the quantized base too (QLoRA).
 
 import type { Step } from '../gpu/context';
 import type { KernelSource } from '../gpu/kernel';
 import { kernelSourceCache } from '../gpu/sources';
-import type { Tensor } from '../gpu/tensor';
+import { Tensor } from '../gpu/tensor';
 import type { Activation } from '../util/activation';
-import { gemm } from './matmul';
+import { gemm, type GemmOptions } from './matmul';
+import { qgemm, type QuantizedWeight } from './qmatmul';
 import { dropout, type DropoutDraw } from './dropout';
 import { activationBackward } from './gelu';
 import { PHILOX_WGSL } from './philox';
@@ -31,6 +35,25 @@ import { dropoutScale, dropoutThreshold } from '../util/philox';
 
 /** As matmulForward / matmulBackward take it: the layer's activation epilogue (default gelu_new). */
 export type ActEpilogue = { preact: Tensor; activation?: Activation };
+
+/** A frozen base weight [K,N]: a tensor at the storage dtype, or GGML-quantized (qmatmul.ts). */
+export type BaseWeight = Tensor | QuantizedWeight;
+
+/**
+ * gemm with the B operand a base weight: out[M,N] = a[M,K] · W (W [K,N]), or with transB
+ * out[M,N] = a[M,K] · Wᵀ (W [N,K]), with gemm's epilogues. A quantized W goes to qgemm.
+ */
+export function baseGemm(step: Step, out: Tensor, a: Tensor, w: BaseWeight, o: GemmOptions): void {
+  if (w instanceof Tensor) return gemm(step, out, a, w, o);
+  const [K, N] = o.transB ? [o.N, o.K] : [o.K, o.N];
+  if (o.transA || o.ldb !== undefined || K !== w.K || N !== w.N) {
+    throw new RangeError(`baseGemm: a ${w.type} weight [${w.K},${w.N}] cannot serve M=${o.M}, N=${o.N}, K=${o.K}${o.transA ? ', transA' : ''}${o.transB ? ', transB' : ''}`);
+  }
+  qgemm(step, out, a, w, {
+    M: o.M, transW: !!o.transB, accumulate: o.accumulate, bias: o.bias, activation: o.activation ?? (o.gelu ? 'gelu_new' : undefined),
+    dactivation: o.dactivation, preact: o.preact, lowRank: o.lowRank, lda: o.lda, ldc: o.ldc,
+  });
+}
 
 const WG = 64;
 const sources = kernelSourceCache();
@@ -136,7 +159,7 @@ export interface LoraWeightsGPU {
  * With `act`, preact gets that sum and out = act(preact).
  */
 export function loraForward(
-  step: Step, out: Tensor, u: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, lora: LoraWeightsGPU,
+  step: Step, out: Tensor, u: Tensor, inp: Tensor, weight: BaseWeight, bias: Tensor | null, lora: LoraWeightsGPU,
   BT: number, C: number, OC: number, act?: ActEpilogue, drop?: LoraInputDropout,
 ): void {
   const { A, B, r, scale } = lora;
@@ -147,7 +170,7 @@ export function loraForward(
   }
   loraDown(step, u, x, A, BT, C, r, scale, 1, C);
   const activation = act ? act.activation ?? 'gelu_new' : undefined;
-  gemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation, preact: act?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
+  baseGemm(step, out, inp, weight, { M: BT, N: OC, K: C, bias, activation, preact: act?.preact, lowRank: { u, e: B, r, sn: r, sj: 1 } });
 }
 
 /**
@@ -157,14 +180,14 @@ export function loraForward(
  */
 export function loraBackward(
   step: Step, dinp: Tensor | null, dA: Tensor, dB: Tensor, dv: Tensor,
-  dout: Tensor, inp: Tensor, u: Tensor, weight: Tensor, lora: LoraWeightsGPU,
+  dout: Tensor, inp: Tensor, u: Tensor, weight: BaseWeight, lora: LoraWeightsGPU,
   BT: number, C: number, OC: number, act?: ActEpilogue, drop?: LoraInputDropout,
 ): void {
   const { A, B, r, scale } = lora;
   loraDown(step, dv, dout, B, BT, OC, r, scale, r, 1);
   if (drop) {
     if (dinp) {
-      gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true });
+      baseGemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true });
       loraDropoutGrad(step, dinp, dv, A, BT, C, r, drop.draw);
       if (act) activationBackward(step, dinp.view([BT * C], 0), act.preact.view([BT * C], 0), dinp.view([BT * C], 0), BT * C, act.activation ?? 'gelu_new');
     }
@@ -175,7 +198,7 @@ export function loraBackward(
     return;
   }
   const dactivation = act ? act.activation ?? 'gelu_new' : undefined;
-  if (dinp) gemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
+  if (dinp) baseGemm(step, dinp, dout, weight, { M: BT, N: C, K: OC, transB: true, dactivation, preact: act?.preact, lowRank: { u: dv, e: A, r, sn: 1, sj: C } });
   gemm(step, dB, dout, u, { M: OC, N: r, K: BT, transA: true, accumulate: true });
   gemm(step, dA, dv, inp, { M: r, N: C, K: BT, transA: true, accumulate: true });
 }

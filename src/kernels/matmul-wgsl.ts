@@ -68,6 +68,9 @@ export interface GemmSpec {
   lowRank?: { u: FloatType; e: FloatType } | null;
 }
 
+/** What the epilogue (store4) depends on; qmatmul.ts's kernels share it. */
+export type EpilogueSpec = Pick<GemmSpec, 'vecOut' | 'accumulate' | 'bias' | 'act' | 'lowRank'>;
+
 /** The activation functions of the epilogue: 'tanh' = GPT-2's gelu_new / gelu_pytorch_tanh, 'erf' = exact GELU. */
 export type ActFn = 'tanh' | 'erf' | 'relu' | 'silu';
 
@@ -97,7 +100,7 @@ export function specName(s: GemmSpec): string {
  * (as gelu.ts): 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)) stays accurate where tanh(u) is near -1,
  * and sech²(u) = 4 s (1 - s) with s that value.
  */
-const ACT_WGSL: Record<ActFn, string> = {
+export const ACT_WGSL: Record<ActFn, string> = {
   tanh: /* wgsl */ `
 fn geluS(x: f32) -> f32 { return 1.0 / (1.0 + exp(-2.0 * clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -40.0, 40.0))); }
 fn act(x: f32) -> f32 { return x * geluS(x); }
@@ -133,7 +136,7 @@ const PARAMS = /* wgsl */ `struct Params {
 }`;
 
 /** The array element type of an operand and a WGSL function returning 4 consecutive values from element i. */
-function loader(name: string, fn: string, type: FloatType, vec: boolean): { decl: string; fn: string } {
+export function loader(name: string, fn: string, type: FloatType, vec: boolean): { decl: string; fn: string } {
   if (vec && type === 'f32') {
     return {
       decl: `array<vec4<f32>>`,
@@ -159,7 +162,7 @@ function loader(name: string, fn: string, type: FloatType, vec: boolean): { decl
  * f16 vectorised: vec2<u32> words of two halves; a single element is a read-modify-write of its
  * word, which is safe because each lane owns whole groups of 4 columns.
  */
-function writable(name: string, binding: number, type: FloatType, vec: boolean): string {
+export function writable(name: string, binding: number, type: FloatType, vec: boolean): string {
   const decl = (t: string) => `@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<${t}>;`;
   if (!vec) {
     return `${decl(type)}
@@ -185,7 +188,7 @@ fn ${name}Write4(i: u32, v: vec4<f32>) { ${name}[i >> 2u] = vec2<u32>(pack2x16fl
 }
 
 /** Read-only element access to an [M,N] operand laid out like out: `read(i)`, and `read4(i)` when vectorised. */
-function readable(name: string, binding: number, type: FloatType, vec: boolean): string {
+export function readable(name: string, binding: number, type: FloatType, vec: boolean): string {
   const decl = (t: string) => `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${t}>;`;
   if (!vec) return `${decl(type)}\nfn ${name}Read(i: u32) -> f32 { return f32(${name}[i]); }`;
   const l = loader(name, `${name}Read4`, type, true);
@@ -223,7 +226,7 @@ function header(s: GemmSpec, subgroups: boolean): string {
  * derivative at preact (backward) when on. Columns past N are dropped; a whole in-range group is
  * one vector access when the output is vectorised.
  */
-function epilogueFn(s: GemmSpec): string {
+export function epilogueFn(s: EpilogueSpec): string {
   const fwd = s.act && !s.act.backward, bwd = s.act?.backward;
   const one = (x: string, i: string, c: string) =>
     [
@@ -266,7 +269,7 @@ fn store4(m: u32, n: u32, product: vec4<f32>, b4: vec4<f32>) {
 // B [out, r] (sn = r, sj = 1) and Aᵀ of A [r, in] (sn = 1, sj = in) fit. r·(1 + 4) loads per group
 // of 4 outputs: no extra pass over out.
 
-function lowRankWgsl(u: FloatType, e: FloatType): string {
+export function lowRankWgsl(u: FloatType, e: FloatType): string {
   return /* wgsl */ `
 struct LowRank { r: u32, ldu: u32, sn: u32, sj: u32, offU: u32, offE: u32 }
 @group(0) @binding(6) var<storage, read> lowRankU: array<${u}>;
@@ -293,7 +296,7 @@ const C4 = ['x', 'y', 'z', 'w'];
  * The tile goes through a private array and a loop over rows, so the epilogue is tn/4 store sites:
  * unrolled tm×tn times, its per-element accesses were most of LLVM's compile time on lavapipe.
  */
-function tileEpilogue(TM: number, TN: number, m: string, n: string, bias: boolean): string {
+export function tileEpilogue(TM: number, TN: number, m: string, n: string, bias: boolean): string {
   const J4 = TN / 4;
   const L: string[] = [`  var tile: array<vec4<f32>, ${TM * J4}>;`];
   for (let i = 0; i < TM; i++) for (let j = 0; j < J4; j++) L.push(`  tile[${i * J4 + j}] = acc${i}_${j};`);

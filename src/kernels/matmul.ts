@@ -65,7 +65,7 @@ export type { MatmulVariant } from './matmul-wgsl';
 
 const ACT_FN: Record<Activation, ActFn> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu: 'erf', relu: 'relu', silu: 'silu' };
 
-function actFn(a: string): ActFn {
+export function actFn(a: string): ActFn {
   const f = ACT_FN[a as Activation];
   if (!f) throw new RangeError(`gemm: unknown activation "${a}" (one of ${Object.keys(ACT_FN).join(', ')})`);
   return f;
@@ -202,12 +202,12 @@ function biasSource(dbias: FloatType, dout: FloatType, vec: boolean): KernelSour
 // ------------------------------------------------------------------------------------------------
 // Bindings as byte ranges
 
-function floatType(t: Tensor, what: string): FloatType {
+export function floatType(t: Tensor, what: string): FloatType {
   if (t.dtype !== 'f16' && t.dtype !== 'f32') throw new TypeError(`gemm: ${what} must be f16 or f32, got ${t}`);
   return t.dtype;
 }
 
-interface Range {
+export interface Range {
   binding: { buffer: GPUBuffer; offset: number; size: number };
   /** Element offset of the first element inside the binding. */
   offset: number;
@@ -216,7 +216,7 @@ interface Range {
 }
 
 /** Bind elements [first, end) of t: the binding starts at the aligned byte at or below the first. */
-function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number, what: string): Range {
+export function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number, what: string): Range {
   if (end > t.numel) {
     throw new RangeError(`gemm: ${what} ${t} holds ${t.numel} elements; the shape and leading dimension need ${end}`);
   }

@@ -9,7 +9,8 @@ import { attentionScale } from './config';
 import { Rng } from '../util/rng';
 import { encoderForward } from '../kernels/encoder';
 import { layernormForward } from '../kernels/layernorm';
-import { gemm, matmulForward } from '../kernels/matmul';
+import { gemm } from '../kernels/matmul';
+import { baseGemm } from '../kernels/lora';
 import { residualForward } from '../kernels/residual';
 import { attentionDecode } from '../kernels/decode';
 
@@ -81,15 +82,16 @@ class KVCache {
     encoderForward(s, x, this.token, p.weight('wte.weight'), this.wpeRow, 1, 1, C);
     for (let l = 0; l < L; l++) {
       const w = (n: string) => p.weight(`h.${l}.${n}`);
+      const q = (n: string) => m.baseWeight(`h.${l}.${n}`); // a block matmul weight: a tensor, or quantized blocks
       layernormForward(s, this.ln, this.mean, this.rstd, x, w('ln_1.weight'), w('ln_1.bias'), 1, C, eps);
-      matmulForward(s, this.qkv, this.ln, w('attn.c_attn.weight'), w('attn.c_attn.bias'), 1, C, 3 * C);
+      baseGemm(s, this.qkv, this.ln, q('attn.c_attn.weight'), { M: 1, N: 3 * C, K: C, bias: w('attn.c_attn.bias') });
       s.copy(this.qkv, this.caches[l]!.view([1, 3 * C], pos * 3 * C));
       attentionDecode(s, this.atty, this.caches[l]!, pos, C, NH, attentionScale(m.config, l));
-      matmulForward(s, this.proj, this.atty, w('attn.c_proj.weight'), w('attn.c_proj.bias'), 1, C, C);
+      baseGemm(s, this.proj, this.atty, q('attn.c_proj.weight'), { M: 1, N: C, K: C, bias: w('attn.c_proj.bias') });
       residualForward(s, r2, x, this.proj, C);
       layernormForward(s, this.ln, this.mean, this.rstd, r2, w('ln_2.weight'), w('ln_2.bias'), 1, C, eps);
-      fcForward(s, this.fchGelu, this.fch, this.ln, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), 1, C, H, activation);
-      matmulForward(s, this.proj, this.fchGelu, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), 1, H, C);
+      fcForward(s, this.fchGelu, this.fch, this.ln, q('mlp.c_fc.weight'), w('mlp.c_fc.bias'), 1, C, H, activation);
+      baseGemm(s, this.proj, this.fchGelu, q('mlp.c_proj.weight'), { M: 1, N: C, K: H, bias: w('mlp.c_proj.bias') });
       residualForward(s, out, r2, this.proj, C);
       [x, out] = [out, x];
     }

@@ -15,7 +15,7 @@
 
 import type { GPUContext, Step } from '../gpu/context';
 import { DisposedError } from '../util/errors';
-import type { Tensor } from '../gpu/tensor';
+import { Tensor } from '../gpu/tensor';
 import { MQGError } from '../util/errors';
 import { type GPT2Config, attentionScale, paramShapes } from './config';
 import { type Activation } from '../util/activation';
@@ -32,7 +32,8 @@ import { crossEntropyForwardBackward } from '../kernels/classifier';
 import { globalNormSquared, lossScaleUpdate, reduceScratchSize, sumReduce } from '../kernels/reduce';
 import { adamwUpdate, writeAdamwHyper, ADAMW_HYPER, ADAMW_HYPER_SIZE } from '../kernels/adamw';
 import { LoraAdapters, type LoraOptions } from './lora';
-import type { ActEpilogue } from '../kernels/lora';
+import { baseGemm, type ActEpilogue, type BaseWeight } from '../kernels/lora';
+import { QuantizedBase, quantizedBaseBytes, type QuantType } from './quantized';
 import { LORA_MODULE_KINDS, type LoraConfig, type LoraModuleKind } from './peft';
 import { dropout, type DropoutDraw } from '../kernels/dropout';
 import { dropoutStreamKey } from '../util/philox';
@@ -158,6 +159,14 @@ export interface ModelOptions {
   /** Keep only each block's input in training and recompute the block in backward. */
   checkpointActivations?: boolean;
   /**
+   * Store the four matmul weights of each block GGML-quantized (quantized.ts: Q8_0 or Q4_0, blocks
+   * of 32 along the input dimension), quantized as each weight is set or streams in. The base is
+   * then frozen: only with `training: false` or `lora` (QLoRA). Embeddings, lm_head, layer norms
+   * and biases stay at the storage precision; a weight whose input dimension is not a multiple of
+   * 32 stays unquantized (`quantizedBase.skipped`).
+   */
+  quantize?: QuantType;
+  /**
    * Dropout in training steps (dropout.ts): embd_pdrop, resid_pdrop, attn_pdrop (each default 0:
    * none) and the run seed the masks are keyed by. forward(), generation and evaluation never drop.
    */
@@ -192,6 +201,8 @@ export class GPT2 {
   private readonly maxMemoryBytes: number | undefined;
   /** LoRA adapters, when ModelOptions.lora is set: then they are the only trainable parameters. */
   readonly lora: LoraAdapters | undefined;
+  /** The quantized block weights (ModelOptions.quantize), outside the parameter banks. */
+  readonly quantizedBase: QuantizedBase | undefined;
   /** Whether backward recomputes each block from its saved input (ModelOptions.checkpointActivations). */
   readonly checkpointActivations: boolean;
   /** [2, C] f32 sink for the LayerNorm parameter gradients the frozen base does not keep. */
@@ -216,8 +227,14 @@ export class GPT2 {
     if (this.dtype === 'f16' && !gpu.hasF16) throw new MQGError('precision f16 needs the shader-f16 feature, which this device lacks');
     if (config.nEmbd % config.nHead) throw new MQGError(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
     this.maxMemoryBytes = options.maxMemoryBytes;
-    const shapes = paramShapes(config).map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.training = options.training ?? true;
+    if (options.quantize) {
+      if (this.training && !options.lora) throw new MQGError(`quantize ${options.quantize}: a quantized base is frozen: build the model with training: false, or train LoRA adapters on it (lora)`);
+      this.quantizedBase = new QuantizedBase(gpu, config, options.quantize);
+    }
+    const shapes = paramShapes(config)
+      .filter((p) => !this.quantizedBase?.has(p.name))
+      .map((p) => (VOCAB_ROWS.has(p.name) ? { ...p, shape: [config.paddedVocabSize, config.nEmbd] } : p));
     this.checkpointActivations = !!options.checkpointActivations;
     const drop = modelDropout(options.dropout);
     this.dropout = Object.freeze(drop.rates);
@@ -228,7 +245,7 @@ export class GPT2 {
     if (options.lora) {
       this.lora = new LoraAdapters(gpu, config, options.lora, options.maxBankElements, this.training);
     }
-    this.checkMemory(this.paramBytes(shapes), this.training ? 'parameters and optimiser state' : 'parameters');
+    this.checkMemory(this.paramBytes(shapes) + (options.quantize ? quantizedBaseBytes(config, options.quantize) : 0), this.training ? 'parameters and optimiser state' : 'parameters');
     this.params = new ParamStore(gpu, shapes, this.dtype === 'f16', options.decay, options.maxBankElements, this.training && !this.lora);
     if (this.lora && this.training) this.frozenLnGrads = gpu.tensor([2, Math.ceil(config.nEmbd / 64) * 64], 'f32', 'frozen_ln_grads');
     this.hyper = gpu.tensor([ADAMW_HYPER_SIZE], 'f32', 'adamw_hyper');
@@ -268,7 +285,7 @@ export class GPT2 {
     this.alive();
     const rng = new Rng(seed);
     const L = this.config.nLayer;
-    for (const s of this.params.slots) {
+    for (const s of this.slots()) {
       const data = new Float32Array(s.numel);
       if (/ln_(1|2|f)\.weight$/.test(s.name)) data.fill(1);
       else if (s.name.endsWith('.weight')) {
@@ -276,7 +293,7 @@ export class GPT2 {
         const rows = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
         for (let i = 0; i < rows; i++) data[i] = rng.normal(0, std);
       }
-      this.params.set(s.name, data);
+      this.setParameter(s.name, data);
     }
   }
 
@@ -286,20 +303,44 @@ export class GPT2 {
    */
   loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
     this.alive();
-    for (const s of this.params.slots) {
+    for (const s of this.slots()) {
       const w = weights.get(s.name);
       if (!w) throw new MQGError(`missing parameter "${s.name}"`);
       const expected = VOCAB_ROWS.has(s.name) ? this.config.vocabSize * this.config.nEmbd : s.numel;
       if (w.length !== expected && w.length !== s.numel) {
         throw new MQGError(`parameter "${s.name}" has ${w.length} values; expected ${expected}`);
       }
-      this.params.set(s.name, w);
+      this.setParameter(s.name, w);
     }
+  }
+
+  /** Every GPT-2 parameter (canonical name, shape on the GPU): the banks' slots, then the quantized weights. */
+  private slots(): { name: string; numel: number }[] {
+    const q = this.quantizedBase;
+    if (!q) return this.params.slots;
+    const quantized = paramShapes(this.config).filter((p) => q.has(p.name)).map((p) => ({ name: p.name, numel: p.shape[0]! * p.shape[1]! }));
+    return [...this.params.slots, ...quantized];
+  }
+
+  /**
+   * Set one parameter from f32 values (canonical name, HF layout): uploaded at the storage
+   * precision, or quantized first when it is a quantized block weight. How loading streams
+   * weights in (source/load.ts), one tensor at a time. @internal
+   */
+  setParameter(name: string, values: Float32Array): void {
+    if (this.quantizedBase?.has(name)) this.quantizedBase.set(name, values);
+    else this.params.set(name, values);
+  }
+
+  /** A block matmul weight as the kernels take it: the bank's tensor, or its quantized blocks. @internal */
+  baseWeight(name: string): BaseWeight {
+    return this.quantizedBase?.has(name) ? this.quantizedBase.weight(name) : this.params.weight(name);
   }
 
   /** Read every parameter back (f32 master weights, canonical names, wte without padding rows). */
   async weights(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
+    if (this.quantizedBase) throw new MQGError(`weights(): the block weights are stored ${this.quantizedBase.type}-quantized and their full-precision values are not kept (read them from the model's source)`);
     for (const s of this.params.slots) out.set(s.name, await this.parameter(s.name));
     return out;
   }
@@ -313,6 +354,7 @@ export class GPT2 {
     this.alive();
     const n = canonical(name);
     if (this.lora && isLoraName(n)) return (await this.gpu.download(this.lora.params.master(n))) as Float32Array;
+    if (this.quantizedBase?.has(n)) throw new MQGError(`parameter "${n}" is stored ${this.quantizedBase.type}-quantized: its full-precision values are not kept (read them from the model's source)`);
     return this.unpad(n, (await this.gpu.download(this.params.master(n))) as Float32Array);
   }
 
@@ -355,7 +397,7 @@ export class GPT2 {
     if (chunkRows < BT) chunkRows = Math.max(128, Math.floor(chunkRows / 128) * 128);
     if (chunkRows * Vp * elt > maxBinding) throw new ModelMemoryError(`a 128-row logits chunk (${Vp} columns) exceeds the per-binding limit of ${maxBinding} bytes`);
     // the same figures as `mqg plan` and the trainer's refusal (memory.ts)
-    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding, lora: this.lora?.config, checkpointActivations: this.checkpointActivations }).total;
+    const planned = memoryPlan({ config: this.config, B, T, precision: st, training: this.training, generation: false, maxBindingBytes: maxBinding, lora: this.lora?.config, checkpointActivations: this.checkpointActivations, quantize: this.quantizedBase?.type }).total;
     this.checkMemory(planned, `parameters, optimiser state and activations for B=${B}, T=${T}`);
     for (const [what, n] of [['[B,T,n_inner]', BT * H * elt], ['[B,T,3C]', BT * 3 * C * elt]] as const) {
       if (n > maxBinding) throw new ModelMemoryError(`activation ${what} for B=${B}, T=${T} is ${n} bytes, over the ${maxBinding}-byte per-binding limit: use a smaller batch`);
@@ -470,7 +512,7 @@ export class GPT2 {
     const sum = (ts: (Tensor | null | undefined)[]) => [...new Set(ts.map((t) => t?.buffer))].reduce((n, b) => n + (b ? b.size : 0), 0);
     const banks = [...this.params.banks, ...(this.lora?.params.banks ?? [])];
     const report: Record<string, number> = {
-      parameters: sum(banks.map((b) => b.master)) + sum(banks.map((b) => b.lowp)),
+      parameters: sum(banks.map((b) => b.master)) + sum(banks.map((b) => b.lowp)) + (this.quantizedBase?.bytes ?? 0),
       gradients: sum(banks.map((b) => b.grad)),
       optimizer: sum(banks.flatMap((b) => [b.m, b.v])),
       activations: 0,
@@ -557,7 +599,7 @@ export class GPT2 {
     this.drop(step, a.proj, a.proj, BT * C, this.dropout.resid, DROPOUT_SITE.attnProj, l);
     // residual2 = residual + attproj, with ln_2 in the same pass
     residualLayernormForward(step, x.residual2, x.ln2, x.ln2Mean, x.ln2Rstd, residual, a.proj, w('ln_2.weight'), w('ln_2.bias'), BT, C, eps);
-    fcForward(step, x.fchGelu, x.fch, x.ln2, w('mlp.c_fc.weight'), w('mlp.c_fc.bias'), BT, C, H, activation,
+    fcForward(step, x.fchGelu, x.fch, x.ln2, this.baseWeight(`h.${l}.mlp.c_fc.weight`), w('mlp.c_fc.bias'), BT, C, H, activation,
       (out, act) => this.linearForward(step, l, 'mlp.c_fc', out, x.ln2, BT, C, H, act));
     this.linearForward(step, l, 'mlp.c_proj', a.proj, x.fchGelu, BT, H, C); // fcproj
     this.drop(step, a.proj, a.proj, BT * C, this.dropout.resid, DROPOUT_SITE.mlpProj, l);
@@ -583,9 +625,11 @@ export class GPT2 {
 
   /** One Conv1D layer of block l: the LoRA-adapted form where the layer is adapted. */
   private linearForward(step: Step, l: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
-    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    const w = this.baseWeight(`h.${l}.${kind}.weight`);
     const b = this.params.weight(`h.${l}.${kind}.bias`);
-    if (!this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act, this.loraDraw(l, kind))) matmulForward(step, out, inp, w, b, BT, C, OC, act);
+    if (this.lora?.forward(step, l, kind, out, inp, w, b, BT, C, OC, act, this.loraDraw(l, kind))) return;
+    if (w instanceof Tensor) matmulForward(step, out, inp, w, b, BT, C, OC, act);
+    else baseGemm(step, out, inp, w, { M: BT, N: OC, K: C, bias: b, activation: act ? act.activation ?? 'gelu_new' : undefined, preact: act?.preact });
   }
 
   /** The lora_dropout draw of block l's `kind` adapter in this step (undefined: none). */
@@ -596,8 +640,13 @@ export class GPT2 {
 
   /** Its backward: dinp overwritten; the weight and bias gradients only when the base trains. */
   private linearBackward(step: Step, l: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue): void {
-    const w = this.params.weight(`h.${l}.${kind}.weight`);
+    const w = this.baseWeight(`h.${l}.${kind}.weight`);
     if (this.lora?.backward(step, l, kind, dinp, dout, inp, w, BT, C, OC, act, this.loraDraw(l, kind))) return;
+    if (!(w instanceof Tensor)) {
+      // a quantized base is frozen (LoRA): only dx = dy · deq(W)ᵀ, through the quantized kernel
+      if (dinp) baseGemm(step, dinp, dout, w, { M: BT, N: C, K: OC, transB: true, dactivation: act ? act.activation ?? 'gelu_new' : undefined, preact: act?.preact });
+      return;
+    }
     const frozen = !!this.lora;
     matmulBackward(step, dinp, frozen ? null : this.params.grad(`h.${l}.${kind}.weight`), frozen ? null : this.params.grad(`h.${l}.${kind}.bias`), dout, inp, w, BT, C, OC, act);
   }
@@ -961,6 +1010,7 @@ export class GPT2 {
     this.destroyed = true;
     this.freeActivations();
     this.params.destroy();
+    this.quantizedBase?.destroy();
     this.lora?.destroy();
     this.frozenLnGrads?.buffer.destroy();
     for (const t of [this.hyper, this.normSq, this.normScratch, this.normParts, this.lossScale, this.stepStats]) t?.buffer.destroy();
@@ -993,9 +1043,9 @@ export function headName(config: GPT2Config): 'wte.weight' | 'lm_head.weight' {
  * out = act(preact), the activation in the matmul's epilogue.
  */
 export function fcForward(
-  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: Tensor, bias: Tensor, BT: number, C: number, H: number, activation: Activation,
-  /** The projection itself (default matmulForward; the LoRA-adapted layer in a LoRA model). */
-  linear: (out: Tensor, epilogue: { preact: Tensor; activation: Activation }) => void = (o, e) => matmulForward(step, o, inp, weight, bias, BT, C, H, e),
+  step: Step, out: Tensor, preact: Tensor, inp: Tensor, weight: BaseWeight, bias: Tensor, BT: number, C: number, H: number, activation: Activation,
+  /** The projection itself (default matmulForward, or the quantized GEMM; the LoRA-adapted layer in a LoRA model). */
+  linear: (out: Tensor, epilogue: { preact: Tensor; activation: Activation }) => void = (o, e) => baseGemm(step, o, inp, weight, { M: BT, N: H, K: C, bias, activation: e.activation, preact: e.preact }),
 ): void {
   linear(out, { preact, activation });
 }

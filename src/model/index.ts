@@ -33,3 +33,6 @@ export { loraMemory, type LoraMemory } from './lora-memory';
 // The device, so this entry stands alone: `createGPU()` opens Dawn in Node, navigator.gpu in browsers.
 export { createGPU, GPUContext } from '../gpu/context';
 export type { CreateGPUOptions, Precision } from '../gpu/context';
+
+// Quantized frozen bases (ModelOptions.quantize): GGML Q8_0 / Q4_0 block weights and their memory.
+export { QUANT_TYPES, QuantizedBase, quantizedLayout, quantizedBaseBytes, skippedQuantizationNote, type QuantType, type QuantizableWeight } from './quantized';

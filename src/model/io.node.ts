@@ -12,6 +12,7 @@ import { writeCheckpoint, type WriteCheckpointOptions } from './checkpoint-write
 import { loadModelFrom, type LoadModelOptions, type ModelSource } from './load';
 import { buildModel, streamWeights } from './source/load';
 import { paramShapes } from './config';
+import { MQGError } from '../util/errors';
 
 /** What a checkpoint source resolved to (its tokenizer.json, config.json, files) and its safetensors metadata. */
 export interface CheckpointOrigin {
@@ -72,6 +73,7 @@ export async function streamWeightsFrom(model: GPT2, source: string, options: Re
  * directory for any other path (config.json + safetensors, sharded with `maxShardSize`).
  */
 export async function saveModel(model: GPT2, path: string, options: WriteCheckpointOptions = {}): Promise<void> {
+  if (model.quantizedBase) throw new MQGError(`saveModel: the model's block weights are ${model.quantizedBase.type}-quantized (a frozen base); save its adapter, or load the source without quantize to save full-precision weights`);
   // Stored shapes are the canonical ones: wte and an untied lm_head with vocabSize rows (the GPU pads them).
   const canonicalShapes = new Map(paramShapes(model.config).map((p) => [p.name, p.shape]));
   const params = model.params.slots.map((s) => ({

@@ -7,12 +7,12 @@
 // with lora_dropout in training, one xd [BT, widest input] scratch (storage dtype) for the dropped
 // input, drawn again in the backward.
 // The base model (gpt2.ts) stays in f16 (f32 without shader-f16), with no master copy, gradient or
-// optimiser state.
+// optimiser state; or its block weights are GGML-quantized (ModelOptions.quantize, QLoRA's recipe).
 
 import type { GPUContext, Step } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { MQGError } from '../util/errors';
-import { loraBackward, loraForward, type ActEpilogue, type LoraInputDropout, type LoraWeightsGPU } from '../kernels/lora';
+import { loraBackward, loraForward, type ActEpilogue, type BaseWeight, type LoraInputDropout, type LoraWeightsGPU } from '../kernels/lora';
 import type { DropoutDraw } from '../kernels/dropout';
 import { Rng } from '../util/rng';
 import type { GPT2Config } from './config';
@@ -151,7 +151,7 @@ export class LoraAdapters {
   }
 
   /** The adapted forward of one layer (see kernels/lora.ts); false if the layer is not adapted. */
-  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
+  forward(step: Step, layer: number, kind: LoraModuleKind, out: Tensor, inp: Tensor, weight: BaseWeight, bias: Tensor | null, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
     loraForward(step, out, a.u!.view([BT, this.config.r]), inp, weight, bias, this.gpuWeights(a), BT, C, OC, act, this.inputDropout(drop));
@@ -159,7 +159,7 @@ export class LoraAdapters {
   }
 
   /** The adapted backward of one layer: dinp (overwritten) and the adapter gradients; false if not adapted. */
-  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
+  backward(step: Step, layer: number, kind: LoraModuleKind, dinp: Tensor | null, dout: Tensor, inp: Tensor, weight: BaseWeight, BT: number, C: number, OC: number, act?: ActEpilogue, drop?: DropoutDraw): boolean {
     const a = this.adapted(layer, kind);
     if (!a) return false;
     const r = this.config.r;

@@ -2,7 +2,8 @@
 // it (gpt2.ts: ParamStore banks, allocate(B, T), generate.ts's KV cache), so a configuration that
 // does not fit is refused before anything is allocated. Pure and browser-safe.
 //
-//   weights           the compute weights: f32 master banks (f32), f16 copies (f16)
+//   weights           the compute weights: f32 master banks (f32), f16 copies (f16); with quantize,
+//                     the block matmul weights as GGML blocks (quantized.ts) instead of in the banks
 //   masterWeights     the f32 master weights AdamW updates, where separate from the compute ones (f16 training)
 //   gradients         f32 parameter gradients (training)
 //   adamMoments       AdamW m and v, f32 (training)
@@ -20,6 +21,8 @@ import { reduceScratchSize as reduceScratch } from '../kernels/reduce';
 import { layernormBackwardScratchSize as layernormScratch } from '../kernels/layernorm';
 import { loraMemory } from './lora-memory';
 import type { LoraConfig } from './peft';
+import { MQGError } from '../util/errors';
+import { quantizedBaseBytes, quantizedLayout, type QuantType } from './quantized';
 
 export const MEMORY_CATEGORIES = ['weights', 'masterWeights', 'gradients', 'adamMoments', 'activations', 'logitsChunk', 'activationGrads', 'kvCache', 'other'] as const;
 export type MemoryCategory = (typeof MEMORY_CATEGORIES)[number];
@@ -43,6 +46,8 @@ export interface MemoryPlanInput {
   lora?: LoraConfig;
   /** As ModelOptions.checkpointActivations: one block's activations plus each block's output. */
   checkpointActivations?: boolean;
+  /** As ModelOptions.quantize: the block matmul weights GGML-quantized (a frozen base: inference or LoRA). */
+  quantize?: QuantType;
 }
 
 export const DEFAULT_MAX_BINDING = 128 * 2 ** 20;
@@ -67,12 +72,16 @@ export function memoryPlan(i: MemoryPlanInput): MemoryPlan {
 
   // parameter banks, laid out as ParamStore lays them out
   // wte and an untied lm_head hold the padded vocab's rows (gpt2.ts VOCAB_ROWS)
-  const shapes = paramShapes(c).map((p) => (p.name === 'wte.weight' || p.name === 'lm_head.weight' ? { ...p, shape: [Vp, C] } : p));
+  if (i.quantize && training && !i.lora) throw new MQGError(`quantize ${i.quantize}: a quantized base is frozen: plan inference, or LoRA training`);
+  const quantized = new Set(i.quantize ? quantizedLayout(c).quantized.map((w) => w.name) : []);
+  const shapes = paramShapes(c)
+    .filter((p) => !quantized.has(p.name))
+    .map((p) => (p.name === 'wte.weight' || p.name === 'lm_head.weight' ? { ...p, shape: [Vp, C] } : p));
   const device = Math.floor(maxBinding / 4 / 128) * 128;
   const { bankSizes } = layoutParams(shapes, Math.min(device, i.maxBankElements ?? device));
   const banks = (e: number) => bankSizes.reduce((n, b) => n + buf(b * e), 0);
   const p: MemoryPlan = { weights: 0, masterWeights: 0, gradients: 0, adamMoments: 0, activations: 0, logitsChunk: 0, activationGrads: 0, kvCache: 0, other: 0, total: 0, chunkRows: 0 };
-  p.weights = f16 ? banks(2) : banks(4);
+  p.weights = (f16 ? banks(2) : banks(4)) + (i.quantize ? quantizedBaseBytes(c, i.quantize) : 0);
   const lora = i.lora ? loraMemory(c, i.lora, i.B * i.T, maxBinding, training, elt) : undefined;
   if (lora) {
     // the frozen base keeps its compute weights only; the adapters' f32 weights are their master copy

@@ -13,6 +13,7 @@ import { readAdapter } from '../model/peft.node';
 import { fmtBytes, memoryPlan, registerMemoryAlternative } from '../model/memory';
 import type { OptionRules } from './options';
 import { RUN_FILES } from './rundir.node';
+import { QUANT_TYPES, skippedQuantizationNote, type QuantType } from '../model/quantized';
 
 export interface LoraTrainOptions {
   /** LoRA rank; 0 trains the whole model. */
@@ -24,6 +25,8 @@ export interface LoraTrainOptions {
   /** Continue from a PEFT adapter directory (its r, alpha, targets; implies LoRA). */
   initAdapter?: string;
   checkpointActivations: boolean;
+  /** Quantize the frozen base's block weights (GGML q8_0 / q4_0, QLoRA's recipe); needs LoRA. */
+  quantize?: QuantType;
 }
 
 export const LORA_TRAIN_DEFAULTS: LoraTrainOptions = { lora: 0, loraAlpha: 16, loraTargets: 'c_attn', loraDropout: 0, checkpointActivations: false };
@@ -36,14 +39,20 @@ export const LORA_TRAIN_RULES: OptionRules<LoraTrainOptions> = {
   loraDropout: { type: 'number', min: 0, max: 1, maxExclusive: true, resume: 'fixed' },
   initAdapter: { type: 'string', resume: 'fixed' },
   checkpointActivations: { type: 'boolean', resume: 'fixed' },
+  quantize: { type: 'string', choices: QUANT_TYPES, resume: 'fixed' },
 };
 
 /** The ModelOptions (and MemoryPlanInput) fields these flags set. */
-export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: boolean }
+export interface LoraModelOptions { lora?: LoraConfig; checkpointActivations?: boolean; quantize?: QuantType }
 
 /** The model options of these flags, and the adapter weights to start from (--init-adapter). `command` prefixes the errors. */
 export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined, command = 'mqg train'): Promise<{ options: LoraModelOptions; weights?: LoraWeights }> {
   const options: LoraModelOptions = { checkpointActivations: o.checkpointActivations };
+  if (o.quantize) {
+    // a quantized base is frozen: only adapters train on it
+    if (!o.initAdapter && !(o.lora > 0)) throw new UsageError(`${command}: --quantize ${o.quantize} needs --lora R (or --init-adapter): a quantized base is frozen, only LoRA adapters train on it`);
+    options.quantize = o.quantize;
+  }
   if (o.initAdapter) {
     const { lora, weights } = await readAdapter(o.initAdapter, config);
     if (o.lora && o.lora !== lora.r) throw new UsageError(`${command}: --lora ${o.lora} differs from the r ${lora.r} of --init-adapter ${o.initAdapter}; drop --lora`);
@@ -64,6 +73,13 @@ export async function loraSetup(o: LoraTrainOptions, config: GPT2Config, baseNam
 export function runLoraSetup(o: LoraTrainOptions, config: GPT2Config, baseName: string | undefined, resumedDir: string | undefined, command?: string): ReturnType<typeof loraSetup> {
   const resumedLora = resumedDir !== undefined && (o.lora > 0 || !!o.initAdapter);
   return loraSetup(resumedLora ? { ...o, initAdapter: join(resumedDir, ADAPTER_DIR) } : o, config, baseName, command);
+}
+
+/** What a run on a quantized base reports: the type, the weights quantized, and those left unquantized (one line). */
+export function quantizedBaseLine(model: GPT2): string {
+  const q = model.quantizedBase!;
+  const skipped = skippedQuantizationNote(model.config, q.type);
+  return `base quantized ${q.type}: ${q.names.length} block matmul weights (${fmtBytes(q.bytes)})${skipped ? `; ${skipped}` : ''}`;
 }
 
 /** The adapter's PEFT files (name -> bytes), read from the GPU before a checkpoint is written. */

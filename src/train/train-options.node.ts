@@ -172,6 +172,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (o.init && o.preset !== TRAIN_DEFAULTS.preset) throw new UsageError(`mqg train: --preset ${o.preset} and --init exclude each other (the checkpoint decides the model's shape)`);
   if (o.resume && o.overwrite) throw new UsageError('mqg train: --overwrite and --resume exclude each other (--resume continues the run, --overwrite replaces it)');
   if (o.minLr > o.lr) throw new UsageError(`mqg train: --min-lr ${o.minLr} is above --lr ${o.lr}`);
+  if (o.quantize && !o.lora && !o.initAdapter && !o.resume) throw new UsageError(`mqg train: --quantize ${o.quantize} needs --lora R (or --init-adapter): a quantized base is frozen, only LoRA adapters train on it`);
   if (o.data && !existsSync(o.data)) throw new DataError(`--data: no such file or directory: ${o.data}`);
   if (o.valData && !existsSync(o.valData)) throw new DataError(`--val-data: no such file or directory: ${o.valData}`);
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);

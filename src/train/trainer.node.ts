@@ -27,7 +27,7 @@ import type { StepReport } from './loop';
 import { definedOptions, resumedOptions } from './options';
 import { Run, shown, type CheckpointFiles, type RunState } from './run.node';
 import { RUN_FILES } from './rundir.node';
-import { adapterFiles, runLoraSetup } from './lora.node';
+import { adapterFiles, quantizedBaseLine, runLoraSetup } from './lora.node';
 import { withCheckpoint, modelFileBytes, type TrainCheckpoint } from './weights.node';
 import { decideDropout, describeRunDropout, type RunDropout } from './dropout';
 import type { ConfigDropout } from '../model/source/config';
@@ -103,6 +103,7 @@ export async function train(partial: Partial<TrainOptions>, log: (line: string) 
   const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
   info(`model ${o.init ?? o.preset}: ${config.nLayer} layers, ${config.nHead} heads, width ${config.nEmbd}, vocab ${config.vocabSize} (${(params / 1e6).toFixed(2)}M parameters) | ${model.dtype} on ${gpu.adapterName}`);
   info(describeRunDropout(drop, ['embd', 'resid', 'attn'], model.lora?.config.loraDropout));
+  if (model.quantizedBase) info(quantizedBaseLine(model));
   info(`data: ${data.trainShards.length} train shard(s), ${data.valShards.length} val shard(s) | tokenizer ${tk ? tk.record.name ?? tokSource : 'none'} | B=${o.batchSize} T=${o.seqLen} grad-accum ${o.gradAccum} | ${o.steps} steps`);
 
   const record: TrainState = {

@@ -29,6 +29,7 @@ import { canonicalParamList, hfName } from '../model/source/names';
 import { serializeSafetensors, type TensorToWrite } from '../model/source/safetensors-write';
 import { HEAD_BIAS, HEAD_WEIGHT } from '../model/mc-head';
 import type { DropoutRates } from '../model/dropout';
+import type { QuantType } from '../model/quantized';
 
 /** An opened checkpoint, and the multiple-choice head's tensors when it has them (read on demand). */
 export interface TrainCheckpoint extends OpenedCheckpoint {
@@ -78,9 +79,9 @@ export interface ScoringModel {
  * directory or model file), opened once: config, metadata and the head come from that open, the body
  * streams in. The adapter is `adapter` when given, else the checkpoint's own adapter/ (as
  * finetune-mcq --lora writes it): what was trained, not the bare base. `check` sees the head and
- * metadata before any weight is read, to refuse early.
+ * metadata before any weight is read, to refuse early. `quantize`: the block weights GGML-quantized as they stream in.
  */
-export async function openScoringModel(gpu: GPUContext, checkpoint: string, adapter?: string, check?: (file: Pick<ScoringModel, 'head' | 'metadata'>) => void): Promise<ScoringModel> {
+export async function openScoringModel(gpu: GPUContext, checkpoint: string, adapter?: string, check?: (file: Pick<ScoringModel, 'head' | 'metadata'>) => void, quantize?: QuantType): Promise<ScoringModel> {
   const modelFile = resolveModelPath(checkpoint);
   return withCheckpoint(modelFile, undefined, async (ck) => {
     const file = { config: ck!.config, metadata: ck!.metadata ?? {}, head: await readHead(ck!) };
@@ -88,7 +89,7 @@ export async function openScoringModel(gpu: GPUContext, checkpoint: string, adap
     const own = join(dirname(modelFile), RUN_FILES.ADAPTER_DIR);
     const adapterDir = adapter ?? (existsSync(modelFile) && existsSync(join(own, ADAPTER_CONFIG_FILE)) ? own : undefined);
     const lora = adapterDir ? await readAdapter(adapterDir, file.config) : undefined;
-    const model = new GPT2(gpu, file.config, { training: false, lora: lora?.lora });
+    const model = new GPT2(gpu, file.config, { training: false, lora: lora?.lora, quantize });
     await streamWeights(model, ck!);
     if (lora) model.lora!.load(lora.weights);
     return { ...file, model, adapterDir };

@@ -21,7 +21,7 @@ export async function streamWeights(model: GPT2, ck: OpenedCheckpoint): Promise<
   const gpu = model.gpu;
   let queued = 0;
   await readParams(ck, async (name, values) => {
-    model.params.set(name, values);
+    model.setParameter(name, values); // a quantized block weight is quantized here, one tensor at a time
     queued += values.byteLength;
     if (queued >= FLUSH_BYTES) {
       await gpu.flushUploads();

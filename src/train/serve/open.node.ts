@@ -9,6 +9,7 @@ import { releaseGenerationCache } from '../../model/generate';
 import { checkModelInputs } from '../inputs.node';
 import { openScoringModel } from '../weights.node';
 import { ServeEngine } from './engine';
+import type { QuantType } from '../../model/quantized';
 
 export interface OpenServeOptions {
   /** A run directory, checkpoint directory, model file or HF directory. */
@@ -18,6 +19,8 @@ export interface OpenServeOptions {
   /** A tokenizer ("gpt2" or a tokenizer.json) instead of the checkpoint's own. */
   tokenizer?: string;
   precision?: 'auto' | 'f16' | 'f32';
+  /** Quantize the model's block weights as they load (GGML q8_0 / q4_0). */
+  quantize?: QuantType;
   /** Requests that may wait behind the running one (past it: 503). */
   maxQueue: number;
   /** The id clients see in /v1/models and responses (default: the checkpoint's name). */
@@ -34,7 +37,7 @@ export function modelIdOf(checkpoint: string): string {
 /** The engine of a checkpoint, and destroy() that frees its model, head and (its own) GPU context. */
 export async function openServeEngine(o: OpenServeOptions): Promise<{ engine: ServeEngine; adapterDir?: string; destroy(): void }> {
   const gpu = o.gpu ?? (await createGPU({ precision: o.precision ?? 'auto' }));
-  const { model, head: headValues, metadata, adapterDir } = await openScoringModel(gpu, o.checkpoint, o.adapter);
+  const { model, head: headValues, metadata, adapterDir } = await openScoringModel(gpu, o.checkpoint, o.adapter, undefined, o.quantize);
   const tok = checkModelInputs({ checkpoint: o.checkpoint, vocabSize: model.config.vocabSize, tokenizer: o.tokenizer, needTokenizer: true, command: 'serve', metadata }).tokenizer!.tokenizer;
   let head: McHead | undefined;
   if (headValues) {

@@ -1,0 +1,227 @@
+// WGSL for qgemm (qmatmul.ts): a GEMM whose weight is GGML Q8_0 / Q4_0 blocks (util/ggml.ts),
+// dequantized as it is loaded, f32 accumulation, matmul's epilogue (bias, activation forward or
+// backward, low-rank term, accumulate: matmul-wgsl.ts's store4 / tileEpilogue).
+//
+//   forward (transW false): out[M,N] = a[M,K] · W[K,N]    reduction over K, 32 per weight block
+//   transW:                 out[M,K] = a[M,N] · Wᵀ        reduction over N, output columns along K
+// W column n (of N), block b (of nb = K/32): scale index s = n·nb + b, f16 in u32 pairs
+// (scales[s >> 1], half s & 1: unpack2x16float, no shader-f16 needed); quants as u32 words:
+//   q8_0: 8 per block from word 8s; word c holds q_{4c..4c+3} as int8 bytes
+//   q4_0: 4 per block from word 4s; word c holds q_{4c..4c+3} in its low nibbles and q_{16+4c..}
+//         in its high nibbles (GGML's byte j = q_j | q_{j+16} << 4)
+// so a 4-value chunk (k = 4c..4c+3) of a column dequantizes to one vec4<f32> from one word.
+//
+// Kernel: each lane owns tm rows × tn output columns (register tile, no workgroup memory unless
+// split > 1). Forward: per block and column 1 scale, then per word 1 u32 per column and 1 (q8_0)
+// or 2 (q4_0) vec4 loads of a per row; each dequantized chunk is shared by the tm rows, partial
+// sums run along k as vec4 and are added up once at the end. transW: a lane owns tn consecutive
+// k (8, 16 or 32, inside one block) and walks n four at a time: a vec4 of a per row, then per n
+// the column's scale and tn/4 words, each dequantized chunk FMA'd into tm vec4 accumulators.
+// split > 1 (the GEMV shapes): the workgroup's `split` rows of lanes share the same outputs and
+// take every split-th block (forward) or group of 4 n (transW); their tiles meet in workgroup
+// memory and lane row 0 adds them in a fixed order (deterministic) and stores.
+// On lavapipe each 32-bit component a lane loads costs ~10 instructions: the quants are loaded as
+// whole u32 words (4 or 8 values each), never bytes.
+
+import { ACT_WGSL, type EpilogueSpec, type FloatType, epilogueFn, loader, lowRankWgsl, readable, tileEpilogue, writable } from './matmul-wgsl';
+import type { QuantType } from '../util/ggml';
+
+/** A qgemm tiling: tm rows × tn output columns per lane, wx × wy lanes, split lanes per output (tm·tn·wx·wy·split lanes-worth). */
+export interface QgemmVariant {
+  /** 'gemv' for M of one or a few rows (tm small, split-K in the workgroup), 'tile' for more rows. */
+  kind: 'gemv' | 'tile';
+  tm: number;
+  /** Forward: columns per lane (multiple of 4). transW: consecutive k per lane (8, 16 or 32). */
+  tn: number;
+  wx: number;
+  wy: number;
+  /** Lanes (along the workgroup's y, after wy) that split the reduction of the same outputs: 1 = none. */
+  split: number;
+}
+
+export interface QgemmSpec extends EpilogueSpec {
+  variant: QgemmVariant;
+  type: QuantType;
+  transW: boolean;
+  a: FloatType;
+  /** a's rows as vec4 / vec2<u32> words (lda and offset multiples of 4). */
+  vecA: boolean;
+  out: FloatType;
+}
+
+export function qgemmVariantName(v: QgemmVariant): string {
+  return `${v.kind}${v.tm}x${v.tn}_${v.wx}x${v.wy}${v.split > 1 ? `_s${v.split}` : ''}`;
+}
+
+export function qgemmSpecName(s: QgemmSpec): string {
+  const act = s.act ? `_${s.act.backward ? 'd' : ''}${s.act.fn}${s.act.preact}` : '';
+  const lowRank = s.lowRank ? `_lr${s.lowRank.u}${s.lowRank.e}` : '';
+  return `qgemm_${s.type}_${s.transW ? 'T' : 'N'}_${qgemmVariantName(s.variant)}_${s.vecA ? 'v' : 's'}${s.vecOut ? 'v' : 's'}_${s.a}_${s.out}` +
+    `${s.bias ? `_bias${s.bias}` : ''}${act}${lowRank}${s.accumulate ? '_acc' : ''}`;
+}
+
+/** Workgroups for an [M, cols] output (cols = N forward, K with transW). */
+export function qgemmGrid(v: QgemmVariant, M: number, cols: number): [number, number] {
+  return [Math.ceil(cols / (v.wx * v.tn)), Math.ceil(M / (v.wy * v.tm))];
+}
+
+// Params: the epilogue's fields (M, N = output columns, ldc, offC, offP, offBias) and the weight's.
+const PARAMS = /* wgsl */ `struct Params {
+  M: u32, N: u32, R: u32,
+  lda: u32, ldc: u32, offA: u32, offC: u32, offBias: u32, offP: u32,
+  nb: u32, offS: u32, offQ: u32,
+}`;
+
+function header(s: QgemmSpec): string {
+  const anyF16 = [s.a, s.out, s.bias, s.act?.preact, s.lowRank?.u, s.lowRank?.e].includes('f16');
+  const la = loader('a', 'loadA4', s.a, s.vecA);
+  return [
+    anyF16 ? 'enable f16;' : '',
+    PARAMS,
+    writable('out', 0, s.out, s.vecOut),
+    `@group(0) @binding(1) var<storage, read> a: ${la.decl};`,
+    `@group(0) @binding(2) var<storage, read> scales: array<u32>;`,
+    s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<${s.bias}>;` : '',
+    s.act ? (s.act.backward ? readable('preact', 4, s.act.preact, s.vecOut) : writable('preact', 4, s.act.preact, s.vecOut)) : '',
+    `@group(0) @binding(5) var<uniform> params: Params;`,
+    `@group(0) @binding(9) var<storage, read> quants: array<u32>;`,
+    la.fn,
+    loadOne(s.a, s.vecA),
+    dequantWgsl(s.type),
+    s.act ? ACT_WGSL[s.act.fn] : '',
+    s.lowRank ? lowRankWgsl(s.lowRank.u, s.lowRank.e) : '',
+    epilogueFn(s),
+  ].filter((l) => l).join('\n');
+}
+
+/** loadA1(i): element i of a, whichever way a is declared (loader's array<vec4<f32>>, array<vec2<u32>> of halves, or scalars). */
+function loadOne(type: FloatType, vec: boolean): string {
+  const one = !vec ? 'f32(a[i])' : type === 'f32' ? 'a[i >> 2u][i & 3u]' : 'unpack2x16float(a[i >> 2u][(i >> 1u) & 1u])[i & 1u]';
+  return `fn loadA1(i: u32) -> f32 { return ${one}; }`;
+}
+
+/**
+ * scale(s): block s's f32(f16(d)). chunk(word, hi): 4 integers of a chunk from its u32 word as
+ * vec4<f32> (q8_0: the int8 bytes; q4_0: the low or high nibbles less 8), so value = chunk · d.
+ */
+function dequantWgsl(type: QuantType): string {
+  const scale = `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }`;
+  if (type === 'q8_0') {
+    return `${scale}
+fn chunk(w: u32) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)); }`;
+  }
+  return `${scale}
+fn chunk(w: u32, sh: u32) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>((w >> sh) & 0x0f0f0f0fu) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)) - vec4<f32>(8.0); }`;
+}
+
+/** Words per block: q8_0 8 (4 int8 each), q4_0 4 (8 nibbles each). */
+const WORDS: Record<QuantType, number> = { q8_0: 8, q4_0: 4 };
+
+// The k loops below keep few load sites in their bodies (an inner loop over a block's words, not
+// unrolled): on lavapipe each load site is a per-lane loop with bounds checks, and LLVM's compile
+// time grows fast with their number (a fully unrolled 4×4 block took over a minute to compile).
+
+function forwardBody(s: QgemmSpec): string[] {
+  const { tm: TM, tn: TN, split: S } = s.variant;
+  const W = WORDS[s.type];
+  const L: string[] = [];
+  for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, params.M - 1u) * params.lda;`);
+  for (let j = 0; j < TN; j++) L.push(`  let blk${j} = min(c0 + ${j}u, params.N - 1u) * params.nb;`);
+  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`  var p${i}_${j} = vec4<f32>();`);
+  L.push(`  for (var b = ${S > 1 ? 'lsplit' : '0u'}; b < params.nb; b += ${S}u) {`);
+  for (let j = 0; j < TN; j++) L.push(`    let d${j} = scale(blk${j} + b);`);
+  L.push(`    for (var c = 0u; c < ${W}u; c++) {`);
+  L.push(`      let k = b * 32u + 4u * c;`);
+  for (let j = 0; j < TN; j++) L.push(`      let q${j} = quants[params.offQ + (blk${j} + b) * ${W}u + c];`);
+  // q8_0: word c is chunk c; q4_0: word c is chunks c (low nibbles) and c + 4 (high nibbles, k + 16)
+  const halves = s.type === 'q8_0' ? [['chunk(q$)', '0u']] : [['chunk(q$, 0u)', '0u'], ['chunk(q$, 4u)', '16u']];
+  for (const [expr, dk] of halves) {
+    L.push(`      {`);
+    for (let j = 0; j < TN; j++) L.push(`        let w${j} = ${expr!.replace('$', String(j))} * d${j};`);
+    for (let i = 0; i < TM; i++) {
+      L.push(`        { let av = loadA4(rowA${i} + k + ${dk});`);
+      for (let j = 0; j < TN; j++) L.push(`          p${i}_${j} = fma(av, w${j}, p${i}_${j});`);
+      L.push(`        }`);
+    }
+    L.push(`      }`);
+  }
+  L.push(`    }`);
+  L.push(`  }`);
+  // vec4 partials along k -> acc{i}_{j4}: vec4 over 4 adjacent columns (tileEpilogue's layout)
+  for (let i = 0; i < TM; i++) {
+    for (let j4 = 0; j4 < TN / 4; j4++) {
+      const cols = [0, 1, 2, 3].map((c) => `dot(p${i}_${4 * j4 + c}, vec4<f32>(1.0))`);
+      L.push(`  var acc${i}_${j4} = vec4<f32>(${cols.join(', ')});`);
+    }
+  }
+  return L;
+}
+
+function transposedBody(s: QgemmSpec): string[] {
+  const { tm: TM, tn: TN, split: S } = s.variant;
+  const C = TN / 4; // chunks per lane
+  const W = WORDS[s.type];
+  const L: string[] = [];
+  for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, params.M - 1u) * params.lda;`);
+  // this lane's k range [kc, kc + TN) lies in block kb, from chunk ch0 (clamped for lanes past the end)
+  L.push(`  let kc = min(c0, params.N - ${TN}u);`);
+  L.push(`  let kb = kc / 32u;`);
+  L.push(`  let ch0 = (kc % 32u) / 4u;`);
+  for (let i = 0; i < TM; i++) for (let c = 0; c < C; c++) L.push(`  var acc${i}_${c} = vec4<f32>();`);
+  L.push(`  let R = params.R;`);
+  L.push(`  for (var n = ${S > 1 ? '4u * lsplit' : '0u'}; n < R; n += ${4 * S}u) {`);
+  L.push(`    for (var t = 0u; t < 4u; t++) {`);
+  L.push(`      let nt = min(n + t, R - 1u);`);
+  for (let i = 0; i < TM; i++) L.push(`      let av${i} = select(0.0, loadA1(rowA${i} + nt), n + t < R);`);
+  L.push(`      let s = (nt * params.nb + kb) * ${W}u;`);
+  L.push(`      let d = scale(s / ${W}u);`);
+  for (let c = 0; c < C; c++) {
+    // chunk ch = ch0 + c: q8_0 word ch; q4_0 word ch % 4, high nibbles for ch >= 4
+    const ch = `ch0 + ${c}u`;
+    const expr = s.type === 'q8_0' ? `chunk(quants[params.offQ + s + ${ch}])` : `chunk(quants[params.offQ + s + ((${ch}) & 3u)], ((${ch}) >> 2u) * 4u)`;
+    L.push(`      { let w = ${expr} * d;`);
+    for (let i = 0; i < TM; i++) L.push(`        acc${i}_${c} = fma(vec4<f32>(av${i}), w, acc${i}_${c});`);
+    L.push(`      }`);
+  }
+  L.push(`    }`);
+  L.push(`  }`);
+  return L;
+}
+
+/** split > 1: every lane row leaves its tile in workgroup memory; lane row 0 adds them in order. */
+function splitReduce(v: QgemmVariant, tiles: number): string[] {
+  const { wx: WX, wy: WY, split: S } = v;
+  const lanes = WX * WY;
+  const L: string[] = [`  let lane = lid.y * ${WX}u + lid.x;`];
+  for (let t = 0; t < tiles; t++) L.push(`  part[(lsplit * ${lanes}u + lane) * ${tiles}u + ${t}u] = ACC${t};`);
+  L.push(`  workgroupBarrier();`);
+  L.push(`  if (lsplit != 0u) { return; }`);
+  L.push(`  for (var q = 1u; q < ${S}u; q++) {`);
+  for (let t = 0; t < tiles; t++) L.push(`    ACC${t} += part[(q * ${lanes}u + lane) * ${tiles}u + ${t}u];`);
+  L.push(`  }`);
+  return L;
+}
+
+export function qgemmWgsl(s: QgemmSpec): string {
+  const v = s.variant;
+  const { tm: TM, tn: TN, wx: WX, wy: WY, split: S } = v;
+  const J4 = TN / 4;
+  const L: string[] = [header(s)];
+  if (S > 1) L.push(`var<workgroup> part: array<vec4<f32>, ${S * WX * WY * TM * J4}>;`);
+  L.push(`
+@compute @workgroup_size(${WX}, ${WY * S})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let lid = vec2<u32>(lid3.x, lid3.y % ${WY}u);
+  let lsplit = lid3.y / ${WY}u;
+  let m0 = (wid.y * ${WY}u + lid.y) * ${TM}u; // this lane's first row
+  let c0 = (wid.x * ${WX}u + lid.x) * ${TN}u; // this lane's first output column`);
+  L.push(...(s.transW ? transposedBody(s) : forwardBody(s)));
+  if (S > 1) {
+    const names: string[] = [];
+    for (let i = 0; i < TM; i++) for (let j = 0; j < J4; j++) names.push(`acc${i}_${j}`);
+    L.push(...splitReduce(v, names.length).map((l) => l.replace(/ACC(\d+)/g, (_m, t: string) => names[Number(t)]!)));
+  }
+  L.push(tileEpilogue(TM, TN, 'm0', 'c0', !!s.bias));
+  L.push('}');
+  return L.join('\n');
+}

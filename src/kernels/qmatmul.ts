@@ -1,0 +1,242 @@
+// GEMM against a GGML Q8_0 / Q4_0 quantized weight (util/ggml.ts), dequantized in the operand load,
+// accumulated in f32: the frozen base weights of a quantized model (QLoRA), forward and dx.
+//
+//   qgemm, transW false: out[M,N] (+)= a[M,K] · deq(W)[K,N] (+ bias[N])     (Conv1D forward)
+//   qgemm, transW true:  out[M,K] (+)= a[M,N] · deq(W)ᵀ                     (input gradient dx)
+//   W [K (in), N (out)], K % 32 == 0, stored per output column as K/32 blocks (QuantizedWeight);
+//   a, out, bias, preact: f16 or f32, row-major with leading dimensions lda / ldc (default packed).
+//   Epilogue as gemm's (matmul.ts): activation (preact written, out = act(preact)), dactivation
+//   (out = product ⊙ act'(preact)), lowRank (the LoRA term), bias, accumulate. One pass.
+//
+// Variant (qmatmul-wgsl.ts): 'gemv' for a few rows (decode: M = 1), 'tile' for more; by M unless
+// forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per adapter and M class).
+// Weight bytes per run: K·N·34/32 (q8_0) or K·N·18/32 (q4_0), read once per lane row of tm rows.
+// See bench/kernels/qmatmul.ts for the figures.
+
+import type { GPUContext, Step } from '../gpu/context';
+import { BindingError } from '../util/errors';
+import { isSoftwareAdapter } from '../gpu/adapter';
+import type { Activation } from '../util/activation';
+import type { KernelSource } from '../gpu/kernel';
+import { kernelSourceCache } from '../gpu/sources';
+import { type QuantType, type QuantizedMatrix, QK, QUANT_BLOCK_BYTES } from '../util/ggml';
+import { TunedChoice } from './tune/choice';
+import { type TuneRecord, tuneKey } from './tune/store';
+import type { Tensor } from '../gpu/tensor';
+import { type LowRankEpilogue, type Range, actFn, bindRange, floatType } from './matmul';
+import type { FloatType } from './matmul-wgsl';
+import { type QgemmSpec, type QgemmVariant, qgemmGrid, qgemmSpecName, qgemmVariantName, qgemmWgsl } from './qmatmul-wgsl';
+
+export type { QgemmVariant } from './qmatmul-wgsl';
+export { qgemmVariantName } from './qmatmul-wgsl';
+
+export interface QuantizedWeight {
+  type: QuantType;
+  K: number;
+  N: number;
+  /** u32 [ceil(N*K/32 / 2)]: the f16 scales two per u32 (unpack2x16float; no shader-f16 needed). */
+  scales: Tensor;
+  /** u32 packed quants as in QuantizedMatrix.quants. */
+  quants: Tensor;
+}
+
+/** Upload a QuantizedMatrix into new GPU tensors (labels `${label}.scales`, `${label}.quants`). */
+export function uploadQuantized(gpu: GPUContext, q: QuantizedMatrix, label: string): QuantizedWeight {
+  const blocks = (q.N * q.K) / QK;
+  const pairs = new Uint32Array(Math.ceil(blocks / 2));
+  new Uint16Array(pairs.buffer, 0, blocks).set(q.scales.subarray(0, blocks)); // little-endian: scale 2i in the low half
+  return {
+    type: q.type,
+    K: q.K,
+    N: q.N,
+    scales: gpu.tensor([pairs.length], 'u32', `${label}.scales`, pairs),
+    quants: gpu.tensor([q.quants.length], 'u32', `${label}.quants`, q.quants),
+  };
+}
+
+/** Bytes the weight's two tensors occupy on the GPU (GGML's block bytes, up to the scales' padding). */
+export function quantizedWeightBytes(w: QuantizedWeight): number {
+  return w.scales.byteLength + w.quants.byteLength;
+}
+
+export interface QgemmOptions {
+  M: number;
+  /** false: out[M,N] = a[M,K] · deq(W)[K,N] (forward).  true: out[M,K] = a[M,N] · deq(W)ᵀ (input gradient dx). */
+  transW?: boolean;
+  accumulate?: boolean;
+  /** [output columns], added to every row. */
+  bias?: Tensor | null;
+  /** As GemmOptions: preact gets the sum, out = act(preact). */
+  activation?: Activation;
+  /** As GemmOptions: out = product ⊙ act'(preact). */
+  dactivation?: Activation;
+  preact?: Tensor;
+  /** As GemmOptions (the LoRA term added in the epilogue). */
+  lowRank?: LowRankEpilogue | null;
+  lda?: number;
+  ldc?: number;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Variant choice: by M class ('gemv' up to GEMV_MAX_M rows, else 'tile') and direction; forced,
+// else tuned per adapter, else a default.
+
+/** Rows up to which the GEMV variant serves. */
+export const GEMV_MAX_M = 4;
+
+/** What the choice depends on besides the adapter: the variant family and the direction. */
+export interface QgemmClass {
+  kind: 'gemv' | 'tile';
+  transW: boolean;
+}
+
+export function qgemmClass(M: number, transW: boolean): QgemmClass {
+  return { kind: M <= GEMV_MAX_M ? 'gemv' : 'tile', transW };
+}
+
+/** The defaults: on CPU adapters one lane per 4 columns (gemv) or 4×4 tiles; on GPUs split-K GEMV and more lanes. */
+export function defaultQgemmVariant(gpu: GPUContext, c: QgemmClass): QgemmVariant {
+  const cpu = isSoftwareAdapter(gpu);
+  if (c.kind === 'gemv') {
+    return c.transW
+      ? { kind: 'gemv', tm: 1, tn: 16, wx: cpu ? 8 : 32, wy: 1, split: cpu ? 1 : 8 }
+      : { kind: 'gemv', tm: 1, tn: 4, wx: cpu ? 8 : 32, wy: 1, split: cpu ? 1 : 8 };
+  }
+  return c.transW ? { kind: 'tile', tm: 4, tn: 16, wx: 8, wy: cpu ? 2 : 8, split: 1 } : { kind: 'tile', tm: 4, tn: 4, wx: cpu ? 8 : 16, wy: cpu ? 2 : 8, split: 1 };
+}
+
+/** Why v is no qgemm tiling this adapter can run ('' when it is). */
+export function qgemmVariantProblem(gpu: GPUContext, v: QgemmVariant, transW?: boolean): string {
+  const lanes = v.wx * v.wy * v.split;
+  const maxLanes = gpu.limits.maxComputeInvocationsPerWorkgroup ?? 256;
+  const okTn = transW === undefined ? v.tn % 4 === 0 : transW ? [8, 16, 32].includes(v.tn) : v.tn % 4 === 0;
+  const ok = (v.kind === 'gemv' || v.kind === 'tile') && [v.tm, v.tn, v.wx, v.wy, v.split].every((n) => Number.isInteger(n) && n >= 1) && okTn;
+  if (!ok) return `qgemm variant ${JSON.stringify(v)} is not a valid tiling${transW ? ' for transW (tn 8, 16 or 32)' : ''}`;
+  if (lanes > maxLanes) return `qgemm variant ${JSON.stringify(v)} has ${lanes} lanes per workgroup; ${gpu.adapterName} allows ${maxLanes}`;
+  return '';
+}
+
+function classKey(c: QgemmClass): string {
+  return `${c.kind}.${c.transW ? 'T' : 'N'}`;
+}
+
+/** The qgemm variant per adapter and class: forced (setQgemmVariant), tuned (tuneQgemm), or the default. */
+export const qgemmChoice = new TunedChoice<QgemmVariant, QgemmClass, TuneRecord<QgemmVariant>>({
+  what: 'qgemm',
+  key: (gpu, c) => `qgemm.${classKey(c)}.${tuneKey(gpu)}`,
+  problem: (gpu, v) => qgemmVariantProblem(gpu, v),
+  recordProblem: (gpu, v, c) => (v.kind !== c.kind ? `a ${v.kind} variant for the ${c.kind} shapes` : qgemmVariantProblem(gpu, v, c.transW)),
+  forceError: (problem) => new BindingError(problem),
+});
+
+const forcedByClass = new WeakMap<GPUContext, Map<string, QgemmVariant>>();
+
+/**
+ * Use this variant on this context for the shapes of its kind ('gemv' or 'tile') in the direction
+ * given (both when transW is undefined), regardless of M and tuning (tests, benchmarks); null
+ * restores the choice by M.
+ */
+export function setQgemmVariant(gpu: GPUContext, variant: QgemmVariant | null, transW?: boolean): void {
+  if (variant === null) return void forcedByClass.delete(gpu);
+  for (const t of transW === undefined ? [false, true] : [transW]) {
+    const problem = qgemmVariantProblem(gpu, variant, t);
+    if (problem) throw new BindingError(problem);
+  }
+  let m = forcedByClass.get(gpu);
+  if (!m) forcedByClass.set(gpu, (m = new Map()));
+  for (const t of transW === undefined ? [false, true] : [transW]) m.set(t ? 'T' : 'N', variant);
+}
+
+/** The variant qgemm uses for M rows in this direction: forced, else tuned, else the default. */
+export function qgemmVariant(gpu: GPUContext, M: number, transW: boolean): QgemmVariant {
+  const forced = forcedByClass.get(gpu)?.get(transW ? 'T' : 'N');
+  if (forced) return forced;
+  const c = qgemmClass(M, transW);
+  return qgemmChoice.variant(gpu, c, () => defaultQgemmVariant(gpu, c));
+}
+
+// ------------------------------------------------------------------------------------------------
+
+const sources = kernelSourceCache();
+
+function qgemmSource(spec: QgemmSpec): KernelSource {
+  const name = qgemmSpecName(spec);
+  return sources(name, () => ({ name, code: qgemmWgsl(spec) }));
+}
+
+/** Weight bytes one qgemm run reads at least once (the bench's GB/s). */
+export function qgemmWeightBytes(type: QuantType, K: number, N: number): number {
+  return ((K * N) / QK) * QUANT_BLOCK_BYTES[type];
+}
+
+function checkWeight(w: QuantizedWeight): void {
+  const blocks = (w.K * w.N) / QK;
+  if (!Number.isInteger(blocks) || w.K % QK !== 0 || w.N < 1) throw new RangeError(`qgemm: weight [${w.K}, ${w.N}] is not whole blocks of ${QK} along K`);
+  const words = w.type === 'q8_0' ? blocks * 8 : blocks * 4;
+  if (w.quants.dtype !== 'u32' || w.quants.numel < words) throw new RangeError(`qgemm: quants ${w.quants} must be u32 with ${words} elements for a ${w.type} [${w.K}, ${w.N}] weight`);
+  if (w.scales.dtype !== 'u32' || w.scales.numel < Math.ceil(blocks / 2)) throw new RangeError(`qgemm: scales ${w.scales} must be u32 with ${Math.ceil(blocks / 2)} elements`);
+}
+
+/** Record one quantized GEMM (see the module header). */
+export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, opts: QgemmOptions): void {
+  const gpu = step.ctx;
+  const { M } = opts;
+  const transW = !!opts.transW;
+  if (!Number.isInteger(M) || M < 0) throw new RangeError(`qgemm: M must be a non-negative integer, got ${M}`);
+  checkWeight(w);
+  const R = transW ? w.N : w.K; // reduction length
+  const cols = transW ? w.K : w.N; // output columns
+  const lda = opts.lda ?? R, ldc = opts.ldc ?? cols;
+  if (lda < R || ldc < cols) throw new RangeError(`qgemm: leading dimensions lda=${lda} ldc=${ldc} are smaller than the rows they hold (${R}, ${cols})`);
+  if (opts.dactivation && opts.activation) throw new TypeError('qgemm: activation and dactivation cannot be combined');
+  const actName = opts.dactivation ?? opts.activation;
+  const preact = actName ? opts.preact ?? null : null;
+  if (actName && !preact) throw new TypeError(`qgemm: the ${actName} epilogue needs a preact tensor`);
+  if (actName && opts.accumulate) throw new TypeError('qgemm: an activation epilogue and accumulate cannot be combined');
+  if (M === 0) return;
+  const bias = opts.bias ?? null;
+  const lowRank = opts.lowRank ?? null;
+  const ta = floatType(a, 'a'), to = floatType(out, 'out');
+  if (bias && bias.numel < cols) throw new RangeError(`qgemm: bias ${bias} needs ${cols} elements`);
+  const variant = qgemmVariant(gpu, M, transW);
+  const ra = bindRange(gpu, a, 0, (M - 1) * lda + R, 'a');
+  const rc = bindRange(gpu, out, 0, (M - 1) * ldc + cols, 'out');
+  const rbias = bias ? bindRange(gpu, bias, 0, cols, 'bias') : null;
+  const rp = preact ? bindRange(gpu, preact, 0, (M - 1) * ldc + cols, 'preact') : null;
+  const rs = bindRange(gpu, w.scales, 0, Math.ceil(((w.K * w.N) / QK) / 2), 'scales');
+  const rq = bindRange(gpu, w.quants, 0, w.quants.numel, 'quants');
+  const ldu = lowRank ? lowRank.ldu ?? lowRank.r : 0;
+  const ru = lowRank ? bindRange(gpu, lowRank.u, 0, (M - 1) * ldu + lowRank.r, 'lowRank.u') : null;
+  const re = lowRank ? bindRange(gpu, lowRank.e, 0, (cols - 1) * lowRank.sn + (lowRank.r - 1) * lowRank.sj + 1, 'lowRank.e') : null;
+  const vec = (r: Range | null, ld: number) => !r || (r.vecSafe && r.offset % 4 === 0 && ld % 4 === 0);
+  const spec: QgemmSpec = {
+    variant,
+    type: w.type,
+    transW,
+    a: ta,
+    vecA: vec(ra, lda),
+    out: to,
+    vecOut: vec(rc, ldc) && vec(rp, ldc),
+    accumulate: !!opts.accumulate,
+    bias: bias ? floatType(bias, 'bias') : null,
+    act: preact && actName ? { fn: actFn(actName), preact: floatType(preact, 'preact'), backward: !!opts.dactivation } : null,
+    lowRank: lowRank ? { u: floatType(lowRank.u, 'lowRank.u') as FloatType, e: floatType(lowRank.e, 'lowRank.e') as FloatType } : null,
+  };
+  const params = {
+    M, N: cols, R, lda, ldc,
+    offA: ra.offset, offC: rc.offset, offBias: rbias?.offset ?? 0, offP: rp?.offset ?? 0,
+    nb: w.K / QK, offS: rs.offset, offQ: rq.offset,
+  };
+  const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, scales: rs.binding, quants: rq.binding, params };
+  if (rbias) bindings.bias = rbias.binding;
+  if (rp) bindings.preact = rp.binding;
+  if (lowRank) {
+    bindings.lowRankU = ru!.binding;
+    bindings.lowRankE = re!.binding;
+    bindings.lowRank = { r: lowRank.r, ldu, sn: lowRank.sn, sj: lowRank.sj, offU: ru!.offset, offE: re!.offset };
+  }
+  const grid = qgemmGrid(variant, M, cols);
+  const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  if (grid[0] > maxGrid || grid[1] > maxGrid) throw new BindingError(`qgemm: grid ${grid} passes ${maxGrid} workgroups (M=${M}, ${cols} columns, ${qgemmVariantName(variant)})`);
+  step.dispatch(qgemmSource(spec), bindings as Parameters<Step['dispatch']>[1], grid, { flops: 2 * M * w.K * w.N });
+}
