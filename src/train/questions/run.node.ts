@@ -20,13 +20,14 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { DataError, EndpointError, RunDirError, UsageError } from '../../util/errors';
+import { EndpointError, RunDirError, UsageError } from '../../util/errors';
 import { readTextFile } from '../data/shards.node';
 import { writeFileAtomicSync } from '../../util/outputs.node';
 import { readMcqSource } from '../data/mcq-source.node';
 import { checkWritableDir } from '../rundir.node';
 import { gpt2Tokenizer } from '../tokenizer/gpt2';
-import { cutPassages, type Passage } from './passages';
+import { cutPassages, type Passage, type TextDoc } from './passages';
+import { readPdfAsMarkdown } from './pdf.node';
 import { DEFAULT_PROMPT, checkTemplate, examplesBlock, renderPrompt } from './prompt';
 import { checkReply, questionKey } from './reply';
 import { clozeReply, TermIndex } from './cloze';
@@ -36,7 +37,7 @@ import { heldOutPassages, splitByPassage } from './split';
 
 /** What `generateQuestions` is asked to do (the `mqg questions` flags). */
 export interface QuestionsOptions {
-  /** Text and Markdown files. */
+  /** Text, Markdown and PDF files. */
   text: string[];
   out: string;
   generator: 'llm' | 'cloze';
@@ -139,11 +140,14 @@ const ZERO: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
 /** The passages, the prompt and the settings that a resumed run must share. */
 async function readInputs(o: QuestionsOptions) {
-  const docs = o.text.map((file) => {
+  const docs: TextDoc[] = [];
+  for (const file of o.text) {
     const ext = extname(file).toLowerCase();
-    if (ext === '.pdf') throw new DataError(`${file}: PDF input is not supported; convert it to text first (e.g. \`pdftotext -layout ${basename(file)}\`)`);
-    return { name: basename(file, extname(file)).replace(/[^\w.-]+/g, '_'), text: readTextFile(file), markdown: ext === '.md' || ext === '.markdown' };
-  });
+    const name = basename(file, extname(file)).replace(/[^\w.-]+/g, '_');
+    // A PDF is read as Markdown (headings found by font size: pdf.node.ts).
+    if (ext === '.pdf') docs.push({ name, text: await readPdfAsMarkdown(file), markdown: true });
+    else docs.push({ name, text: readTextFile(file), markdown: ext === '.md' || ext === '.markdown' });
+  }
   const tok = gpt2Tokenizer();
   const { passages: all, duplicates } = cutPassages(docs, o.passageTokens, (s) => tok.encode(s).length);
   const passages = o.limit > 0 ? all.slice(0, o.limit) : all;
