@@ -1,8 +1,9 @@
 // PDF input for `mqg questions`: a two-page PDF written here by hand (not by the library that reads
 // it: catalog, pages, Helvetica, content streams, an xref table with the byte offsets) is read as
 // Markdown (18-pt lines as `#` headings, a 14-pt line as `##`, 11-pt lines joined into paragraphs,
-// the page numbers dropped), and the CLI's cloze run on it gives questions whose chapter is the
-// PDF's heading path. A corrupt or encrypted PDF fails with one line naming the file.
+// the page numbers dropped; running headers and footers dropped, a paragraph joined over a page
+// break), and the CLI's cloze run on it gives questions whose chapter is the
+// PDF's heading path. A corrupt, encrypted or textless PDF fails with one line naming the file.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,21 @@ describe('mqg questions --text book.pdf', () => {
     expect(await readPdfAsMarkdown(book)).toBe(EXPECTED);
   });
 
+  it('drops running headers and footers, and joins a paragraph that goes on over a page break', async () => {
+    const page = (n: number, lines: string[][]) => [text(72, 760, 9, 'Cardiology Handbook'), ...body(lines, 720), text(250, 40, 9, `Valves - ${n + 11}`)].join('\n');
+    const file = join(dir, 'running.pdf');
+    writeFileSync(file, writePdf([
+      page(1, [['The mitral valve lies between the left atrium and the left ventricle, and it']]),
+      page(2, [['closes when the ventricle contracts.'], ['The aortic valve opens into the aorta.']]),
+      page(3, [['Stenosis narrows a valve.']]),
+    ]));
+    expect(await readPdfAsMarkdown(file)).toBe([
+      'The mitral valve lies between the left atrium and the left ventricle, and it closes when the ventricle contracts.',
+      'The aortic valve opens into the aorta.',
+      'Stenosis narrows a valve.',
+    ].join('\n\n') + '\n');
+  });
+
   it('the CLI makes cloze questions from it, each with the heading path as its chapter', () => {
     const out = join(dir, 'out');
     const r = mqg('questions', '--generator', 'cloze', '--text', book, '--out', out);
@@ -107,7 +123,8 @@ describe('mqg questions --text book.pdf', () => {
 
   it.each([
     ['not a PDF at all', Buffer.from('these are not the bytes of a PDF\n'), /not a valid PDF/],
-    ['a PDF cut short', writePdf(PAGES).subarray(0, 60), /not a valid PDF|cannot read the PDF|no text layer/],
+    ['a PDF cut short', writePdf(PAGES).subarray(0, 60), /not a valid PDF/],
+    ['a PDF without text (a scan)', writePdf(['0 0 m 100 100 l S']), /no text layer/],
     ['an encrypted PDF', writePdf(PAGES, ` /Encrypt << /Filter /Standard /V 1 /R 2 /O <${'ab'.repeat(32)}> /U <${'cd'.repeat(32)}> /P -4 >> /ID [<${'01'.repeat(16)}> <${'01'.repeat(16)}>]`), /encrypted/],
   ])('%s: one line naming the file, a non-zero exit, no stack trace', (_, bytes, reason) => {
     const bad = join(dir, 'bad.pdf');
