@@ -23,7 +23,7 @@ import { type QuantType, type QuantizedMatrix, QK, QUANT_BLOCK_BYTES } from '../
 import { TunedChoice } from './tune/choice';
 import { type TuneRecord, tuneKey } from './tune/store';
 import type { Tensor } from '../gpu/tensor';
-import { type LowRankEpilogue, type Range, actFn, bindRange, floatType } from './matmul';
+import { type LowRankEpilogue, type Range, actFn, addEpilogueBindings, bindRange, floatType } from './matmul';
 import type { FloatType } from './matmul-wgsl';
 import { type QgemmSpec, type QgemmVariant, qgemmGrid, qgemmSpecName, qgemmVariantName, qgemmWgsl } from './qmatmul-wgsl';
 
@@ -228,13 +228,7 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
     nb: w.K / QK, offS: rs.offset, offQ: rq.offset,
   };
   const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, scales: rs.binding, quants: rq.binding, params };
-  if (rbias) bindings.bias = rbias.binding;
-  if (rp) bindings.preact = rp.binding;
-  if (lowRank) {
-    bindings.lowRankU = ru!.binding;
-    bindings.lowRankE = re!.binding;
-    bindings.lowRank = { r: lowRank.r, ldu, sn: lowRank.sn, sj: lowRank.sj, offU: ru!.offset, offE: re!.offset };
-  }
+  addEpilogueBindings(bindings, rbias, rp, lowRank, ru, re, ldu);
   const grid = qgemmGrid(variant, M, cols);
   const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   if (grid[0] > maxGrid || grid[1] > maxGrid) throw new BindingError(`qgemm: grid ${grid} passes ${maxGrid} workgroups (M=${M}, ${cols} columns, ${qgemmVariantName(variant)})`);
