@@ -14,8 +14,9 @@ import { suite as gelu } from './kernels/gelu';
 import { suite as encoder } from './kernels/encoder';
 import { suite as classifier } from './kernels/classifier';
 import { suite as adamw } from './kernels/adamw';
+import { suite as qmatmul } from './kernels/qmatmul';
 
-const SUITES: Record<string, BenchSuite> = { matmul, attention, layernorm, gelu, encoder, classifier, adamw };
+const SUITES: Record<string, BenchSuite> = { matmul, qmatmul, attention, layernorm, gelu, encoder, classifier, adamw };
 
 export interface KernelResult {
   suite: string;
@@ -83,7 +84,7 @@ export async function runKernelBench(opts: { filter?: RegExp; runs?: number; max
         if (c.flops) r.gflops = c.flops / (gpuMs * 1e6);
         if (c.bytes) r.gbps = c.bytes / (gpuMs * 1e6);
         results.push(r);
-        const rate = r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : `${r.gbps!.toFixed(2).padStart(8)} GB/s   `;
+        const rate = [r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : '', r.gbps !== undefined ? `${r.gbps.toFixed(2).padStart(8)} GB/s   ` : ''].filter((x) => x).join(' ');
         console.log(`${c.name.padEnd(64)} ${rate}  gpu ${gpuMs.toFixed(3).padStart(9)} ms  wall ${wallMs.toFixed(3).padStart(9)} ms`);
       }
     }

@@ -400,6 +400,14 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
     offP: rp?.offset ?? 0,
   };
   const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, b: rb.binding, params };
+  addEpilogueBindings(bindings, rbias, rp, lr, ru, re, ldu);
+  step.dispatch(gemmSource(spec), bindings as Parameters<Step['dispatch']>[1], gemmGrid(p.variant, k.M, k.N), { flops: 2 * k.M * k.N * k.K });
+}
+
+/** The epilogue's bindings (bias, preact, the low-rank term) for matmul-wgsl.ts's store4; qmatmul.ts shares it. */
+export function addEpilogueBindings(
+  bindings: Record<string, unknown>, rbias: Range | null, rp: Range | null, lr: LowRankEpilogue | null, ru: Range | null, re: Range | null, ldu: number,
+): void {
   if (rbias) bindings.bias = rbias.binding;
   if (rp) bindings.preact = rp.binding;
   if (lr) {
@@ -407,7 +415,6 @@ function dispatchBlock(step: Step, p: Problem, k: Block): void {
     bindings.lowRankE = re!.binding;
     bindings.lowRank = { r: lr.r, ldu, sn: lr.sn, sj: lr.sj, offU: ru!.offset, offE: re!.offset };
   }
-  step.dispatch(gemmSource(spec), bindings as Parameters<Step['dispatch']>[1], gemmGrid(p.variant, k.M, k.N), { flops: 2 * k.M * k.N * k.K });
 }
 
 /**

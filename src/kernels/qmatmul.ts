@@ -11,7 +11,10 @@
 // Variant (qmatmul-wgsl.ts): 'gemv' for a few rows (decode: M = 1), 'tile' for more; by M unless
 // forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per adapter and M class).
 // Weight bytes per run: K·N·34/32 (q8_0) or K·N·18/32 (q4_0), read once per lane row of tm rows.
-// See bench/kernels/qmatmul.ts for the figures.
+// Speed on lavapipe (2 cores, bench/kernels/qmatmul.ts, f16 activations, 2560-wide layers): M = 1
+// 2-5 GFLOP/s (q4_0 faster than q8_0: half the words), 10-20x the f16 gemm, whose 32-row tiles
+// waste 31 rows there; M = 32-128 3-6 GFLOP/s, below the f16 gemm's 4-22: every lane loads its own
+// copy of a's rows (matmul's bcast shares them through subgroups; not done here yet).
 
 import type { GPUContext, Step } from '../gpu/context';
 import { BindingError } from '../util/errors';
@@ -23,7 +26,7 @@ import { type QuantType, type QuantizedMatrix, QK, QUANT_BLOCK_BYTES } from '../
 import { TunedChoice } from './tune/choice';
 import { type TuneRecord, tuneKey } from './tune/store';
 import type { Tensor } from '../gpu/tensor';
-import { type LowRankEpilogue, type Range, actFn, bindRange, floatType } from './matmul';
+import { type LowRankEpilogue, type Range, actFn, addEpilogueBindings, bindRange, floatType } from './matmul';
 import type { FloatType } from './matmul-wgsl';
 import { type QgemmSpec, type QgemmVariant, qgemmGrid, qgemmSpecName, qgemmVariantName, qgemmWgsl } from './qmatmul-wgsl';
 
@@ -205,6 +208,10 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
   const rp = preact ? bindRange(gpu, preact, 0, (M - 1) * ldc + cols, 'preact') : null;
   const rs = bindRange(gpu, w.scales, 0, Math.ceil(((w.K * w.N) / QK) / 2), 'scales');
   const rq = bindRange(gpu, w.quants, 0, w.quants.numel, 'quants');
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
+  for (const [what, r] of [['a', ra], ['out', rc], ['quants', rq]] as const) {
+    if (r.binding.size > maxBinding) throw new BindingError(`qgemm: ${what} needs a ${r.binding.size}-byte binding; ${gpu.adapterName} allows ${maxBinding} (no split along M or N yet)`);
+  }
   const ldu = lowRank ? lowRank.ldu ?? lowRank.r : 0;
   const ru = lowRank ? bindRange(gpu, lowRank.u, 0, (M - 1) * ldu + lowRank.r, 'lowRank.u') : null;
   const re = lowRank ? bindRange(gpu, lowRank.e, 0, (cols - 1) * lowRank.sn + (lowRank.r - 1) * lowRank.sj + 1, 'lowRank.e') : null;
@@ -228,13 +235,7 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
     nb: w.K / QK, offS: rs.offset, offQ: rq.offset,
   };
   const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, scales: rs.binding, quants: rq.binding, params };
-  if (rbias) bindings.bias = rbias.binding;
-  if (rp) bindings.preact = rp.binding;
-  if (lowRank) {
-    bindings.lowRankU = ru!.binding;
-    bindings.lowRankE = re!.binding;
-    bindings.lowRank = { r: lowRank.r, ldu, sn: lowRank.sn, sj: lowRank.sj, offU: ru!.offset, offE: re!.offset };
-  }
+  addEpilogueBindings(bindings, rbias, rp, lowRank, ru, re, ldu);
   const grid = qgemmGrid(variant, M, cols);
   const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   if (grid[0] > maxGrid || grid[1] > maxGrid) throw new BindingError(`qgemm: grid ${grid} passes ${maxGrid} workgroups (M=${M}, ${cols} columns, ${qgemmVariantName(variant)})`);

@@ -8,6 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createGPU, type GPUContext } from '../../src/index';
 import { type QgemmOptions, type QgemmVariant, type QuantizedWeight, defaultQgemmVariant, qgemm, qgemmVariant, qgemmVariantName, quantizedWeightBytes, setQgemmVariant, uploadQuantized } from '../../src/kernels/qmatmul';
 import { setTuneStore } from '../../src/kernels/tune/store';
+import { tuneQgemm } from '../../src/kernels/tune/qmatmul';
+import { memoryTuneStore } from '../helpers/tune';
 import { type QuantType, dequantizeMatrix, quantizeMatrix, quantizedBytes } from '../../src/util/ggml';
 import { roundToF16 } from '../../src/util/f16';
 import { compare, getGPU, randn } from '../helpers/gpu';
@@ -214,3 +216,26 @@ describe('qgemm on a device without shader-f16 or subgroups', () => {
   }
 });
 
+
+describe('tuneQgemm', () => {
+  it('records one correct tiling per class (gemv / tile, forward / transW) and qgemm then uses it', async () => {
+    const store = memoryTuneStore();
+    try {
+      const lines: string[] = [];
+      // per class: the default and one other tiling (every pipeline costs seconds of compile here)
+      const other = (c: { kind: 'gemv' | 'tile'; transW: boolean }): QgemmVariant =>
+        c.kind === 'gemv' ? { kind: 'gemv', tm: 1, tn: 8, wx: 8, wy: 1, split: 2 } : { kind: 'tile', tm: 2, tn: 8, wx: 8, wy: 2, split: 1 };
+      const got = await tuneQgemm(gpu, { K: 64, N: 96, tileRows: 9, candidates: (c) => [defaultQgemmVariant(gpu, c), other(c)], persist: true, log: (l) => lines.push(l) });
+      expect(Object.keys(got).sort()).toEqual(['gemv.N', 'gemv.T', 'tile.N', 'tile.T']);
+      expect(store.saves()).toBe(4);
+      for (const [name, rec] of Object.entries(got)) {
+        expect(rec.rejected, name).toEqual({});
+        expect(Object.keys(rec.timings ?? {}).length, name).toBe(2);
+      }
+      expect(qgemmVariant(gpu, 1, false)).toEqual(got['gemv.N']!.variant);
+      expect(qgemmVariant(gpu, 30, true)).toEqual(got['tile.T']!.variant);
+    } finally {
+      setTuneStore(undefined);
+    }
+  });
+});

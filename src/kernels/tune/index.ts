@@ -7,4 +7,5 @@ export { TunedChoice, type ChoiceRules } from './choice';
 export { TUNE_SHAPES, matmulCandidates, modelTuneShapes, tuneMatmul, type TuneMatmulOptions, type TuneModelShape } from './matmul';
 export { attentionCandidates, tuneAttention, type AttentionShape, type TuneAttentionOptions } from './attention';
 export { tuneRowKernels, type RowShape, type RowTuneResult, type TuneRowsOptions } from './rows';
+export { qgemmCandidates, tuneQgemm, type TuneQgemmOptions } from './qmatmul';
 export { autoTune, autoTuneEnabled, autoTuneOnce, type AutoTuneOptions, type AutoTuneResult } from './auto';
