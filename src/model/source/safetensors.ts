@@ -149,7 +149,8 @@ export async function openSafetensors(src: ByteSource): Promise<TensorFile> {
     dtype: e.dtype,
     shape: e.shape,
     storageKey: `${src.name}@${e.begin}`,
-    read: async () => decodeFloat32(await src.read(dataStart + e.begin, e.end - e.begin), e.dtype, `tensor '${e.name}' in ${where}`),
+    // a file's or blob's reads are fresh bytes: F32 decoded in place where aligned
+    read: async () => decodeFloat32(await src.read(dataStart + e.begin, e.end - e.begin), e.dtype, `tensor '${e.name}' in ${where}`, src.fresh === true),
   }));
   return { name: src.name, format: 'safetensors', tensors, metadata, close: () => src.close() };
 }
