@@ -446,7 +446,9 @@ export function gemvVariant(gpu: GPUContext): GemvVariant {
  */
 function dispatchGemv(step: Step, p: Problem, M: number, N: number, K: number, accumulate: boolean): boolean {
   const gpu = step.ctx;
-  const variant = gemvVariant(gpu);
+  // no more rows per lane than M: at M = 1 a 4-row lane would do 4 rows of FMAs for one
+  const tuned = gemvVariant(gpu);
+  const variant = tuned.mr > M ? { ...tuned, mr: M } : tuned;
   const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
   const per = gemvColumnsPerWorkgroup({ variant, transB: p.transB, b: p.b.dtype as FloatType });
   const bytesB = DTYPE_BYTES[p.b.dtype];
