@@ -97,7 +97,7 @@ export async function buildLibrary({ types = true } = {}) {
     }
   }
 
-  const benches = ['bench/kernels.ts', 'bench/train.ts', 'bench/mcq.ts', 'bench/dropout.ts'].filter((f) => existsSync(f));
+  const benches = ['bench/kernels.ts', 'bench/kernels/gemv.ts', 'bench/train.ts', 'bench/mcq.ts', 'bench/dropout.ts'].filter((f) => existsSync(f));
   if (benches.length) await build({ ...nodeBuild, entryPoints: benches, outdir: 'dist/bench' });
 
   if (types) {

@@ -51,7 +51,8 @@ export async function trainMain(argv: string[]): Promise<void> {
 const sampleSpec: Record<string, FlagSpec> = {
   checkpoint: { type: 'string', help: 'a run directory (its newest checkpoint), a checkpoint directory, or a safetensors / llm.c .bin file' },
   tokenizer: { type: 'string', help: 'tokenizer ("gpt2" or tokenizer.json; default: the checkpoint\'s own)' },
-  prompt: { type: 'string', default: '', help: 'prompt text' },
+  prompt: { type: 'string', help: 'prompt text (default: empty; the end-of-text token starts the context)' },
+  'prompt-ids': { type: 'string', help: 'the prompt as comma-separated token ids, used as given (for models without a tokenizer; not with --prompt)' },
   'max-tokens': { type: 'int', default: 100, min: 1, help: 'new tokens to generate' },
   temperature: { type: 'number', default: 0.8, min: 0, help: '0 = greedy' },
   'top-k': { type: 'int', default: 40, min: 0, help: 'keep the k most likely tokens (0 = off)' },
@@ -60,35 +61,59 @@ const sampleSpec: Record<string, FlagSpec> = {
   precision: { type: 'string', default: 'auto', choices: ['auto', 'f16', 'f32'], help: 'auto | f16 | f32' },
   adapter: { type: 'string', help: 'apply a PEFT LoRA adapter directory to the checkpoint' },
   quantize: QUANTIZE_FLAG,
+  'log-format': { type: 'string', default: 'text', choices: ['text', 'jsonl'], help: 'text (streamed) | jsonl (one object at the end: text, ids, new_tokens, tokens_per_second, load_seconds)' },
   help,
 };
+
+/** --prompt-ids "1,2,3" as token ids, each an integer in [0, vocabSize). */
+export function parsePromptIds(text: string, vocabSize: number): number[] {
+  const parts = text.split(',').map((p) => p.trim());
+  const ids = parts.map((p, i) => {
+    if (!/^\d+$/.test(p)) throw new UsageError(`mqg sample: --prompt-ids: item ${i + 1} ("${p}") is not a token id (comma-separated non-negative integers)`);
+    const id = Number(p);
+    if (id >= vocabSize) throw new UsageError(`mqg sample: --prompt-ids: token id ${id} (item ${i + 1}) is outside the model's vocabulary [0, ${vocabSize})`);
+    return id;
+  });
+  return ids;
+}
 
 export async function sampleMain(argv: string[]): Promise<void> {
   const { flags } = parseFlags(argv, sampleSpec, 'sample');
   if (flags.help) return void console.log(usage('sample', 'generate text from a checkpoint', sampleSpec));
   if (!flags.checkpoint) throw new UsageError('mqg sample: --checkpoint is required');
+  const idsFlag = flags['prompt-ids'] as string | undefined;
+  if (idsFlag !== undefined && flags.prompt !== undefined) throw new UsageError('mqg sample: give --prompt or --prompt-ids, not both');
+  const jsonl = flags['log-format'] === 'jsonl';
   noteCheckpoint(flags.checkpoint as string);
   const gpu = await createGPU({ precision: flags.precision as 'auto' });
+  const t0 = performance.now();
   const { model, metadata } = await loadModelWithAdapter(gpu, resolveModelPath(flags.checkpoint as string), flags.adapter as string | undefined, { training: false, quantize: flags.quantize as QuantType | undefined });
+  const loadSeconds = (performance.now() - t0) / 1000;
   reportQuantization('sample', model);
-  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'sample', metadata }).tokenizer!.tokenizer;
-  const prompt = [tok.eotToken, ...tok.encode(flags.prompt as string)];
-  const room = model.config.nPositions - prompt.length;
-  if (room < 1) throw new UsageError(`mqg sample: --prompt is ${prompt.length - 1} tokens; the model's context is ${model.config.nPositions} (with the end-of-text token before it)`);
-  if ((flags['max-tokens'] as number) > room) console.error(`mqg sample: --max-tokens ${flags['max-tokens']}: the model's context (${model.config.nPositions}) leaves room for ${room} after the prompt; generating at most ${room}`);
-  process.stdout.write(flags.prompt as string);
+  const { vocabSize: V, nPositions } = model.config;
+  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: V, tokenizer: flags.tokenizer as string | undefined, needTokenizer: idsFlag === undefined, command: 'sample', metadata }).tokenizer?.tokenizer;
+  const promptText = (flags.prompt as string | undefined) ?? '';
+  // token ids are used as given; a text prompt starts after the end-of-text token
+  const prompt = idsFlag !== undefined ? parsePromptIds(idsFlag, V) : [tok!.eotToken, ...tok!.encode(promptText)];
+  const promptFlag = idsFlag !== undefined ? `--prompt-ids is ${prompt.length} tokens` : `--prompt is ${prompt.length - 1} tokens`;
+  const room = nPositions - prompt.length;
+  if (room < 1) throw new UsageError(`mqg sample: ${promptFlag}; the model's context is ${nPositions}${idsFlag === undefined ? ' (with the end-of-text token before it)' : ''}`);
+  if ((flags['max-tokens'] as number) > room) console.error(`mqg sample: --max-tokens ${flags['max-tokens']}: the model's context (${nPositions}) leaves room for ${room} after the prompt; generating at most ${room}`);
+  if (!jsonl) process.stdout.write(idsFlag !== undefined && tok ? printable(tok.decode(prompt)) : promptText);
   let text = '';
   const ids: number[] = [];
-  await generate(model, prompt, {
+  const t1 = performance.now();
+  const generated = await generate(model, prompt, {
     maxNewTokens: flags['max-tokens'] as number,
     temperature: flags.temperature as number,
     topK: flags['top-k'] as number,
     topP: flags['top-p'] as number,
     seed: flags.seed as number,
-    stopToken: tok.eotToken,
+    stopToken: tok?.eotToken,
     onToken: (id) => {
-      if (id === tok.eotToken) return;
+      if (id === tok?.eotToken) return;
       ids.push(id);
+      if (jsonl || !tok) return;
       const full = tok.decode(ids);
       if (!full.endsWith('\uFFFD')) {
         process.stdout.write(printable(full.slice(text.length)));
@@ -96,8 +121,17 @@ export async function sampleMain(argv: string[]): Promise<void> {
       }
     },
   });
-  // bytes that never completed a character are left out
-  process.stdout.write(printable(tok.decode(ids).slice(text.length)) + '\n');
+  const seconds = (performance.now() - t1) / 1000;
+  if (jsonl) {
+    // tokens_per_second: new tokens over the whole generate call (the prompt's pass included)
+    const out = { text: tok ? tok.decode(ids) : '', ids, new_tokens: generated.length, tokens_per_second: generated.length / seconds, load_seconds: loadSeconds };
+    console.log(JSON.stringify(out));
+  } else if (tok) {
+    // bytes that never completed a character are left out
+    process.stdout.write(printable(tok.decode(ids).slice(text.length)) + '\n');
+  } else {
+    process.stdout.write(ids.join(',') + '\n');
+  }
   gpu.destroy();
 }
 

@@ -588,3 +588,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 }
+
+/** act(x) and dact(x) in WGSL, for other kernels with the same epilogue (gemv.ts). */
+export function actWgsl(fn: ActFn): string {
+  return ACT_WGSL[fn];
+}

@@ -61,7 +61,10 @@ import {
   specName,
 } from './matmul-wgsl';
 
+import { type GemvSpec, type GemvVariant, gemvColumnsPerWorkgroup, gemvName, gemvVariantProblem, gemvWgsl, gemvWideElems } from './gemv';
+
 export type { MatmulVariant } from './matmul-wgsl';
+export type { GemvVariant } from './gemv';
 
 const ACT_FN: Record<Activation, ActFn> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu: 'erf', relu: 'relu', silu: 'silu' };
 
@@ -216,7 +219,7 @@ export interface Range {
 }
 
 /** Bind elements [first, end) of t: the binding starts at the aligned byte at or below the first. */
-export function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number, what: string): Range {
+export function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number, what: string, groupElems = 4): Range {
   if (end > t.numel) {
     throw new RangeError(`gemm: ${what} ${t} holds ${t.numel} elements; the shape and leading dimension need ${end}`);
   }
@@ -224,7 +227,7 @@ export function bindRange(gpu: GPUContext, t: Tensor, first: number, end: number
   const align = gpu.limits.minStorageBufferOffsetAlignment ?? 256;
   const start = t.offset + first * bytes;
   const offset = start - (start % align);
-  const group = 4 * bytes; // one vec4 load (f32) or vec2<u32> (4 × f16)
+  const group = groupElems * bytes; // one vec4 load (f32) or vec2<u32> (4 × f16); gemv's vec4<u32>: 8 × f16
   const endByte = t.offset + Math.max(end, first + 1) * bytes;
   const stop = Math.min(alignUp(endByte, group), t.buffer.size);
   return {
@@ -313,6 +316,7 @@ export function gemm(step: Step, out: Tensor, a: Tensor, b: Tensor, opts: GemmOp
     floatType(lowRank.e, 'lowRank.e');
   }
   const p: Problem = { out, a, b, bias, preact, act: act?.fn ?? null, dact: !!act?.backward, lowRank, transA, transB, lda, ldb, ldc, variant: matmulVariant(gpu) };
+  if (!transA && !lowRank && !p.dact && K > 0 && M <= gemvVariant(gpu).maxM && dispatchGemv(step, p, M, N, K, !!opts.accumulate)) return;
   launch(step, p, { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate: !!opts.accumulate, withBias: !!bias, withLowRank: !!lowRank, u0: 0, e0: 0 });
 }
 
@@ -415,6 +419,87 @@ export function addEpilogueBindings(
     bindings.lowRankE = re!.binding;
     bindings.lowRank = { r: lr.r, ldu, sn: lr.sn, sj: lr.sj, offU: ru!.offset, offE: re!.offset };
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Skinny shapes (gemv.ts): M up to the variant's maxM, forward only (no transA, low-rank or dactivation).
+
+/** Lavapipe: 64 lanes, 4 rows per lane (the weight read once for up to 4 rows), one wide word per k. */
+export const DEFAULT_GEMV_SOFTWARE: GemvVariant = { wg: 64, mr: 4, v: 1, maxM: 4 };
+/** Real GPUs: one column per lane keeps enough lanes busy at N of a few thousand; M = 1 only until tuned. */
+export const DEFAULT_GEMV: GemvVariant = { wg: 64, mr: 1, v: 1, maxM: 1 };
+
+/** The skinny-GEMM variant per adapter: forced (setGemvVariant), tuned, or the default by adapter kind. */
+export const gemvChoice = new TunedChoice<GemvVariant, void>({
+  what: 'gemv',
+  key: (gpu) => `gemv v1 | ${tuneKey(gpu)}`,
+  problem: (_gpu, v) => gemvVariantProblem(v),
+  forceError: (problem) => new BindingError(problem),
+});
+
+/** Use this gemv variant on this context (tests, benchmarks; maxM 0 turns the kernel off); null restores the default. */
+export function setGemvVariant(gpu: GPUContext, variant: GemvVariant | null): void {
+  gemvChoice.force(gpu, variant);
+}
+
+export function gemvVariant(gpu: GPUContext): GemvVariant {
+  return gemvChoice.variant(gpu, undefined, () => (isSoftwareAdapter(gpu) ? DEFAULT_GEMV_SOFTWARE : DEFAULT_GEMV));
+}
+
+/**
+ * Record p as gemv dispatches: one, or for an NT weight larger than one binding (the f16 lm_head
+ * at 2560 × 28896 passes lavapipe's 128 MiB) one per block of b rows. False (nothing recorded) when
+ * an operand still passes one binding or the grid its limit: then the tiled gemm splits it.
+ */
+function dispatchGemv(step: Step, p: Problem, M: number, N: number, K: number, accumulate: boolean): boolean {
+  const gpu = step.ctx;
+  // no more rows per lane than M: at M = 1 a 4-row lane would do 4 rows of FMAs for one
+  const tuned = gemvVariant(gpu);
+  const variant = tuned.mr > M ? { ...tuned, mr: M } : tuned;
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
+  const per = gemvColumnsPerWorkgroup({ variant, transB: p.transB, b: p.b.dtype as FloatType });
+  const bytesB = DTYPE_BYTES[p.b.dtype];
+  const slack = 512 + 8 * bytesB;
+  // NT: rows of b per block, a whole number of workgroups; NN: the whole weight in one binding
+  const rows = p.transB ? Math.floor((maxBinding - slack) / (p.ldb * bytesB) / per) * per : N;
+  const whole: Block = { M, N, K, a0: 0, b0: 0, c0: 0, bias0: 0, accumulate, withBias: !!p.bias, withLowRank: false, u0: 0, e0: 0 };
+  if (rows < 1 || (!p.transB && extentB(p, whole) * bytesB + slack > maxBinding)) return false;
+  if ((extentA(p, whole) + 4) * DTYPE_BYTES[p.a.dtype] + 512 > maxBinding) return false;
+  if (Math.ceil(Math.min(N, rows) / per) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
+  for (let n = 0; n < N; n += rows) {
+    const w = Math.min(rows, N - n);
+    gemvBlock(step, p, variant, { ...whole, N: w, b0: n * p.ldb, c0: n, bias0: n }, per);
+  }
+  return true;
+}
+
+function gemvBlock(step: Step, p: Problem, variant: GemvVariant, k: Block, per: number): void {
+  const gpu = step.ctx;
+  const W = gemvWideElems(p.b.dtype as FloatType);
+  const ra = bindRange(gpu, p.a, k.a0, k.a0 + extentA(p, k), 'a');
+  const rb = bindRange(gpu, p.b, k.b0, k.b0 + extentB(p, k), 'b', W);
+  const rc = bindRange(gpu, p.out, k.c0, k.c0 + (k.M - 1) * p.ldc + k.N, 'out');
+  const rbias = p.bias ? bindRange(gpu, p.bias, k.bias0, k.bias0 + k.N, 'bias') : null;
+  const rp = p.preact ? bindRange(gpu, p.preact, k.c0, k.c0 + (k.M - 1) * p.ldc + k.N, 'preact') : null;
+  const spec: GemvSpec = {
+    variant,
+    transB: p.transB,
+    wideA: ra.vecSafe && ra.offset % 4 === 0 && (k.M === 1 || p.lda % 4 === 0),
+    wideB: rb.vecSafe && rb.offset % W === 0 && p.ldb % W === 0,
+    accumulate: k.accumulate,
+    a: p.a.dtype as FloatType,
+    b: p.b.dtype as FloatType,
+    out: p.out.dtype as FloatType,
+    bias: p.bias ? (p.bias.dtype as FloatType) : null,
+    act: p.preact && p.act ? { fn: p.act, preact: p.preact.dtype as FloatType } : null,
+  };
+  const params = { M: k.M, N: k.N, K: k.K, lda: p.lda, ldb: p.ldb, ldc: p.ldc, offA: ra.offset, offB: rb.offset, offC: rc.offset, offBias: rbias?.offset ?? 0, offP: rp?.offset ?? 0 };
+  const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, b: rb.binding, params };
+  if (rbias) bindings.bias = rbias.binding;
+  if (rp) bindings.preact = rp.binding;
+  const name = gemvName(spec);
+  const source = sources(name, () => ({ name, code: gemvWgsl(spec) }));
+  step.dispatch(source, bindings as Parameters<Step['dispatch']>[1], [Math.ceil(k.N / per), Math.ceil(k.M / variant.mr)], { flops: 2 * k.M * k.N * k.K });
 }
 
 /**

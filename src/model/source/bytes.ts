@@ -11,6 +11,8 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `offset`; a short read is a CheckpointError naming the file. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Every read returns new bytes that nothing else holds (a reader may decode them in place). */
+  readonly fresh?: boolean;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export function blobSource(blob: Blob, name = (blob as File).name ?? '<blob>'): 
   return {
     name,
     size: blob.size,
+    fresh: true,
     read: async (offset, length) => {
       if (offset < 0 || offset + length > blob.size) throw truncated(name, offset, length, blob.size);
       return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());

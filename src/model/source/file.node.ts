@@ -28,6 +28,7 @@ async function fileSource(path: string): Promise<ByteSource> {
   return {
     name: path,
     size,
+    fresh: true,
     read: async (offset, length) => {
       if (offset < 0 || offset + length > size) throw truncated(path, offset, length, size);
       const out = new Uint8Array(length);

@@ -138,18 +138,42 @@ export function toFloat32(tensor: SafetensorsTensor, name = 'tensor'): Float32Ar
   return decodeFloat32(tensor.data, tensor.dtype, name);
 }
 
-/** Open a safetensors file through a ByteSource: reads the header only; each tensor is read when asked. */
+/** The largest tensor (bytes) read ahead while the one before it is converted and uploaded. */
+export const READ_AHEAD_MAX_BYTES = 128 << 20;
+
+/**
+ * Open a safetensors file through a ByteSource: reads the header only; each tensor is read when
+ * asked. Loading asks in file order, so when a file's tensor is read the next one's bytes (up to
+ * READ_AHEAD_MAX_BYTES) are requested at once: the disk read (a worker thread) overlaps the
+ * conversion and upload of this one, and at most one tensor's bytes wait ahead.
+ */
 export async function openSafetensors(src: ByteSource): Promise<TensorFile> {
   const where = `safetensors file '${src.name}'`;
   const n = headerLength(await src.read(0, Math.min(8, src.size)), src.size, where);
   const { metadata, entries, dataStart } = parseSafetensorsHeader(await src.read(8, n), src.size, where);
-  const tensors: TensorEntry[] = entries.map((e) => ({
+  const order = entries.map((_, i) => i).sort((a, b) => entries[a]!.begin - entries[b]!.begin);
+  const nextOf = new Map(order.map((i, k) => [i, order[k + 1]]));
+  const rawRead = (i: number) => src.read(dataStart + entries[i]!.begin, entries[i]!.end - entries[i]!.begin);
+  let ahead: { index: number; bytes: Promise<Uint8Array> } | undefined;
+  const readBytes = (i: number): Promise<Uint8Array> => {
+    const bytes = ahead?.index === i ? ahead.bytes : rawRead(i);
+    ahead = undefined;
+    const j = nextOf.get(i);
+    if (src.fresh && j !== undefined && entries[j]!.end - entries[j]!.begin <= READ_AHEAD_MAX_BYTES) {
+      const next = rawRead(j);
+      next.catch(() => undefined); // a failure surfaces when (if) that tensor is asked for
+      ahead = { index: j, bytes: next };
+    }
+    return bytes;
+  };
+  const tensors: TensorEntry[] = entries.map((e, i) => ({
     name: e.name,
     file: src.name,
     dtype: e.dtype,
     shape: e.shape,
     storageKey: `${src.name}@${e.begin}`,
-    read: async () => decodeFloat32(await src.read(dataStart + e.begin, e.end - e.begin), e.dtype, `tensor '${e.name}' in ${where}`),
+    // a file's or blob's reads are fresh bytes: F32 decoded in place where aligned
+    read: async () => decodeFloat32(await readBytes(i), e.dtype, `tensor '${e.name}' in ${where}`, src.fresh === true),
   }));
   return { name: src.name, format: 'safetensors', tensors, metadata, close: () => src.close() };
 }
