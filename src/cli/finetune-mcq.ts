@@ -30,6 +30,8 @@ const FINETUNE_FOOTER = [
   ...resumeHelp(FINETUNE_FLAGS),
   'An existing run in --out is never replaced unasked: continue it with --resume or replace it with --overwrite; Ctrl-C saves a checkpoint and exits with code 130.',
   'With --lora each checkpoint also holds adapter/ (a PEFT directory): mqg eval-mcq --checkpoint <ckpt> --adapter <ckpt>/adapter.',
+  'With --lora --quantize (q8_0|q4_0, QLoRA) a checkpoint holds adapter/ and mc_head.safetensors (the head, the --init base and the quantization) but no',
+  'model.safetensors: --resume, eval-mcq and serve load the base from --init again and quantize it the same way.',
 ].join('\n');
 
 /** `mqg finetune-mcq`: flags → `finetuneMcq` (inputs, model and head, the loop on the run lifecycle) → the exit code. */
@@ -93,8 +95,9 @@ export async function evalMcqMain(argv: string[]): Promise<void> {
     if (flags.scorer === 'head' && !f.head) throw new UsageError(`mqg eval-mcq: --scorer head, but ${flags.checkpoint} has no multiple_choice_head tensors`);
   }, flags.quantize as QuantType | undefined);
   reportQuantization('eval-mcq', model);
+  for (const n of file.notes) console.error(`mqg eval-mcq: ${n}`);
   const useHead = flags.scorer === 'head' || (flags.scorer === 'auto' && !!file.head);
-  const tok = checkModelInputs({ checkpoint: flags.checkpoint as string, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq', metadata: file.metadata }).tokenizer!.tokenizer;
+  const tok = checkModelInputs({ checkpoint: file.inputsPath, vocabSize: model.config.vocabSize, tokenizer: flags.tokenizer as string | undefined, needTokenizer: true, command: 'eval-mcq', metadata: file.metadata }).tokenizer!.tokenizer;
   const t0 = performance.now();
   let report: object;
   let textOut: string;

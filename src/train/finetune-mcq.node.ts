@@ -5,6 +5,9 @@
 // resume, overwrite, Ctrl-C, metrics.jsonl, loss.svg, checkpoints, best/). A checkpoint's
 // model.safetensors holds the body under HF GPT-2 names plus multiple_choice_head.summary.weight
 // [1, C] and .bias [1]; <out>/best/checkpoints/step-N/ holds the best validation accuracy's.
+// On a quantized base (--lora --quantize q8_0|q4_0, QLoRA's recipe) a checkpoint holds no
+// model.safetensors: adapter/ and mc_head.safetensors (the head, and the base: --init's model file
+// and the quantization type); --resume, eval-mcq and serve quantize that base again as it streams in.
 
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,11 +25,13 @@ import { formatMetricGroups, metricGroups, type McqMetricGroups } from './data/m
 import { checkModelInputs, resolveModelPath } from './inputs.node';
 import { loadTokenizerRecorded, type LoadedTokenizer } from './tokenizer/load.node';
 import { checkConsistency } from './consistency';
-import { adapterFiles, LORA_TRAIN_DEFAULTS, LORA_TRAIN_RULES, runLoraSetup, type LoraTrainOptions } from './lora.node';
+import { adapterFiles, quantizedBaseLine, LORA_TRAIN_DEFAULTS, LORA_TRAIN_RULES, runLoraSetup, type LoraTrainOptions } from './lora.node';
 import type { StepReport } from './loop';
 import { checkOptions, definedOptions, resumedOptions, type OptionRules } from './options';
 import { Run, type CheckpointFiles, type MetricRecord, type RunState } from './run.node';
-import { withCheckpoint, modelFileBytes, readHead, type TrainCheckpoint } from './weights.node';
+import { withCheckpoint, modelFileBytes, readHead, headFileBytes, readQuantizedHeadFile, BASE_MODEL_KEY, BASE_QUANTIZATION_KEY, type TrainCheckpoint } from './weights.node';
+import { RUN_FILES } from './rundir.node';
+import type { QuantType } from '../model/quantized';
 import { OPTIMIZER_RULES, PRESETS, RUN_RULES, TRAIN_DEFAULTS, type OptimizerOptions, type RunOptions } from './train-options.node';
 import { decideDropout, describeRunDropout, DROPOUT_TRAIN_RULES, type DropoutTrainOptions, type RunDropout } from './dropout';
 import type { ConfigDropout } from '../model/source/config';
@@ -101,7 +106,11 @@ interface FinetuneState extends RunState<FinetuneMcqOptions> {
   best?: { step: number; accuracy: number };
   /** The dropout rates the run trains with (absent in runs from before dropout: none). */
   dropout?: ConfigDropout;
+  /** On a quantized base (--quantize): its model file (absolute) and the type; the checkpoints hold no body. */
+  base?: QuantizedBase;
 }
+
+interface QuantizedBase { source: string; quantize: QuantType }
 
 export interface FinetuneMcqSummary {
   steps: number;
@@ -126,8 +135,9 @@ function validateOptions(o: FinetuneMcqOptions): void {
   }
   if (o.init && !existsSync(o.init)) throw new DataError(`--init: no such checkpoint: ${o.init}`);
   if (o.initAdapter && !existsSync(o.initAdapter)) throw new DataError(`--init-adapter: no such adapter directory: ${o.initAdapter}`);
-  // its checkpoints hold the body beside the head (model.safetensors), which a quantized base no longer has in full precision
-  if (o.quantize) throw new UsageError(`mqg finetune-mcq: --quantize ${o.quantize} is not supported yet (its checkpoints store the full-precision body beside the head); fine-tune without it, then eval-mcq --quantize`);
+  // a quantized base is frozen, and found again from --init (resume, eval-mcq, serve): a new --preset model has no source to quantize again
+  if (o.quantize && !o.resume && !o.init) throw new UsageError(`mqg finetune-mcq: --quantize ${o.quantize} needs --init CHECKPOINT (the base is quantized from it, and again on --resume, eval-mcq and serve)`);
+  if (o.quantize && !o.resume && !o.lora && !o.initAdapter) throw new UsageError(`mqg finetune-mcq: --quantize ${o.quantize} needs --lora R (or --init-adapter): a quantized base is frozen, only LoRA adapters train on it`);
   if (o.freezeBody && (o.lora || o.initAdapter)) throw new UsageError('mqg finetune-mcq: --freeze-body and --lora / --init-adapter exclude each other (LoRA already freezes the body but its adapters)');
 }
 
@@ -146,11 +156,15 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
   }
   const info = run.logTo(log, o.logFormat);
   const source = saved ? run.resumed!.dir : o.init;
+  // on a quantized base the checkpoints hold the adapter and the head (mc_head.safetensors): the base is --init's, quantized again
+  const base: QuantizedBase | undefined = saved ? saved.base : o.quantize ? { source: resolve(resolveModelPath(o.init!)), quantize: o.quantize } : undefined;
+  const headFile = saved && base ? join(run.resumed!.dir, RUN_FILES.HEAD_FILE) : undefined;
+  if (headFile && !existsSync(base!.source)) throw new DataError(`--resume: the run's base ${base!.source} (its --init, quantized ${base!.quantize}) is not there; its checkpoints hold only the adapter and the head`);
   const gpu = gpuIn ?? (await createGPU({ precision: o.precision }));
-  const { model, head, tk, data, drop } = await withCheckpoint(source && resolveModelPath(source), saved?.config, async (ck) => {
-    const { config, tk } = mcqModelInputs(o, ck, source);
+  const { model, head, tk, data, drop } = await withCheckpoint(base ? resolveModelPath(base.source) : source && resolveModelPath(source), saved?.config, async (ck) => {
+    const { config, tk } = mcqModelInputs(o, ck, headFile ?? source, headFile ? undefined : ck?.metadata);
     const data = await mcqData(o, tk, config);
-    return { tk, data, ...(await mcqModel(o, gpu, config, ck, source, run, data)) };
+    return { tk, data, ...(await mcqModel(o, gpu, config, ck, headFile ?? source, run, data, headFile)) };
   });
   const sameFile = !!o.valData && resolve(o.valData) === resolve(o.data);
   if (sameFile) info(`warning: --val-data ${o.valData} is the same file as --data: the validation score is not held out`);
@@ -161,6 +175,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
   const params = model.params.slots.reduce((n, s) => n + s.numel, 0);
   info(`model ${source ?? o.preset}: ${model.config.nLayer} layers, width ${model.config.nEmbd} (${(params / 1e6).toFixed(2)}M parameters) + ${o.head} head | ${model.dtype} on ${gpu.adapterName}${o.freezeBody ? ' | body frozen' : ''}${model.lora ? ` | LoRA r ${model.lora.config.r} on ${model.lora.config.targetModules}` : ''}`);
   info(describeRunDropout(drop, ['embd', 'resid', 'attn', 'summary'], model.lora?.config.loraDropout));
+  if (model.quantizedBase) info(quantizedBaseLine(model));
   info(`data: ${data.train.length} train, ${data.valRecs.length} validation questions | ${o.batchSize} questions (${data.rowsPerStep} rows x ${data.T} tokens) per step | ${o.steps} steps`);
 
   let best = saved?.best, bestDir = best ? run.bestDir() : '';
@@ -170,7 +185,7 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
     lastVal = metricGroups(preds, predictionKind(head));
     return headValLoss(preds, o.head);
   };
-  const files = (step: number) => mcqCheckpointFiles(model, head, tk, o, { kind: 'finetune-mcq', version: 1, step, modelT: 0, head: { t: 0 }, batcher: batcher.state, best, options: { ...o, resume: false, overwrite: false }, config: model.config, dropout: drop.rates });
+  const files = (step: number) => mcqCheckpointFiles(model, head, tk, o, { kind: 'finetune-mcq', version: 1, step, modelT: 0, head: { t: 0 }, batcher: batcher.state, best, options: { ...o, resume: false, overwrite: false }, config: model.config, dropout: drop.rates, base });
   const summary = await run.train({
     model, batches: batcher, steps: o.steps, maxSkippedSteps: o.maxSkippedSteps,
     microStep: (batch, s) => head.step(model, batch, { update: s.update!, body: !o.freezeBody }),
@@ -196,9 +211,9 @@ export async function finetuneMcq(partial: Partial<FinetuneMcqOptions>, log: (li
 }
 
 /** The model's config (the open checkpoint's, or a preset's) and the tokenizer that belongs to it. */
-function mcqModelInputs(o: FinetuneMcqOptions, ck: TrainCheckpoint | undefined, source: string | undefined): { config: GPT2Config; tk: LoadedTokenizer } {
+function mcqModelInputs(o: FinetuneMcqOptions, ck: TrainCheckpoint | undefined, source: string | undefined, metadata: Record<string, string> | undefined): { config: GPT2Config; tk: LoadedTokenizer } {
   if (ck) {
-    const tk = checkModelInputs({ checkpoint: source!, vocabSize: ck.config.vocabSize, tokenizer: o.resume ? undefined : o.tokenizer, needTokenizer: true, command: 'finetune-mcq', metadata: ck.metadata }).tokenizer!;
+    const tk = checkModelInputs({ checkpoint: source!, vocabSize: ck.config.vocabSize, tokenizer: o.resume ? undefined : o.tokenizer, needTokenizer: true, command: 'finetune-mcq', metadata }).tokenizer!;
     return { config: ck.config, tk };
   }
   const tk = loadTokenizerRecorded(o.tokenizer!);
@@ -225,8 +240,8 @@ async function mcqData(o: FinetuneMcqOptions, tk: LoadedTokenizer, config: GPT2C
   return { train, valRecs, trainItems, valItems, T, rowsPerStep };
 }
 
-/** The model (weights streamed from `ck`, or random) and the head (the checkpoint's, or new); a resumed run's optimiser states. */
-async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Config, ck: TrainCheckpoint | undefined, source: string | undefined, run: McqRun, data: McqData): Promise<{ model: GPT2; head: McHead; drop: RunDropout }> {
+/** The model (weights streamed from `ck`, or random) and the head (the checkpoint's, a quantized-base run's `headFile`, or new); a resumed run's optimiser states. */
+async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Config, ck: TrainCheckpoint | undefined, source: string | undefined, run: McqRun, data: McqData, headFile?: string): Promise<{ model: GPT2; head: McHead; drop: RunDropout }> {
   const saved = run.resumed;
   // LoRA (--lora / --init-adapter): the body frozen but its adapters; a resumed run's adapter is its checkpoint's.
   const lora = await runLoraSetup(o, config, o.init, saved?.dir, 'mqg finetune-mcq');
@@ -239,7 +254,7 @@ async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Conf
   else model.lora?.initRandom(o.seed); // new adapters: A random (--seed), B zero
   await model.prepare(data.rowsPerStep, data.T); // allocates; first use of this adapter: tunes the kernels
   const head = new McHead(gpu, config.nEmbd, o.head, drop.rates.summary);
-  const weights = ck && (await readHead(ck));
+  const weights = headFile ? readQuantizedHeadFile(headFile).head : ck && (await readHead(ck));
   if (weights) head.load(weights.weight, weights.bias, source!);
   else head.initRandom(o.seed + 1);
   if (model.dtype === 'f16' && !o.freezeBody && !saved) model.setLossScale({ initScale: o.lossScale, growthInterval: 500 });
@@ -255,14 +270,17 @@ async function mcqModel(o: FinetuneMcqOptions, gpu: GPUContext, config: GPT2Conf
   return { model, head, drop };
 }
 
-/** One checkpoint's files: the body and the head in model.safetensors, config.json as GPT2DoubleHeadsModel, both optimiser states. */
+/** One checkpoint's files: the body and the head in model.safetensors (on a quantized base: the head and the base's record in mc_head.safetensors), config.json as GPT2DoubleHeadsModel, both optimiser states. */
 async function mcqCheckpointFiles(model: GPT2, head: McHead, tk: LoadedTokenizer, o: FinetuneMcqOptions, state: FinetuneState): Promise<CheckpointFiles> {
   const meta = { step: String(state.step), tokenizer_sha256: tk.record.hash, tokenizer_vocab_size: String(tk.record.vocabSize), tokenizer_name: tk.record.name ?? '', mcq_head: o.head };
   const headTensors = (await head.tensors()).map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: t.data }));
   const opt = o.freezeBody ? { t: 0, tensors: [] } : await model.exportOptimizerState();
   const hs = await head.optimizerState();
+  // on a quantized base: no body; the head and the record of the base in mc_head.safetensors
+  const base = state.base && { [BASE_MODEL_KEY]: state.base.source, [BASE_QUANTIZATION_KEY]: state.base.quantize };
   return {
-    model: modelFileBytes(model.config, await model.weights(), meta, headTensors, model.dropout),
+    model: base ? undefined : modelFileBytes(model.config, await model.weights(), meta, headTensors, model.dropout),
+    extra: base && new Map([[RUN_FILES.HEAD_FILE, headFileBytes(model.config, headTensors, { ...meta, ...base }, model.dropout)]]),
     configJson: { ...configToHFJson(model.config, undefined, model.dropout), architectures: ['GPT2DoubleHeadsModel'], num_labels: 1, summary_type: 'cls_index', summary_use_proj: true, summary_proj_to_labels: true, summary_activation: null, summary_first_dropout: head.summaryDropout },
     tokenizerJson: tk.json, adapter: await adapterFiles(model),
     state: {

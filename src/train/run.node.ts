@@ -61,6 +61,8 @@ export interface CheckpointFiles {
   state: { tensors: readonly TensorToWrite[]; record: object; config: GPT2Config };
   /** adapter/ (a PEFT directory). */
   adapter?: Map<string, Uint8Array | string>;
+  /** Other files of the checkpoint (name -> bytes): finetune-mcq's mc_head.safetensors on a quantized base. */
+  extra?: Map<string, Uint8Array | string>;
 }
 
 /** Run artefacts --overwrite removes (the default corpus cache in data/ is kept). */
@@ -257,6 +259,7 @@ async function writeFiles(tmp: string, f: CheckpointFiles): Promise<void> {
   if (f.tokenizerJson) writeSynced(join(tmp, RUN_FILES.TOKENIZER_FILE), f.tokenizerJson);
   writeSynced(join(tmp, RUN_FILES.STATE_FILE), state);
   writeAdapterFiles(tmp, f.adapter, writeSynced);
+  for (const [name, data] of f.extra ?? []) writeSynced(join(tmp, name), data);
 }
 
 /** Reads metrics.jsonl up to step `before` (inclusive: steps done). A torn last line (a kill while

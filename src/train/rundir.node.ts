@@ -22,6 +22,8 @@ export { CHECKPOINTS, listCheckpoints, type CheckpointEntry };
 /** The files of a checkpoint directory (and the run directory's checkpoints/). */
 export const RUN_FILES = {
   STATE_FILE: 'train_state.safetensors', MODEL_FILE: 'model.safetensors', TOKENIZER_FILE: 'tokenizer.json', CONFIG_FILE: 'config.json', ADAPTER_DIR: 'adapter', CHECKPOINTS,
+  /** finetune-mcq on a quantized base: the head, and the record of the base (no model.safetensors). */
+  HEAD_FILE: 'mc_head.safetensors',
 } as const;
 const TEMP = /^\.tmp-step-/;
 

@@ -27,6 +27,8 @@ export interface OpenServeOptions {
   modelId?: string;
   /** A GPU context to use (default: a new one, destroyed with the engine). */
   gpu?: GPUContext;
+  /** Where loading notes go (a --quantize other than a quantized-base checkpoint's); default stderr. */
+  log?: (line: string) => void;
 }
 
 /** A model id from a checkpoint path: its last name without the extension (a run's directory name). */
@@ -37,8 +39,9 @@ export function modelIdOf(checkpoint: string): string {
 /** The engine of a checkpoint, and destroy() that frees its model, head and (its own) GPU context. */
 export async function openServeEngine(o: OpenServeOptions): Promise<{ engine: ServeEngine; adapterDir?: string; destroy(): void }> {
   const gpu = o.gpu ?? (await createGPU({ precision: o.precision ?? 'auto' }));
-  const { model, head: headValues, metadata, adapterDir } = await openScoringModel(gpu, o.checkpoint, o.adapter, undefined, o.quantize);
-  const tok = checkModelInputs({ checkpoint: o.checkpoint, vocabSize: model.config.vocabSize, tokenizer: o.tokenizer, needTokenizer: true, command: 'serve', metadata }).tokenizer!.tokenizer;
+  const { model, head: headValues, metadata, adapterDir, inputsPath, notes } = await openScoringModel(gpu, o.checkpoint, o.adapter, undefined, o.quantize);
+  for (const n of notes) (o.log ?? ((s: string) => console.error(`mqg serve: ${s}`)))(n);
+  const tok = checkModelInputs({ checkpoint: inputsPath, vocabSize: model.config.vocabSize, tokenizer: o.tokenizer, needTokenizer: true, command: 'serve', metadata }).tokenizer!.tokenizer;
   let head: McHead | undefined;
   if (headValues) {
     head = new McHead(gpu, model.config.nEmbd, (metadata.mcq_head ?? 'multiple-choice') as HeadKind);
