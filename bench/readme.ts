@@ -186,7 +186,7 @@ export function biomedlmTable(r: BiomedlmResult): string[] {
   const gib = (bytes: number) => `${f(bytes / GiB, 2)} GiB`;
   const line = (label: string, cells: string[], theirs: string, measure?: string) => `| ${label} | ${cells.join(' | ')} | ${theirs} | ${measure ? ratio(measure) : '–'} |`;
   const lines = [
-    `| | ${TYPES.map((x) => `mqg-webgpu ${x}`).join(' | ')} | PyTorch float32, ${t?.threads ?? r.threads} threads | best ours / PyTorch |`,
+    `| | ${TYPES.map((x) => `mqg-webgpu ${x}`).join(' | ')} | PyTorch float32, ${t?.threads ?? r.threads} threads | best ours / PyTorch (tokens/s: higher is better; s, GiB: lower) |`,
     `|---|${TYPES.map(() => '---:|').join('')}---:|---:|`,
     line(`load the ${f(r.model.bytes / 1e9, 2)} GB checkpoint (best of the runs)`, TYPES.map((x) => {
       // every eval and decode process loads the same weights: the best of them

@@ -46,7 +46,7 @@ const result: BiomedlmResult = {
 describe('the BioMedLM table', () => {
   it('has a row per measure and a column per weight type, PyTorch and the best ratio', () => {
     expect(biomedlmTable(result)).toEqual([
-      '| | mqg-webgpu f16 | mqg-webgpu q8_0 | mqg-webgpu q4_0 | PyTorch float32, 2 threads | best ours / PyTorch |',
+      '| | mqg-webgpu f16 | mqg-webgpu q8_0 | mqg-webgpu q4_0 | PyTorch float32, 2 threads | best ours / PyTorch (tokens/s: higher is better; s, GiB: lower) |',
       '|---|---:|---:|---:|---:|---:|',
       '| load the 10.38 GB checkpoint (best of the runs) | 140.0 s | not available | 50.0 s | 20.0 s | 250% (q4_0) |',
       '| eval B1×T128 (2 batches) | 5.19 tokens/s | not available | 12.00 tokens/s | 21.80 tokens/s | 55% (q4_0) |',
