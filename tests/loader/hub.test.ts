@@ -58,6 +58,14 @@ function writeCache(): string {
   return cache;
 }
 
+/** A stand-in Hub serving `files` as org/`name` at SHA, the environment pointed at it, and an empty cache. */
+async function standInHub(name: string, files: Record<string, Buffer>) {
+  const hub = await startHubServer({ kind: 'model', repo: `org/${name}`, sha: SHA, files });
+  process.env.HF_ENDPOINT = hub.url;
+  delete process.env.HF_HUB_OFFLINE;
+  return { ...hub, cache: mkdtempSync(path.join(tmpdir(), `mqg-hub-${name}-`)) };
+}
+
 describe('hf: sources', () => {
   it('finds the cache from HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub', () => {
     expect(hubCacheDir({ HF_HUB_CACHE: '/a', HF_HOME: '/b' })).toBe('/a');
@@ -116,11 +124,8 @@ describe('hf: sources', () => {
       [`${folder}/model.safetensors`]: readFileSync(FIXTURE),
       'other/model.safetensors': Buffer.from('not fetched'),
     };
-    const { url, requests, server } = await startHubServer({ kind: 'model', repo: 'org/mqg', sha: SHA, files });
+    const { requests, server, cache } = await standInHub('mqg', files);
     try {
-      process.env.HF_ENDPOINT = url;
-      delete process.env.HF_HUB_OFFLINE;
-      const cache = mkdtempSync(path.join(tmpdir(), 'mqg-hubsub-'));
       const expected = await readCheckpoint(FIXTURE);
       for (const src of [`hf:org/mqg/${folder}`, `hf:org/mqg@main/${folder}/`, `hf:org/mqg@${SHA}/${folder}`]) {
         const ck = await readCheckpoint(src, { cacheDir: cache });
@@ -141,11 +146,8 @@ describe('hf: sources', () => {
       'model.safetensors': readFileSync(FIXTURE),
       'README.md': Buffer.from('not fetched'),
     };
-    const { url, requests, server } = await startHubServer({ kind: 'model', repo: 'org/net', sha: SHA, files });
+    const { requests, server, cache } = await standInHub('net', files);
     try {
-      process.env.HF_ENDPOINT = url;
-      delete process.env.HF_HUB_OFFLINE;
-      const cache = mkdtempSync(path.join(tmpdir(), 'mqg-hubdl-'));
       const progress: [string, number, number][] = [];
       const ck = await readCheckpoint('hf:org/net', { cacheDir: cache, onProgress: (f, l, t) => void progress.push([f, l, t]) });
       const expected = await readCheckpoint(FIXTURE);
