@@ -4,7 +4,9 @@
 //
 //   forward (transW false): out[M,N] = a[M,K] · W[K,N]    reduction over K, 32 per weight block
 //   transW:                 out[M,K] = a[M,N] · Wᵀ        reduction over N, output columns along K
-// W column n (of N), block b (of nb = K/32): scale index s = n·nb + b, f16 in u32 pairs
+// W column n (of N), block b (of nb = K/32): block index s = b·N + n (the blocks of one block row
+// of W side by side, so lanes of adjacent columns read adjacent blocks; uploadQuantized reorders
+// GGML's column-major blocks into it), its scale f16 in u32 pairs
 // (scales[s >> 1], half s & 1: unpack2x16float, no shader-f16 needed); quants as u32 words:
 //   q8_0: 8 per block from word 8s; word c holds q_{4c..4c+3} as int8 bytes
 //   q4_0: 4 per block from word 4s; word c holds q_{4c..4c+3} in its low nibbles and q_{16+4c..}
@@ -28,8 +30,12 @@ import type { QuantType } from '../util/ggml';
 
 /** A qgemm tiling: tm rows × tn output columns per lane, wx × wy lanes, split lanes per output (tm·tn·wx·wy·split lanes-worth). */
 export interface QgemmVariant {
-  /** 'gemv' for M of one or a few rows (tm small, split-K in the workgroup), 'tile' for more rows. */
-  kind: 'gemv' | 'tile';
+  /**
+   * 'gemv' for M of one or a few rows (tm small, split-K in the workgroup), 'tile' for more rows,
+   * 'sg' (forward only, subgroups of 8+ lanes) either, by tm: a's blocks shared through subgroup
+   * broadcasts, the weight read as whole blocks.
+   */
+  kind: 'gemv' | 'tile' | 'sg';
   tm: number;
   /** Forward: columns per lane (multiple of 4). transW: consecutive k per lane (8, 16 or 32). */
   tn: number;
@@ -75,8 +81,10 @@ const PARAMS = /* wgsl */ `struct Params {
 function header(s: QgemmSpec): string {
   const anyF16 = [s.a, s.out, s.bias, s.act?.preact, s.lowRank?.u, s.lowRank?.e].includes('f16');
   const la = loader('a', 'loadA4', s.a, s.vecA);
+  const sg = s.variant.kind === 'sg';
   return [
     anyF16 ? 'enable f16;' : '',
+    sg ? 'enable subgroups;' : '',
     PARAMS,
     writable('out', 0, s.out, s.vecOut),
     `@group(0) @binding(1) var<storage, read> a: ${la.decl};`,
@@ -84,10 +92,10 @@ function header(s: QgemmSpec): string {
     s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<${s.bias}>;` : '',
     s.act ? (s.act.backward ? readable('preact', 4, s.act.preact, s.vecOut) : writable('preact', 4, s.act.preact, s.vecOut)) : '',
     `@group(0) @binding(5) var<uniform> params: Params;`,
-    `@group(0) @binding(9) var<storage, read> quants: array<u32>;`,
+    `@group(0) @binding(9) var<storage, read> quants: array<${sg ? 'vec4<u32>' : 'u32'}>;`,
     la.fn,
     loadOne(s.a, s.vecA),
-    dequantWgsl(s.type),
+    sg ? `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }` : dequantWgsl(s.type),
     s.act ? ACT_WGSL[s.act.fn] : '',
     s.lowRank ? lowRankWgsl(s.lowRank.u, s.lowRank.e) : '',
     epilogueFn(s),
@@ -126,13 +134,14 @@ function forwardBody(s: QgemmSpec): string[] {
   const W = WORDS[s.type];
   const L: string[] = [];
   for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, params.M - 1u) * params.lda;`);
-  for (let j = 0; j < TN; j++) L.push(`  let blk${j} = min(c0 + ${j}u, params.N - 1u) * params.nb;`);
+  for (let j = 0; j < TN; j++) L.push(`  let col${j} = min(c0 + ${j}u, params.N - 1u);`);
   for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`  var p${i}_${j} = vec4<f32>();`);
   L.push(`  for (var b = ${S > 1 ? 'lsplit' : '0u'}; b < params.nb; b += ${S}u) {`);
-  for (let j = 0; j < TN; j++) L.push(`    let d${j} = scale(blk${j} + b);`);
+  for (let j = 0; j < TN; j++) L.push(`    let blk${j} = b * params.N + col${j};`);
+  for (let j = 0; j < TN; j++) L.push(`    let d${j} = scale(blk${j});`);
   L.push(`    for (var c = 0u; c < ${W}u; c++) {`);
   L.push(`      let k = b * 32u + 4u * c;`);
-  for (let j = 0; j < TN; j++) L.push(`      let q${j} = quants[params.offQ + (blk${j} + b) * ${W}u + c];`);
+  for (let j = 0; j < TN; j++) L.push(`      let q${j} = quants[params.offQ + blk${j} * ${W}u + c];`);
   // q8_0: word c is chunk c; q4_0: word c is chunks c (low nibbles) and c + 4 (high nibbles, k + 16)
   const halves = s.type === 'q8_0' ? [['chunk(q$)', '0u']] : [['chunk(q$, 0u)', '0u'], ['chunk(q$, 4u)', '16u']];
   for (const [expr, dk] of halves) {
@@ -157,6 +166,70 @@ function forwardBody(s: QgemmSpec): string[] {
   return L;
 }
 
+// 'sg' (forward): lanes of a subgroup share tm rows and own tn adjacent columns each. Per block b
+// of 32 inputs, lane s = sid % 8 loads a's 4 values k = 32b + 4s of each row (one load; lanes 8+
+// repeat 0..7), and every lane takes the 8 chunks from lanes 0..7 by subgroupBroadcast: a's rows
+// are loaded once per subgroup instead of once per lane. Each column's block is one (q4_0) or two
+// (q8_0) vec4<u32> loads. Dequantizing without shifts: a word masked per value keeps the integer
+// in place, q·2^(8i) (q4_0: low nibble) or q·2^(8i+4) (high nibble), exact in f32 (4 or 8
+// significant bits); a's chunk is scaled by the inverse powers of two (exact) before it is
+// broadcast, so the products are a·q exactly. The unsigned integers are q + 8 (q4_0) or q + 128
+// (q8_0, after flipping each byte's sign bit): the block's sum over k is Σ a·(q + o) - o·Σa, Σa
+// from one subgroupAdd per row and block. Then the block's sum times its scale into the row's
+// accumulator, in f32. Needs subgroups of 8+ lanes; a subgroup within one row of lanes (wx a
+// multiple of the subgroup size, or wy = 1).
+const LO_MASK = 'vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u)';
+const HI_MASK = 'vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u)';
+const BYTE_MASK = 'vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u)';
+const POW2 = (e: number[]) => `vec4<f32>(${e.map((x) => (2 ** -x).toExponential()).join(', ')})`;
+
+function sgForwardBody(s: QgemmSpec): string[] {
+  const { tm: TM, tn: TN } = s.variant;
+  const q4 = s.type === 'q4_0';
+  const L: string[] = [];
+  L.push(`  let s = sid & 7u;`);
+  // the factor a's chunk is scaled by: lanes 0-3 hold k < 16 (low nibbles), 4-7 k >= 16 (high)
+  L.push(q4 ? `  let fac = select(${POW2([0, 8, 16, 24])}, ${POW2([4, 12, 20, 28])}, s >= 4u);` : `  let fac = ${POW2([0, 8, 16, 24])};`);
+  for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, params.M - 1u) * params.lda + 4u * s;`);
+  for (let j = 0; j < TN; j++) L.push(`  let col${j} = min(c0 + ${j}u, params.N - 1u);`);
+  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`  var p${i}_${j} = 0.0;`);
+  L.push(`  for (var b = 0u; b < params.nb; b++) {`);
+  for (let i = 0; i < TM; i++) {
+    L.push(`    let raw${i} = loadA4(rowA${i} + 32u * b);`);
+    L.push(`    let asum${i} = subgroupAdd(select(0.0, dot(raw${i}, vec4<f32>(1.0)), sid < 8u));`);
+    L.push(`    let ar${i} = raw${i} * fac;`);
+  }
+  for (let j = 0; j < TN; j++) {
+    L.push(`    let blk${j} = b * params.N + col${j};`);
+    L.push(`    let d${j} = scale(blk${j});`);
+    if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}];`);
+    else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u);`);
+  }
+  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`    var x${i}_${j} = 0.0;`);
+  // q4_0: word c holds chunks c (low nibbles, lane c) and c + 4 (high nibbles, lane c + 4); q8_0: word c is chunk c
+  const words = q4 ? 4 : 8;
+  for (let c = 0; c < words; c++) {
+    L.push(`    {`);
+    for (let j = 0; j < TN; j++) {
+      const w = q4 ? `q${j}[${c}]` : `q${j}${c < 4 ? 'a' : 'b'}[${c % 4}]`;
+      if (q4) L.push(`      let lo${j} = vec4<f32>(vec4<u32>(${w}) & ${LO_MASK}); let hi${j} = vec4<f32>(vec4<u32>(${w}) & ${HI_MASK});`);
+      else L.push(`      let lo${j} = vec4<f32>(vec4<u32>(${w}) & ${BYTE_MASK});`);
+    }
+    for (let i = 0; i < TM; i++) {
+      L.push(`      { let al = subgroupBroadcast(ar${i}, ${c}u);${q4 ? ` let ah = subgroupBroadcast(ar${i}, ${c + 4}u);` : ''}`);
+      for (let j = 0; j < TN; j++) L.push(q4 ? `        x${i}_${j} += dot(al, lo${j}) + dot(ah, hi${j});` : `        x${i}_${j} += dot(al, lo${j});`);
+      L.push(`      }`);
+    }
+    L.push(`    }`);
+  }
+  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`    p${i}_${j} = fma(d${j}, x${i}_${j} - ${q4 ? '8.0' : '128.0'} * asum${i}, p${i}_${j});`);
+  L.push(`  }`);
+  for (let i = 0; i < TM; i++) {
+    for (let j4 = 0; j4 < TN / 4; j4++) L.push(`  var acc${i}_${j4} = vec4<f32>(${[0, 1, 2, 3].map((c) => `p${i}_${4 * j4 + c}`).join(', ')});`);
+  }
+  return L;
+}
+
 function transposedBody(s: QgemmSpec): string[] {
   const { tm: TM, tn: TN, split: S } = s.variant;
   const C = TN / 4; // chunks per lane
@@ -173,7 +246,7 @@ function transposedBody(s: QgemmSpec): string[] {
   L.push(`    for (var t = 0u; t < 4u; t++) {`);
   L.push(`      let nt = min(n + t, R - 1u);`);
   for (let i = 0; i < TM; i++) L.push(`      let av${i} = select(0.0, loadA1(rowA${i} + nt), n + t < R);`);
-  L.push(`      let s = (nt * params.nb + kb) * ${W}u;`);
+  L.push(`      let s = (kb * R + nt) * ${W}u;`);
   L.push(`      let d = scale(s / ${W}u);`);
   for (let c = 0; c < C; c++) {
     // chunk ch = ch0 + c: q8_0 word ch; q4_0 word ch % 4, high nibbles for ch >= 4
@@ -210,12 +283,13 @@ export function qgemmWgsl(s: QgemmSpec): string {
   if (S > 1) L.push(`var<workgroup> part: array<vec4<f32>, ${S * WX * WY * TM * J4}>;`);
   L.push(`
 @compute @workgroup_size(${WX}, ${WY * S})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: vec3u${v.kind === 'sg' ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let lid = vec2<u32>(lid3.x, lid3.y % ${WY}u);
   let lsplit = lid3.y / ${WY}u;
   let m0 = (wid.y * ${WY}u + lid.y) * ${TM}u; // this lane's first row
   let c0 = (wid.x * ${WX}u + lid.x) * ${TN}u; // this lane's first output column`);
-  L.push(...(s.transW ? transposedBody(s) : forwardBody(s)));
+  if (v.kind === 'sg' && s.transW) throw new Error('qgemm: the sg variant is forward only');
+  L.push(...(s.transW ? transposedBody(s) : v.kind === 'sg' ? sgForwardBody(s) : forwardBody(s)));
   if (S > 1) {
     const names: string[] = [];
     for (let i = 0; i < TM; i++) for (let j = 0; j < J4; j++) names.push(`acc${i}_${j}`);

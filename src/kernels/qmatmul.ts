@@ -26,7 +26,7 @@ import { type QuantType, type QuantizedMatrix, QK, QUANT_BLOCK_BYTES } from '../
 import { TunedChoice } from './tune/choice';
 import { type TuneRecord, tuneKey } from './tune/store';
 import type { Tensor } from '../gpu/tensor';
-import { type LowRankEpilogue, type Range, actFn, addEpilogueBindings, bindRange, floatType } from './matmul';
+import { type LowRankEpilogue, type Range, actFn, addEpilogueBindings, bindRange, floatType, subgroupSizes } from './matmul';
 import type { FloatType } from './matmul-wgsl';
 import { type QgemmSpec, type QgemmVariant, qgemmGrid, qgemmSpecName, qgemmVariantName, qgemmWgsl } from './qmatmul-wgsl';
 
@@ -43,17 +43,30 @@ export interface QuantizedWeight {
   quants: Tensor;
 }
 
-/** Upload a QuantizedMatrix into new GPU tensors (labels `${label}.scales`, `${label}.quants`). */
+/**
+ * Upload a QuantizedMatrix into new GPU tensors (labels `${label}.scales`, `${label}.quants`), its
+ * blocks reordered from GGML's column-major order (block n·nb + b) to the kernels' block-row order
+ * (b·N + n, qmatmul-wgsl.ts): lanes that own adjacent columns then read adjacent blocks.
+ */
 export function uploadQuantized(gpu: GPUContext, q: QuantizedMatrix, label: string): QuantizedWeight {
   const blocks = (q.N * q.K) / QK;
+  const nb = q.K / QK, N = q.N, W = q.type === 'q8_0' ? 8 : 4;
   const pairs = new Uint32Array(Math.ceil(blocks / 2));
-  new Uint16Array(pairs.buffer, 0, blocks).set(q.scales.subarray(0, blocks)); // little-endian: scale 2i in the low half
+  const scales = new Uint16Array(pairs.buffer, 0, blocks); // little-endian: scale 2i in the low half
+  const quants = new Uint32Array(blocks * W);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0, src = n * nb; b < nb; b++, src++) {
+      const dst = b * N + n;
+      scales[dst] = q.scales[src]!;
+      for (let w = 0; w < W; w++) quants[dst * W + w] = q.quants[src * W + w]!;
+    }
+  }
   return {
     type: q.type,
     K: q.K,
     N: q.N,
     scales: gpu.tensor([pairs.length], 'u32', `${label}.scales`, pairs),
-    quants: gpu.tensor([q.quants.length], 'u32', `${label}.quants`, q.quants),
+    quants: gpu.tensor([quants.length], 'u32', `${label}.quants`, quants),
   };
 }
 
@@ -97,8 +110,26 @@ export function qgemmClass(M: number, transW: boolean): QgemmClass {
   return { kind: M <= GEMV_MAX_M ? 'gemv' : 'tile', transW };
 }
 
-/** The defaults: on CPU adapters one lane per 4 columns (gemv) or 4×4 tiles; on GPUs split-K GEMV and more lanes. */
+/** The subgroup variants' defaults (forward): one row per lane for the gemv class, 8 rows for more. */
+export const DEFAULT_SG_GEMV: QgemmVariant = { kind: 'sg', tm: 1, tn: 4, wx: 16, wy: 1, split: 1 };
+export const DEFAULT_SG_TILE: QgemmVariant = { kind: 'sg', tm: 8, tn: 4, wx: 16, wy: 1, split: 1 };
+
+/**
+ * The defaults: on CPU adapters with subgroups of 8+ lanes the 'sg' variants forward (3-5× the
+ * others on lavapipe: a's rows loaded once per subgroup, whole blocks per load); else one lane per
+ * 4 columns (gemv) or 4×4 tiles; on GPUs split-K GEMV and more lanes (until tuned).
+ */
 export function defaultQgemmVariant(gpu: GPUContext, c: QgemmClass): QgemmVariant {
+  const cpu = isSoftwareAdapter(gpu);
+  if (cpu && !c.transW) {
+    const sg = c.kind === 'gemv' ? DEFAULT_SG_GEMV : DEFAULT_SG_TILE;
+    if (!qgemmVariantProblem(gpu, sg, false)) return sg;
+  }
+  return plainQgemmVariant(gpu, c);
+}
+
+/** The defaults without subgroups (see defaultQgemmVariant). */
+function plainQgemmVariant(gpu: GPUContext, c: QgemmClass): QgemmVariant {
   const cpu = isSoftwareAdapter(gpu);
   if (c.kind === 'gemv') {
     return c.transW
@@ -113,8 +144,18 @@ export function qgemmVariantProblem(gpu: GPUContext, v: QgemmVariant, transW?: b
   const lanes = v.wx * v.wy * v.split;
   const maxLanes = gpu.limits.maxComputeInvocationsPerWorkgroup ?? 256;
   const okTn = transW === undefined ? v.tn % 4 === 0 : transW ? [8, 16, 32].includes(v.tn) : v.tn % 4 === 0;
-  const ok = (v.kind === 'gemv' || v.kind === 'tile') && [v.tm, v.tn, v.wx, v.wy, v.split].every((n) => Number.isInteger(n) && n >= 1) && okTn;
+  const ok = (v.kind === 'gemv' || v.kind === 'tile' || v.kind === 'sg') && [v.tm, v.tn, v.wx, v.wy, v.split].every((n) => Number.isInteger(n) && n >= 1) && okTn;
   if (!ok) return `qgemm variant ${JSON.stringify(v)} is not a valid tiling${transW ? ' for transW (tn 8, 16 or 32)' : ''}`;
+  if (v.kind === 'sg') {
+    if (transW) return `qgemm variant ${JSON.stringify(v)} computes the forward product only (not transW)`;
+    if (v.split !== 1) return `qgemm variant ${JSON.stringify(v)}: the sg variant does not split the reduction`;
+    if (!gpu.hasSubgroups) return `qgemm variant ${JSON.stringify(v)} needs subgroups, which ${gpu.adapterName} lacks`;
+    // lanes broadcast from lanes 0..7 of their own subgroup, which must lie within one row of lanes
+    const { min, max } = subgroupSizes(gpu);
+    if ((min !== undefined && min < 8) || (v.wy > 1 && (max === undefined || v.wx % max !== 0))) {
+      return `qgemm variant ${JSON.stringify(v)} needs subgroups of 8+ lanes within a row of ${v.wx} lanes; ${gpu.adapterName} has ${min ?? '?'}..${max ?? '?'}`;
+    }
+  }
   if (lanes > maxLanes) return `qgemm variant ${JSON.stringify(v)} has ${lanes} lanes per workgroup; ${gpu.adapterName} allows ${maxLanes}`;
   return '';
 }
@@ -128,7 +169,7 @@ export const qgemmChoice = new TunedChoice<QgemmVariant, QgemmClass, TuneRecord<
   what: 'qgemm',
   key: (gpu, c) => `qgemm.${classKey(c)}.${tuneKey(gpu)}`,
   problem: (gpu, v) => qgemmVariantProblem(gpu, v),
-  recordProblem: (gpu, v, c) => (v.kind !== c.kind ? `a ${v.kind} variant for the ${c.kind} shapes` : qgemmVariantProblem(gpu, v, c.transW)),
+  recordProblem: (gpu, v, c) => (v.kind !== c.kind && v.kind !== 'sg' ? `a ${v.kind} variant for the ${c.kind} shapes` : qgemmVariantProblem(gpu, v, c.transW)),
   forceError: (problem) => new BindingError(problem),
 });
 
@@ -201,7 +242,9 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
   const lowRank = opts.lowRank ?? null;
   const ta = floatType(a, 'a'), to = floatType(out, 'out');
   if (bias && bias.numel < cols) throw new RangeError(`qgemm: bias ${bias} needs ${cols} elements`);
-  const variant = qgemmVariant(gpu, M, transW);
+  let variant = qgemmVariant(gpu, M, transW);
+  // the sg kernel reads the quants as vec4<u32>: from a binding offset that is a multiple of 4 words
+  if (variant.kind === 'sg' && bindRange(gpu, w.quants, 0, w.quants.numel, 'quants').offset % 4 !== 0) variant = plainQgemmVariant(gpu, qgemmClass(M, false));
   const ra = bindRange(gpu, a, 0, (M - 1) * lda + R, 'a');
   const rc = bindRange(gpu, out, 0, (M - 1) * ldc + cols, 'out');
   const rbias = bias ? bindRange(gpu, bias, 0, cols, 'bias') : null;

@@ -149,16 +149,22 @@ function variants(g: GPUContext, transW: boolean): [QgemmVariant, [F, F][]][] {
     [defaultQgemmVariant(g, { kind: 'tile', transW }), all],
     [{ kind: 'gemv', tm: 2, tn: 8, wx: 8, wy: 1, split: 4 }, f32],
     [{ kind: 'tile', tm: 3, tn: transW ? 32 : 8, wx: 4, wy: 2, split: 1 }, f32],
+    // the subgroup variant (forward only) in an odd tiling: 3 rows, 8 columns, two rows of lanes
+    ...(!transW && g.hasSubgroups ? [[{ kind: 'sg', tm: 3, tn: 8, wx: 16, wy: 2, split: 1 }, f32] as [QgemmVariant, [F, F][]]] : []),
   ];
 }
 
 describe('qgemm: the variant by M', () => {
-  it('gemv up to 4 rows, tile above, in both directions', () => {
+  it('the gemv class up to 4 rows, tile above, in both directions; forward on lavapipe by subgroups', () => {
     for (const transW of [false, true]) {
-      expect(qgemmVariant(gpu, 1, transW).kind).toBe('gemv');
-      expect(qgemmVariant(gpu, 4, transW).kind).toBe('gemv');
-      expect(qgemmVariant(gpu, 5, transW).kind).toBe('tile');
+      expect(qgemmVariant(gpu, 1, transW)).toEqual(defaultQgemmVariant(gpu, { kind: 'gemv', transW }));
+      expect(qgemmVariant(gpu, 4, transW)).toEqual(defaultQgemmVariant(gpu, { kind: 'gemv', transW }));
+      expect(qgemmVariant(gpu, 5, transW)).toEqual(defaultQgemmVariant(gpu, { kind: 'tile', transW }));
     }
+    expect(qgemmVariant(gpu, 1, true).kind).toBe('gemv');
+    expect(qgemmVariant(gpu, 5, true).kind).toBe('tile');
+    // lavapipe has subgroups of 8 or 16 lanes: the forward defaults share a's blocks through them
+    expect([qgemmVariant(gpu, 1, false), qgemmVariant(gpu, 5, false)].map((v) => `${v.kind}${v.tm}`)).toEqual(gpu.hasSubgroups ? ['sg1', 'sg8'] : ['gemv1', 'tile4']);
   });
 
   it('uploads GGML block bytes (scales two per u32)', () => {
