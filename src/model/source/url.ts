@@ -124,13 +124,16 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions & {
       throw new CheckpointError(`${name} is truncated: reading ${length} bytes at offset ${offset} goes past its end (${size} bytes)`);
     }
     if (offset + length <= head.byteLength) return head.slice(offset, offset + length);
-    const range = `bytes=${offset}-${offset + length - 1}`;
+    // a tensor that starts inside the probe's bytes takes them from there: each byte fetched once
+    const out = new Uint8Array(length);
+    const from = Math.max(offset, head.byteLength);
+    if (from > offset) out.set(head.subarray(offset));
+    const range = `bytes=${from}-${offset + length - 1}`;
     const res = await get(f, name, { range });
     if (!res.ok) throw httpError(name, res);
-    contentRange(res, name, offset);
-    const out = new Uint8Array(length);
-    await readBody(res, out, name, range);
-    count(length);
+    contentRange(res, name, from);
+    await readBody(res, out.subarray(from - offset), name, range);
+    count(offset + length - from);
     return out;
   };
   return { name, size, fresh: true, read, close: async () => undefined };
