@@ -116,6 +116,7 @@ describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
     const refTokens = await generate(ref, prompt, { maxNewTokens: 8, temperature: 0 });
     ref.destroy();
     const models = await startRangeServer(fixtures);
+    const plain = await startRangeServer(fixtures, { ignoreRange: true });
     try {
       await withPage(async (page, logs) => {
         const url = `${models.url}/hf-biomedlm-tiny/model/`;
@@ -140,10 +141,20 @@ describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
         const fetched = weightGets.reduce((n, r) => n + r.bytes, 0);
         expect(fetched).toBe(got.bytes);
         expect(fetched).toBe(total); // the headers and every tensor, no byte twice
-        console.log(`browser ?model=: ${weightGets.length} ranged GETs, ${fetched} bytes of ${total}; loss ${got.loss} (Node ${refLoss}); greedy ${got.generated}`);
+        const preflights = models.requests.filter((r) => r.method === 'OPTIONS').length;
+        console.log(`browser ?model=: ${weightGets.length} ranged GETs, ${fetched} bytes of ${total}, ${preflights} CORS preflights; loss ${got.loss} (Node ${refLoss}); greedy ${got.generated}`);
+      });
+      // a server that ignores Range: the page says so, naming the file
+      await withPage(async (page) => {
+        const url = `${plain.url}/hf-biomedlm-tiny/model/`;
+        await page.goto(`http://127.0.0.1:${port}/examples/browser/?model=${encodeURIComponent(url)}`);
+        await page.waitForFunction(() => (window as any).mqgDemo?.url?.done || (window as any).mqgDemo?.error, null, { timeout: 120_000 });
+        expect(await page.evaluate(() => (window as any).mqgDemo.error)).toBe(`${url}model-00001-of-00002.safetensors: the server ignores Range requests (HTTP 200 with the whole file); the loader reads a checkpoint by byte ranges, so serve it from a server that answers Range with 206`);
+        expect(await page.textContent('#error')).toContain('ignores Range requests');
       });
     } finally {
       await models.close();
+      await plain.close();
     }
   }, 600_000);
 });
