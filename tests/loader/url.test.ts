@@ -2,11 +2,11 @@
 // GET, a server that ignores Range and a missing file are one-line errors naming the URL, and the
 // hf-biomedlm-tiny directory (two shards and an index) opened by URL gives the same parameters and,
 // quantized to q4_0 as it arrives, the same model as loading the directory from disk.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, loadModelFromUrl, openModelUrl, urlSource, type UrlLoadProgress } from '../../src/index';
-import { loadParams, openCheckpointFrom, paramShapes } from '../../src/model/index';
+import { CheckpointError, loadModelFromUrl, type UrlLoadProgress } from '../../src/index';
+import { loadParams, openCheckpointFrom, openModelUrl, paramShapes, urlSource } from '../../src/model/index';
 import { loadModel, readCheckpoint } from '../../src/node';
 import { getGPU } from '../helpers/gpu';
 import { startRangeServer, type RangeServer } from '../helpers/range-server';
@@ -15,6 +15,8 @@ const FIXTURES = path.resolve(__dirname, '../fixtures');
 const MODEL = path.join(FIXTURES, 'hf-biomedlm-tiny/model');
 const SHARDS = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
 const PROBE = 64 << 10; // url.ts's first ranged GET
+const GOLDEN_BIN = path.resolve(__dirname, '../../../shared/golden/hf-biomedlm-tiny/model-bin');
+if (!existsSync(GOLDEN_BIN)) console.warn(`skipping the torch.save-by-URL case: ${GOLDEN_BIN} is absent`);
 
 function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -67,7 +69,8 @@ describe('urlSource and openModelUrl over a loopback server', () => {
 
   it('opens the sharded directory by URL: the same parameters as from disk, every weight GET ranged, each byte fetched once', async () => {
     server.requests.length = 0;
-    const inputs = await openModelUrl(`${server.url}/hf-biomedlm-tiny/model`);
+    const inputs = await openModelUrl(`${server.url}/hf-biomedlm-tiny/model`, { tokenizer: true });
+    expect(inputs.tokenizerJson).toBeUndefined(); // this directory has none: its 404 is not an error
     expect(inputs.files.map((f) => f.name)).toEqual(SHARDS.map((s) => `${server.url}/hf-biomedlm-tiny/model/${s}`));
     expect(inputs.index?.name).toBe(`${server.url}/hf-biomedlm-tiny/model/model.safetensors.index.json`);
     const ck = await openCheckpointFrom(inputs);
@@ -83,6 +86,23 @@ describe('urlSource and openModelUrl over a loopback server', () => {
       const size = statSync(path.join(MODEL, s)).size;
       const fetched = weightGets.filter((r) => r.path.endsWith(s)).reduce((n, r) => n + r.bytes, 0);
       expect(fetched, s).toBe(size); // the header and every tensor, no byte twice
+    }
+  });
+
+  it.skipIf(!existsSync(GOLDEN_BIN))('opens a sharded torch.save directory (pytorch_model.bin.index.json) by URL: the same parameters', async () => {
+    const golden = await startRangeServer(path.dirname(path.dirname(GOLDEN_BIN)));
+    try {
+      const inputs = await openModelUrl(`${golden.url}/hf-biomedlm-tiny/model-bin/`);
+      expect(inputs.index?.name).toBe(`${golden.url}/hf-biomedlm-tiny/model-bin/pytorch_model.bin.index.json`);
+      const ck = await openCheckpointFrom(inputs);
+      const params = await loadParams(ck);
+      await ck.close();
+      expect(ck.format).toBe('torch');
+      const disk = await readCheckpoint(MODEL);
+      for (const [k, v] of disk.params) expect(bits(params.get(k)!), k).toEqual(bits(v));
+      expect(golden.requests.filter((r) => r.path.endsWith('.bin') && (!r.range || r.status !== 206))).toEqual([]);
+    } finally {
+      await golden.close();
     }
   });
 

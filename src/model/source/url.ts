@@ -22,6 +22,7 @@ import { parseShardIndex, shardFiles } from './tensors';
  */
 const PROBE_BYTES = 64 << 10;
 
+/** Options of {@link urlSource} and {@link openModelUrl}. */
 export interface UrlSourceOptions {
   /** The fetch to use. Default: `globalThis.fetch`. */
   fetch?: typeof fetch;
@@ -31,10 +32,13 @@ export interface UrlSourceOptions {
 
 /** Progress of {@link loadModelFromUrl}: bytes received over all files, tensors handed to the model. */
 export interface UrlLoadProgress {
+  /** Bytes of the weight files received so far. */
   bytes: number;
   /** Total size of the weight files (their Content-Range sizes); known once they are opened. */
   totalBytes: number;
+  /** Tensors read and handed to the model so far. */
   tensors: number;
+  /** Tensors the model takes from the checkpoint. */
   totalTensors: number;
 }
 
@@ -92,7 +96,7 @@ function contentRange(res: Response, url: string, from: number): { to: number; s
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header.trim());
   if (!m) {
     void res.body?.cancel();
-    throw new CheckpointError(`${url}: HTTP 206 without a readable Content-Range ("${header}"); a server on another origin must list Content-Range in Access-Control-Expose-Headers`);
+    throw new CheckpointError(`${url}: HTTP ${res.status} without a readable Content-Range ("${header}"); a server on another origin must list Content-Range in Access-Control-Expose-Headers`);
   }
   if (Number(m[1]) !== from) throw new CheckpointError(`${url}: asked for bytes from ${from}, the server sent "${header}"`);
   return { to: Number(m[2]), size: Number(m[3]) };
@@ -160,6 +164,7 @@ function parseJson(text: string, where: string): unknown {
 
 /** What {@link openModelUrl} found: the loader's inputs, plus tokenizer.json's text when present. */
 export interface UrlModelInputs extends CheckpointInputs {
+  /** The directory's tokenizer.json, when asked for (`tokenizer: true`) and present. */
   tokenizerJson?: string;
 }
 
@@ -198,7 +203,9 @@ export async function openModelUrl(dir: string | URL, options: UrlSourceOptions 
 
 /** Options of {@link loadModelFromUrl}: the model's (e.g. `quantize: 'q4_0'`) and the fetch's. */
 export interface LoadModelUrlOptions extends ModelOptions {
+  /** The fetch to use. Default: `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /** Called as bytes arrive and as each tensor reaches the model. */
   onProgress?: (p: UrlLoadProgress) => void;
 }
 
