@@ -38,7 +38,7 @@ describe('urlSource and openModelUrl over a loopback server', () => {
     const file = readFileSync(path.join(MODEL, SHARDS[0]!));
     const url = `${server.url}/hf-biomedlm-tiny/model/${SHARDS[0]}`;
     server.requests.length = 0;
-    const src = (await urlSource(url))!;
+    const src = await urlSource(url);
     expect(src.name).toBe(url);
     expect(src.size).toBe(file.length);
     for (const [offset, length] of [[0, 8], [100, 1000], [PROBE - 10, 20], [200_000, 4096], [file.length - 7, 7]] as const) {

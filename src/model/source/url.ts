@@ -10,7 +10,7 @@
 import type { GPUContext } from '../../gpu/context';
 import { CheckpointError } from '../../util/errors';
 import type { GPT2, ModelOptions } from '../gpt2';
-import type { ByteSource } from './bytes';
+import { truncated, type ByteSource } from './bytes';
 import type { HFGPT2ConfigJson } from './config';
 import { buildModel } from './load';
 import { openCheckpointFrom, type CheckpointInputs, type OpenedCheckpoint } from './open';
@@ -50,13 +50,11 @@ function fetchOf(f?: typeof fetch): typeof fetch {
 
 /** One GET; a network failure (or a CORS refusal, which looks the same) as one line naming the URL. */
 async function get(f: typeof fetch, url: string, headers: Record<string, string> = {}): Promise<Response> {
-  let res: Response;
   try {
-    res = await f(url, { headers });
+    return await f(url, { headers });
   } catch (e) {
     throw new CheckpointError(`cannot fetch ${url}: ${(e as Error).message} (a server on another origin must allow it with CORS)`);
   }
-  return res;
 }
 
 function httpError(url: string, res: Response): CheckpointError {
@@ -107,6 +105,8 @@ function contentRange(res: Response, url: string, from: number): { to: number; s
  * Opening it makes the first ranged GET (its size from Content-Range, its first 64 KiB kept for the
  * header reads). Returns undefined for a 404 when `optional` (a file a directory may lack).
  */
+export async function urlSource(url: string | URL, options?: UrlSourceOptions & { optional?: false }): Promise<ByteSource>;
+export async function urlSource(url: string | URL, options: UrlSourceOptions & { optional: boolean }): Promise<ByteSource | undefined>;
 export async function urlSource(url: string | URL, options: UrlSourceOptions & { optional?: boolean } = {}): Promise<ByteSource | undefined> {
   const f = fetchOf(options.fetch);
   const name = String(url);
@@ -124,9 +124,7 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions & {
   await readBody(first, head, name, probeRange);
   count(head.byteLength);
   const read = async (offset: number, length: number): Promise<Uint8Array> => {
-    if (offset < 0 || length < 0 || offset + length > size) {
-      throw new CheckpointError(`${name} is truncated: reading ${length} bytes at offset ${offset} goes past its end (${size} bytes)`);
-    }
+    if (offset < 0 || length < 0 || offset + length > size) throw truncated(name, offset, length, size);
     if (offset + length <= head.byteLength) return head.slice(offset, offset + length);
     // a tensor that starts inside the probe's bytes takes them from there: each byte fetched once
     const out = new Uint8Array(length);
