@@ -31,6 +31,10 @@ export type { QuantType } from './model/quantized';
 // Loading and saving in memory (the root's `loadModel` is per platform: see index.ts / browser.ts)
 export { modelToSafetensors } from './model/load';
 export type { ModelSource, LoadModelOptions, SerializeModelOptions } from './model/load';
+// A Hugging Face model directory on the web, read by byte ranges (fetch; the browser and Node 20);
+// its pieces (openModelUrl, urlSource) are in mqg-webgpu/model with the loader pipeline's
+export { loadModelFromUrl } from './model/source/url';
+export type { LoadModelUrlOptions, UrlLoadProgress } from './model/source/url';
 
 // Generation and scoring
 export { generate } from './model/generate';

@@ -2,15 +2,19 @@
 // differs from Node (createGPU finds navigator.gpu). Exposes window.mqgDemo for automated tests.
 // ?lora=R fine-tunes with LoRA instead: the base (trained first for ?pretrain=N steps, if given) is
 // frozen and only rank-R adapters on c_attn and c_fc train; "Download adapter" saves them as PEFT files.
+// ?model=URL loads a Hugging Face model directory from the web instead (url-model.ts).
 import {
   createGPU, DataLoader, GPT2, generate, learningRate, presetConfig, trainBpe, serializeAdapterConfig, serializeAdapterWeights,
 } from '../../src/browser';
+import { evaluateUrlModel, type UrlDemoState } from './url-model';
 
 const $ = (id: string) => document.getElementById(id)!;
 const state = {
   running: false, step: 0, losses: [] as number[], samples: [] as string[], error: '', precision: '', ready: false,
   /** LoRA mode: trainable (adapter) and frozen (base) parameter counts, and the PEFT files' sizes once saved. */
   lora: null as null | { trainable: number; frozen: number; files?: Record<string, number> },
+  /** ?model=URL mode: load progress and the evaluation's results (url-model.ts). */
+  url: undefined as undefined | UrlDemoState,
 };
 (window as unknown as { mqgDemo: typeof state }).mqgDemo = state;
 
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
+(params.has('model') ? evaluateUrlModel(params) : main()).catch((e) => {
   state.error = String(e?.message ?? e);
   $('error').textContent = `Error: ${state.error}`;
 });

@@ -15,6 +15,7 @@ export * from './source/config';
 export * from './source/names';
 export * from './source/open';
 export * from './source/load';
+export * from './source/url';
 export * from './gpt2';
 export * from './generate';
 export { DROPOUT_SITE, dropoutSite, type DropoutOptions, type DropoutRates } from './dropout';

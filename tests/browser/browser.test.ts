@@ -1,9 +1,13 @@
 // The browser demo trains in headless Chromium (Debian's, installed here if missing) through
 // playwright-core. Chromium's WebGPU runs on SwiftShader here, without shader-f16: this also
 // proves the f32 fallback. A screenshot of the page is saved to .tmp/browser-demo.png.
+// ?model=URL loads tests/fixtures/hf-biomedlm-tiny/model from a second loopback server (another
+// origin: CORS, ranged GETs recorded) quantized to q4_0, and its loss and greedy tokens are
+// compared with the same model loaded in Node.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -96,4 +100,61 @@ describe.skipIf(!!missing)('browser demo in headless Chromium', () => {
       expect(files['adapter_model.safetensors']).toBeGreaterThan(lora.trainable * 4);
     });
   }, 1_200_000);
+
+  it('?model=URL&quantize=q4_0 streams a sharded HF directory by ranged GETs: loss and greedy tokens as in Node', async () => {
+    const { startRangeServer } = await import('../helpers/range-server');
+    const fixtures = path.resolve(__dirname, '../fixtures');
+    const dir = path.join(fixtures, 'hf-biomedlm-tiny/model');
+    const batch = JSON.parse(readFileSync(path.join(fixtures, 'hf-biomedlm-tiny/batch.json'), 'utf8')) as { inputs: number[][]; targets: number[][] };
+    const tokens = [...batch.inputs[0]!, batch.targets[0]!.at(-1)!]; // 33 ids: 32 positions of loss
+    const prompt = batch.inputs[1]!.slice(0, 6);
+    // Node, the same library on Dawn/lavapipe: the same directory, quantization and inputs
+    const { getGPU } = await import('../helpers/gpu');
+    const { loadModel, generate } = await import('../../src/index');
+    const ref = await loadModel(await getGPU('f32'), dir, { training: false, quantize: 'q4_0' });
+    const refLoss = await ref.forward(tokens.slice(0, -1), tokens.slice(1), 1, tokens.length - 1);
+    const refTokens = await generate(ref, prompt, { maxNewTokens: 8, temperature: 0 });
+    ref.destroy();
+    const models = await startRangeServer(fixtures);
+    const plain = await startRangeServer(fixtures, { ignoreRange: true });
+    try {
+      await withPage(async (page, logs) => {
+        const url = `${models.url}/hf-biomedlm-tiny/model/`;
+        await page.goto(`http://127.0.0.1:${port}/examples/browser/?model=${encodeURIComponent(url)}&quantize=q4_0&tokens=${tokens.join(',')}&prompt=${prompt.join(',')}&new=8`);
+        await page.waitForFunction(() => (window as any).mqgDemo?.url?.done || (window as any).mqgDemo?.error, null, { timeout: 300_000 });
+        expect(await page.evaluate(() => (window as any).mqgDemo.error), logs.join('\n')).toBe('');
+        const got = await page.evaluate(() => (window as any).mqgDemo.url);
+        expect(got.precision).toBe('f32');
+        // f32 on SwiftShader against f32 on lavapipe, the same q4_0 weights: only summation order
+        // differs (measured here: |diff| < 1e-6); 1e-4 is the golden fixture's f32 loss tolerance.
+        expect(Math.abs(got.loss - refLoss)).toBeLessThan(1e-4);
+        expect(got.generated).toEqual(refTokens);
+        const shards = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+        const total = shards.reduce((n, s) => n + statSync(path.join(dir, s)).size, 0);
+        expect(got.totalBytes).toBe(total);
+        expect(got.tensors).toBe(got.totalTensors);
+        expect(await page.textContent('#samples')).toContain(`greedy after [${prompt.join(', ')}]: [${refTokens.join(', ')}]`);
+        // every weight-file GET was ranged (206), none fetched a whole file
+        const weightGets = models.requests.filter((r) => r.method === 'GET' && r.path.endsWith('.safetensors'));
+        expect(weightGets.length).toBeGreaterThan(shards.length);
+        expect(weightGets.filter((r) => !r.range || r.status !== 206), JSON.stringify(weightGets)).toEqual([]);
+        const fetched = weightGets.reduce((n, r) => n + r.bytes, 0);
+        expect(fetched).toBe(got.bytes);
+        expect(fetched).toBe(total); // the headers and every tensor, no byte twice
+        const preflights = models.requests.filter((r) => r.method === 'OPTIONS').length;
+        console.log(`browser ?model=: ${weightGets.length} ranged GETs, ${fetched} bytes of ${total}, ${preflights} CORS preflights; loss ${got.loss} (Node ${refLoss}); greedy ${got.generated}`);
+      });
+      // a server that ignores Range: the page says so, naming the file
+      await withPage(async (page) => {
+        const url = `${plain.url}/hf-biomedlm-tiny/model/`;
+        await page.goto(`http://127.0.0.1:${port}/examples/browser/?model=${encodeURIComponent(url)}`);
+        await page.waitForFunction(() => (window as any).mqgDemo?.url?.done || (window as any).mqgDemo?.error, null, { timeout: 120_000 });
+        expect(await page.evaluate(() => (window as any).mqgDemo.error)).toBe(`${url}model-00001-of-00002.safetensors: the server ignores Range requests (HTTP 200 with the whole file); the loader reads a checkpoint by byte ranges, so serve it from a server that answers Range with 206`);
+        expect(await page.textContent('#error')).toContain('ignores Range requests');
+      });
+    } finally {
+      await models.close();
+      await plain.close();
+    }
+  }, 600_000);
 });
