@@ -52,6 +52,8 @@ export interface QgemmSpec extends EpilogueSpec {
   a: FloatType;
   /** a's rows as vec4 / vec2<u32> words (lda and offset multiples of 4). */
   vecA: boolean;
+  /** sg: N and the scales' offset even, so adjacent columns' scales pair up in one u32 (from an even column). */
+  pairScales?: boolean;
   out: FloatType;
 }
 
@@ -62,7 +64,7 @@ export function qgemmVariantName(v: QgemmVariant): string {
 export function qgemmSpecName(s: QgemmSpec): string {
   const act = s.act ? `_${s.act.backward ? 'd' : ''}${s.act.fn}${s.act.preact}` : '';
   const lowRank = s.lowRank ? `_lr${s.lowRank.u}${s.lowRank.e}` : '';
-  return `qgemm_${s.type}_${s.transW ? 'T' : 'N'}_${qgemmVariantName(s.variant)}_${s.vecA ? 'v' : 's'}${s.vecOut ? 'v' : 's'}_${s.a}_${s.out}` +
+  return `qgemm_${s.type}_${s.transW ? 'T' : 'N'}_${qgemmVariantName(s.variant)}_${s.vecA ? 'v' : 's'}${s.vecOut ? 'v' : 's'}${s.pairScales ? 'p' : ''}_${s.a}_${s.out}` +
     `${s.bias ? `_bias${s.bias}` : ''}${act}${lowRank}${s.accumulate ? '_acc' : ''}`;
 }
 
@@ -201,7 +203,9 @@ function sgForwardBody(s: QgemmSpec): string[] {
   }
   for (let j = 0; j < TN; j++) {
     L.push(`    let blk${j} = b * params.N + col${j};`);
-    L.push(`    let d${j} = scale(blk${j});`);
+    // pairScales: blk of an even j is even, so columns j and j + 1 share one u32 of scales (one load for two)
+    if (!s.pairScales) L.push(`    let d${j} = scale(blk${j});`);
+    else if (j % 2 === 0) L.push(`    let dd${j} = unpack2x16float(scales[params.offS + (blk${j} >> 1u)]); let d${j} = dd${j}.x; let d${j + 1} = dd${j}.y;`);
     if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}];`);
     else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u);`);
   }

@@ -110,9 +110,9 @@ export function qgemmClass(M: number, transW: boolean): QgemmClass {
   return { kind: M <= GEMV_MAX_M ? 'gemv' : 'tile', transW };
 }
 
-/** The subgroup variants' defaults (forward): one row per lane for the gemv class, 8 rows for more. */
+/** The subgroup variants' defaults (forward): one row per lane for the gemv class; 16 rows × 8 columns for more (M = 16: 1.8× the 8 × 4 tile on lavapipe). */
 export const DEFAULT_SG_GEMV: QgemmVariant = { kind: 'sg', tm: 1, tn: 4, wx: 16, wy: 1, split: 1 };
-export const DEFAULT_SG_TILE: QgemmVariant = { kind: 'sg', tm: 8, tn: 4, wx: 16, wy: 1, split: 1 };
+export const DEFAULT_SG_TILE: QgemmVariant = { kind: 'sg', tm: 16, tn: 8, wx: 16, wy: 1, split: 1 };
 
 /**
  * The defaults: on CPU adapters with subgroups of 8+ lanes the 'sg' variants forward (3-5× the
@@ -265,6 +265,7 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
     transW,
     a: ta,
     vecA: vec(ra, lda),
+    pairScales: variant.kind === 'sg' && w.N % 2 === 0 && rs.offset % 2 === 0,
     out: to,
     vecOut: vec(rc, ldc) && vec(rp, ldc),
     accumulate: !!opts.accumulate,

@@ -27,7 +27,7 @@ export interface TuneQgemmOptions {
   log?: (line: string) => void;
 }
 
-/** The tilings tried for a class: lanes per column group, columns per lane, rows per lane, split-K. */
+/** The tilings tried for a class: lanes per column group, columns per lane, rows per lane, split-K; the subgroup variant forward where the adapter has subgroups of 8+ lanes. */
 export function qgemmCandidates(gpu: GPUContext, c: QgemmClass): QgemmVariant[] {
   const out: QgemmVariant[] = [];
   const tns = c.transW ? [8, 16, 32] : [4, 8, 16];
@@ -35,6 +35,10 @@ export function qgemmCandidates(gpu: GPUContext, c: QgemmClass): QgemmVariant[] 
     for (const tn of tns) for (const split of [1, 4, 16]) for (const wx of [8, 32]) out.push({ kind: 'gemv', tm: 1, tn, wx, wy: 1, split });
   } else {
     for (const tn of c.transW ? [8, 16] : [4, 8]) for (const tm of [2, 4, 8]) for (const [wx, wy] of [[8, 2], [16, 8]] as const) out.push({ kind: 'tile', tm, tn, wx, wy, split: 1 });
+  }
+  // the subgroup variant (forward): rows per lane by class, 4-8 columns per lane, one or more subgroups per workgroup
+  if (!c.transW) {
+    for (const tm of c.kind === 'gemv' ? [1] : [8, 16]) for (const tn of [4, 8]) for (const wx of [16, 64]) out.push({ kind: 'sg', tm, tn, wx, wy: 1, split: 1 });
   }
   return out.filter((v) => !qgemmVariantProblem(gpu, v, c.transW));
 }
