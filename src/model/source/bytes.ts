@@ -55,8 +55,12 @@ export function blobSource(blob: Blob, name = (blob as File).name ?? '<blob>'): 
 
 /** Reads smaller than this take a plain new array (the heap serves them without fresh pages). */
 const POOL_MIN_BYTES = 1 << 20;
-/** Idle buffers kept: the largest ones, so the next reads fit (at most three tensors are in flight). */
+/**
+ * Idle buffers kept: the largest ones, so the next reads fit (at most three tensors are in flight),
+ * but not past POOL_MAX_IDLE_BYTES (a 500 MB wte buffer is let go rather than held for 100 MB reads).
+ */
 const POOL_MAX_IDLE = 4;
+const POOL_MAX_IDLE_BYTES = 512 << 20;
 const pooled = new WeakSet<ArrayBufferLike>();
 let idle: ArrayBuffer[] = [];
 
@@ -77,10 +81,10 @@ export function pooledBytes(length: number): Uint8Array {
 export function recycleBytes(buf: ArrayBufferLike): void {
   if (!pooled.has(buf) || idle.includes(buf as ArrayBuffer)) return;
   idle.push(buf as ArrayBuffer);
-  if (idle.length > POOL_MAX_IDLE) {
-    idle.sort((a, b) => b.byteLength - a.byteLength);
-    idle.length = POOL_MAX_IDLE;
-  }
+  idle.sort((a, b) => b.byteLength - a.byteLength);
+  if (idle.length > POOL_MAX_IDLE) idle.length = POOL_MAX_IDLE;
+  let total = idle.reduce((n, b) => n + b.byteLength, 0);
+  while (total > POOL_MAX_IDLE_BYTES) total -= idle.shift()!.byteLength;
 }
 
 /** Let the idle pooled buffers go (the end of a load). */

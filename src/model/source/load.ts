@@ -2,7 +2,8 @@
 // an opened checkpoint (source/open.ts; checkpoint.node.ts opens files) streamed into a new model
 // (buildModel) or an existing one (streamWeights), one tensor at a time (read, converted to the
 // model's precision, uploaded), never all weights at once. The uploads are flushed through
-// gpu.flushUploads(), so nothing here touches the device.
+// gpu.flushUploads(), so nothing here touches the device. Each tensor's read buffer goes back to
+// the pool (bytes.ts recycleBytes) once uploaded, so the next reads land in memory already paged in.
 import type { GPUContext } from '../../gpu/context';
 import { GPT2, type ModelOptions } from '../gpt2';
 import { drainBytePool, recycleBytes } from './bytes';
