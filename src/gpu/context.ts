@@ -103,6 +103,9 @@ export const REQUIRED_LIMITS: Readonly<Record<string, number>> = {
   maxStorageBufferBindingSize: 128 * 2 ** 20,
 };
 
+/** Values per writeBuffer of a large f16 upload (2 MiB of f16, an even count so every chunk but the last is 4-byte sized). */
+const F16_UPLOAD_CHUNK = 1 << 20;
+
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 const RAISED_LIMITS = [
   'maxBufferSize',
@@ -209,6 +212,8 @@ export class GPUContext {
   readonly limits: Record<string, number>;
   /** Set when the device is lost; every later call throws it. */
   lost: DeviceLostError | undefined;
+  /** uploadF16Chunks' conversion buffer (2 MiB), made on the first large f16 upload. */
+  private f16Scratch: Uint16Array | undefined;
   /** Per-kernel GPU timestamps, when created with `profile: true`. @internal */
   readonly profiler: Profiler | undefined;
   /** See CreateGPUOptions.passPerDispatch; may be changed between steps (benchmarks compare both). */
@@ -341,11 +346,27 @@ export class GPUContext {
     let bytes: ArrayBufferView;
     switch (t.dtype) {
       case 'f32': bytes = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>); break;
-      case 'f16': bytes = float32ToF16Array(data); break;
+      case 'f16':
+        if (data instanceof Float32Array && data.length > F16_UPLOAD_CHUNK) return this.uploadF16Chunks(t, data);
+        bytes = float32ToF16Array(data);
+        break;
       case 'i32': bytes = data instanceof Int32Array ? data : Int32Array.from(data); break;
       case 'u32': bytes = data instanceof Uint32Array ? data : Uint32Array.from(data); break;
     }
     this.writeBytes(t.buffer, t.offset, bytes);
+  }
+
+  /**
+   * A large f32 -> f16 upload, converted F16_UPLOAD_CHUNK values at a time into one reused buffer:
+   * a fresh array as large as the tensor costs a page fault per 4 KiB on first touch, more than the
+   * conversion itself (a 2.7B model's load spent ~20 s there).
+   */
+  private uploadF16Chunks(t: Tensor, data: Float32Array): void {
+    const scratch = (this.f16Scratch ??= new Uint16Array(F16_UPLOAD_CHUNK));
+    for (let i = 0; i < data.length; i += F16_UPLOAD_CHUNK) {
+      const n = Math.min(F16_UPLOAD_CHUNK, data.length - i);
+      this.writeBytes(t.buffer, t.offset + 2 * i, float32ToF16Array(data.subarray(i, i + n), scratch.subarray(0, n)));
+    }
   }
 
   /** Write raw bytes; the size is padded to a multiple of 4 as writeBuffer requires. */

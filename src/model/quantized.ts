@@ -9,7 +9,7 @@
 
 import type { GPUContext } from '../gpu/context';
 import { MQGError } from '../util/errors';
-import { QK, quantizeMatrix, type QuantType as GgmlQuantType } from '../util/ggml';
+import { QK, quantizeRows, type QuantizedMatrix, type QuantType as GgmlQuantType } from '../util/ggml';
 import { uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
 import { paramShapes, type GPT2Config } from './config';
 import { LORA_MODULE_KINDS } from './peft';
@@ -75,6 +75,7 @@ export function quantizedBaseBytes(config: GPT2Config, type: QuantType): number 
 export class QuantizedBase {
   private readonly shapes = new Map<string, QuantizableWeight>();
   private readonly weights = new Map<string, QuantizedWeight>();
+  private scratch: { scales: Uint16Array; quants: Uint32Array } | undefined;
   /** The block weights left in the ParamStore (input dimension not a multiple of 32). */
   readonly skipped: string[];
 
@@ -97,10 +98,29 @@ export class QuantizedBase {
   set(name: string, data: Float32Array): void {
     const s = this.shapes.get(name)!;
     if (data.length !== s.K * s.N) throw new MQGError(`parameter "${name}": ${data.length} values for ${s.K * s.N} elements`);
-    const q = quantizeMatrix(data, s.K, s.N, this.type);
+    const q = this.scratchFor(s);
+    quantizeRows(q, data, 0, s.K);
     const old = this.weights.get(name);
     this.weights.set(name, uploadQuantized(this.gpu, q, `${name}.${this.type}`));
     if (old) destroyWeight(old);
+    if (this.weights.size === this.shapes.size) this.scratch = undefined; // every weight is in: the load is over
+  }
+
+  /**
+   * The blocks of one weight, in buffers reused from weight to weight (sized for the largest, a
+   * [C, 4C] mlp weight): a fresh array per weight costs a page fault per 4 KiB on first touch,
+   * which loading a large model spent seconds on. quantizeRows writes every byte, and
+   * uploadQuantized copies them before set() returns, so the next weight may overwrite them.
+   */
+  private scratchFor(s: QuantizableWeight): QuantizedMatrix {
+    const blocks = (s.K * s.N) / QK;
+    const wordsPerBlock = this.type === 'q8_0' ? 8 : 4; // 32 or 16 bytes of quants
+    if (!this.scratch || this.scratch.scales.length < blocks) {
+      let most = 0;
+      for (const w of this.shapes.values()) most = Math.max(most, (w.K * w.N) / QK);
+      this.scratch = { scales: new Uint16Array(most), quants: new Uint32Array(most * wordsPerBlock) };
+    }
+    return { type: this.type, K: s.K, N: s.N, scales: this.scratch.scales.subarray(0, blocks), quants: this.scratch.quants.subarray(0, blocks * wordsPerBlock) };
   }
 
   weight(name: string): QuantizedWeight {

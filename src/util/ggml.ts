@@ -77,50 +77,74 @@ export function quantizeRows(q: QuantizedMatrix, w: Float32Array, k0: number, ro
     throw new MQGError(`quantize ${type}: rows [${k0}, ${k0 + rows}) are not whole blocks of ${QK} inside K=${K}`);
   }
   if (w.length < rows * N) throw new MQGError(`quantize ${type}: ${rows} rows of ${N} need ${rows * N} values, got ${w.length}`);
-  const nb = K / QK;
   const bytes = new Uint8Array(q.quants.buffer, q.quants.byteOffset, q.quants.byteLength);
-  // Per column of the current block: the running max |x| (and, for q4_0, the signed value holding
-  // it), then the inverse scale. Float32Arrays round each stored value to f32, as C floats.
-  const amax = new Float32Array(N), vmax = new Float32Array(N), id = new Float32Array(N);
+  // One block (32 rows of one column, stride N in w) at a time, column after column: the 32 rows'
+  // cache lines serve 16 neighbouring columns, and each block's bytes are written contiguously and
+  // whole (no read-modify-write), so the output's old contents never matter.
   for (let r0 = 0; r0 < rows; r0 += QK) {
     const b = (k0 + r0) / QK;
-    amax.fill(0);
-    vmax.fill(0);
-    // Pass 1 over the block's 32 rows (contiguous in w): the max per column, rows in order so the
-    // first of equal |x| wins (q4_0's strict <, as GGML).
-    for (let j = 0; j < QK; j++) {
-      const row = (r0 + j) * N;
-      for (let n = 0; n < N; n++) {
-        const v = w[row + n]!;
-        const a = Math.abs(v);
-        if (amax[n]! < a) {
-          amax[n] = a;
-          vmax[n] = v;
-        }
+    if (type === 'q8_0') quantizeBlockRowQ8(q, bytes, w, r0 * N, b);
+    else quantizeBlockRowQ4(q, bytes, w, r0 * N, b);
+  }
+}
+
+// Both block-row quantizers keep every value as C float arithmetic would: |x| and comparisons are
+// exact on f32 inputs; Math.fround after each division and product. The integer conversions use
+// `| 0` (truncation) where GGML truncates or rounds half away from zero, which equals the float
+// path for every finite input and maps NaN and ±Infinity as that path's `& 0xff` / min(15, ...) did.
+
+/** Q8_0 blocks b of every column from the 32 rows of w starting at `base` ([32, N] row-major). */
+function quantizeBlockRowQ8(q: QuantizedMatrix, bytes: Uint8Array, w: Float32Array, base: number, b: number): void {
+  const { N, scales } = q;
+  const nb = q.K / QK;
+  for (let n = 0; n < N; n++) {
+    let amax = 0;
+    for (let j = 0, at = base + n; j < QK; j++, at += N) {
+      const a = Math.abs(w[at]!);
+      if (amax < a) amax = a;
+    }
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const blk = n * nb + b;
+    scales[blk] = f32ToF16Bits(d);
+    // roundf (half away from zero) without a branch on the sign, which random signs mispredict:
+    // floor(x + 0.5) rounds half up, exact in float64 as |x| ≤ 127; a negative half (t - x = 0.5
+    // exactly, rare) goes one further down. The Uint8Array store keeps the int8's low byte, as `& 0xff`.
+    for (let j = 0, at = base + n, o = blk * 32; j < QK; j++, at += N, o++) {
+      const x = Math.fround(w[at]! * id);
+      let t = Math.floor(x + 0.5);
+      if (t - x === 0.5 && x < 0) t -= 1;
+      bytes[o] = t;
+    }
+  }
+}
+
+/** Q4_0 blocks b of every column from the 32 rows of w starting at `base` ([32, N] row-major). */
+function quantizeBlockRowQ4(q: QuantizedMatrix, bytes: Uint8Array, w: Float32Array, base: number, b: number): void {
+  const { N, scales } = q;
+  const nb = q.K / QK;
+  const half = 16 * N; // rows j and j + 16 share a byte
+  for (let n = 0; n < N; n++) {
+    // the x of largest |x|, the first on ties (strict <), sign kept
+    let amax = 0, vmax = 0;
+    for (let j = 0, at = base + n; j < QK; j++, at += N) {
+      const v = w[at]!;
+      const a = Math.abs(v);
+      if (amax < a) {
+        amax = a;
+        vmax = v;
       }
     }
-    for (let n = 0; n < N; n++) {
-      const d = type === 'q8_0' ? Math.fround(amax[n]! / 127) : Math.fround(vmax[n]! / -8);
-      id[n] = d ? Math.fround(1 / d) : 0;
-      q.scales[n * nb + b] = f32ToF16Bits(d);
-    }
-    // Pass 2: the integers.
-    for (let j = 0; j < QK; j++) {
-      const row = (r0 + j) * N;
-      for (let n = 0; n < N; n++) {
-        const x = Math.fround(w[row + n]! * id[n]!);
-        const blk = n * nb + b;
-        if (type === 'q8_0') {
-          // roundf: half away from zero (|x| ≤ 127, so |x| + 0.5 is exact in float64).
-          const r = x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
-          bytes[blk * 32 + j] = r & 0xff;
-        } else {
-          // (int8_t)(x + 8.5f) truncates; x + 8.5 lies in [0.5, 16.5] since |x·id| ≤ 8 up to rounding.
-          const v = Math.min(15, Math.trunc(Math.fround(x + 8.5)));
-          const at = blk * 16 + (j & 15);
-          bytes[at] = j < 16 ? (bytes[at]! & 0xf0) | v : (bytes[at]! & 0x0f) | (v << 4);
-        }
-      }
+    const d = Math.fround(vmax / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    const blk = n * nb + b;
+    scales[blk] = f32ToF16Bits(d);
+    // (int8_t)(x·id + 8.5f) truncates, clamped at 15: the clamp first so +Infinity gives 15, and
+    // `| 0` maps NaN and -Infinity to 0 (y lies in [0.5, 16.5] for finite id)
+    for (let j = 0, at = base + n, o = blk * 16; j < 16; j++, at += N, o++) {
+      const ylo = Math.fround(Math.fround(w[at]! * id) + 8.5);
+      const yhi = Math.fround(Math.fround(w[at + half]! * id) + 8.5);
+      bytes[o] = (ylo >= 15 ? 15 : ylo | 0) | ((yhi >= 15 ? 15 : yhi | 0) << 4);
     }
   }
 }

@@ -23,4 +23,13 @@ describe('float32ToF16Array fast path', () => {
     }
     expect(bad.slice(0, 5)).toEqual([]);
   });
+
+  it('keeps a NaN\'s sign and top payload bits (quiet), and writes into a given array', () => {
+    const bits = new Uint32Array([0x7fc00001, 0xffa00000, 0x7f802000, 0x3f800000, 0xc7800000, 0x33000001]);
+    const out = new Uint16Array(bits.length + 2).fill(0xbeef);
+    const got = float32ToF16Array(new Float32Array(bits.buffer), out);
+    expect(got).toBe(out);
+    // NaNs: sign | 0x7c00 | 0x200 | mant >>> 13; then 1, -65536 (-Infinity), 2^-25 + ulp (rounds up to the smallest subnormal)
+    expect(Array.from(out)).toEqual([0x7e00, 0xfe00 | 0x100, 0x7e01, 0x3c00, 0xfc00, 0x0001, 0xbeef, 0xbeef]);
+  });
 });

@@ -3,7 +3,7 @@
 // a test counts opens with `vi.spyOn(checkpointFiles, 'open')` (one call per file per open).
 import { promises as fsp } from 'node:fs';
 import { CheckpointError } from '../../util/errors';
-import { truncated, type ByteSource } from './bytes';
+import { pooledBytes, truncated, type ByteSource } from './bytes';
 
 /** The one way checkpoint files are opened (an object, so a test can spy on `open`). */
 export const checkpointFiles = {
@@ -31,7 +31,7 @@ async function fileSource(path: string): Promise<ByteSource> {
     fresh: true,
     read: async (offset, length) => {
       if (offset < 0 || offset + length > size) throw truncated(path, offset, length, size);
-      const out = new Uint8Array(length);
+      const out = pooledBytes(length); // recycled by streamWeights once uploaded
       let done = 0;
       while (done < length) {
         // One read is capped near 2 GiB; loop.
