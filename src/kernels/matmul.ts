@@ -424,8 +424,13 @@ export function addEpilogueBindings(
 // ------------------------------------------------------------------------------------------------
 // Skinny shapes (gemv.ts): M up to the variant's maxM, forward only (no transA, low-rank or dactivation).
 
-/** Lavapipe: 64 lanes, 4 rows per lane (the weight read once for up to 4 rows), one wide word per k. */
-export const DEFAULT_GEMV_SOFTWARE: GemvVariant = { wg: 64, mr: 4, v: 1, maxM: 4 };
+/**
+ * Lavapipe: 64 lanes, 4 rows per lane (the weight read once for up to 4 rows), four wide words per
+ * k (NN: 32 f16 columns per lane; NT: 4 rows of b, a's loads shared by them). On a 4-layer
+ * BioMedLM-width f16 model (AMD EPYC, 2 cores), greedy decoding 1.7 → 2.4 tokens/s against one wide
+ * word; the NT lm_head 375 → 245 ms GPU time over 8 tokens.
+ */
+export const DEFAULT_GEMV_SOFTWARE: GemvVariant = { wg: 64, mr: 4, v: 4, maxM: 4 };
 /** Real GPUs: one column per lane keeps enough lanes busy at N of a few thousand; M = 1 only until tuned. */
 export const DEFAULT_GEMV: GemvVariant = { wg: 64, mr: 1, v: 1, maxM: 1 };
 

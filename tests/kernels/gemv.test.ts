@@ -5,7 +5,7 @@
 // offsets), bias, the gelu_new epilogue and accumulate, and forced variants.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GPUContext, Tensor } from '../../src/gpu/index';
-import { type GemvVariant, gemm, gemvVariant, setGemvVariant } from '../../src/kernels/matmul';
+import { DEFAULT_GEMV_SOFTWARE, type GemvVariant, gemm, gemvVariant, setGemvVariant } from '../../src/kernels/matmul';
 import { setTuneStore } from '../../src/kernels/tune/store';
 import { roundToF16 } from '../../src/util/f16';
 import { PRECISIONS, compare, getGPU, randn } from '../helpers/gpu';
@@ -40,7 +40,7 @@ interface Case {
 
 // Every case on the default software variant; another shape of lanes on a few (each distinct
 // kernel costs lavapipe's compiler seconds).
-const DEFAULT: GemvVariant = { wg: 64, mr: 4, v: 1, maxM: 128 };
+const DEFAULT: GemvVariant = { ...DEFAULT_GEMV_SOFTWARE, maxM: 128 };
 const OTHER: GemvVariant = { wg: 32, mr: 3, v: 2, maxM: 128 };
 
 const CASES: Case[] = [
