@@ -3,18 +3,22 @@
 //
 //   qgemm, transW false: out[M,N] (+)= a[M,K] · deq(W)[K,N] (+ bias[N])     (Conv1D forward)
 //   qgemm, transW true:  out[M,K] (+)= a[M,N] · deq(W)ᵀ                     (input gradient dx)
-//   W [K (in), N (out)], K % 32 == 0, stored per output column as K/32 blocks (QuantizedWeight);
+//   W [K (in), N (out)], K % 32 == 0, as K/32 × N blocks in block-row order (QuantizedWeight);
 //   a, out, bias, preact: f16 or f32, row-major with leading dimensions lda / ldc (default packed).
 //   Epilogue as gemm's (matmul.ts): activation (preact written, out = act(preact)), dactivation
 //   (out = product ⊙ act'(preact)), lowRank (the LoRA term), bias, accumulate. One pass.
 //
-// Variant (qmatmul-wgsl.ts): 'gemv' for a few rows (decode: M = 1), 'tile' for more; by M unless
-// forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per adapter and M class).
+// Variant (qmatmul-wgsl.ts): forward on adapters with subgroups of 8+ lanes, 'sg' (a's blocks
+// shared through subgroup broadcasts, a whole block per vec4<u32> load; 1 row per lane up to
+// GEMV_MAX_M rows, 16 rows × 8 columns above); else 'gemv' for a few rows and 'tile' for more;
+// transW (dx) 'gemv' / 'tile'. Forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per
+// adapter and class) choices override the defaults.
 // Weight bytes per run: K·N·34/32 (q8_0) or K·N·18/32 (q4_0), read once per lane row of tm rows.
-// Speed on lavapipe (2 cores, bench/kernels/qmatmul.ts, f16 activations, 2560-wide layers): M = 1
-// 2-5 GFLOP/s (q4_0 faster than q8_0: half the words), 10-20x the f16 gemm, whose 32-row tiles
-// waste 31 rows there; M = 32-128 3-6 GFLOP/s, below the f16 gemm's 4-22: every lane loads its own
-// copy of a's rows (matmul's bcast shares them through subgroups; not done here yet).
+// Speed on lavapipe (AMD EPYC, 2 cores, 16-lane subgroups, quiet machine; q4_0, K = 2560, N = 10240):
+// 'sg' at M = 1 ~3 GB/s of weights (10.6 GFLOP/s; the 'gemv' variant ~0.8 GB/s), M = 16 29 GFLOP/s,
+// M = 32 33, M = 128 37-40 (the f16 gemm: ~22). What bounds it: at M = 1 the quants' loads (each
+// 32-bit component a lane loads costs ~10 instructions; with them replaced by constants the kernel
+// runs 4x faster), from M = 16 the broadcasts and FMAs.
 
 import type { GPUContext, Step } from '../gpu/context';
 import { BindingError } from '../util/errors';
@@ -37,9 +41,9 @@ export interface QuantizedWeight {
   type: QuantType;
   K: number;
   N: number;
-  /** u32 [ceil(N*K/32 / 2)]: the f16 scales two per u32 (unpack2x16float; no shader-f16 needed). */
+  /** u32 [ceil(N*K/32 / 2)]: the f16 scales two per u32 (unpack2x16float; no shader-f16 needed), block b·N + n at half b·N + n. */
   scales: Tensor;
-  /** u32 packed quants as in QuantizedMatrix.quants. */
+  /** u32 packed quants, each block's words as in QuantizedMatrix.quants, the blocks in block-row order (b·N + n; uploadQuantized). */
   quants: Tensor;
 }
 
