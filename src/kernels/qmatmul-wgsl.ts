@@ -173,17 +173,21 @@ function forwardBody(s: QgemmSpec): string[] {
 // repeat 0..7), and every lane takes the 8 chunks from lanes 0..7 by subgroupBroadcast: a's rows
 // are loaded once per subgroup instead of once per lane. Each column's block is one (q4_0) or two
 // (q8_0) vec4<u32> loads. Dequantizing without shifts: a word masked per value keeps the integer
-// in place, q·2^(8i) (q4_0: low nibble) or q·2^(8i+4) (high nibble), exact in f32 (4 or 8
-// significant bits); a's chunk is scaled by the inverse powers of two (exact) before it is
-// broadcast, so the products are a·q exactly. The unsigned integers are q + 8 (q4_0) or q + 128
-// (q8_0, after flipping each byte's sign bit): the block's sum over k is Σ a·(q + o) - o·Σa, Σa
-// from one subgroupAdd per row and block. Then the block's sum times its scale into the row's
-// accumulator, in f32. Needs subgroups of 8+ lanes; a subgroup within one row of lanes (wx a
-// multiple of the subgroup size, or wy = 1).
+// in place, u·2^(8i) (q4_0: low nibble) or u·2^(8i+4) (high nibble), u = q + 8 (q4_0) or q + 128
+// (q8_0, after flipping each byte's sign bit); less o·2^(8i(+4)) and times the block's scale d
+// that is (q·d)·2^(8i(+4)), exact in f32 (at most 4 or 8 bits times d's 11: the weight GGML
+// dequantizes to, times a power of two). a's chunk is scaled by the inverse powers of two (exact)
+// before it is broadcast, so each product is a·(q·d) as a dequantize-then-multiply GEMM forms it,
+// accumulated in f32 per row and column. The dequantizing is shared by the tm rows. Needs
+// subgroups of 8+ lanes; a subgroup within one row of lanes (wx a multiple of the subgroup size,
+// or wy = 1).
 const LO_MASK = 'vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u)';
 const HI_MASK = 'vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u)';
 const BYTE_MASK = 'vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u)';
-const POW2 = (e: number[]) => `vec4<f32>(${e.map((x) => (2 ** -x).toExponential()).join(', ')})`;
+const vec4f = (xs: number[]) => `vec4<f32>(${xs.map((x) => x.toExponential()).join(', ')})`;
+/** 2^-e for each e (a's scaling), and o·2^e (the offsets the masked integers carry). */
+const POW2 = (e: number[]) => vec4f(e.map((x) => 2 ** -x));
+const OFFSET = (o: number, e: number[]) => vec4f(e.map((x) => o * 2 ** x));
 
 function sgForwardBody(s: QgemmSpec): string[] {
   const { tm: TM, tn: TN } = s.variant;
@@ -196,11 +200,7 @@ function sgForwardBody(s: QgemmSpec): string[] {
   for (let j = 0; j < TN; j++) L.push(`  let col${j} = min(c0 + ${j}u, params.N - 1u);`);
   for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`  var p${i}_${j} = 0.0;`);
   L.push(`  for (var b = 0u; b < params.nb; b++) {`);
-  for (let i = 0; i < TM; i++) {
-    L.push(`    let raw${i} = loadA4(rowA${i} + 32u * b);`);
-    L.push(`    let asum${i} = subgroupAdd(select(0.0, dot(raw${i}, vec4<f32>(1.0)), sid < 8u));`);
-    L.push(`    let ar${i} = raw${i} * fac;`);
-  }
+  for (let i = 0; i < TM; i++) L.push(`    let ar${i} = loadA4(rowA${i} + 32u * b) * fac;`);
   for (let j = 0; j < TN; j++) {
     L.push(`    let blk${j} = b * params.N + col${j};`);
     // pairScales: blk of an even j is even, so columns j and j + 1 share one u32 of scales (one load for two)
@@ -209,24 +209,26 @@ function sgForwardBody(s: QgemmSpec): string[] {
     if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}];`);
     else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u);`);
   }
-  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`    var x${i}_${j} = 0.0;`);
   // q4_0: word c holds chunks c (low nibbles, lane c) and c + 4 (high nibbles, lane c + 4); q8_0: word c is chunk c
   const words = q4 ? 4 : 8;
   for (let c = 0; c < words; c++) {
     L.push(`    {`);
     for (let j = 0; j < TN; j++) {
       const w = q4 ? `q${j}[${c}]` : `q${j}${c < 4 ? 'a' : 'b'}[${c % 4}]`;
-      if (q4) L.push(`      let lo${j} = vec4<f32>(vec4<u32>(${w}) & ${LO_MASK}); let hi${j} = vec4<f32>(vec4<u32>(${w}) & ${HI_MASK});`);
-      else L.push(`      let lo${j} = vec4<f32>(vec4<u32>(${w}) & ${BYTE_MASK});`);
+      if (q4) {
+        L.push(`      let lo${j} = (vec4<f32>(vec4<u32>(${w}) & ${LO_MASK}) - ${OFFSET(8, [0, 8, 16, 24])}) * d${j};`);
+        L.push(`      let hi${j} = (vec4<f32>(vec4<u32>(${w}) & ${HI_MASK}) - ${OFFSET(8, [4, 12, 20, 28])}) * d${j};`);
+      } else {
+        L.push(`      let lo${j} = (vec4<f32>(vec4<u32>(${w}) & ${BYTE_MASK}) - ${OFFSET(128, [0, 8, 16, 24])}) * d${j};`);
+      }
     }
     for (let i = 0; i < TM; i++) {
       L.push(`      { let al = subgroupBroadcast(ar${i}, ${c}u);${q4 ? ` let ah = subgroupBroadcast(ar${i}, ${c + 4}u);` : ''}`);
-      for (let j = 0; j < TN; j++) L.push(q4 ? `        x${i}_${j} += dot(al, lo${j}) + dot(ah, hi${j});` : `        x${i}_${j} += dot(al, lo${j});`);
+      for (let j = 0; j < TN; j++) L.push(q4 ? `        p${i}_${j} += dot(al, lo${j}) + dot(ah, hi${j});` : `        p${i}_${j} += dot(al, lo${j});`);
       L.push(`      }`);
     }
     L.push(`    }`);
   }
-  for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`    p${i}_${j} = fma(d${j}, x${i}_${j} - ${q4 ? '8.0' : '128.0'} * asum${i}, p${i}_${j});`);
   L.push(`  }`);
   for (let i = 0; i < TM; i++) {
     for (let j4 = 0; j4 < TN / 4; j4++) L.push(`  var acc${i}_${j4} = vec4<f32>(${[0, 1, 2, 3].map((c) => `p${i}_${4 * j4 + c}`).join(', ')});`);
