@@ -144,9 +144,11 @@ if (!gpu.hasF16) console.warn('qgemm: this adapter has no shader-f16: the f16 ca
 /** The variant families with the dtype pairs each runs: the adapter's defaults for gemv and tile, gemv with split-K (the GPU default's shape), and an odd tiling (tm 3, transW tn 32). */
 function variants(g: GPUContext, transW: boolean): [QgemmVariant, [F, F][]][] {
   const all = DTYPES, f32: [F, F][] = [['f32', 'f32']];
+  // the tile default in f32 and f16 (its 16 × 8 forward tile costs lavapipe's compiler the most); the mixed f16 -> f32 pair on the gemv default
+  const same = DTYPES.filter(([x, y]) => x === y);
   return [
     [defaultQgemmVariant(g, { kind: 'gemv', transW }), all],
-    [defaultQgemmVariant(g, { kind: 'tile', transW }), all],
+    [defaultQgemmVariant(g, { kind: 'tile', transW }), same],
     [{ kind: 'gemv', tm: 2, tn: 8, wx: 8, wy: 1, split: 4 }, f32],
     [{ kind: 'tile', tm: 3, tn: transW ? 32 : 8, wx: 4, wy: 2, split: 1 }, f32],
     // the subgroup variant (forward only) in an odd tiling: 3 rows, 8 columns, two rows of lanes
