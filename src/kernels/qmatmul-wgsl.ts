@@ -97,7 +97,7 @@ function header(s: QgemmSpec): string {
     `@group(0) @binding(9) var<storage, read> quants: array<${sg ? 'vec4<u32>' : 'u32'}>;`,
     la.fn,
     loadOne(s.a, s.vecA),
-    sg ? `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }` : dequantWgsl(s.type),
+    sg ? SCALE_WGSL : dequantWgsl(s.type),
     s.act ? ACT_WGSL[s.act.fn] : '',
     s.lowRank ? lowRankWgsl(s.lowRank.u, s.lowRank.e) : '',
     epilogueFn(s),
@@ -110,17 +110,19 @@ function loadOne(type: FloatType, vec: boolean): string {
   return `fn loadA1(i: u32) -> f32 { return ${one}; }`;
 }
 
+/** scale(s): block s's f32(f16(d)), from the scales' u32 pairs (every variant). */
+const SCALE_WGSL = `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }`;
+
 /**
  * scale(s): block s's f32(f16(d)). chunk(word, hi): 4 integers of a chunk from its u32 word as
  * vec4<f32> (q8_0: the int8 bytes; q4_0: the low or high nibbles less 8), so value = chunk · d.
  */
 function dequantWgsl(type: QuantType): string {
-  const scale = `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }`;
   if (type === 'q8_0') {
-    return `${scale}
+    return `${SCALE_WGSL}
 fn chunk(w: u32) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)); }`;
   }
-  return `${scale}
+  return `${SCALE_WGSL}
 fn chunk(w: u32, sh: u32) -> vec4<f32> { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>((w >> sh) & 0x0f0f0f0fu) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)) - vec4<f32>(8.0); }`;
 }
 

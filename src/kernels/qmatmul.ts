@@ -246,15 +246,15 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
   const lowRank = opts.lowRank ?? null;
   const ta = floatType(a, 'a'), to = floatType(out, 'out');
   if (bias && bias.numel < cols) throw new RangeError(`qgemm: bias ${bias} needs ${cols} elements`);
+  const rq = bindRange(gpu, w.quants, 0, w.quants.numel, 'quants');
   let variant = qgemmVariant(gpu, M, transW);
   // the sg kernel reads the quants as vec4<u32>: from a binding offset that is a multiple of 4 words
-  if (variant.kind === 'sg' && bindRange(gpu, w.quants, 0, w.quants.numel, 'quants').offset % 4 !== 0) variant = plainQgemmVariant(gpu, qgemmClass(M, false));
+  if (variant.kind === 'sg' && rq.offset % 4 !== 0) variant = plainQgemmVariant(gpu, qgemmClass(M, false));
   const ra = bindRange(gpu, a, 0, (M - 1) * lda + R, 'a');
   const rc = bindRange(gpu, out, 0, (M - 1) * ldc + cols, 'out');
   const rbias = bias ? bindRange(gpu, bias, 0, cols, 'bias') : null;
   const rp = preact ? bindRange(gpu, preact, 0, (M - 1) * ldc + cols, 'preact') : null;
   const rs = bindRange(gpu, w.scales, 0, Math.ceil(((w.K * w.N) / QK) / 2), 'scales');
-  const rq = bindRange(gpu, w.quants, 0, w.quants.numel, 'quants');
   const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
   for (const [what, r] of [['a', ra], ['out', rc], ['quants', rq]] as const) {
     if (r.binding.size > maxBinding) throw new BindingError(`qgemm: ${what} needs a ${r.binding.size}-byte binding; ${gpu.adapterName} allows ${maxBinding} (no split along M or N yet)`);
