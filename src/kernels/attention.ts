@@ -41,8 +41,9 @@
 //    every load inside a loop runs a per-lane scalar loop, a broadcast is 2 instructions and barriers
 //    are coroutine switches (the same cost model as matmul's 'bcast'); there it runs 15-35× faster
 //    than the tiled kernels. Chosen on software adapters with subgroups of 8 or more lanes, for head
-//    sizes 4, 8, ..., 28, 32 and 64 (vec4 rows, shared by up to 8 lanes); larger heads would take
-//    lavapipe tens of seconds per pipeline to compile, and get the tiled kernels.
+//    sizes 4, 8, ..., 28, 32, 64 and, forward only, 128 (vec4 rows, shared by up to 8 lanes); the
+//    backward of heads above 64 would take lavapipe tens of seconds per pipeline to compile, and
+//    gets the tiled kernels (the two families compute the same f32 math; lse carries over).
 //    The layout (lanes per workgroup, rows per lane) is attentionChoice: forced, else tuned per
 //    adapter and head size (tuneAttention, tune/attention.ts), else 8 lanes with one row each.
 //
@@ -472,12 +473,14 @@ ${TILED_HEAD}
 
 /**
  * Vec4s per head row, and how many lanes share one cooperative row load; undefined where the
- * subgroup kernels do not apply. Above hs=64 the per-lane state makes lavapipe's LLVM compile for
- * tens of seconds per pipeline (the three hs=128 ones: ~25 s of CPU, vs ~7 s at 64), so larger heads
- * use the tiled kernels.
+ * subgroup kernels do not apply to this pass. The forward serves heads up to 128 (BioMedLM's; its
+ * pipeline takes lavapipe's LLVM ~10 s to compile once, and runs 6× faster than the tiled one at
+ * T=128); the backward passes stop at 64: their per-lane state at 128 takes tens of seconds per
+ * pipeline (the three hs=128 ones: ~25 s of CPU, vs ~7 s at 64), so larger heads' backward uses the
+ * tiled kernels.
  */
-function subgroupGeometry(hs: number): { n: number; lanes: number } | undefined {
-  if (hs % 4 || hs > 64) return undefined;
+function subgroupGeometry(hs: number, pass: AttentionPass = 'forward'): { n: number; lanes: number } | undefined {
+  if (hs % 4 || hs > (pass === 'forward' ? 128 : 64)) return undefined;
   const n = hs / 4;
   const lanes = Math.min(8, n);
   return n % lanes ? undefined : { n, lanes };
@@ -759,7 +762,7 @@ function subgroupShapeProblem(v: SubgroupVariant): string {
 
 /** Why the subgroup kernels cannot serve head size hs on this context, or ''. */
 function subgroupGeometryProblem(gpu: GPUContext, hs: number): string {
-  return gpu.hasSubgroups && subgroupGeometry(hs) ? '' : `needs subgroups and hs a multiple of 4 up to 28, or 32, or 64; got hs=${hs}`;
+  return gpu.hasSubgroups && subgroupGeometry(hs) ? '' : `needs subgroups and hs a multiple of 4 up to 28, or 32, 64 or 128; got hs=${hs}`;
 }
 
 /** Whether the subgroup kernels serve head size hs here by default: software adapters with subgroups of 8+ lanes, hs they cover. */
@@ -816,12 +819,13 @@ const sources = kernelSourceCache();
 export function attentionKernel(pass: AttentionPass, dtype: Storage, hs: number, gpu: GPUContext, drop = false): AttentionKernel {
   const v = attentionVariant(gpu, hs);
   const suffix = drop ? '_dropout' : '';
-  if (v.kind === 'subgroup') {
+  // a subgroup layout serves the passes whose geometry covers hs (the backward stops at 64); the tiled kernels the rest
+  if (v.kind === 'subgroup' && subgroupGeometry(hs, pass)) {
     const name = `attention_${pass}_${dtype}_hs${hs}_sg${v.wg}x${v.rows}${suffix}`;
     const gen = pass === 'forward' ? forwardSubgroupCode : pass === 'dq' ? dqSubgroupCode : dkvSubgroupCode;
     return { src: sources(name, () => ({ name, code: gen(dtype, hs, v, drop) })), rowsPerWorkgroup: v.wg * v.rows };
   }
-  const t = v.tiles?.[pass] ?? chooseAttentionTiles(pass, hs, dtype, gpu.limits);
+  const t = (v.kind === 'tiled' ? v.tiles?.[pass] : undefined) ?? chooseAttentionTiles(pass, hs, dtype, gpu.limits);
   const name = `attention_${pass}_${dtype}_hs${hs}_${t.br}x${t.bc}x${t.tpr}${suffix}`;
   const gen = pass === 'forward' ? forwardCode : pass === 'dq' ? dqCode : dkvCode;
   return { src: sources(name, () => ({ name, code: gen(dtype, hs, t, drop) })), rowsPerWorkgroup: pass === 'dkv' ? t.bc : t.br };

@@ -52,8 +52,10 @@ export interface QgemmSpec extends EpilogueSpec {
   a: FloatType;
   /** a's rows as vec4 / vec2<u32> words (lda and offset multiples of 4). */
   vecA: boolean;
-  /** sg: N and the scales' offset even, so adjacent columns' scales pair up in one u32 (from an even column). */
+  /** sg: N even, so adjacent columns' scales pair up in one u32 (from an even column). */
   pairScales?: boolean;
+  /** sg: rows of a one load fetches, 1 or 2 (subgroups of 16+ lanes; tm a multiple of it). */
+  rowsPerLoad?: number;
   out: FloatType;
 }
 
@@ -64,7 +66,7 @@ export function qgemmVariantName(v: QgemmVariant): string {
 export function qgemmSpecName(s: QgemmSpec): string {
   const act = s.act ? `_${s.act.backward ? 'd' : ''}${s.act.fn}${s.act.preact}` : '';
   const lowRank = s.lowRank ? `_lr${s.lowRank.u}${s.lowRank.e}` : '';
-  return `qgemm_${s.type}_${s.transW ? 'T' : 'N'}_${qgemmVariantName(s.variant)}_${s.vecA ? 'v' : 's'}${s.vecOut ? 'v' : 's'}${s.pairScales ? 'p' : ''}_${s.a}_${s.out}` +
+  return `qgemm_${s.type}_${s.transW ? 'T' : 'N'}_${qgemmVariantName(s.variant)}_${s.vecA ? 'v' : 's'}${s.vecOut ? 'v' : 's'}${s.pairScales ? 'p' : ''}${(s.rowsPerLoad ?? 1) > 1 ? `r${s.rowsPerLoad}` : ''}_${s.a}_${s.out}` +
     `${s.bias ? `_bias${s.bias}` : ''}${act}${lowRank}${s.accumulate ? '_acc' : ''}`;
 }
 
@@ -171,18 +173,20 @@ function forwardBody(s: QgemmSpec): string[] {
 }
 
 // 'sg' (forward): lanes of a subgroup share tm rows and own tn adjacent columns each. Per block b
-// of 32 inputs, lane s = sid % 8 loads a's 4 values k = 32b + 4s of each row (one load; lanes 8+
-// repeat 0..7), and every lane takes the 8 chunks from lanes 0..7 by subgroupBroadcast: a's rows
-// are loaded once per subgroup instead of once per lane. Each column's block is one (q4_0) or two
-// (q8_0) vec4<u32> loads. Dequantizing without shifts: a word masked per value keeps the integer
-// in place, u·2^(8i) (q4_0: low nibble) or u·2^(8i+4) (high nibble), u = q + 8 (q4_0) or q + 128
-// (q8_0, after flipping each byte's sign bit); less o·2^(8i(+4)) and times the block's scale d
-// that is (q·d)·2^(8i(+4)), exact in f32 (at most 4 or 8 bits times d's 11: the weight GGML
-// dequantizes to, times a power of two). a's chunk is scaled by the inverse powers of two (exact)
-// before it is broadcast, so each product is a·(q·d) as a dequantize-then-multiply GEMM forms it,
-// accumulated in f32 per row and column. The dequantizing is shared by the tm rows. Needs
-// subgroups of 8+ lanes; a subgroup within one row of lanes (wx a multiple of the subgroup size,
-// or wy = 1).
+// of 32 inputs, lane s = sid % 8 loads a's 4 values k = 32b + 4s of a row (one load), and every
+// lane takes the 8 chunks from lanes s..s+7 of that row by subgroupBroadcast: a's rows are loaded
+// once per subgroup instead of once per lane. With subgroups of 16+ lanes and tm even
+// (rowsPerLoad 2), lanes 8..15 load the next row at the same time; else they repeat lanes 0..7.
+// Each column's block is one (q4_0) or two (q8_0) vec4<u32> loads. Dequantizing without shifts: a
+// word masked per value keeps the integer in place, u·2^(8i) (q4_0: low nibble) or u·2^(8i+4)
+// (high nibble), u = q + 8 (q4_0) or q + 128 (q8_0, after flipping each byte's sign bit); one fma
+// per value, u·2^e·d - o·2^e·d with o·2^e·d formed once per block, gives (q·d)·2^e exactly in f32
+// (u·2^e·d and the result have at most 4 or 8 bits times d's 11, so fused or not nothing rounds:
+// the weight GGML dequantizes to, times a power of two). a's chunk is scaled by the inverse powers
+// of two (exact) before it is broadcast, so each product is a·(q·d) as a dequantize-then-multiply
+// GEMM forms it, accumulated in f32 per row and column. The dequantizing is shared by the tm rows.
+// Needs subgroups of 8+ lanes; a subgroup within one row of lanes (wx a multiple of the subgroup
+// size, or wy = 1).
 const LO_MASK = 'vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u)';
 const HI_MASK = 'vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u)';
 const BYTE_MASK = 'vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u)';
@@ -193,23 +197,28 @@ const OFFSET = (o: number, e: number[]) => vec4f(e.map((x) => o * 2 ** x));
 
 function sgForwardBody(s: QgemmSpec): string[] {
   const { tm: TM, tn: TN } = s.variant;
+  const R = s.rowsPerLoad ?? 1;
+  if (TM % R !== 0) throw new Error(`qgemm: sg with ${R} rows per load needs tm a multiple of ${R}, got ${TM}`);
   const q4 = s.type === 'q4_0';
   const L: string[] = [];
   L.push(`  let s = sid & 7u;`);
+  // lanes 8r..8r+7 load row r of each group of R rows (R = 1: lanes 8+ repeat lanes 0..7)
+  L.push(R > 1 ? `  let r = (sid >> 3u) & ${R - 1}u;` : `  let r = 0u;`);
   // the factor a's chunk is scaled by: lanes 0-3 hold k < 16 (low nibbles), 4-7 k >= 16 (high)
   L.push(q4 ? `  let fac = select(${POW2([0, 8, 16, 24])}, ${POW2([4, 12, 20, 28])}, s >= 4u);` : `  let fac = ${POW2([0, 8, 16, 24])};`);
-  for (let i = 0; i < TM; i++) L.push(`  let rowA${i} = params.offA + min(m0 + ${i}u, params.M - 1u) * params.lda + 4u * s;`);
+  for (let g = 0; g < TM / R; g++) L.push(`  let rowA${g} = params.offA + min(m0 + ${R * g}u + r, params.M - 1u) * params.lda + 4u * s;`);
   for (let j = 0; j < TN; j++) L.push(`  let col${j} = min(c0 + ${j}u, params.N - 1u);`);
   for (let i = 0; i < TM; i++) for (let j = 0; j < TN; j++) L.push(`  var p${i}_${j} = 0.0;`);
   L.push(`  for (var b = 0u; b < params.nb; b++) {`);
-  for (let i = 0; i < TM; i++) L.push(`    let ar${i} = loadA4(rowA${i} + 32u * b) * fac;`);
+  for (let g = 0; g < TM / R; g++) L.push(`    let ar${g} = loadA4(rowA${g} + 32u * b) * fac;`);
   for (let j = 0; j < TN; j++) {
     L.push(`    let blk${j} = b * params.N + col${j};`);
     // pairScales: blk of an even j is even, so columns j and j + 1 share one u32 of scales (one load for two)
     if (!s.pairScales) L.push(`    let d${j} = scale(blk${j});`);
     else if (j % 2 === 0) L.push(`    let dd${j} = unpack2x16float(scales[params.offS + (blk${j} >> 1u)]); let d${j} = dd${j}.x; let d${j + 1} = dd${j}.y;`);
-    if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}];`);
-    else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u);`);
+    // the offsets times the scale, once per block: each value dequantizes in one fma (exact, see above)
+    if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}]; let ol${j} = ${OFFSET(-8, [0, 8, 16, 24])} * d${j}; let oh${j} = ${OFFSET(-8, [4, 12, 20, 28])} * d${j};`);
+    else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u); let ol${j} = ${OFFSET(-128, [0, 8, 16, 24])} * d${j};`);
   }
   // q4_0: word c holds chunks c (low nibbles, lane c) and c + 4 (high nibbles, lane c + 4); q8_0: word c is chunk c
   const words = q4 ? 4 : 8;
@@ -217,15 +226,12 @@ function sgForwardBody(s: QgemmSpec): string[] {
     L.push(`    {`);
     for (let j = 0; j < TN; j++) {
       const w = q4 ? `q${j}[${c}]` : `q${j}${c < 4 ? 'a' : 'b'}[${c % 4}]`;
-      if (q4) {
-        L.push(`      let lo${j} = (vec4<f32>(vec4<u32>(${w}) & ${LO_MASK}) - ${OFFSET(8, [0, 8, 16, 24])}) * d${j};`);
-        L.push(`      let hi${j} = (vec4<f32>(vec4<u32>(${w}) & ${HI_MASK}) - ${OFFSET(8, [4, 12, 20, 28])}) * d${j};`);
-      } else {
-        L.push(`      let lo${j} = (vec4<f32>(vec4<u32>(${w}) & ${BYTE_MASK}) - ${OFFSET(128, [0, 8, 16, 24])}) * d${j};`);
-      }
+      L.push(`      let lo${j} = fma(vec4<f32>(vec4<u32>(${w}) & ${q4 ? LO_MASK : BYTE_MASK}), vec4<f32>(d${j}), ol${j});`);
+      if (q4) L.push(`      let hi${j} = fma(vec4<f32>(vec4<u32>(${w}) & ${HI_MASK}), vec4<f32>(d${j}), oh${j});`);
     }
     for (let i = 0; i < TM; i++) {
-      L.push(`      { let al = subgroupBroadcast(ar${i}, ${c}u);${q4 ? ` let ah = subgroupBroadcast(ar${i}, ${c + 4}u);` : ''}`);
+      const g = Math.floor(i / R), lane = 8 * (i % R);
+      L.push(`      { let al = subgroupBroadcast(ar${g}, ${c + lane}u);${q4 ? ` let ah = subgroupBroadcast(ar${g}, ${c + 4 + lane}u);` : ''}`);
       for (let j = 0; j < TN; j++) L.push(q4 ? `        p${i}_${j} += dot(al, lo${j}) + dot(ah, hi${j});` : `        p${i}_${j} += dot(al, lo${j});`);
       L.push(`      }`);
     }

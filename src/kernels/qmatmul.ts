@@ -47,31 +47,41 @@ export interface QuantizedWeight {
   quants: Tensor;
 }
 
+/** Quant words uploadQuantized reorders per write (4 MiB), through one reused scratch. */
+const REORDER_CHUNK_WORDS = 1 << 20;
+let reorderScratch: { quants: Uint32Array; scales: Uint16Array } | undefined;
+
 /**
  * Upload a QuantizedMatrix into new GPU tensors (labels `${label}.scales`, `${label}.quants`), its
  * blocks reordered from GGML's column-major order (block n·nb + b) to the kernels' block-row order
- * (b·N + n, qmatmul-wgsl.ts): lanes that own adjacent columns then read adjacent blocks.
+ * (b·N + n, qmatmul-wgsl.ts): lanes that own adjacent columns then read adjacent blocks. The
+ * reordering goes an even number of block rows at a time (each chunk's scales start on a u32)
+ * through one reused scratch of about chunkWords quant words: a fresh array per weight would cost a
+ * page fault per 4 KiB on first touch (the loader's reason to reuse its buffers, model/source).
  */
-export function uploadQuantized(gpu: GPUContext, q: QuantizedMatrix, label: string): QuantizedWeight {
-  const blocks = (q.N * q.K) / QK;
+export function uploadQuantized(gpu: GPUContext, q: QuantizedMatrix, label: string, chunkWords = REORDER_CHUNK_WORDS): QuantizedWeight {
   const nb = q.K / QK, N = q.N, W = q.type === 'q8_0' ? 8 : 4;
-  const pairs = new Uint32Array(Math.ceil(blocks / 2));
-  const scales = new Uint16Array(pairs.buffer, 0, blocks); // little-endian: scale 2i in the low half
-  const quants = new Uint32Array(blocks * W);
-  for (let n = 0; n < N; n++) {
-    for (let b = 0, src = n * nb; b < nb; b++, src++) {
-      const dst = b * N + n;
-      scales[dst] = q.scales[src]!;
-      for (let w = 0; w < W; w++) quants[dst * W + w] = q.quants[src * W + w]!;
+  const blocks = N * nb;
+  const scales = gpu.tensor([Math.ceil(blocks / 2)], 'u32', `${label}.scales`);
+  const quants = gpu.tensor([blocks * W], 'u32', `${label}.quants`);
+  const rows = Math.max(2, Math.floor(chunkWords / (N * W)) & ~1);
+  const need = Math.min(rows, nb + (nb % 2)) * N;
+  if (!reorderScratch || reorderScratch.scales.length < need) reorderScratch = { quants: new Uint32Array(need * W), scales: new Uint16Array(need) };
+  const { quants: sq, scales: ss } = reorderScratch;
+  for (let b0 = 0; b0 < nb; b0 += rows) {
+    const b1 = Math.min(nb, b0 + rows);
+    for (let n = 0; n < N; n++) {
+      for (let b = b0, src = n * nb + b0; b < b1; b++, src++) {
+        const dst = (b - b0) * N + n;
+        ss[dst] = q.scales[src]!;
+        for (let w = 0; w < W; w++) sq[dst * W + w] = q.quants[src * W + w]!;
+      }
     }
+    const count = (b1 - b0) * N; // blocks in this chunk; b0 even, so its scales start on a u32
+    gpu.writeBytes(quants.buffer, quants.offset + b0 * N * W * 4, sq.subarray(0, count * W));
+    gpu.writeBytes(scales.buffer, scales.offset + b0 * N * 2, ss.subarray(0, count));
   }
-  return {
-    type: q.type,
-    K: q.K,
-    N: q.N,
-    scales: gpu.tensor([pairs.length], 'u32', `${label}.scales`, pairs),
-    quants: gpu.tensor([quants.length], 'u32', `${label}.quants`, quants),
-  };
+  return { type: q.type, K: q.K, N: q.N, scales, quants };
 }
 
 /** Bytes the weight's two tensors occupy on the GPU (GGML's block bytes, up to the scales' padding). */
@@ -205,6 +215,14 @@ export function qgemmVariant(gpu: GPUContext, M: number, transW: boolean): Qgemm
 
 // ------------------------------------------------------------------------------------------------
 
+/**
+ * sg: rows of a each load fetches: 2 where the subgroups have 16+ lanes and tm is even (lanes 8..15
+ * load the second row instead of repeating lanes 0..7's loads), else 1.
+ */
+function sgRowsPerLoad(gpu: GPUContext, v: QgemmVariant): number {
+  return (subgroupSizes(gpu).min ?? 8) >= 16 && v.tm % 2 === 0 ? 2 : 1;
+}
+
 const sources = kernelSourceCache();
 
 function qgemmSource(spec: QgemmSpec): KernelSource {
@@ -269,7 +287,8 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
     transW,
     a: ta,
     vecA: vec(ra, lda),
-    pairScales: variant.kind === 'sg' && w.N % 2 === 0 && rs.offset % 2 === 0,
+    pairScales: variant.kind === 'sg' && w.N % 2 === 0,
+    rowsPerLoad: variant.kind === 'sg' ? sgRowsPerLoad(gpu, variant) : undefined,
     out: to,
     vecOut: vec(rc, ldc) && vec(rp, ldc),
     accumulate: !!opts.accumulate,

@@ -175,6 +175,24 @@ describe('qgemm: the variant by M', () => {
     expect(quantizedWeightBytes(w)).toBe(quantizedBytes(96, 40, 'q4_0'));
     expect(w.scales.numel).toBe(60);
   });
+
+  it.each(['q8_0', 'q4_0'] as QuantType[])('%s: uploads the blocks in block-row order, in chunks of block rows as in one piece', async (type) => {
+    // nb = 3 block rows of N = 101 (odd): the last chunk starts mid-u32 of scales unless chunks hold even rows
+    const K = 96, N = 101, nb = K / 32, W = type === 'q8_0' ? 8 : 4;
+    const q = quantizeMatrix(randn(K * N, 5), K, N, type);
+    const scales = new Uint16Array(2 * Math.ceil((N * nb) / 2)), quants = new Uint32Array(N * nb * W);
+    for (let n = 0; n < N; n++) {
+      for (let b = 0; b < nb; b++) {
+        scales[b * N + n] = q.scales[n * nb + b]!;
+        for (let w = 0; w < W; w++) quants[(b * N + n) * W + w] = q.quants[(n * nb + b) * W + w]!;
+      }
+    }
+    for (const chunkWords of [1, N * W * 2, 1 << 20]) {
+      const w = uploadQuantized(gpu, q, `w${chunkWords}`, chunkWords);
+      expect(Array.from(await gpu.download(w.quants))).toEqual(Array.from(quants));
+      expect(Array.from(await gpu.download(w.scales))).toEqual(Array.from(new Uint32Array(scales.buffer)));
+    }
+  });
 });
 
 for (const transW of [false, true]) {

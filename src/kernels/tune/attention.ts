@@ -47,7 +47,8 @@ export interface TuneAttentionOptions {
 
 /** Candidates for head size hs here: none unless the adapter runs the subgroup kernels at all. */
 export function attentionCandidates(gpu: GPUContext, hs: number): SubgroupVariant[] {
-  if (!subgroupAttentionAvailable(gpu, hs)) return [];
+  // above hs=64 only the forward has a subgroup kernel, compiled in ~10 s per layout: the default, untuned
+  if (!subgroupAttentionAvailable(gpu, hs) || hs > 64) return [];
   const out: SubgroupVariant[] = [
     { kind: 'subgroup', wg: 8, rows: 1 },
     { kind: 'subgroup', wg: 16, rows: 1 },

@@ -44,12 +44,12 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     expect(await tuneAttention(gpu, SHAPE, { candidates: [A, B] })).toBe(rec);
     attentionChoice.forget();
     expect(attentionChoice.record(gpu, 16)).toEqual(rec);
-    // a stored record the adapter cannot run (hs 128 has no subgroup kernels) is ignored
-    saved.set(attentionChoice.key(gpu, 128), { ...rec } as unknown as AttentionTuneRecord);
-    expect(attentionChoice.record(gpu, 128)).toBeUndefined();
-    expect(attentionVariant(gpu, 128)).toEqual({ kind: 'tiled' });
+    // a stored record the adapter cannot run (hs 256 has no subgroup kernels) is ignored
+    saved.set(attentionChoice.key(gpu, 256), { ...rec } as unknown as AttentionTuneRecord);
+    expect(attentionChoice.record(gpu, 256)).toBeUndefined();
+    expect(attentionVariant(gpu, 256)).toEqual({ kind: 'tiled' });
     // candidates that cannot be honoured are an error, not ignored
-    await expect(tuneAttention(gpu, { B: 1, T: 8, C: 128, NH: 1 }, { candidates: [A] })).rejects.toThrow(/hs=128 .* runs the tiled kernels only/);
+    await expect(tuneAttention(gpu, { B: 1, T: 8, C: 256, NH: 1 }, { candidates: [A] })).rejects.toThrow(/hs=256 .* runs the tiled kernels only/);
     await expect(autoTune(gpu, { nEmbd: 32, paddedVocabSize: 64 }, 2, 8, { attentionCandidates: [A] })).rejects.toThrow(/no nHead/);
   });
 
