@@ -7,8 +7,8 @@
 import type { GPUContext, Tensor } from '../../src/gpu/index';
 import { gemm, matmulVariant } from '../../src/kernels/matmul';
 import { variantName } from '../../src/kernels/matmul-wgsl';
-import { type QgemmVariant, type QuantizedWeight, qgemm, qgemmVariant, qgemmVariantName, qgemmWeightBytes, setQgemmVariant } from '../../src/kernels/qmatmul';
-import { QK, type QuantType } from '../../src/util/ggml';
+import { type QgemmVariant, createQuantizedWeight, qgemm, qgemmVariant, qgemmVariantName, qgemmWeightBytes, setQgemmVariant } from '../../src/kernels/qmatmul';
+import type { QuantType } from '../../src/util/ggml';
 import type { BenchCase, BenchSuite } from './types';
 
 export const QMATMUL_SHAPES: { label: string; K: number; N: number }[] = [
@@ -17,15 +17,6 @@ export const QMATMUL_SHAPES: { label: string; K: number; N: number }[] = [
   { label: 'mlp.c_proj', K: 10240, N: 2560 },
 ];
 export const QMATMUL_ROWS = [1, 32, 128];
-
-function zeroWeight(gpu: GPUContext, type: QuantType, K: number, N: number): QuantizedWeight {
-  const blocks = (K * N) / QK;
-  return {
-    type, K, N,
-    scales: gpu.tensor([Math.ceil(blocks / 2)], 'u32', `qmatmul.${type}.scales`),
-    quants: gpu.tensor([blocks * (type === 'q8_0' ? 8 : 4)], 'u32', `qmatmul.${type}.quants`),
-  };
-}
 
 export const suite: BenchSuite = (gpu) => {
   if (gpu.precision !== 'f16') return []; // f16 activations (the f32 context would repeat the cases in f32)
@@ -37,7 +28,7 @@ export const suite: BenchSuite = (gpu) => {
   const dense = gpu.tensor([maxKN], 'f16', 'qmatmul.w16');
   const cases: BenchCase[] = [];
   for (const { label, K, N } of QMATMUL_SHAPES) {
-    const weights = { q8_0: zeroWeight(gpu, 'q8_0', K, N), q4_0: zeroWeight(gpu, 'q4_0', K, N) };
+    const weights = { q8_0: createQuantizedWeight(gpu, 'q8_0', K, N, 'qmatmul.q8_0'), q4_0: createQuantizedWeight(gpu, 'q4_0', K, N, 'qmatmul.q4_0') };
     for (const M of QMATMUL_ROWS) {
       const av = a.view([M * K], 0), ov = out.view([M * N], 0);
       for (const type of ['q8_0', 'q4_0'] as QuantType[]) {

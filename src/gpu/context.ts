@@ -189,8 +189,12 @@ interface CompiledKernel {
   bindGroupLayout: GPUBindGroupLayout;
 }
 
-/** What a binding accepts: a tensor, a whole buffer, a buffer range, or a uniform struct's values. */
-export type BindingValue = Tensor | GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | Record<string, number>;
+/** What a binding accepts: a tensor, a whole buffer, a buffer range, a uniform struct's values, or a texture (texture_2d<u32> bindings). */
+export type BindingValue = Tensor | GPUBuffer | GPUTexture | { buffer: GPUBuffer; offset?: number; size?: number } | Record<string, number>;
+
+function isTexture(v: unknown): v is GPUTexture {
+  return typeof (v as GPUTexture)?.createView === 'function';
+}
 export type Bindings = Record<string, BindingValue>;
 
 /**
@@ -224,7 +228,8 @@ export class GPUContext {
   private readonly bySource = new WeakMap<KernelSource, CompiledKernel>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly uniforms = new Map<string, GPUBuffer>();
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private readonly bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
+  private readonly views = new WeakMap<GPUTexture, GPUTextureView>();
   private nextId = 1;
   private readonly errors: string[] = [];
   private readonly pendingScopes: Promise<void>[] = [];
@@ -312,10 +317,17 @@ export class GPUContext {
   // ---------------------------------------------------------------- buffers and tensors
 
   /** A small number naming a buffer in cache keys. @internal */
-  id(buffer: GPUBuffer): number {
+  id(buffer: GPUBuffer | GPUTexture): number {
     let id = this.bufferIds.get(buffer);
     if (id === undefined) this.bufferIds.set(buffer, (id = this.nextId++));
     return id;
+  }
+
+  /** A texture's default view, made once per texture. @internal */
+  private textureView(t: GPUTexture): GPUTextureView {
+    let view = this.views.get(t);
+    if (!view) this.views.set(t, (view = t.createView({ label: t.label })));
+    return view;
   }
 
   /**
@@ -458,11 +470,9 @@ export class GPUContext {
     this.check();
     const layout = reflectKernel(src);
     this.dump?.(src.name, src.code);
-    const entries: GPUBindGroupLayoutEntry[] = layout.bindings.map((b) => ({
-      binding: b.binding,
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: b.kind },
-    }));
+    const entries: GPUBindGroupLayoutEntry[] = layout.bindings.map((b) => (b.kind === 'texture'
+      ? { binding: b.binding, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'uint', viewDimension: '2d' } }
+      : { binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.kind } }));
     const bindGroupLayout = this.device.createBindGroupLayout({ label: src.name, entries });
     const module = this.device.createShaderModule({ label: src.name, code: src.code });
     const pipeline = this.device.createComputePipeline({
@@ -492,6 +502,12 @@ export class GPUContext {
     for (const b of expected) {
       const v = bindings[b.name];
       if (v === undefined) throw new BindingError(`kernel "${k.name}": missing binding "${b.name}" (${b.kind})`);
+      if (b.kind === 'texture' || isTexture(v)) {
+        if (!isTexture(v) || b.kind !== 'texture') throw new BindingError(`kernel "${k.name}": binding "${b.name}" is a ${b.kind}${b.kind === 'texture' ? '' : ' buffer'}; got ${isTexture(v) ? `texture "${v.label}"` : 'no texture'}`);
+        entries.push({ binding: b.binding, resource: this.textureView(v) });
+        key += `|t${this.id(v)}`;
+        continue;
+      }
       const r = this.resolve(k, b, v);
       entries.push({ binding: b.binding, resource: { buffer: r.buffer, offset: r.offset, size: r.size } });
       key += `|${this.id(r.buffer)}:${r.offset}:${r.size}`;

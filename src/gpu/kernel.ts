@@ -12,7 +12,8 @@ export interface KernelSource {
   entryPoint?: string;
 }
 
-export type BindingKind = 'storage' | 'read-only-storage' | 'uniform';
+/** 'texture': a texture_2d<u32> read with textureLoad (the quantized weights' blocks, kernels/qmatmul.ts). */
+export type BindingKind = 'storage' | 'read-only-storage' | 'uniform' | 'texture';
 
 export interface UniformField {
   name: string;
@@ -85,8 +86,11 @@ export function reflectKernel(src: KernelSource): KernelLayout {
         return { name: m.name, offset: m.offset, type: m.type.name };
       });
       if (!members) throw new BindingError(`kernel "${src.name}": uniform "${v.name}" must be a struct`);
+    } else if (v.resourceType === 3 && (v.type as any).name === 'texture_2d' && scalarOf((v.type as any).format) === 'u32') {
+      info.kind = 'texture';
+      info.elementType = 'u32';
     } else {
-      throw new BindingError(`kernel "${src.name}": binding "${v.name}" is not a buffer; only storage and uniform buffers are supported`);
+      throw new BindingError(`kernel "${src.name}": binding "${v.name}" is not a buffer; only storage and uniform buffers and texture_2d<u32> are supported`);
     }
     bindings.push(info);
   }

@@ -7,10 +7,11 @@
 // W column n (of N), block b (of nb = K/32): block index s = b·N + n (the blocks of one block row
 // of W side by side, so lanes of adjacent columns read adjacent blocks; uploadQuantized reorders
 // GGML's column-major blocks into it), its scale f16 in u32 pairs
-// (scales[s >> 1], half s & 1: unpack2x16float, no shader-f16 needed); quants as u32 words:
-//   q8_0: 8 per block from word 8s; word c holds q_{4c..4c+3} as int8 bytes
-//   q4_0: 4 per block from word 4s; word c holds q_{4c..4c+3} in its low nibbles and q_{16+4c..}
-//         in its high nibbles (GGML's byte j = q_j | q_{j+16} << 4)
+// (scales[s >> 1], half s & 1: unpack2x16float, no shader-f16 needed); quants as u32 words, four
+// to a texel of an rgba32uint texture (texel t at (t mod 2^qshift, t >> qshift): qtexel, qword):
+//   q8_0: 8 per block from word 8s (texels 2s, 2s+1); word c holds q_{4c..4c+3} as int8 bytes
+//   q4_0: 4 per block from word 4s (texel s); word c holds q_{4c..4c+3} in its low nibbles and
+//         q_{16+4c..} in its high nibbles (GGML's byte j = q_j | q_{j+16} << 4)
 // so a 4-value chunk (k = 4c..4c+3) of a column dequantizes to one vec4<f32> from one word.
 //
 // Kernel: each lane owns tm rows × tn output columns (register tile, no workgroup memory unless
@@ -22,8 +23,9 @@
 // split > 1 (the GEMV shapes): the workgroup's `split` rows of lanes share the same outputs and
 // take every split-th block (forward) or group of 4 n (transW); their tiles meet in workgroup
 // memory and lane row 0 adds them in a fixed order (deterministic) and stores.
-// On lavapipe each 32-bit component a lane loads costs ~10 instructions: the quants are loaded as
-// whole u32 words (4 or 8 values each), never bytes.
+// On lavapipe each 32-bit component a lane loads from a storage buffer costs ~10 instructions (a
+// per-lane loop with a bounds check per word); a texel fetch is one gather for all lanes, so the
+// quants live in a texture, and are read as whole words (4 or 8 values each), never bytes.
 
 import { ACT_WGSL, type EpilogueSpec, type FloatType, epilogueFn, loader, lowRankWgsl, readable, tileEpilogue, writable } from './matmul-wgsl';
 import type { QuantType } from '../util/ggml';
@@ -79,7 +81,7 @@ export function qgemmGrid(v: QgemmVariant, M: number, cols: number): [number, nu
 const PARAMS = /* wgsl */ `struct Params {
   M: u32, N: u32, R: u32,
   lda: u32, ldc: u32, offA: u32, offC: u32, offBias: u32, offP: u32,
-  nb: u32, offS: u32, offQ: u32,
+  nb: u32, offS: u32, qshift: u32,
 }`;
 
 function header(s: QgemmSpec): string {
@@ -96,7 +98,8 @@ function header(s: QgemmSpec): string {
     s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<${s.bias}>;` : '',
     s.act ? (s.act.backward ? readable('preact', 4, s.act.preact, s.vecOut) : writable('preact', 4, s.act.preact, s.vecOut)) : '',
     `@group(0) @binding(5) var<uniform> params: Params;`,
-    `@group(0) @binding(9) var<storage, read> quants: array<${sg ? 'vec4<u32>' : 'u32'}>;`,
+    `@group(0) @binding(9) var quants: texture_2d<u32>;`,
+    QUANTS_WGSL,
     la.fn,
     loadOne(s.a, s.vecA),
     sg ? SCALE_WGSL : dequantWgsl(s.type),
@@ -111,6 +114,10 @@ function loadOne(type: FloatType, vec: boolean): string {
   const one = !vec ? 'f32(a[i])' : type === 'f32' ? 'a[i >> 2u][i & 3u]' : 'unpack2x16float(a[i >> 2u][(i >> 1u) & 1u])[i & 1u]';
   return `fn loadA1(i: u32) -> f32 { return ${one}; }`;
 }
+
+/** qtexel(t): texel t of the quants' texture (4 words), at (t mod 2^qshift, t >> qshift); qword(i): word i of the blocks' words. */
+const QUANTS_WGSL = `fn qtexel(t: u32) -> vec4<u32> { return textureLoad(quants, vec2<u32>(t & ((1u << params.qshift) - 1u), t >> params.qshift), 0); }
+fn qword(i: u32) -> u32 { return qtexel(i >> 2u)[i & 3u]; }`;
 
 /** scale(s): block s's f32(f16(d)), from the scales' u32 pairs (every variant). */
 const SCALE_WGSL = `fn scale(s: u32) -> f32 { return unpack2x16float(scales[params.offS + (s >> 1u)])[s & 1u]; }`;
@@ -147,7 +154,7 @@ function forwardBody(s: QgemmSpec): string[] {
   for (let j = 0; j < TN; j++) L.push(`    let d${j} = scale(blk${j});`);
   L.push(`    for (var c = 0u; c < ${W}u; c++) {`);
   L.push(`      let k = b * 32u + 4u * c;`);
-  for (let j = 0; j < TN; j++) L.push(`      let q${j} = quants[params.offQ + blk${j} * ${W}u + c];`);
+  for (let j = 0; j < TN; j++) L.push(`      let q${j} = qword(blk${j} * ${W}u + c);`);
   // q8_0: word c is chunk c; q4_0: word c is chunks c (low nibbles) and c + 4 (high nibbles, k + 16)
   const halves = s.type === 'q8_0' ? [['chunk(q$)', '0u']] : [['chunk(q$, 0u)', '0u'], ['chunk(q$, 4u)', '16u']];
   for (const [expr, dk] of halves) {
@@ -217,8 +224,8 @@ function sgForwardBody(s: QgemmSpec): string[] {
     if (!s.pairScales) L.push(`    let d${j} = scale(blk${j});`);
     else if (j % 2 === 0) L.push(`    let dd${j} = unpack2x16float(scales[params.offS + (blk${j} >> 1u)]); let d${j} = dd${j}.x; let d${j + 1} = dd${j}.y;`);
     // the offsets times the scale, once per block: each value dequantizes in one fma (exact, see above)
-    if (q4) L.push(`    let q${j} = quants[(params.offQ >> 2u) + blk${j}]; let ol${j} = ${OFFSET(-8, [0, 8, 16, 24])} * d${j}; let oh${j} = ${OFFSET(-8, [4, 12, 20, 28])} * d${j};`);
-    else L.push(`    let q${j}a = quants[(params.offQ >> 2u) + 2u * blk${j}] ^ vec4<u32>(0x80808080u); let q${j}b = quants[(params.offQ >> 2u) + 2u * blk${j} + 1u] ^ vec4<u32>(0x80808080u); let ol${j} = ${OFFSET(-128, [0, 8, 16, 24])} * d${j};`);
+    if (q4) L.push(`    let q${j} = qtexel(blk${j}); let ol${j} = ${OFFSET(-8, [0, 8, 16, 24])} * d${j}; let oh${j} = ${OFFSET(-8, [4, 12, 20, 28])} * d${j};`);
+    else L.push(`    let q${j}a = qtexel(2u * blk${j}) ^ vec4<u32>(0x80808080u); let q${j}b = qtexel(2u * blk${j} + 1u) ^ vec4<u32>(0x80808080u); let ol${j} = ${OFFSET(-128, [0, 8, 16, 24])} * d${j};`);
   }
   // q4_0: word c holds chunks c (low nibbles, lane c) and c + 4 (high nibbles, lane c + 4); q8_0: word c is chunk c
   const words = q4 ? 4 : 8;
@@ -265,7 +272,7 @@ function transposedBody(s: QgemmSpec): string[] {
   for (let c = 0; c < C; c++) {
     // chunk ch = ch0 + c: q8_0 word ch; q4_0 word ch % 4, high nibbles for ch >= 4
     const ch = `ch0 + ${c}u`;
-    const expr = s.type === 'q8_0' ? `chunk(quants[params.offQ + s + ${ch}])` : `chunk(quants[params.offQ + s + ((${ch}) & 3u)], ((${ch}) >> 2u) * 4u)`;
+    const expr = s.type === 'q8_0' ? `chunk(qword(s + ${ch}))` : `chunk(qword(s + ((${ch}) & 3u)), ((${ch}) >> 2u) * 4u)`;
     L.push(`      { let w = ${expr} * d;`);
     for (let i = 0; i < TM; i++) L.push(`        acc${i}_${c} = fma(vec4<f32>(av${i}), w, acc${i}_${c});`);
     L.push(`      }`);

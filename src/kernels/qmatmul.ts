@@ -14,11 +14,14 @@
 // transW (dx) 'gemv' / 'tile'. Forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per
 // adapter and class) choices override the defaults.
 // Weight bytes per run: K·N·34/32 (q8_0) or K·N·18/32 (q4_0), read once per lane row of tm rows.
-// Speed on lavapipe (AMD EPYC, 2 cores, 16-lane subgroups, quiet machine; q4_0, K = 2560, N = 10240):
-// 'sg' at M = 1 ~3 GB/s of weights (10.6 GFLOP/s; the 'gemv' variant ~0.8 GB/s), M = 16 29 GFLOP/s,
-// M = 32 33, M = 128 37-40 (the f16 gemm: ~22). What bounds it: at M = 1 the quants' loads (each
-// 32-bit component a lane loads costs ~10 instructions; with them replaced by constants the kernel
-// runs 4x faster), from M = 16 the broadcasts and FMAs.
+// The quants live in an rgba32uint texture (QuantizedWeight): on lavapipe a storage load runs a
+// per-lane loop with a bounds check per 32-bit word, a texel fetch is one gather for all lanes.
+// Speed on lavapipe (AMD EPYC, 2 cores, 16-lane subgroups; interleaved in one process, the quants
+// in a storage buffer -> in a texture, bit-identical results): q4_0 K = 2560, N = 10240: M = 1
+// 1.7 -> 3.7 GB/s of weights, M = 16 44 -> 50 GFLOP/s, M = 32 50 -> 50, M = 128 59 -> 70; q8_0 M = 1
+// 2.0 -> 4.6 GB/s, M = 32 33 -> 47 GFLOP/s; q4_0 K = 10240, N = 2560: M = 1 2.4 -> 3.4 GB/s, M = 32
+// 47 -> 65 GFLOP/s (the f16 gemm: ~22-30). What bounds it: at M = 1 the quants' fetches, from M = 16
+// the broadcasts, FMAs and the accumulators' spills (16 × 8 of them per lane).
 
 import type { GPUContext, Step } from '../gpu/context';
 import { BindingError } from '../util/errors';
@@ -43,8 +46,48 @@ export interface QuantizedWeight {
   N: number;
   /** u32 [ceil(N*K/32 / 2)]: the f16 scales two per u32 (unpack2x16float; no shader-f16 needed), block b·N + n at half b·N + n. */
   scales: Tensor;
-  /** u32 packed quants, each block's words as in QuantizedMatrix.quants, the blocks in block-row order (b·N + n; uploadQuantized). */
-  quants: Tensor;
+  /**
+   * The packed quants, each block's words as in QuantizedMatrix.quants, the blocks in block-row
+   * order (b·N + n; uploadQuantized), 4 words a texel of an rgba32uint texture (q4_0: one block a
+   * texel; q8_0: two), texel t at (t mod width, t / width) (quantTextureSize). A texture, not a
+   * storage buffer: lavapipe fetches a texel for 16 lanes as one gather, where a storage load runs a
+   * per-lane loop with a bounds check per word (M = 1: 1.5× the speed).
+   */
+  quants: GPUTexture;
+}
+
+/** The quants' texture width at most: WebGPU's guaranteed maxTextureDimension2D. */
+export const QUANT_TEXTURE_WIDTH = 8192;
+
+/** The quants' texture of a weight: a power-of-two width up to QUANT_TEXTURE_WIDTH (texel t at (t mod width, t / width)), and its rows. */
+export function quantTextureSize(type: QuantType, K: number, N: number): { width: number; height: number; texels: number } {
+  const texels = ((K * N) / QK) * (type === 'q8_0' ? 2 : 1);
+  let width = 1;
+  while (width < texels && width < QUANT_TEXTURE_WIDTH) width *= 2;
+  return { width, height: Math.ceil(texels / width), texels };
+}
+
+/** New GPU storage for a [K, N] weight of this type, zero-filled (uploadQuantized fills it; benches use it as it is). */
+export function createQuantizedWeight(gpu: GPUContext, type: QuantType, K: number, N: number, label: string): QuantizedWeight {
+  const blocks = (K * N) / QK;
+  if (!Number.isInteger(blocks) || K % QK !== 0 || N < 1) throw new RangeError(`${label}: weight [${K}, ${N}] is not whole blocks of ${QK} along K`);
+  const { width, height } = quantTextureSize(type, K, N);
+  const max = gpu.limits.maxTextureDimension2D ?? QUANT_TEXTURE_WIDTH;
+  if (height > max) throw new BindingError(`${label}: a ${type} [${K}, ${N}] weight needs ${height} texture rows of ${width} blocks; ${gpu.adapterName} allows ${max}`);
+  gpu.check();
+  const quants = gpu.device.createTexture({
+    label: `${label}.quants`,
+    size: [width, height],
+    format: 'rgba32uint',
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
+  });
+  return { type, K, N, scales: gpu.tensor([Math.ceil(blocks / 2)], 'u32', `${label}.scales`), quants };
+}
+
+/** Release a weight's GPU storage. */
+export function destroyQuantizedWeight(w: QuantizedWeight): void {
+  w.scales.buffer.destroy();
+  w.quants.destroy();
 }
 
 /** Quant words uploadQuantized reorders per write (4 MiB), through one reused scratch. */
@@ -52,41 +95,65 @@ const REORDER_CHUNK_WORDS = 1 << 20;
 let reorderScratch: { quants: Uint32Array; scales: Uint16Array } | undefined;
 
 /**
- * Upload a QuantizedMatrix into new GPU tensors (labels `${label}.scales`, `${label}.quants`), its
- * blocks reordered from GGML's column-major order (block n·nb + b) to the kernels' block-row order
- * (b·N + n, qmatmul-wgsl.ts): lanes that own adjacent columns then read adjacent blocks. The
- * reordering goes an even number of block rows at a time (each chunk's scales start on a u32)
- * through one reused scratch of about chunkWords quant words: a fresh array per weight would cost a
- * page fault per 4 KiB on first touch (the loader's reason to reuse its buffers, model/source).
+ * Upload a QuantizedMatrix into new GPU storage (createQuantizedWeight; labels `${label}.scales`,
+ * `${label}.quants`), its blocks reordered from GGML's column-major order (block n·nb + b) to the
+ * kernels' block-row order (b·N + n, qmatmul-wgsl.ts): lanes that own adjacent columns then read
+ * adjacent blocks. The reordering goes whole texture rows at a time (each chunk's scales start on a
+ * u32) through one reused scratch of about chunkWords quant words: a fresh array per weight would
+ * cost a page fault per 4 KiB on first touch (the loader's reason to reuse its buffers,
+ * model/source).
  */
 export function uploadQuantized(gpu: GPUContext, q: QuantizedMatrix, label: string, chunkWords = REORDER_CHUNK_WORDS): QuantizedWeight {
-  const nb = q.K / QK, N = q.N, W = q.type === 'q8_0' ? 8 : 4;
+  const w = createQuantizedWeight(gpu, q.type, q.K, q.N, label);
+  const nb = q.K / QK, N = q.N, W = q.type === 'q8_0' ? 8 : 4, perTexel = W / 4;
+  const { width, height } = quantTextureSize(q.type, q.K, q.N);
   const blocks = N * nb;
-  const scales = gpu.tensor([Math.ceil(blocks / 2)], 'u32', `${label}.scales`);
-  const quants = gpu.tensor([blocks * W], 'u32', `${label}.quants`);
-  const rows = Math.max(2, Math.floor(chunkWords / (N * W)) & ~1);
-  const need = Math.min(rows, nb + (nb % 2)) * N;
+  const rows = Math.max(1, Math.min(height, Math.floor(chunkWords / (4 * width))));
+  const need = (rows * width) / perTexel; // blocks of one chunk (width is even wherever a chunk is not the whole texture)
   if (!reorderScratch || reorderScratch.scales.length < need) reorderScratch = { quants: new Uint32Array(need * W), scales: new Uint16Array(need) };
   const { quants: sq, scales: ss } = reorderScratch;
-  for (let b0 = 0; b0 < nb; b0 += rows) {
-    const b1 = Math.min(nb, b0 + rows);
-    for (let n = 0; n < N; n++) {
-      for (let b = b0, src = n * nb + b0; b < b1; b++, src++) {
-        const dst = (b - b0) * N + n;
-        ss[dst] = q.scales[src]!;
-        for (let w = 0; w < W; w++) sq[dst * W + w] = q.quants[src * W + w]!;
-      }
+  for (let y0 = 0; y0 < height; y0 += rows) {
+    const y1 = Math.min(height, y0 + rows);
+    const s0 = (y0 * width) / perTexel, s1 = Math.min(blocks, (y1 * width) / perTexel);
+    for (let s = s0; s < s1; s++) {
+      const b = Math.floor(s / N), n = s - b * N, src = n * nb + b, dst = s - s0;
+      ss[dst] = q.scales[src]!;
+      for (let k = 0; k < W; k++) sq[dst * W + k] = q.quants[src * W + k]!;
     }
-    const count = (b1 - b0) * N; // blocks in this chunk; b0 even, so its scales start on a u32
-    gpu.writeBytes(quants.buffer, quants.offset + b0 * N * W * 4, sq.subarray(0, count * W));
-    gpu.writeBytes(scales.buffer, scales.offset + b0 * N * 2, ss.subarray(0, count));
+    const words = (y1 - y0) * width * 4;
+    sq.fill(0, (s1 - s0) * W, words); // the last row's padding
+    gpu.device.queue.writeTexture({ texture: w.quants, origin: { x: 0, y: y0 } }, sq.subarray(0, words) as Uint32Array<ArrayBuffer>, { bytesPerRow: width * 16, rowsPerImage: y1 - y0 }, { width, height: y1 - y0 });
+    gpu.writeBytes(w.scales.buffer, w.scales.offset + s0 * 2, ss.subarray(0, s1 - s0)); // s0 even: a chunk starts on a whole row
   }
-  return { type: q.type, K: q.K, N: q.N, scales, quants };
+  return w;
 }
 
-/** Bytes the weight's two tensors occupy on the GPU (GGML's block bytes, up to the scales' padding). */
+/** The quants' words back from the GPU in block-row order, texels × 4 of them (tests, debugging). */
+export async function downloadQuants(gpu: GPUContext, w: QuantizedWeight): Promise<Uint32Array> {
+  const { width, height, texels } = quantTextureSize(w.type, w.K, w.N);
+  const bytesPerRow = Math.ceil((width * 16) / 256) * 256; // copyTextureToBuffer's row alignment
+  const buf = gpu.createBuffer(bytesPerRow * height, `${w.quants.label}.download`, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ);
+  try {
+    const enc = gpu.device.createCommandEncoder();
+    enc.copyTextureToBuffer({ texture: w.quants }, { buffer: buf, bytesPerRow, rowsPerImage: height }, { width, height });
+    gpu.submitCommands('downloadQuants', enc.finish());
+    await buf.mapAsync(GPUMapMode.READ);
+    const raw = new Uint32Array(buf.getMappedRange());
+    const out = new Uint32Array(texels * 4);
+    for (let y = 0; y * width < texels; y++) {
+      const n = Math.min(width, texels - y * width) * 4, from = (y * bytesPerRow) / 4;
+      out.set(raw.subarray(from, from + n), y * width * 4);
+    }
+    buf.unmap();
+    return out;
+  } finally {
+    buf.destroy();
+  }
+}
+
+/** Bytes the weight occupies on the GPU: its scales' tensor and its quants' texture (GGML's block bytes, up to the padding of both). */
 export function quantizedWeightBytes(w: QuantizedWeight): number {
-  return w.scales.byteLength + w.quants.byteLength;
+  return w.scales.byteLength + w.quants.width * w.quants.height * 16;
 }
 
 export interface QgemmOptions {
@@ -238,8 +305,10 @@ export function qgemmWeightBytes(type: QuantType, K: number, N: number): number 
 function checkWeight(w: QuantizedWeight): void {
   const blocks = (w.K * w.N) / QK;
   if (!Number.isInteger(blocks) || w.K % QK !== 0 || w.N < 1) throw new RangeError(`qgemm: weight [${w.K}, ${w.N}] is not whole blocks of ${QK} along K`);
-  const words = w.type === 'q8_0' ? blocks * 8 : blocks * 4;
-  if (w.quants.dtype !== 'u32' || w.quants.numel < words) throw new RangeError(`qgemm: quants ${w.quants} must be u32 with ${words} elements for a ${w.type} [${w.K}, ${w.N}] weight`);
+  const { width, height } = quantTextureSize(w.type, w.K, w.N);
+  if (w.quants.width !== width || w.quants.height < height || w.quants.format !== 'rgba32uint') {
+    throw new RangeError(`qgemm: quants texture "${w.quants.label}" must be rgba32uint ${width} × ${height} for a ${w.type} [${w.K}, ${w.N}] weight, got ${w.quants.format} ${w.quants.width} × ${w.quants.height}`);
+  }
   if (w.scales.dtype !== 'u32' || w.scales.numel < Math.ceil(blocks / 2)) throw new RangeError(`qgemm: scales ${w.scales} must be u32 with ${Math.ceil(blocks / 2)} elements`);
 }
 
@@ -264,17 +333,14 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
   const lowRank = opts.lowRank ?? null;
   const ta = floatType(a, 'a'), to = floatType(out, 'out');
   if (bias && bias.numel < cols) throw new RangeError(`qgemm: bias ${bias} needs ${cols} elements`);
-  const rq = bindRange(gpu, w.quants, 0, w.quants.numel, 'quants');
-  let variant = qgemmVariant(gpu, M, transW);
-  // the sg kernel reads the quants as vec4<u32>: from a binding offset that is a multiple of 4 words
-  if (variant.kind === 'sg' && rq.offset % 4 !== 0) variant = plainQgemmVariant(gpu, qgemmClass(M, false));
+  const variant = qgemmVariant(gpu, M, transW);
   const ra = bindRange(gpu, a, 0, (M - 1) * lda + R, 'a');
   const rc = bindRange(gpu, out, 0, (M - 1) * ldc + cols, 'out');
   const rbias = bias ? bindRange(gpu, bias, 0, cols, 'bias') : null;
   const rp = preact ? bindRange(gpu, preact, 0, (M - 1) * ldc + cols, 'preact') : null;
   const rs = bindRange(gpu, w.scales, 0, Math.ceil(((w.K * w.N) / QK) / 2), 'scales');
   const maxBinding = gpu.limits.maxStorageBufferBindingSize!;
-  for (const [what, r] of [['a', ra], ['out', rc], ['quants', rq]] as const) {
+  for (const [what, r] of [['a', ra], ['out', rc]] as const) {
     if (r.binding.size > maxBinding) throw new BindingError(`qgemm: ${what} needs a ${r.binding.size}-byte binding; ${gpu.adapterName} allows ${maxBinding} (no split along M or N yet)`);
   }
   const ldu = lowRank ? lowRank.ldu ?? lowRank.r : 0;
@@ -299,9 +365,9 @@ export function qgemm(step: Step, out: Tensor, a: Tensor, w: QuantizedWeight, op
   const params = {
     M, N: cols, R, lda, ldc,
     offA: ra.offset, offC: rc.offset, offBias: rbias?.offset ?? 0, offP: rp?.offset ?? 0,
-    nb: w.K / QK, offS: rs.offset, offQ: rq.offset,
+    nb: w.K / QK, offS: rs.offset, qshift: Math.log2(w.quants.width),
   };
-  const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, scales: rs.binding, quants: rq.binding, params };
+  const bindings: Record<string, unknown> = { out: rc.binding, a: ra.binding, scales: rs.binding, quants: w.quants, params };
   addEpilogueBindings(bindings, rbias, rp, lowRank, ru, re, ldu);
   const grid = qgemmGrid(variant, M, cols);
   const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;

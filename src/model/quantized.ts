@@ -10,7 +10,7 @@
 import type { GPUContext } from '../gpu/context';
 import { MQGError } from '../util/errors';
 import { QK, quantizeRows, type QuantizedMatrix, type QuantType as GgmlQuantType } from '../util/ggml';
-import { uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
+import { destroyQuantizedWeight, quantTextureSize, uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
 import { paramShapes, type GPT2Config } from './config';
 import { LORA_MODULE_KINDS } from './peft';
 
@@ -57,13 +57,14 @@ const buf = (bytes: number) => Math.ceil(Math.max(bytes, 16) / 16) * 16;
 
 /**
  * GPU bytes of one quantized weight as uploadQuantized allocates it: the f16 scales [N*K/32] packed
- * two per u32, and the packed quants (Q8_0: one byte per value, Q4_0: half a byte), each buffer
- * rounded as GPUContext.createBuffer rounds it.
+ * two per u32 (a buffer rounded as GPUContext.createBuffer rounds it), and the packed quants
+ * (Q8_0: one byte per value, Q4_0: half a byte) in an rgba32uint texture of whole rows
+ * (quantTextureSize).
  */
 export function quantizedWeightBufferBytes(K: number, N: number, type: QuantType): number {
   const scales = 4 * Math.ceil((N * K) / QK / 2);
-  const quants = type === 'q8_0' ? K * N : (K * N) / 2;
-  return buf(scales) + buf(quants);
+  const { width, height } = quantTextureSize(type, K, N);
+  return buf(scales) + width * height * 16;
 }
 
 /** GPU bytes of a model's quantized block weights (memoryPlan). */
@@ -102,7 +103,7 @@ export class QuantizedBase {
     quantizeRows(q, data, 0, s.K);
     const old = this.weights.get(name);
     this.weights.set(name, uploadQuantized(this.gpu, q, `${name}.${this.type}`));
-    if (old) destroyWeight(old);
+    if (old) destroyQuantizedWeight(old);
     if (this.weights.size === this.shapes.size) this.scratch = undefined; // every weight is in: the load is over
   }
 
@@ -132,17 +133,14 @@ export class QuantizedBase {
   /** GPU bytes of the weights uploaded so far: their buffers as allocated (quantizedWeightBytes, rounded as createBuffer rounds). */
   get bytes(): number {
     let n = 0;
-    for (const w of this.weights.values()) n += w.scales.buffer.size + w.quants.buffer.size;
+    for (const w of this.weights.values()) n += w.scales.buffer.size + w.quants.width * w.quants.height * 16;
     return n;
   }
 
   destroy(): void {
-    for (const w of this.weights.values()) destroyWeight(w);
+    for (const w of this.weights.values()) destroyQuantizedWeight(w);
     this.weights.clear();
   }
 }
 
-function destroyWeight(w: QuantizedWeight): void {
-  w.scales.buffer.destroy();
-  w.quants.buffer.destroy();
-}
+

@@ -6,7 +6,8 @@
 // SwiftShader-like f32-only path).
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGPU, type GPUContext } from '../../src/index';
-import { type QgemmOptions, type QgemmVariant, type QuantizedWeight, defaultQgemmVariant, qgemm, qgemmVariant, qgemmVariantName, quantizedWeightBytes, setQgemmVariant, uploadQuantized } from '../../src/kernels/qmatmul';
+import { type QgemmOptions, type QgemmVariant, type QuantizedWeight, defaultQgemmVariant, destroyQuantizedWeight, downloadQuants, qgemm, qgemmVariant, qgemmVariantName, quantTextureSize, quantizedWeightBytes, setQgemmVariant, uploadQuantized } from '../../src/kernels/qmatmul';
+import { quantizedWeightBufferBytes } from '../../src/model/quantized';
 import { setTuneStore } from '../../src/kernels/tune/store';
 import { tuneQgemm } from '../../src/kernels/tune/qmatmul';
 import { memoryTuneStore } from '../helpers/tune';
@@ -169,16 +170,25 @@ describe('qgemm: the variant by M', () => {
     expect([qgemmVariant(gpu, 1, false), qgemmVariant(gpu, 5, false)].map((v) => `${v.kind}${v.tm}`)).toEqual(gpu.hasSubgroups ? ['sg1', 'sg16'] : ['gemv1', 'tile4']);
   });
 
-  it('uploads GGML block bytes (scales two per u32)', () => {
+  it('uploads GGML block bytes (scales two per u32, quants a texel per q4_0 block, two per q8_0 block) in textures of whole rows', () => {
     const q = quantizeMatrix(randn(96 * 40, 3), 96, 40, 'q4_0');
     const w = uploadQuantized(gpu, q, 'w');
-    expect(quantizedWeightBytes(w)).toBe(quantizedBytes(96, 40, 'q4_0'));
+    // 120 blocks: 60 u32 of scales, 120 texels in a 128-texel row (2 bytes of scale and 16 of quants a block, and the row's padding)
+    expect(quantizedBytes(96, 40, 'q4_0')).toBe(120 * 18);
+    expect(quantizedWeightBytes(w)).toBe(60 * 4 + 128 * 16);
+    expect(quantizedWeightBytes(w)).toBe(quantizedWeightBufferBytes(96, 40, 'q4_0'));
     expect(w.scales.numel).toBe(60);
+    expect(quantTextureSize('q8_0', 96, 40)).toEqual({ width: 256, height: 1, texels: 240 });
+    // BioMedLM's c_fc: 819200 blocks, rows of 8192 texels
+    expect(quantTextureSize('q4_0', 2560, 10240)).toEqual({ width: 8192, height: 100, texels: 819200 });
+    expect(quantTextureSize('q8_0', 2560, 10240)).toEqual({ width: 8192, height: 200, texels: 1638400 });
+    expect(quantizedWeightBufferBytes(2560, 10240, 'q4_0')).toBe(quantizedBytes(2560, 10240, 'q4_0'));
+    destroyQuantizedWeight(w);
   });
 
-  it.each(['q8_0', 'q4_0'] as QuantType[])('%s: uploads the blocks in block-row order, in chunks of block rows as in one piece', async (type) => {
-    // nb = 3 block rows of N = 101 (odd): the last chunk starts mid-u32 of scales unless chunks hold even rows
-    const K = 96, N = 101, nb = K / 32, W = type === 'q8_0' ? 8 : 4;
+  it.each(['q8_0', 'q4_0'] as QuantType[])('%s: uploads the blocks in block-row order, in chunks of texture rows as in one piece', async (type) => {
+    // 8 block rows of N = 1101 (odd): 8808 blocks, two (q4_0) or three (q8_0) texture rows of 8192 texels, the last one part padding
+    const K = 256, N = 1101, nb = K / 32, W = type === 'q8_0' ? 8 : 4;
     const q = quantizeMatrix(randn(K * N, 5), K, N, type);
     const scales = new Uint16Array(2 * Math.ceil((N * nb) / 2)), quants = new Uint32Array(N * nb * W);
     for (let n = 0; n < N; n++) {
@@ -187,10 +197,17 @@ describe('qgemm: the variant by M', () => {
         for (let w = 0; w < W; w++) quants[(b * N + n) * W + w] = q.quants[(n * nb + b) * W + w]!;
       }
     }
-    for (const chunkWords of [1, N * W * 2, 1 << 20]) {
+    const texels = quants.length / 4;
+    for (const chunkWords of [1, 8192 * 4 * 2, 1 << 20]) {
       const w = uploadQuantized(gpu, q, `w${chunkWords}`, chunkWords);
-      expect(Array.from(await gpu.download(w.quants))).toEqual(Array.from(quants));
+      expect(w.quants.height).toBe(Math.ceil(texels / 8192));
+      const got = await downloadQuants(gpu, w);
+      expect(got.length).toBe(quants.length);
+      let bad = 0;
+      for (let i = 0; i < quants.length; i++) if (got[i] !== quants[i]) bad++;
+      expect(bad).toBe(0);
       expect(Array.from(await gpu.download(w.scales))).toEqual(Array.from(new Uint32Array(scales.buffer)));
+      destroyQuantizedWeight(w);
     }
   });
 });

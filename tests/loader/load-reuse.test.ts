@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { GPT2, makeConfig } from '../../src/index';
 import { loadModel, readCheckpoint, saveModel } from '../../src/node';
 import { drainBytePool, pooledBytes, recycleBytes } from '../../src/model/source/bytes';
-import { uploadQuantized } from '../../src/kernels/qmatmul';
+import { destroyQuantizedWeight, downloadQuants, uploadQuantized } from '../../src/kernels/qmatmul';
 import { quantizeMatrix, type QuantType } from '../../src/util/ggml';
 import { roundToF16 } from '../../src/util/f16';
 import { getGPU } from '../helpers/gpu';
@@ -65,10 +65,9 @@ describe('loading with reused buffers', () => {
     for (const name of q.names) {
       const got = q.weight(name);
       const want = uploadQuantized(gpu, quantizeMatrix(ref.params.get(name)!, got.K, got.N, type), 'want');
-      expect(Array.from(await gpu.download(got.quants)), `${name} quants`).toEqual(Array.from(await gpu.download(want.quants)));
+      expect(Array.from(await downloadQuants(gpu, got)), `${name} quants`).toEqual(Array.from(await downloadQuants(gpu, want)));
       expect(Array.from(await gpu.download(got.scales)), `${name} scales`).toEqual(Array.from(await gpu.download(want.scales)));
-      want.quants.buffer.destroy();
-      want.scales.buffer.destroy();
+      destroyQuantizedWeight(want);
     }
     for (const [name, v] of ref.params) if (!q.has(name)) expect(bits(await model.parameter(name)), name).toEqual(bits(v));
     q.destroy();

@@ -7,7 +7,7 @@
 // recorded in qgemmChoice (qmatmul.ts) beside matmul's choice.
 
 import type { GPUContext } from '../../gpu/context';
-import { GEMV_MAX_M, type QgemmClass, type QgemmVariant, defaultQgemmVariant, qgemm, qgemmChoice, qgemmVariantName, qgemmVariantProblem, setQgemmVariant, uploadQuantized } from '../qmatmul';
+import { GEMV_MAX_M, type QgemmClass, type QgemmVariant, defaultQgemmVariant, destroyQuantizedWeight, qgemm, qgemmChoice, qgemmVariantName, qgemmVariantProblem, setQgemmVariant, uploadQuantized } from '../qmatmul';
 import { type QuantType, quantizeMatrix } from '../../util/ggml';
 import { tuneAgainstReference, tuneValues } from './candidates';
 import type { TuneRecord } from './store';
@@ -94,8 +94,7 @@ export async function tuneQgemm(gpu: GPUContext, options: TuneQgemmOptions = {})
     }
   } finally {
     setQgemmVariant(gpu, null);
-    w.scales.buffer.destroy();
-    w.quants.buffer.destroy();
+    destroyQuantizedWeight(w);
   }
   return results;
 }
