@@ -4,6 +4,8 @@
 // a temp directory outside the repo; deleted afterwards unless --keep). In one run, one process after
 // the other, each under /usr/bin/time -v (peak RSS):
 //   for each weight type: unquantized at --precision (default f16), q8_0, q4_0 (`--quantize`):
+//     first an untimed mqg sample of 2 tokens, so the shader cache holds this type's kernels as on
+//     any run after a machine's first (on lavapipe a new quantized kernel compiles in 3-15 s once);
 //     mqg eval at B1×T128 (2 batches) and B1×T32 (4 batches): load time, tokens/s, loss, peak RSS;
 //     mqg sample --prompt-ids (the shard's first 16 tokens) --max-tokens 16 --temperature 0: greedy
 //       decode tokens/s;
@@ -153,6 +155,12 @@ function ourDecode(type, prompt) {
   return { ...row, status: 'ok', load_seconds: j.load_seconds, tokens_per_second: j.tokens_per_second, new_tokens: j.new_tokens, ids: j.ids };
 }
 
+/** Untimed: compile this type's kernels into the shader cache (mqg sample, 2 new tokens). */
+function warmUp(type, prompt) {
+  const r = timed(mqg('sample', '--checkpoint', dir, '--prompt-ids', prompt.join(','), '--max-tokens', 2, '--temperature', 0, '--precision', precision, ...quantize(type)));
+  console.log(`${type}: kernels warmed up (${r.wall_seconds.toFixed(0)} s${r.status === 0 ? '' : `, exit ${r.status}`})`);
+}
+
 /** mqg train --lora on the (quantized) frozen base: LORA.steps steps, each timed. */
 function ourLora(type) {
   const r = timed(mqg('train', '--init', dir, '--data', data, '--batch-size', 1, '--seq-len', LORA.T, '--steps', LORA.steps, '--precision', precision,
@@ -260,6 +268,7 @@ async function main() {
   const started = () => `[${((performance.now() - t0) / 60000).toFixed(1)} min]`;
   const record = (row) => (runs.push(row), console.log(`${started()} ${summary(row)}`));
   for (const type of only) {
+    warmUp(type, prompt);
     for (const e of EVALS) record(ourEval(type, e));
     record(ourDecode(type, prompt));
     if (type === 'q4_0' && !flag('skip-lora')) record(ourLora(type));
