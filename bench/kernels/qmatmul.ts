@@ -4,7 +4,7 @@
 // activations; the f16 gemm (matmul.ts) at the same shapes as the peer, in the same run. Reports
 // GFLOP/s (2·M·K·N) and the weight's GB/s (the bytes of its storage read once per run: what bounds
 // a decode step). Runs in the f16 context only (f16 activations); zero weights cost the same as data.
-import type { GPUContext, Tensor } from '../../src/gpu/index';
+import type { Tensor } from '../../src/gpu/index';
 import { gemm, matmulVariant } from '../../src/kernels/matmul';
 import { variantName } from '../../src/kernels/matmul-wgsl';
 import { type QgemmVariant, createQuantizedWeight, qgemm, qgemmVariant, qgemmVariantName, qgemmWeightBytes, setQgemmVariant } from '../../src/kernels/qmatmul';

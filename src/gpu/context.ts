@@ -191,11 +191,11 @@ interface CompiledKernel {
 
 /** What a binding accepts: a tensor, a whole buffer, a buffer range, a uniform struct's values, or a texture (texture_2d<u32> bindings). */
 export type BindingValue = Tensor | GPUBuffer | GPUTexture | { buffer: GPUBuffer; offset?: number; size?: number } | Record<string, number>;
+export type Bindings = Record<string, BindingValue>;
 
 function isTexture(v: unknown): v is GPUTexture {
   return typeof (v as GPUTexture)?.createView === 'function';
 }
-export type Bindings = Record<string, BindingValue>;
 
 /**
  * A WebGPU device with the library's caches: pipelines (keyed by WGSL source), bind groups,

@@ -184,7 +184,7 @@ function forwardBody(s: QgemmSpec): string[] {
 // lane takes the 8 chunks from lanes s..s+7 of that row by subgroupBroadcast: a's rows are loaded
 // once per subgroup instead of once per lane. With subgroups of 16+ lanes and tm even
 // (rowsPerLoad 2), lanes 8..15 load the next row at the same time; else they repeat lanes 0..7.
-// Each column's block is one (q4_0) or two (q8_0) vec4<u32> loads. Dequantizing without shifts: a
+// Each column's block is one (q4_0) or two (q8_0) texel fetches. Dequantizing without shifts: a
 // word masked per value keeps the integer in place, u·2^(8i) (q4_0: low nibble) or u·2^(8i+4)
 // (high nibble), u = q + 8 (q4_0) or q + 128 (q8_0, after flipping each byte's sign bit); one fma
 // per value, u·2^e·d - o·2^e·d with o·2^e·d formed once per block, gives (q·d)·2^e exactly in f32

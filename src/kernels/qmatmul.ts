@@ -9,7 +9,7 @@
 //   (out = product ⊙ act'(preact)), lowRank (the LoRA term), bias, accumulate. One pass.
 //
 // Variant (qmatmul-wgsl.ts): forward on adapters with subgroups of 8+ lanes, 'sg' (a's blocks
-// shared through subgroup broadcasts, a whole block per vec4<u32> load; 1 row per lane up to
+// shared through subgroup broadcasts, a whole block per texel fetch; 1 row per lane up to
 // GEMV_MAX_M rows, 16 rows × 8 columns above); else 'gemv' for a few rows and 'tile' for more;
 // transW (dx) 'gemv' / 'tile'. Forced (setQgemmVariant) or tuned (tuneQgemm, tune/qmatmul.ts, per
 // adapter and class) choices override the defaults.
@@ -151,9 +151,9 @@ export async function downloadQuants(gpu: GPUContext, w: QuantizedWeight): Promi
   }
 }
 
-/** Bytes the weight occupies on the GPU: its scales' tensor and its quants' texture (GGML's block bytes, up to the padding of both). */
+/** Bytes the weight occupies on the GPU as allocated: its scales' buffer and its quants' texture (GGML's block bytes, up to the padding of both). */
 export function quantizedWeightBytes(w: QuantizedWeight): number {
-  return w.scales.byteLength + w.quants.width * w.quants.height * 16;
+  return w.scales.buffer.size + w.quants.width * w.quants.height * 16;
 }
 
 export interface QgemmOptions {

@@ -10,7 +10,7 @@
 import type { GPUContext } from '../gpu/context';
 import { MQGError } from '../util/errors';
 import { QK, quantizeRows, type QuantizedMatrix, type QuantType as GgmlQuantType } from '../util/ggml';
-import { destroyQuantizedWeight, quantTextureSize, uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
+import { destroyQuantizedWeight, quantTextureSize, quantizedWeightBytes, uploadQuantized, type QuantizedWeight } from '../kernels/qmatmul';
 import { paramShapes, type GPT2Config } from './config';
 import { LORA_MODULE_KINDS } from './peft';
 
@@ -130,10 +130,10 @@ export class QuantizedBase {
     return w;
   }
 
-  /** GPU bytes of the weights uploaded so far: their buffers as allocated (quantizedWeightBytes, rounded as createBuffer rounds). */
+  /** GPU bytes of the weights uploaded so far, as allocated (quantizedWeightBytes). */
   get bytes(): number {
     let n = 0;
-    for (const w of this.weights.values()) n += w.scales.buffer.size + w.quants.width * w.quants.height * 16;
+    for (const w of this.weights.values()) n += quantizedWeightBytes(w);
     return n;
   }
 
@@ -142,5 +142,3 @@ export class QuantizedBase {
     this.weights.clear();
   }
 }
-
-
