@@ -33,8 +33,8 @@ describe.skipIf(!RUNS)('tuneAttention', () => {
     const rec = (await tuneAttention(gpu, SHAPE, { candidates: [A, B], force: true, log: (l) => lines.push(l) }))!;
     expect(Object.keys(rec.timings!).sort()).toEqual(['sg16x1', 'sg8x1']);
     expect(Object.values(rec.timings!).every((ms) => ms > 0)).toBe(true);
-    const fastest = Object.entries(rec.timings!).sort((x, y) => x[1] - y[1])[0]![0];
-    expect(attentionVariantName(rec.variant)).toBe(fastest);
+    // the chosen one's recorded time is the least (timings are rounded to 1 µs: a tie may list another first)
+    expect(rec.timings![attentionVariantName(rec.variant)]).toBe(Math.min(...Object.values(rec.timings!)));
     expect(rec.shape).toEqual(SHAPE);
     expect(saved.get(attentionChoice.key(gpu, 16))).toEqual(rec);
     expect(attentionVariant(gpu, 16)).toEqual(rec.variant);
